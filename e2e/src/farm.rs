@@ -1,0 +1,633 @@
+//! One kkoji hub process (`kkoji-hub quickstart`) with its state directory.
+
+use std::collections::HashSet;
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::cli::{self, Output, command_timeout, run_with_timeout};
+use crate::raw::{self, RawRequest, RawResponse};
+use crate::xmlrpc;
+
+static HUB_BIN: OnceLock<PathBuf> = OnceLock::new();
+
+/// Tells the harness where the hub binary is; test binaries pass
+/// `env!("CARGO_BIN_EXE_e2e-kkoji-hub")` (see [`crate::suite`]).
+pub fn set_hub_bin(path: impl Into<PathBuf>) {
+    let _ = HUB_BIN.set(path.into());
+}
+
+/// The hub binary: as set by [`set_hub_bin`], else `e2e-kkoji-hub` next to the directory of the
+/// running test executable (`target/<profile>/deps/..`).
+pub fn hub_bin() -> PathBuf {
+    if let Some(p) = HUB_BIN.get() {
+        return p.clone();
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("e2e-kkoji-hub")
+}
+
+/// Seconds to wait for the hub to print `ready`.
+fn ready_timeout() -> Duration {
+    let secs = std::env::var("KKOJI_E2E_READY_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(90);
+    Duration::from_secs(secs)
+}
+
+/// How long a SIGTERM'd hub may take to stop (it stops its PostgreSQL first).
+const STOP_TIMEOUT: Duration = Duration::from_secs(40);
+
+/// A running kkoji farm: one hub (with its embedded PostgreSQL) in a private temporary
+/// directory, listening on a free port of 127.0.0.1.
+///
+/// Layout of the temporary root:
+/// ```text
+/// ROOT/state         --state-dir of the hub (certs/, pgdata/, koji.conf, …)
+/// ROOT/logs          hub stdout/stderr (appended across restarts)
+/// ROOT/conf          koji configs of the extra test users
+/// ROOT/extra-certs   certificates outside the farm's user directory (expired, foreign CA)
+/// ROOT/home          $HOME of the koji CLI (so no ~/.koji/config interferes)
+/// ROOT/raw           scratch files of raw HTTPS requests
+/// ```
+pub struct Farm {
+    root: PathBuf,
+    tempdir: Option<tempfile::TempDir>,
+    port: u16,
+    hub: Option<Child>,
+    users: Mutex<HashSet<String>>,
+}
+
+impl Farm {
+    /// Creates a fresh farm and waits until the hub is ready. Panics (with the hub's log) if it
+    /// does not come up.
+    pub fn start() -> Farm {
+        let tempdir = tempfile::Builder::new()
+            .prefix("kke2e-")
+            .tempdir()
+            .expect("create temporary farm directory");
+        let root = tempdir.path().to_path_buf();
+        // The embedded PostgreSQL runs as the `postgres` user when we are root: it must be
+        // able to reach ROOT/state/pgdata.
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("chmod root");
+        for d in ["state", "logs", "conf", "extra-certs", "home", "raw"] {
+            fs::create_dir_all(root.join(d)).expect("create farm subdirectory");
+        }
+        fs::set_permissions(root.join("state"), fs::Permissions::from_mode(0o755))
+            .expect("chmod state");
+        let mut farm = Farm {
+            root,
+            tempdir: Some(tempdir),
+            port: free_port(),
+            hub: None,
+            users: Mutex::new(HashSet::new()),
+        };
+        farm.spawn_hub();
+        farm
+    }
+
+    /// The hub's `--state-dir`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join("state")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `https://127.0.0.1:PORT/kojihub`
+    pub fn server_url(&self) -> String {
+        format!("https://127.0.0.1:{}/kojihub", self.port)
+    }
+
+    /// The hub-written client config (`STATE/koji.conf`).
+    pub fn koji_conf(&self) -> PathBuf {
+        self.state_dir().join("koji.conf")
+    }
+
+    /// The farm CA directory (`STATE/certs`).
+    pub fn ca_dir(&self) -> PathBuf {
+        self.state_dir().join("certs")
+    }
+
+    /// A value of the `[kkoji]` profile in the hub-written `koji.conf`.
+    pub fn conf_value(&self, key: &str) -> Option<String> {
+        let text = fs::read_to_string(self.koji_conf()).ok()?;
+        ini_value(&text, crate::PROFILE, key)
+    }
+
+    /// The admin's certificate bundle as named in `koji.conf` (`cert = …`).
+    pub fn admin_cert(&self) -> PathBuf {
+        self.conf_value("cert")
+            .map(|c| PathBuf::from(expand_home(&c)))
+            .unwrap_or_else(|| self.ca_dir().join("users").join("kojiadmin.pem"))
+    }
+
+    /// The CA the client verifies the server with (`serverca = …`).
+    pub fn ca_cert(&self) -> PathBuf {
+        self.conf_value("serverca")
+            .map(|c| PathBuf::from(expand_home(&c)))
+            .unwrap_or_else(|| self.ca_dir().join("ca.crt"))
+    }
+
+    /// PID of the hub process, if running.
+    pub fn hub_pid(&self) -> Option<u32> {
+        self.hub.as_ref().map(Child::id)
+    }
+
+    // ---------------------------------------------------------------- koji CLI
+
+    /// Runs the stock CLI as the admin: `koji -c STATE/koji.conf -p kkoji ARGS…`.
+    pub fn koji(&self, args: &[&str]) -> Output {
+        self.koji_with_conf(&self.koji_conf(), args)
+    }
+
+    /// Runs the stock CLI as `user` (a farm-CA certificate is issued on first use; the hub
+    /// creates the user at its first login).
+    pub fn koji_as(&self, user: &str, args: &[&str]) -> Output {
+        let conf = self.user_conf(user);
+        self.koji_with_conf(&conf, args)
+    }
+
+    /// Runs the stock CLI with the `kkoji` profile of the given config file.
+    pub fn koji_with_conf(&self, conf: &Path, args: &[&str]) -> Output {
+        let mut cmd = Command::new(cli::koji_bin());
+        cmd.arg("-c")
+            .arg(conf)
+            .arg("-p")
+            .arg(crate::PROFILE)
+            .args(args)
+            .env("HOME", self.root.join("home"))
+            .env("LANG", "C.UTF-8")
+            .env("LC_ALL", "C.UTF-8")
+            .env("PYTHONIOENCODING", "utf-8")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .current_dir(self.root.join("home"));
+        run_with_timeout(cmd, command_timeout())
+    }
+
+    /// `koji call --json-output METHOD ARGS…` as the admin; asserts success and returns the
+    /// parsed result.
+    #[track_caller]
+    pub fn call_json(&self, method_and_args: &[&str]) -> serde_json::Value {
+        let mut args = vec!["call", "--json-output"];
+        args.extend_from_slice(method_and_args);
+        self.koji(&args).ok().json()
+    }
+
+    /// The koji config of `user`: a copy of the hub-written profile whose `cert` is the user's
+    /// bundle `STATE/certs/users/USER.pem` (issued by the farm CA on first use, valid 30 days).
+    pub fn user_conf(&self, user: &str) -> PathBuf {
+        let conf = self.root.join("conf").join(format!("{user}.conf"));
+        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+        if !users.contains(user) {
+            let ca = kkoji_certs::load_ca(&self.ca_dir()).unwrap_or_else(|e| {
+                panic!("load the farm CA from {}: {e}", self.ca_dir().display())
+            });
+            let issued = ca
+                .issue_user(user, 30)
+                .unwrap_or_else(|e| panic!("issue a certificate for {user}: {e}"));
+            let cert = kkoji_certs::write_user_bundle(
+                &self.ca_dir(),
+                kkoji_certs::CertKind::User,
+                user,
+                &issued,
+            )
+            .unwrap_or_else(|e| panic!("write the certificate of {user}: {e}"));
+            self.write_conf_with_cert(&conf, &cert);
+            users.insert(user.to_string());
+        }
+        conf
+    }
+
+    /// Writes a koji config that is the hub-written one with `cert` replaced.
+    pub fn write_conf_with_cert(&self, conf: &Path, cert: &Path) {
+        let text = fs::read_to_string(self.koji_conf()).expect("read the hub-written koji.conf");
+        let mut out = String::new();
+        let mut replaced = false;
+        for line in text.lines() {
+            if ini_key(line) == Some("cert") {
+                out.push_str(&format!("cert = {}\n", cert.display()));
+                replaced = true;
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        assert!(
+            replaced,
+            "the hub-written koji.conf has no `cert =` line:\n{text}"
+        );
+        fs::write(conf, out).expect("write koji config");
+    }
+
+    /// A certificate for `name` from the farm CA whose validity ended yesterday, written to
+    /// `ROOT/extra-certs/users/NAME.pem`.
+    pub fn expired_cert(&self, name: &str) -> PathBuf {
+        let ca = kkoji_certs::load_ca(&self.ca_dir()).expect("load the farm CA");
+        let now = time::OffsetDateTime::now_utc();
+        let issued = ca
+            .issue_with_validity(
+                kkoji_certs::CertKind::User,
+                name,
+                now - time::Duration::days(30),
+                now - time::Duration::days(1),
+            )
+            .expect("issue an expired certificate");
+        kkoji_certs::write_user_bundle(
+            &self.root.join("extra-certs"),
+            kkoji_certs::CertKind::User,
+            name,
+            &issued,
+        )
+        .expect("write the expired certificate")
+    }
+
+    /// A valid-looking certificate for `name` from a different CA ("evil CA") that the farm
+    /// does not trust, written to `ROOT/evil-ca/users/NAME.pem`.
+    pub fn foreign_cert(&self, name: &str) -> PathBuf {
+        let dir = self.root.join("evil-ca");
+        let ca = if dir.join("ca.crt").exists() {
+            kkoji_certs::load_ca(&dir).expect("load the foreign CA")
+        } else {
+            kkoji_certs::init_ca(&dir, "evil CA", 30).expect("create a foreign CA")
+        };
+        let issued = ca
+            .issue_user(name, 30)
+            .expect("issue a foreign certificate");
+        kkoji_certs::write_user_bundle(&dir, kkoji_certs::CertKind::User, name, &issued)
+            .expect("write the foreign certificate")
+    }
+
+    // ---------------------------------------------------------------- raw HTTPS
+
+    /// Sends a hand-made request (see [`RawRequest`]).
+    pub fn raw(&self, req: &RawRequest<'_>) -> RawResponse {
+        raw::send(self.port, &self.ca_cert(), &self.root.join("raw"), req)
+    }
+
+    /// POSTs `body` to `path` without a client certificate.
+    pub fn raw_post(&self, path: &str, body: &[u8]) -> RawResponse {
+        self.raw(&RawRequest::post(path, body))
+    }
+
+    /// An anonymous XML-RPC call to `/kojihub`.
+    pub fn raw_call(&self, method: &str, params: &[String]) -> RawResponse {
+        let body = xmlrpc::method_call(method, params);
+        self.raw_post("/kojihub", body.as_bytes())
+    }
+
+    // ---------------------------------------------------------------- lifecycle
+
+    /// Stops the hub with SIGTERM (SIGKILL after a timeout) and returns how it exited. Does not
+    /// clean up after it: see [`Farm::running_postmasters`].
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        let mut child = self.hub.take()?;
+        signal(child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(st)) => return Some(st),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {
+                    eprintln!(
+                        "kkoji-e2e: hub (pid {}) ignored SIGTERM for {:?}; sending SIGKILL",
+                        child.id(),
+                        STOP_TIMEOUT
+                    );
+                    let _ = child.kill();
+                    return child.wait().ok();
+                }
+            }
+        }
+    }
+
+    /// SIGTERM restart on the same state directory and port; returns how the old hub exited.
+    pub fn restart(&mut self) -> Option<ExitStatus> {
+        let st = self.stop();
+        self.spawn_hub();
+        st
+    }
+
+    /// Kills the hub with SIGKILL (its PostgreSQL is left as a crash would leave it).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.hub.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the hub again on the same state directory and port (after [`Farm::stop`] or
+    /// [`Farm::kill9`]).
+    pub fn start_again(&mut self) {
+        assert!(self.hub.is_none(), "the hub is still running");
+        self.spawn_hub();
+    }
+
+    /// PIDs of live postmasters whose data directory is inside the state directory.
+    pub fn running_postmasters(&self) -> Vec<(PathBuf, i32)> {
+        let mut found = Vec::new();
+        for data_dir in find_postmaster_pids(&self.state_dir(), 3) {
+            let pid = fs::read_to_string(data_dir.join("postmaster.pid"))
+                .ok()
+                .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
+            if let Some(pid) = pid
+                && is_postgres(pid)
+            {
+                found.push((data_dir, pid));
+            }
+        }
+        found
+    }
+
+    /// Stops any PostgreSQL still running on this farm's data directory (after a SIGKILL of
+    /// the hub): `pg_ctl stop -m immediate` as the directory's owner, then SIGKILL.
+    pub fn stop_stray_postgres(&self) {
+        for (data_dir, pid) in self.running_postmasters() {
+            eprintln!(
+                "kkoji-e2e: stopping stray PostgreSQL (pid {pid}) on {}",
+                data_dir.display()
+            );
+            let mut cmd = Command::new(pg_ctl());
+            cmd.args(["stop", "-m", "immediate", "-w", "-t", "20", "-D"])
+                .arg(&data_dir)
+                .current_dir("/");
+            if let Ok(meta) = fs::metadata(&data_dir)
+                && unsafe { libc::geteuid() } == 0
+                && meta.uid() != 0
+            {
+                cmd.uid(meta.uid()).gid(meta.gid());
+            }
+            let _ = run_with_timeout(cmd, Duration::from_secs(30));
+            if is_postgres(pid) {
+                signal(pid as u32, libc::SIGKILL);
+            }
+        }
+    }
+
+    fn spawn_hub(&mut self) {
+        let logs = self.root.join("logs");
+        let stderr_log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logs.join("hub.stderr.log"))
+            .expect("open hub stderr log");
+        let mut cmd = Command::new(hub_bin());
+        cmd.arg("quickstart")
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr_log);
+        // SAFETY: prctl is async-signal-safe; it only asks the kernel to SIGTERM the hub when
+        // the spawning thread dies, so a crashed or interrupted test run leaves no hub behind.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", hub_bin().display()));
+        let stdout = child.stdout.take().expect("piped hub stdout");
+        self.hub = Some(child);
+
+        let (tx, rx) = mpsc::channel::<()>();
+        let stdout_log = logs.join("hub.stdout.log");
+        std::thread::spawn(move || {
+            let mut log = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(stdout_log)
+                .ok();
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(l) = log.as_mut() {
+                    let _ = writeln!(l, "{line}");
+                }
+                if !sent && line.contains("ready") {
+                    sent = tx.send(()).is_ok();
+                }
+            }
+        });
+
+        let started = Instant::now();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(()) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    let exited = self.hub.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                    if let Some(st) = exited {
+                        self.hub = None;
+                        panic!(
+                            "the hub exited ({st}) before printing `ready`\n{}",
+                            self.hub_logs()
+                        );
+                    }
+                    if started.elapsed() > ready_timeout() {
+                        panic!(
+                            "the hub did not print `ready` within {:?}\n{}",
+                            ready_timeout(),
+                            self.hub_logs()
+                        );
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    // stdout closed without `ready`: give the exit status a moment to appear.
+                    std::thread::sleep(Duration::from_millis(500));
+                    let st = self
+                        .hub
+                        .as_mut()
+                        .and_then(|c| c.try_wait().ok().flatten())
+                        .map_or_else(|| "still running".to_string(), |s| s.to_string());
+                    panic!(
+                        "the hub closed stdout without printing `ready` ({st})\n{}",
+                        self.hub_logs()
+                    );
+                }
+            }
+        }
+        // `ready` means it accepts connections; double-check the port and the config.
+        assert!(
+            TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
+            "the hub printed `ready` but 127.0.0.1:{} refuses connections\n{}",
+            self.port,
+            self.hub_logs()
+        );
+        assert!(
+            self.koji_conf().is_file(),
+            "the hub printed `ready` but did not write {}\n{}",
+            self.koji_conf().display(),
+            self.hub_logs()
+        );
+    }
+
+    /// The tails of the hub's stdout and stderr logs, for failure messages.
+    pub fn hub_logs(&self) -> String {
+        let tail = |name: &str| {
+            let text = fs::read_to_string(self.root.join("logs").join(name)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(60)..].join("\n")
+        };
+        format!(
+            "--- hub stdout (tail) ---\n{}\n--- hub stderr (tail) ---\n{}",
+            tail("hub.stdout.log"),
+            tail("hub.stderr.log")
+        )
+    }
+}
+
+impl Drop for Farm {
+    fn drop(&mut self) {
+        let status = self.stop();
+        self.stop_stray_postgres();
+        if std::env::var_os("KKOJI_E2E_KEEP").is_some() {
+            if let Some(td) = self.tempdir.take() {
+                let kept = td.keep();
+                eprintln!(
+                    "kkoji-e2e: kept farm directory {} (hub exit: {status:?})",
+                    kept.display()
+                );
+            }
+        } else if let Some(td) = self.tempdir.take() {
+            let _ = td.close();
+        }
+    }
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: plain kill(2) on a pid we own (the hub) or a postmaster we verified by name.
+    unsafe {
+        libc::kill(pid as libc::pid_t, sig);
+    }
+}
+
+fn is_postgres(pid: i32) -> bool {
+    // SAFETY: kill(pid, 0) only checks for existence.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    alive
+        && fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim().starts_with("postgres"))
+            .unwrap_or(false)
+}
+
+/// Directories (at most `depth` levels below `dir`) that contain a `postmaster.pid`.
+fn find_postmaster_pids(dir: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if dir.join("postmaster.pid").is_file() {
+        out.push(dir.to_path_buf());
+    }
+    if depth == 0 {
+        return out;
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                out.extend(find_postmaster_pids(&e.path(), depth - 1));
+            }
+        }
+    }
+    out
+}
+
+/// `pg_ctl` of the newest PostgreSQL under /usr/lib/postgresql, else from PATH.
+fn pg_ctl() -> PathBuf {
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let p = e.path().join("bin").join("pg_ctl");
+            p.is_file().then_some((v, p))
+        })
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| PathBuf::from("pg_ctl"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port on 127.0.0.1")
+}
+
+fn expand_home(p: &str) -> String {
+    match (p.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
+        _ => p.to_string(),
+    }
+}
+
+/// The key of an INI `key = value` line.
+fn ini_key(line: &str) -> Option<&str> {
+    let line = line.trim_start();
+    if line.starts_with(['#', ';', '[']) {
+        return None;
+    }
+    let (k, _) = line.split_once(['=', ':'])?;
+    Some(k.trim())
+}
+
+/// `key` of section `[section]` in INI text.
+fn ini_value(text: &str, section: &str, key: &str) -> Option<String> {
+    let mut in_section = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            in_section = name.trim() == section;
+            continue;
+        }
+        if in_section
+            && ini_key(t) == Some(key)
+            && let Some((_, v)) = t.split_once(['=', ':'])
+        {
+            return Some(v.trim().to_string());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_profile_values() {
+        let text = "[other]\ncert = /x\n\n[kkoji]\nserver = https://127.0.0.1:1/kojihub\n\
+                    cert = /s/certs/users/kojiadmin.pem\nserverca=/s/certs/ca.crt\n";
+        assert_eq!(
+            ini_value(text, "kkoji", "cert").as_deref(),
+            Some("/s/certs/users/kojiadmin.pem")
+        );
+        assert_eq!(
+            ini_value(text, "kkoji", "serverca").as_deref(),
+            Some("/s/certs/ca.crt")
+        );
+        assert_eq!(ini_value(text, "kkoji", "topurl"), None);
+        assert_eq!(ini_key("  cert = y"), Some("cert"));
+        assert_eq!(ini_key("# cert = y"), None);
+    }
+}

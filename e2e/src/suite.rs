@@ -1,0 +1,105 @@
+//! Test binary mains (libtest-mimic): the usual `cargo test` filters and output, plus a farm
+//! that is stopped cleanly when the binary is done.
+//!
+//! ```ignore
+//! kkoji_e2e::shared_farm_main!(hello_greets_admin, add_host_lists_it);   // one farm for all
+//! kkoji_e2e::isolated_main!(state_survives_sigkill);                     // each test its own
+//! ```
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Trial};
+
+use crate::Farm;
+use crate::farm::set_hub_bin;
+
+/// A test that uses the binary's shared farm.
+pub type SharedTest = (&'static str, fn(&Farm));
+/// A test that makes its own farm(s).
+pub type IsolatedTest = (&'static str, fn());
+
+/// Starts one farm, runs `tests` against it (in parallel, as `cargo test` would), stops it.
+pub fn run_shared(hub_bin: &str, tests: &[SharedTest]) -> ExitCode {
+    set_hub_bin(hub_bin);
+    let args = Arguments::from_args();
+    let any_selected = tests
+        .iter()
+        .any(|(name, _)| !args.is_filtered_out(&Trial::test(*name, || Ok(()))));
+    let farm = if args.list || !any_selected {
+        None
+    } else {
+        match catch_unwind(Farm::start) {
+            Ok(f) => Some(Arc::new(f)),
+            Err(e) => {
+                eprintln!(
+                    "kkoji-e2e: could not start the shared farm: {}",
+                    panic_text(&*e)
+                );
+                return ExitCode::from(101);
+            }
+        }
+    };
+    let trials = tests
+        .iter()
+        .map(|&(name, test)| {
+            let farm = farm.clone();
+            Trial::test(name, move || {
+                let farm = farm.ok_or("no farm")?;
+                catch_unwind(AssertUnwindSafe(|| test(&farm))).map_err(|e| panic_text(&*e).into())
+            })
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(farm);
+    conclusion.exit_code()
+}
+
+/// Runs `tests`, each responsible for its own farm.
+pub fn run_isolated(hub_bin: &str, tests: &[IsolatedTest]) -> ExitCode {
+    set_hub_bin(hub_bin);
+    let args = Arguments::from_args();
+    let trials = tests
+        .iter()
+        .map(|&(name, test)| {
+            Trial::test(name, move || {
+                catch_unwind(test).map_err(|e| panic_text(&*e).into())
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panicked".to_string())
+}
+
+/// `fn main` of a test binary whose tests (`fn(&Farm)`) share one farm.
+#[macro_export]
+macro_rules! shared_farm_main {
+    ($($test:ident),* $(,)?) => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::suite::run_shared(
+                env!("CARGO_BIN_EXE_e2e-kkoji-hub"),
+                &[$((stringify!($test), $test as fn(&$crate::Farm))),*],
+            )
+        }
+    };
+}
+
+/// `fn main` of a test binary whose tests (`fn()`) each start their own farm.
+#[macro_export]
+macro_rules! isolated_main {
+    ($($test:ident),* $(,)?) => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::suite::run_isolated(
+                env!("CARGO_BIN_EXE_e2e-kkoji-hub"),
+                &[$((stringify!($test), $test as fn())),*],
+            )
+        }
+    };
+}

@@ -1,0 +1,170 @@
+//! The `kkoji-hub` command line.
+
+use crate::config::{AuthConfig, DbConfig, HubConfig, LimitsConfig, TlsConfig};
+use crate::run;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kkoji_certs::{CaPaths, CertKind, KojiProfile};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "kkoji-hub", version, about = "Koji-compatible build farm hub")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Serve with a configuration file.
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check a configuration file and exit.
+    CheckConfig {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// A farm in one directory: CA, certificates, admin user, embedded PostgreSQL, and a
+    /// koji client config. Re-running with the same directory keeps all state.
+    Quickstart {
+        #[arg(long)]
+        state_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+    },
+}
+
+/// The whole CLI; `main` of `kkoji-hub` (and of test binaries that embed the hub).
+pub fn cli_main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kkoji-hub: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(cli.cmd)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kkoji-hub: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KKOJI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Serve { config } => {
+            let cfg = HubConfig::load(&config)?;
+            let db = run::database(&cfg).await?;
+            run::run(cfg, db, |cfg, _| {
+                println!("kkoji hub ready on https://{}/kojihub", cfg.listen);
+                Ok(())
+            })
+            .await
+        }
+        Cmd::CheckConfig { config } => {
+            HubConfig::load(&config)?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Cmd::Quickstart { state_dir, listen } => quickstart(&state_dir, listen).await,
+    }
+}
+
+pub const ADMIN: &str = "kojiadmin";
+
+async fn quickstart(state_dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("cannot create {}", state_dir.display()))?;
+    let state_dir = state_dir
+        .canonicalize()
+        .with_context(|| format!("{}", state_dir.display()))?;
+    let cert_dir = state_dir.join("certs");
+    let paths = CaPaths::new(&cert_dir);
+    let ca = if paths.ca_cert.exists() {
+        kkoji_certs::load_ca(&cert_dir)?
+    } else {
+        println!("creating the farm CA in {}", cert_dir.display());
+        kkoji_certs::init_ca(&cert_dir, "kkoji quickstart CA", 3650)?
+    };
+    let server_name = "localhost";
+    let server_cert = paths.server_cert(server_name);
+    let ip = listen.ip().to_string();
+    let need_server = !server_cert.exists()
+        || !std::fs::read_to_string(state_dir.join("server-ip")).is_ok_and(|s| s.trim() == ip);
+    if need_server {
+        let sans = vec![ip.clone(), "127.0.0.1".into(), "::1".into()];
+        let issued = ca.issue_server(server_name, &sans, 825)?;
+        kkoji_certs::write_server_pair(&cert_dir, server_name, &issued)?;
+        std::fs::write(state_dir.join("server-ip"), &ip)?;
+    }
+    let admin_cert = paths.user_bundle(ADMIN);
+    if !admin_cert.exists() {
+        let issued = ca.issue_user(ADMIN, 825)?;
+        kkoji_certs::write_user_bundle(&cert_dir, CertKind::User, ADMIN, &issued)?;
+    }
+    let host = if listen.ip().is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.clone()
+    };
+    let server = format!("https://{host}:{}/kojihub", listen.port());
+    let config = HubConfig {
+        listen,
+        state_dir: state_dir.clone(),
+        database_url: None,
+        topdir: state_dir.join("koji"),
+        bootstrap_admin: Some(ADMIN.into()),
+        tls: TlsConfig {
+            cert: server_cert,
+            key: paths.server_dir.join(format!("{server_name}.key")),
+            client_ca: paths.ca_cert.clone(),
+            crl: None,
+        },
+        auth: AuthConfig::default(),
+        limits: LimitsConfig::default(),
+        db: DbConfig::default(),
+    };
+    std::fs::create_dir_all(&config.topdir)?;
+    let conf_path = state_dir.join("koji.conf");
+    kkoji_certs::write_koji_config(
+        &conf_path,
+        &KojiProfile {
+            profile: "kkoji".into(),
+            server: server.clone(),
+            weburl: format!("https://{host}:{}/koji", listen.port()),
+            topurl: format!("https://{host}:{}/kojifiles", listen.port()),
+            cert: admin_cert,
+            serverca: paths.ca_cert.clone(),
+        },
+    )?;
+    let db = run::database(&config).await?;
+    run::run(config, db, move |_, _| {
+        println!("kkoji hub ready at {server}");
+        println!(
+            "point koji at it:  koji -c {} -p kkoji hello",
+            conf_path.display()
+        );
+        Ok(())
+    })
+    .await
+}

@@ -1,0 +1,200 @@
+//! Hub configuration (TOML). Unknown keys are errors, and every error names the file and
+//! the key, because a typo in a farm's config must not silently fall back to a default.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubConfig {
+    /// Address the HTTPS listener binds.
+    pub listen: SocketAddr,
+    /// Where the embedded PostgreSQL cluster lives when `database_url` is unset.
+    pub state_dir: PathBuf,
+    /// A real PostgreSQL server; unset means the embedded cluster under `state_dir`.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// The Koji top directory (`/mnt/koji`): packages/, repos/, work/, scratch/.
+    #[serde(default = "default_topdir")]
+    pub topdir: PathBuf,
+    /// A user made admin at start-up (created if missing), so a new farm has someone who
+    /// can grant permissions. Its certificate is issued with `kkoji-certs issue-user`.
+    #[serde(default)]
+    pub bootstrap_admin: Option<String>,
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub db: DbConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The farm CA that signs user and host certificates.
+    pub client_ca: PathBuf,
+    #[serde(default)]
+    pub crl: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Subject attribute holding the user name: CN (default), UID, emailAddress, O, OU.
+    pub dn_username_component: String,
+    pub login_creates_user: bool,
+    pub check_client_ip: bool,
+    /// Minutes after which a session must be renewed; 0 disables expiry.
+    pub session_renewal_timeout: u64,
+    /// Full subject DNs allowed to log in on behalf of other users.
+    pub proxy_dns: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            dn_username_component: "CN".into(),
+            login_creates_user: true,
+            check_client_ip: true,
+            session_renewal_timeout: 1440,
+            proxy_dns: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest XML-RPC request body (Koji's MaxRequestLength).
+    pub max_request_length: usize,
+    /// Deepest array/struct nesting accepted in a request.
+    pub max_xml_depth: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_request_length: 4_194_304,
+            max_xml_depth: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DbConfig {
+    pub max_connections: u32,
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        DbConfig {
+            max_connections: 16,
+        }
+    }
+}
+
+fn default_topdir() -> PathBuf {
+    PathBuf::from("/mnt/koji")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl HubConfig {
+    pub fn load(path: &Path) -> Result<HubConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<HubConfig, ConfigError> {
+        let cfg: HubConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &str, msg: &str| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("key `{key}`: {msg}"),
+        };
+        const COMPONENTS: [&str; 6] = ["CN", "UID", "emailAddress", "O", "OU", "serialNumber"];
+        if !COMPONENTS.contains(&self.auth.dn_username_component.as_str()) {
+            return Err(bad(
+                "auth.dn_username_component",
+                &format!("must be one of {}", COMPONENTS.join(", ")),
+            ));
+        }
+        if self.limits.max_request_length < 1024 {
+            return Err(bad("limits.max_request_length", "must be at least 1024"));
+        }
+        if self.limits.max_xml_depth < 4 {
+            return Err(bad("limits.max_xml_depth", "must be at least 4"));
+        }
+        if self.db.max_connections == 0 {
+            return Err(bad("db.max_connections", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+listen = "127.0.0.1:8443"
+state_dir = "/var/lib/kkoji"
+[tls]
+cert = "s.crt"
+key = "s.key"
+client_ca = "ca.crt"
+"#;
+
+    #[test]
+    fn minimal_config_gets_koji_defaults() {
+        let c = HubConfig::parse(Path::new("hub.toml"), MIN).unwrap();
+        assert_eq!(c.auth.dn_username_component, "CN");
+        assert!(c.auth.login_creates_user);
+        assert_eq!(c.limits.max_request_length, 4_194_304);
+        assert_eq!(c.topdir, PathBuf::from("/mnt/koji"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let text = format!("{MIN}\n[auth]\nlogin_creates_usr = false\n");
+        let e = HubConfig::parse(Path::new("/etc/kkoji/hub.toml"), &text).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("/etc/kkoji/hub.toml:"), "{msg}");
+        assert!(msg.contains("login_creates_usr"), "{msg}");
+    }
+
+    #[test]
+    fn bad_value_names_key() {
+        let text = format!("{MIN}\n[auth]\ndn_username_component = \"XX\"\n");
+        let e = HubConfig::parse(Path::new("hub.toml"), &text).unwrap_err();
+        assert!(e.to_string().contains("auth.dn_username_component"), "{e}");
+        let text = MIN.replace("127.0.0.1:8443", "nonsense");
+        let e = HubConfig::parse(Path::new("hub.toml"), &text).unwrap_err();
+        assert!(e.to_string().contains("listen"), "{e}");
+    }
+}

@@ -1,0 +1,189 @@
+//! The per-call context: who is calling, over which connection, and the call's database
+//! transaction. One call (or one multicall batch) is one transaction: a state change either
+//! commits whole with its event, or leaves nothing behind.
+
+use crate::error::{HResult, HubError};
+use crate::hub::Hub;
+use crate::session::Session;
+use crate::tls::PeerInfo;
+use koji_protocol::Fault;
+use sqlx::{PgConnection, Postgres, Transaction};
+use std::sync::Arc;
+
+pub struct Ctx {
+    pub hub: Arc<Hub>,
+    pub peer: Arc<PeerInfo>,
+    /// The validated session, if the request carried one.
+    pub session: Option<Session>,
+    /// Set by `sslLogin` for a renewal: the session named in the headers, even if expired.
+    pub renew_session: Option<Session>,
+    /// The method being run (inside a multicall: the inner method).
+    pub method: &'static str,
+    tx: Option<Transaction<'static, Postgres>>,
+    event: Option<i64>,
+    /// The call changed data; the session's callnum is persisted with the commit.
+    pub wrote: bool,
+    perms: Option<Vec<String>>,
+}
+
+impl Ctx {
+    pub fn new(hub: Arc<Hub>, peer: Arc<PeerInfo>, session: Option<Session>) -> Ctx {
+        Ctx {
+            hub,
+            peer,
+            session,
+            renew_session: None,
+            method: "",
+            tx: None,
+            event: None,
+            wrote: false,
+            perms: None,
+        }
+    }
+
+    /// The call's transaction, begun on first use so that calls which never touch the
+    /// database (getAPIVersion, hello) cost no round trip.
+    pub async fn db(&mut self) -> HResult<&mut PgConnection> {
+        if self.tx.is_none() {
+            self.tx = Some(self.hub.pool.begin().await?);
+        }
+        match self.tx.as_mut() {
+            Some(tx) => Ok(&mut **tx),
+            None => Err(HubError::Fault(Fault::generic("no transaction"))),
+        }
+    }
+
+    /// The event that versions every change of this call, created on first need.
+    pub async fn event(&mut self) -> HResult<i64> {
+        if let Some(e) = self.event {
+            return Ok(e);
+        }
+        self.wrote = true;
+        let id: i64 = sqlx::query_scalar("INSERT INTO events DEFAULT VALUES RETURNING id")
+            .fetch_one(self.db().await?)
+            .await?;
+        self.event = Some(id);
+        Ok(id)
+    }
+
+    pub fn current_event(&self) -> Option<i64> {
+        self.event
+    }
+
+    /// Forget an event created inside a multicall entry that was rolled back.
+    pub fn reset_event(&mut self, to: Option<i64>) {
+        self.event = to;
+    }
+
+    pub fn mark_write(&mut self) {
+        self.wrote = true;
+    }
+
+    pub fn user_id(&self) -> Option<i64> {
+        self.session.as_ref().map(|s| s.user_id)
+    }
+
+    pub fn user_name(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.user_name.as_str())
+    }
+
+    pub fn assert_login(&self) -> HResult<&Session> {
+        self.session
+            .as_ref()
+            .ok_or_else(|| HubError::Fault(Fault::auth("Not logged in")))
+    }
+
+    pub async fn perms(&mut self) -> HResult<Vec<String>> {
+        if let Some(p) = &self.perms {
+            return Ok(p.clone());
+        }
+        let Some(uid) = self.user_id() else {
+            return Ok(Vec::new());
+        };
+        let p: Vec<String> = sqlx::query_scalar(
+            "SELECT p.name FROM user_perms up JOIN permissions p ON p.id = up.perm_id \
+             WHERE up.user_id = $1 AND up.active ORDER BY p.id",
+        )
+        .bind(uid as i32)
+        .fetch_all(self.db().await?)
+        .await?;
+        self.perms = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Exactly `perm` (no admin implied), as Koji's `hasPerm`.
+    pub async fn has_perm(&mut self, perm: &str) -> HResult<bool> {
+        Ok(self.perms().await?.iter().any(|p| p == perm))
+    }
+
+    /// Koji's `assertPerm`: `perm` or admin, else ActionNotAllowed.
+    pub async fn assert_perm(&mut self, perm: &str) -> HResult<()> {
+        let perms = self.perms().await?;
+        if perms.iter().any(|p| p == perm || p == "admin") {
+            return Ok(());
+        }
+        let who = match self.user_name() {
+            Some(n) => format!("logged in as {n}"),
+            None => "user not logged in".to_string(),
+        };
+        Err(Fault::action_not_allowed(format!("{perm} permission required ({who})")).into())
+    }
+
+    pub async fn is_admin(&mut self) -> HResult<bool> {
+        self.has_perm("admin").await
+    }
+
+    pub async fn savepoint(&mut self) -> HResult<()> {
+        sqlx::query("SAVEPOINT kkoji_call")
+            .execute(self.db().await?)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn release_savepoint(&mut self) -> HResult<()> {
+        sqlx::query("RELEASE SAVEPOINT kkoji_call")
+            .execute(self.db().await?)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn rollback_savepoint(&mut self) -> HResult<()> {
+        self.perms = None;
+        sqlx::query("ROLLBACK TO SAVEPOINT kkoji_call")
+            .execute(self.db().await?)
+            .await?;
+        Ok(())
+    }
+
+    /// Commit the call. If it changed data and the request carried a callnum, the callnum is
+    /// stored in the same transaction, so a replay of this write is refused (RetryError)
+    /// while replays of read-only calls stay harmless, as in Koji.
+    pub async fn commit(mut self) -> HResult<()> {
+        if self.wrote
+            && let Some(s) = &self.session
+            && let Some(n) = s.callnum_received
+        {
+            let sid = s.id;
+            sqlx::query(
+                "UPDATE sessions SET callnum = $1, update_time = clock_timestamp() WHERE id = $2",
+            )
+            .bind(n)
+            .bind(sid)
+            .execute(self.db().await?)
+            .await?;
+        }
+        if let Some(tx) = self.tx.take() {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Roll back explicitly (dropping the transaction would too, but asynchronously).
+    pub async fn rollback(mut self) {
+        if let Some(tx) = self.tx.take()
+            && let Err(e) = tx.rollback().await
+        {
+            tracing::warn!(error = %e, "rollback failed");
+        }
+    }
+}

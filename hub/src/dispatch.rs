@@ -1,0 +1,181 @@
+//! From a request body to a response body: decode, find the method, check the session,
+//! bind the arguments, run the handler in its transaction, encode. Every failure becomes a
+//! Koji fault; the HTTP layer always answers 200 so the stock client never retries blindly.
+
+use crate::ctx::Ctx;
+use crate::error::HubError;
+use crate::hub::Hub;
+use crate::registry::Method;
+use crate::session::{self, Session, SessionHeaders};
+use crate::tls::PeerInfo;
+use koji_protocol::{
+    DecodeError, Fault, Limits, Value, decode_call, encode_fault, encode_response, kwargs,
+    multicall_fault, multicall_ok,
+};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The version this hub claims; the client switches code paths on it.
+pub const KOJI_VERSION: &str = "1.36.1";
+
+pub fn request_fault(e: &DecodeError) -> Fault {
+    match e {
+        DecodeError::TooLarge { .. } => Fault::generic("Invalid request: Request too long"),
+        other => Fault::generic(format!("Invalid request: {other}")),
+    }
+}
+
+pub async fn handle_xmlrpc(
+    hub: Arc<Hub>,
+    peer: Arc<PeerInfo>,
+    headers: SessionHeaders,
+    body: &[u8],
+) -> String {
+    let limits = Limits {
+        max_bytes: hub.config.limits.max_request_length,
+        max_depth: hub.config.limits.max_xml_depth,
+    };
+    let call = match decode_call(body, &limits) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!(peer = %peer.addr, error = %e, "refused request body");
+            return encode_fault(&request_fault(&e));
+        }
+    };
+    let started = Instant::now();
+    let method = call.method.clone();
+    let out = match method.as_str() {
+        "multiCall" | "system.multicall" => multicall(hub, peer, &headers, call.params).await,
+        _ => single(hub, peer, &headers, &method, call.params).await,
+    };
+    match &out {
+        Ok(_) => {
+            tracing::debug!(%method, elapsed_us = started.elapsed().as_micros() as u64, "call")
+        }
+        Err(f) => tracing::info!(%method, code = f.code, fault = %f.string, "call failed"),
+    }
+    match out {
+        Ok(v) => encode_response(&v),
+        Err(f) => encode_fault(&f),
+    }
+}
+
+fn invalid_method(name: &str) -> Fault {
+    Fault::generic(format!("Invalid method: {name}"))
+}
+
+async fn check_session(
+    hub: &Hub,
+    peer: &PeerInfo,
+    headers: &SessionHeaders,
+    method: &str,
+) -> Result<Option<Session>, Fault> {
+    if !headers.present() {
+        return Ok(None);
+    }
+    session::validate(hub, peer, headers, method)
+        .await
+        .map(Some)
+        .map_err(HubError::into_fault)
+}
+
+async fn run(ctx: &mut Ctx, m: &Method, params: Vec<Value>) -> Result<Value, HubError> {
+    let (pos, kw) = kwargs::split_kwargs(params);
+    let args = m.sig.bind(m.name, pos, kw)?;
+    ctx.method = m.name;
+    (m.handler)(ctx, args).await
+}
+
+async fn single(
+    hub: Arc<Hub>,
+    peer: Arc<PeerInfo>,
+    headers: &SessionHeaders,
+    name: &str,
+    params: Vec<Value>,
+) -> Result<Value, Fault> {
+    let hub2 = hub.clone();
+    let m = hub2
+        .registry
+        .get(name)
+        .ok_or_else(|| invalid_method(name))?;
+    let session = check_session(&hub, &peer, headers, m.name).await?;
+    let mut ctx = Ctx::new(hub, peer, session);
+    match run(&mut ctx, m, params).await {
+        Ok(v) => {
+            ctx.commit().await.map_err(HubError::into_fault)?;
+            Ok(v)
+        }
+        Err(e) => {
+            ctx.rollback().await;
+            Err(e.into_fault())
+        }
+    }
+}
+
+/// One transaction for the batch, a savepoint per entry, one session check (as Koji).
+async fn multicall(
+    hub: Arc<Hub>,
+    peer: Arc<PeerInfo>,
+    headers: &SessionHeaders,
+    params: Vec<Value>,
+) -> Result<Value, Fault> {
+    let mut params = params.into_iter();
+    let calls = match (params.next(), params.next()) {
+        (Some(Value::Array(calls)), None) => calls,
+        _ => {
+            return Err(Fault::parameter(
+                "multiCall() takes exactly one argument: a list of {methodName, params}",
+            ));
+        }
+    };
+    let session = check_session(&hub, &peer, headers, "multiCall").await?;
+    let hub2 = hub.clone();
+    let mut ctx = Ctx::new(hub, peer, session);
+    let mut results = Vec::with_capacity(calls.len());
+    for call in calls {
+        let entry = multicall_entry(&hub2, &mut ctx, call).await;
+        match entry {
+            Ok(v) => results.push(multicall_ok(v)),
+            Err(e) => results.push(multicall_fault(&e.into_fault())),
+        }
+    }
+    ctx.commit().await.map_err(HubError::into_fault)?;
+    Ok(Value::Array(results))
+}
+
+async fn multicall_entry(hub: &Hub, ctx: &mut Ctx, call: Value) -> Result<Value, HubError> {
+    let Value::Struct(mut s) = call else {
+        return Err(Fault::parameter("multicall entries must be structs").into());
+    };
+    let name = match s.shift_remove("methodName") {
+        Some(Value::String(n)) => n,
+        _ => return Err(Fault::parameter("multicall entry lacks methodName").into()),
+    };
+    let params = match s.shift_remove("params") {
+        Some(Value::Array(p)) => p,
+        None => Vec::new(),
+        Some(_) => return Err(Fault::parameter("multicall params must be a list").into()),
+    };
+    if name == "multiCall" || name == "system.multicall" {
+        return Err(Fault::generic("multicall cannot be nested").into());
+    }
+    let m = hub
+        .registry
+        .get(&name)
+        .ok_or_else(|| invalid_method(&name))?;
+    let event_before = ctx.current_event();
+    let wrote_before = ctx.wrote;
+    ctx.savepoint().await?;
+    match run(ctx, m, params).await {
+        Ok(v) => {
+            ctx.release_savepoint().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            ctx.rollback_savepoint().await?;
+            ctx.reset_event(event_before);
+            ctx.wrote = wrote_before;
+            Err(e)
+        }
+    }
+}

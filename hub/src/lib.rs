@@ -1,0 +1,22 @@
+//! kkoji-hub: a Koji-compatible XML-RPC hub over mutual TLS, with its state in PostgreSQL.
+//! See ARCHITECTURE.md at the workspace root for the map.
+
+pub mod cli;
+pub mod config;
+pub mod ctx;
+pub mod db;
+pub mod dispatch;
+pub mod error;
+pub mod hub;
+pub mod methods;
+pub mod names;
+pub mod pyrepr;
+pub mod registry;
+pub mod run;
+pub mod server;
+pub mod session;
+pub mod signature;
+pub mod timefmt;
+pub mod tls;
+
+pub use cli::cli_main;

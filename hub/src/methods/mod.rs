@@ -1,0 +1,451 @@
+//! Every exported hub method, registered with its Koji signature.
+
+pub mod common;
+pub mod external_repos;
+pub mod hosts;
+pub mod misc;
+pub mod packages;
+pub mod tags;
+pub mod targets;
+pub mod users;
+
+use crate::handler;
+use crate::registry::Registry;
+use crate::session;
+
+pub fn registry() -> Registry {
+    let mut r = Registry::default();
+    // sessions
+    r.add(
+        "sslLogin",
+        "proxyuser=None, proxyauthtype=None, renew=False, exclusive=None",
+        "Log in with the TLS client certificate; returns session-id, session-key.",
+        handler!(session::ssl_login),
+    );
+    r.add(
+        "logout",
+        "session_id=None",
+        "Close the current (or the given) session.",
+        handler!(session::logout),
+    );
+    r.add(
+        "exclusiveSession",
+        "force=False",
+        "Make this the only usable session of its user.",
+        handler!(session::exclusive_session),
+    );
+    r.add(
+        "sharedSession",
+        "",
+        "Drop the exclusive mark of this session.",
+        handler!(session::shared_session),
+    );
+    r.add(
+        "subsession",
+        "",
+        "Open a child session of the current one.",
+        handler!(session::subsession),
+    );
+    r.add(
+        "logoutChild",
+        "session_id",
+        "Close a child session.",
+        handler!(session::logout_child),
+    );
+    r.add(
+        "getSessionInfo",
+        "details=False, user_id=None",
+        "Describe the current session (or a user's sessions).",
+        handler!(session::get_session_info),
+    );
+    r.add(
+        "getLoggedInUser",
+        "",
+        "The user of the current session, or None.",
+        handler!(users::get_logged_in_user),
+    );
+    // introspection
+    r.add(
+        "getAPIVersion",
+        "",
+        "The XML-RPC API version (1).",
+        handler!(misc::get_api_version),
+    );
+    r.add(
+        "getKojiVersion",
+        "",
+        "The Koji version this hub is compatible with.",
+        handler!(misc::get_koji_version),
+    );
+    r.add("hello", "*args", "Say hello.", handler!(misc::hello));
+    r.add(
+        "echo",
+        "*args",
+        "Return the arguments.",
+        handler!(misc::echo),
+    );
+    r.add(
+        "system.listMethods",
+        "",
+        "Names of all methods.",
+        handler!(misc::list_methods),
+    );
+    r.add(
+        "system.methodHelp",
+        "method",
+        "Signature and description of a method.",
+        handler!(misc::method_help),
+    );
+    r.add(
+        "_listapi",
+        "",
+        "All methods with their signatures.",
+        handler!(misc::list_api),
+    );
+    r.add(
+        "getLastEvent",
+        "before=None, strict=True",
+        "The newest event (optionally before a timestamp).",
+        handler!(misc::get_last_event),
+    );
+    r.add(
+        "getEvent",
+        "id, strict=False",
+        "An event by id.",
+        handler!(misc::get_event),
+    );
+    r.add(
+        "listVolumes",
+        "",
+        "Storage volumes.",
+        handler!(misc::list_volumes),
+    );
+    // users and permissions
+    r.add(
+        "getUser",
+        "userInfo=None, strict=False, krb_princs=True, groups=False",
+        "A user by id, name, principal or dict.",
+        handler!(users::get_user),
+    );
+    r.add(
+        "createUser",
+        "username, status=None, krb_principal=None, krb_princ_check=True",
+        "Create a user. [admin]",
+        handler!(users::create_user),
+    );
+    r.add(
+        "enableUser",
+        "username",
+        "Allow a user to log in. [admin]",
+        handler!(users::enable_user),
+    );
+    r.add(
+        "disableUser",
+        "username",
+        "Block a user's logins. [admin]",
+        handler!(users::disable_user),
+    );
+    r.add(
+        "listUsers",
+        "userType=0, prefix=None, queryOpts=None, perm=None, inherited_perm=False",
+        "List users.",
+        handler!(users::list_users),
+    );
+    r.add(
+        "getAllPerms",
+        "",
+        "All permissions.",
+        handler!(users::get_all_perms),
+    );
+    r.add(
+        "getPerms",
+        "userID=None",
+        "Permission names of a user (default: the caller).",
+        handler!(users::get_user_perms),
+    );
+    r.add(
+        "getUserPerms",
+        "userID=None, with_groups=True",
+        "Permission names of a user.",
+        handler!(users::get_user_perms),
+    );
+    r.add(
+        "getUserPermsInheritance",
+        "userID",
+        "A user's permissions with where they come from.",
+        handler!(users::get_user_perms_inheritance),
+    );
+    r.add(
+        "hasPerm",
+        "perm, strict=False",
+        "Whether the caller holds a permission (admin not implied).",
+        handler!(users::has_perm),
+    );
+    r.add(
+        "grantPermission",
+        "userinfo, permission, create=False, description=None",
+        "Grant a permission. [admin]",
+        handler!(users::grant_permission),
+    );
+    r.add(
+        "revokePermission",
+        "userinfo, permission",
+        "Revoke a permission. [admin]",
+        handler!(users::revoke_permission),
+    );
+    r.add(
+        "editPermission",
+        "permission, description",
+        "Change a permission's description. [admin]",
+        handler!(users::edit_permission),
+    );
+    // hosts and channels
+    r.add(
+        "addHost",
+        "hostname, arches, krb_principal=None, force=False",
+        "Add a builder host. [host]",
+        handler!(hosts::add_host),
+    );
+    r.add(
+        "editHost",
+        "hostInfo, **kw",
+        "Edit a host's arches, capacity, description, comment or name. [host]",
+        handler!(hosts::edit_host),
+    );
+    r.add(
+        "enableHost",
+        "hostname",
+        "Enable a host. [host]",
+        handler!(hosts::enable_host),
+    );
+    r.add(
+        "disableHost",
+        "hostname",
+        "Disable a host. [host]",
+        handler!(hosts::disable_host),
+    );
+    r.add(
+        "getHost",
+        "hostInfo, strict=False, event=None",
+        "A host by id or name.",
+        handler!(hosts::get_host),
+    );
+    r.add(
+        "listHosts",
+        "arches=None, channelID=None, ready=None, enabled=None, userID=None, queryOpts=None",
+        "List hosts.",
+        handler!(hosts::list_hosts),
+    );
+    r.add(
+        "getLastHostUpdate",
+        "hostID, ts=False",
+        "When a host last checked in.",
+        handler!(hosts::get_last_host_update),
+    );
+    r.add(
+        "getChannel",
+        "channelInfo, strict=False",
+        "A channel by id or name.",
+        handler!(hosts::get_channel),
+    );
+    r.add(
+        "listChannels",
+        "hostID=None, event=None, enabled=None",
+        "List channels (of a host).",
+        handler!(hosts::list_channels),
+    );
+    r.add(
+        "createChannel",
+        "channel_name, description=None",
+        "Create a channel. [admin]",
+        handler!(hosts::create_channel),
+    );
+    r.add(
+        "addHostToChannel",
+        "hostname, channel_name, create=False, force=False",
+        "Subscribe a host to a channel. [host]",
+        handler!(hosts::add_host_to_channel),
+    );
+    r.add(
+        "removeHostFromChannel",
+        "hostname, channel_name",
+        "Unsubscribe a host from a channel. [host]",
+        handler!(hosts::remove_host_from_channel),
+    );
+    r.add("listBuildroots", "hostID=None, tagID=None, state=None, rpmID=None, archiveID=None, taskID=None, buildrootID=None, repoID=None, queryOpts=None", "List buildroots.", handler!(hosts::list_buildroots));
+    // tags
+    r.add("createTag", "name, parent=None, arches=None, perm=None, locked=False, maven_support=False, maven_include_all=False, extra=None", "Create a tag. [tag]", handler!(tags::create_tag));
+    r.add(
+        "editTag2",
+        "tagInfo, **kwargs",
+        "Edit a tag: name, arches, locked, perm, maven flags, extra. [tag]",
+        handler!(tags::edit_tag2),
+    );
+    r.add(
+        "deleteTag",
+        "tagInfo",
+        "Delete a tag. [tag]",
+        handler!(tags::delete_tag),
+    );
+    r.add(
+        "getTag",
+        "tagInfo, strict=False, event=None, blocked=False",
+        "A tag by id or name (as of an event).",
+        handler!(tags::get_tag),
+    );
+    r.add(
+        "listTags",
+        "build=None, package=None, perms=True, queryOpts=None, pattern=None",
+        "List tags.",
+        handler!(tags::list_tags),
+    );
+    r.add(
+        "getInheritanceData",
+        "tag, event=None",
+        "A tag's direct parents.",
+        handler!(tags::get_inheritance_data),
+    );
+    r.add(
+        "setInheritanceData",
+        "tag, data, clear=False",
+        "Set a tag's parents. [tag]",
+        handler!(tags::set_inheritance_data),
+    );
+    r.add(
+        "getFullInheritance",
+        "tag, event=None, reverse=False",
+        "A tag's whole inheritance chain.",
+        handler!(tags::get_full_inheritance),
+    );
+    // targets
+    r.add(
+        "createBuildTarget",
+        "name, build_tag, dest_tag",
+        "Create a build target. [target]",
+        handler!(targets::create_build_target),
+    );
+    r.add(
+        "editBuildTarget",
+        "buildTargetInfo, name, build_tag, dest_tag",
+        "Edit a build target. [target]",
+        handler!(targets::edit_build_target),
+    );
+    r.add(
+        "deleteBuildTarget",
+        "buildTargetInfo",
+        "Delete a build target. [target]",
+        handler!(targets::delete_build_target),
+    );
+    r.add(
+        "getBuildTarget",
+        "info, event=None, strict=False",
+        "A build target by id or name.",
+        handler!(targets::get_build_target),
+    );
+    r.add(
+        "getBuildTargets",
+        "info=None, event=None, buildTagID=None, destTagID=None, queryOpts=None",
+        "List build targets.",
+        handler!(targets::get_build_targets),
+    );
+    // packages
+    r.add(
+        "getPackage",
+        "info, strict=False, create=False",
+        "A package by id or name.",
+        handler!(packages::get_package),
+    );
+    r.add(
+        "getPackageID",
+        "name, strict=False",
+        "A package's id.",
+        handler!(packages::get_package_id),
+    );
+    r.add(
+        "packageListAdd",
+        "taginfo, pkginfo, owner=None, block=None, extra_arches=None, force=False, update=False",
+        "Add a package to a tag's list. [tag]",
+        handler!(packages::package_list_add),
+    );
+    r.add(
+        "packageListRemove",
+        "taginfo, pkginfo, force=False",
+        "Remove a package from a tag's list. [tag]",
+        handler!(packages::package_list_remove),
+    );
+    r.add("listPackages", "tagID=None, userID=None, pkgID=None, prefix=None, inherited=False, with_dups=False, event=None, queryOpts=None, with_owners=True, with_blocked=True", "List packages (of a tag, owner or name).", handler!(packages::list_packages));
+    // external repos
+    r.add(
+        "createExternalRepo",
+        "name, url",
+        "Create an external repo. [admin]",
+        handler!(external_repos::create_external_repo),
+    );
+    r.add(
+        "getExternalRepo",
+        "info, strict=False, event=None",
+        "An external repo by id or name.",
+        handler!(external_repos::get_external_repo),
+    );
+    r.add(
+        "listExternalRepos",
+        "info=None, url=None, event=None, queryOpts=None",
+        "List external repos.",
+        handler!(external_repos::list_external_repos),
+    );
+    r.add(
+        "editExternalRepo",
+        "info, name=None, url=None",
+        "Rename an external repo or change its url. [admin]",
+        handler!(external_repos::edit_external_repo),
+    );
+    r.add(
+        "deleteExternalRepo",
+        "info",
+        "Delete an external repo and its tag links. [admin]",
+        handler!(external_repos::delete_external_repo),
+    );
+    r.add(
+        "addExternalRepoToTag",
+        "tag_info, repo_info, priority, merge_mode='koji', arches=None",
+        "Link an external repo to a tag. [tag]",
+        handler!(external_repos::add_external_repo_to_tag),
+    );
+    r.add(
+        "removeExternalRepoFromTag",
+        "tag_info, repo_info",
+        "Unlink an external repo from a tag. [tag]",
+        handler!(external_repos::remove_external_repo_from_tag),
+    );
+    r.add(
+        "editTagExternalRepo",
+        "tag_info, repo_info, priority=None, merge_mode=None, arches=None",
+        "Change a tag's external repo link. [tag]",
+        handler!(external_repos::edit_tag_external_repo),
+    );
+    r.add(
+        "getTagExternalRepos",
+        "tag_info=None, repo_info=None, event=None",
+        "External repo links of a tag or repo.",
+        handler!(external_repos::get_tag_external_repos),
+    );
+    r.add(
+        "getExternalRepoList",
+        "tag_info, event=None",
+        "A tag's external repos including inherited ones.",
+        handler!(external_repos::get_external_repo_list),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn registry_builds_with_valid_signatures() {
+        let r = super::registry();
+        assert!(r.len() > 60);
+        let m = r.get("getTag").unwrap();
+        assert_eq!(m.sig.params.len(), 4);
+        assert!(r.get("nosuch").is_none());
+    }
+}

@@ -1,0 +1,166 @@
+//! Bringing a hub up and down: database (embedded or external), schema, TLS, listener,
+//! signals.
+
+use crate::config::HubConfig;
+use crate::hub::Hub;
+use crate::tls::TlsSetup;
+use anyhow::Context;
+use kkoji_pgcluster::{Cluster, ClusterConfig};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The embedded PostgreSQL cluster under the state directory, if the config names no URL.
+pub struct Database {
+    pub url: String,
+    pub cluster: Option<Cluster>,
+}
+
+pub async fn database(config: &HubConfig) -> anyhow::Result<Database> {
+    if let Some(url) = &config.database_url {
+        return Ok(Database {
+            url: url.clone(),
+            cluster: None,
+        });
+    }
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("cannot create state dir {}", config.state_dir.display()))?;
+    make_traversable(&config.state_dir)?;
+    let cluster = Cluster::new(ClusterConfig::under_state_dir(&config.state_dir))
+        .context("embedded PostgreSQL")?;
+    tracing::info!(data = %config.state_dir.join("pgdata").display(), "starting embedded PostgreSQL");
+    cluster
+        .start()
+        .await
+        .context("starting embedded PostgreSQL")?;
+    cluster
+        .create_database("kkoji")
+        .await
+        .context("creating database kkoji")?;
+    Ok(Database {
+        url: cluster.url("kkoji"),
+        cluster: Some(cluster),
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => tracing::info!("SIGTERM received"),
+                _ = i.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Serve until a signal arrives, then stop cleanly (connections, pool, embedded DB).
+/// `on_ready` runs once the listener accepts connections.
+pub async fn run(
+    config: HubConfig,
+    db: Database,
+    on_ready: impl FnOnce(&HubConfig, &Hub) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let result = serve_until_signal(&config, &db, on_ready).await;
+    if let Some(cluster) = &db.cluster {
+        tracing::info!("stopping embedded PostgreSQL");
+        if let Err(e) = cluster.stop().await {
+            tracing::error!(error = %e, "stopping embedded PostgreSQL failed");
+        }
+    }
+    result
+}
+
+async fn serve_until_signal(
+    config: &HubConfig,
+    db: &Database,
+    on_ready: impl FnOnce(&HubConfig, &Hub) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let pool = crate::db::open(&db.url, config.db.max_connections).await?;
+    let tls = TlsSetup::load(
+        &config.tls.cert,
+        &config.tls.key,
+        &config.tls.client_ca,
+        config.tls.crl.as_deref(),
+    )?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    if let Some(admin) = &config.bootstrap_admin {
+        bootstrap_admin(&pool, admin).await?;
+    }
+    let hub = Arc::new(Hub::new(pool.clone(), config.clone()));
+    tracing::info!(listen = %config.listen, methods = hub.registry.len(), "hub serving");
+    on_ready(config, &hub)?;
+    crate::server::serve(hub, Arc::new(tls), listener, shutdown_signal()).await;
+    pool.close().await;
+    Ok(())
+}
+
+/// Make `name` an admin (creating the user if needed) in one transaction.
+async fn bootstrap_admin(pool: &sqlx::PgPool, name: &str) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    let uid: i32 = match sqlx::query_scalar::<_, i32>("SELECT id FROM users WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?
+    {
+        Some(id) => id,
+        None => {
+            sqlx::query_scalar(
+                "INSERT INTO users (name, status, usertype) VALUES ($1, 0, 0) RETURNING id",
+            )
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+    };
+    let has: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM user_perms up JOIN permissions p ON p.id = up.perm_id \
+         WHERE up.user_id = $1 AND p.name = 'admin' AND up.active",
+    )
+    .bind(uid)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if has.is_none() {
+        let ev: i64 = sqlx::query_scalar("INSERT INTO events DEFAULT VALUES RETURNING id")
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO user_perms (user_id, perm_id, create_event) \
+             SELECT $1, id, $2 FROM permissions WHERE name = 'admin'",
+        )
+        .bind(uid)
+        .bind(ev)
+        .execute(&mut *tx)
+        .await?;
+        tracing::info!(user = %name, "granted admin to the bootstrap admin");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// As root, PostgreSQL runs as the `postgres` user, which must be able to reach its data
+/// directory: let others traverse (not list) the state directory.
+fn make_traversable(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(dir).with_context(|| format!("{}", dir.display()))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o011 != 0o011 {
+        std::fs::set_permissions(
+            dir,
+            std::fs::Permissions::from_mode((mode | 0o011) & 0o7777),
+        )
+        .with_context(|| format!("cannot chmod {}", dir.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! HTTPS serving: our own accept loop (so each request can see the client certificate of
+//! its connection), axum routes for the hub endpoints, graceful shutdown.
+
+use crate::dispatch::{KOJI_VERSION, handle_xmlrpc};
+use crate::hub::Hub;
+use crate::session::SessionHeaders;
+use crate::tls::{PeerInfo, TlsSetup};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Extension, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use koji_protocol::{Fault, encode_fault};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+pub fn router(hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/kojihub", post(xmlrpc).fallback(not_allowed))
+        .route("/kojihub/ssllogin", post(xmlrpc).fallback(not_allowed))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(add_version_header))
+        .with_state(hub)
+}
+
+async fn add_version_header(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert("Koji-Version", HeaderValue::from_static(KOJI_VERSION));
+    r
+}
+
+async fn not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [
+            (header::ALLOW, "POST"),
+            (header::CONTENT_TYPE, "text/plain"),
+        ],
+        "Method Not Allowed: the hub takes XML-RPC over POST\n",
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain")],
+        "Not Found\n",
+    )
+        .into_response()
+}
+
+fn xml(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml")], body).into_response()
+}
+
+fn session_headers(headers: &HeaderMap, query: Option<&str>) -> SessionHeaders {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let mut s = SessionHeaders {
+        id: h("Koji-Session-Id"),
+        key: h("Koji-Session-Key"),
+        callnum: h("Koji-Session-Callnum").or_else(|| h("Koji-Callnum")),
+    };
+    if !s.present()
+        && let Some(q) = query
+    {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            match k.as_ref() {
+                "session-id" => s.id = Some(v.into_owned()),
+                "session-key" => s.key = Some(v.into_owned()),
+                "callnum" => s.callnum = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+    }
+    s
+}
+
+async fn xmlrpc(
+    State(hub): State<Arc<Hub>>,
+    Extension(peer): Extension<Arc<PeerInfo>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    let sh = session_headers(&headers, query.as_deref());
+    let is_upload = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/octet-stream"));
+    if is_upload {
+        return xml(encode_fault(&Fault::generic(
+            "raw uploads are not enabled on this hub yet",
+        )));
+    }
+    let limit = hub.config.limits.max_request_length;
+    let bytes = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            let f = if e.is::<http_body_util::LengthLimitError>() {
+                Fault::generic("Invalid request: Request too long")
+            } else {
+                Fault::generic(format!("Invalid request: cannot read body: {e}"))
+            };
+            tracing::info!(peer = %peer.addr, fault = %f.string, "refused request body");
+            return xml(encode_fault(&f));
+        }
+    };
+    xml(handle_xmlrpc(hub, peer, sh, &bytes).await)
+}
+
+/// Accept TLS connections until `shutdown` resolves, then let open connections finish
+/// (up to 10 s).
+pub async fn serve(
+    hub: Arc<Hub>,
+    tls: Arc<TlsSetup>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(tls.server_config.clone());
+    let app = router(hub);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, addr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let stream =
+                match tokio::time::timeout(Duration::from_secs(15), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %addr, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(peer = %addr, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let cert = tls.verify_peer(stream.get_ref().1.peer_certificates());
+            let peer = Arc::new(PeerInfo { addr, cert });
+            let svc = hyper_util::service::TowerToHyperService::new(app.layer(Extension(peer)));
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.keep_alive(true).timer(TokioTimer::new());
+            builder.header_read_timeout(Duration::from_secs(120));
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(peer = %addr, error = %e, "connection ended with error");
+            }
+        });
+    }
+    tracing::info!("no longer accepting connections; waiting for open ones");
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after 10 s; closing them");
+    }
+}
