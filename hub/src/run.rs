@@ -164,3 +164,67 @@ fn make_traversable(dir: &std::path::Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A hub serving in the background of the current runtime (tests, benchmarks, the
+/// builder's farm-in-a-box). Dropping the handle without `stop` aborts it.
+pub struct RunningHub {
+    pub addr: std::net::SocketAddr,
+    pub hub: Arc<Hub>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningHub {
+    /// Stop accepting, let open calls finish, close the pool.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for RunningHub {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Start serving `config` on an existing database URL (migrations applied). The listen
+/// address may use port 0; the bound address is in the handle.
+pub async fn start_background(config: HubConfig, database_url: &str) -> anyhow::Result<RunningHub> {
+    let pool = crate::db::open(database_url, config.db.max_connections).await?;
+    if let Some(admin) = &config.bootstrap_admin {
+        bootstrap_admin(&pool, admin).await?;
+    }
+    let tls = TlsSetup::load(
+        &config.tls.cert,
+        &config.tls.key,
+        &config.tls.client_ca,
+        config.tls.crl.as_deref(),
+    )?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let hub = Arc::new(Hub::new(pool.clone(), config));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let h = hub.clone();
+    let task = tokio::spawn(async move {
+        crate::server::serve(h, Arc::new(tls), listener, async {
+            let _ = rx.await;
+        })
+        .await;
+        pool.close().await;
+    });
+    Ok(RunningHub {
+        addr,
+        hub,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}

@@ -129,7 +129,7 @@ impl Signature {
         }
         if !rest.is_empty() && self.varargs.is_none() {
             let takes = if required == n {
-                format!("{}", plural(n, "positional argument"))
+                plural(n, "positional argument")
             } else {
                 format!("from {required} to {n} positional arguments")
             };

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what kkoji's run and test commands need, if it is missing:
+#  - PostgreSQL server binaries (the hub runs an embedded cluster from them)
+#  - openssl and curl (used by tests)
+#  - the stock koji CLI 1.36.1 in a virtualenv at .venv (tests drive the hub with it)
+# Safe to run repeatedly; it only acts on what is absent.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+need_apt=()
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+    need_apt+=(postgresql)
+fi
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "ensure-deps: installing ${need_apt[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+venv="${KKOJI_KOJI_VENV:-$root/.venv}"
+if ! "$venv/bin/koji" version >/dev/null 2>&1 && ! [ -x "$venv/bin/koji" ]; then
+    echo "ensure-deps: installing koji==1.36.1 into $venv" >&2
+    python3 -m venv "$venv"
+    # ssl auth needs no Kerberos: skip requests-gssapi (it would need krb5 headers to build)
+    "$venv/bin/pip" install -q --no-deps koji==1.36.1
+    "$venv/bin/pip" install -q requests python-dateutil defusedxml six
+fi
+"$venv/bin/python" -c 'import koji' >/dev/null
