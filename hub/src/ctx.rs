@@ -163,14 +163,25 @@ impl Ctx {
             && let Some(s) = &self.session
             && let Some(n) = s.callnum_received
         {
-            let sid = s.id;
-            sqlx::query(
-                "UPDATE sessions SET callnum = $1, update_time = clock_timestamp() WHERE id = $2",
+            let (sid, method) = (s.id, self.method);
+            // conditional, so two concurrent writes with one callnum cannot both commit
+            let updated = sqlx::query(
+                "UPDATE sessions SET callnum = $1, update_time = clock_timestamp() \
+                 WHERE id = $2 AND (callnum IS NULL OR callnum < $1)",
             )
             .bind(n)
             .bind(sid)
             .execute(self.db().await?)
-            .await?;
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                // dropping the transaction rolls the call's changes back
+                return Err(Fault::new(
+                    koji_protocol::codes::RETRY,
+                    format!("unable to retry call {n} (method {method}) for session {sid}"),
+                )
+                .into());
+            }
         }
         if let Some(tx) = self.tx.take() {
             tx.commit().await?;

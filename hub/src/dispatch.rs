@@ -139,6 +139,7 @@ async fn multicall(
             Err(e) => results.push(multicall_fault(&e.into_fault())),
         }
     }
+    ctx.method = "multiCall";
     ctx.commit().await.map_err(HubError::into_fault)?;
     Ok(Value::Array(results))
 }

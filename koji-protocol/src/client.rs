@@ -318,7 +318,10 @@ impl KojiClient {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // The state stays consistent even if a holder panicked.
-        self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Takes the next callnum when logged in.
@@ -410,12 +413,7 @@ impl KojiClient {
                 callnum.clone(),
             );
         }
-        let resp = self
-            .inner
-            .http
-            .request(r)
-            .await
-            .map_err(|e| classify(&e))?;
+        let resp = self.inner.http.request(r).await.map_err(|e| classify(&e))?;
         let status = resp.status();
         if let Some(v) = resp.headers().get("koji-version")
             && let Ok(v) = v.to_str()
@@ -481,7 +479,10 @@ fn caused_by_tls(e: &(dyn std::error::Error + 'static)) -> bool {
         if x.is::<rustls::Error>() {
             return true;
         }
-        cur = match x.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        cur = match x
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
             None => x.source(),
         };

@@ -26,7 +26,8 @@ impl Seen {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
     fn callnum(&self) -> Option<i64> {
-        self.header("koji-session-callnum").and_then(|v| v.parse().ok())
+        self.header("koji-session-callnum")
+            .and_then(|v| v.parse().ok())
     }
 }
 
@@ -77,16 +78,30 @@ async fn handle(req: Request<Incoming>, log: &Log) -> Response<Full<Bytes>> {
         let c = decode_call(&body, &Limits::default()).unwrap();
         (Some(c.method), c.params)
     };
-    let seen = Seen { path_and_query, headers, method: method.clone(), params: params.clone(), body };
+    let seen = Seen {
+        path_and_query,
+        headers,
+        method: method.clone(),
+        params: params.clone(),
+        body,
+    };
     log.lock().unwrap().push(seen);
     let (status, text) = match method.as_deref() {
-        None => (200, encode_response(&kstruct! {"size" => 5, "hexdigest" => "05c801f0"})),
+        None => (
+            200,
+            encode_response(&kstruct! {"size" => 5, "hexdigest" => "05c801f0"}),
+        ),
         Some("sslLogin") => (
             200,
-            encode_response(&kstruct! {"session-id" => 7, "session-key" => "1-abc", "header-auth" => true}),
+            encode_response(
+                &kstruct! {"session-id" => 7, "session-key" => "1-abc", "header-auth" => true},
+            ),
         ),
         Some("echo") => (200, encode_response(&Value::Array(params))),
-        Some("fail") => (200, encode_fault(&Fault::action_not_allowed("admin permission required"))),
+        Some("fail") => (
+            200,
+            encode_fault(&Fault::action_not_allowed("admin permission required")),
+        ),
         Some("boom") => (500, "Internal Server Error".to_owned()),
         Some("multiCall") => {
             let calls = params[0].as_array().unwrap();
@@ -94,7 +109,10 @@ async fn handle(req: Request<Incoming>, log: &Log) -> Response<Full<Bytes>> {
                 .iter()
                 .map(|c| match c.get("methodName").and_then(Value::as_str) {
                     Some("hello") => multicall_ok("Hello World".into()),
-                    other => multicall_fault(&Fault::generic(format!("Invalid method: {}", other.unwrap()))),
+                    other => multicall_fault(&Fault::generic(format!(
+                        "Invalid method: {}",
+                        other.unwrap()
+                    ))),
                 })
                 .collect();
             (200, encode_response(&Value::Array(out)))
@@ -125,7 +143,10 @@ async fn anonymous_call_headers_and_version() {
     let (addr, log) = start_hub(0).await;
     let c = client(addr, 0);
     assert_eq!(c.hub_version(), None);
-    let v = c.call("echo", vec![1.into(), "x".into(), Value::Nil]).await.unwrap();
+    let v = c
+        .call("echo", vec![1.into(), "x".into(), Value::Nil])
+        .await
+        .unwrap();
     assert_eq!(v, Value::Array(vec![1.into(), "x".into(), Value::Nil]));
     assert_eq!(c.hub_version().as_deref(), Some("1.36.1"));
     let seen = log.lock().unwrap()[0].clone();
@@ -134,7 +155,10 @@ async fn anonymous_call_headers_and_version() {
     assert_eq!(seen.header("content-type"), Some("text/xml"));
     assert_eq!(seen.header("koji-session-id"), None);
     assert_eq!(seen.callnum(), None);
-    assert!(seen.body.starts_with(b"<?xml version='1.0'?>\n<methodCall>"));
+    assert!(
+        seen.body
+            .starts_with(b"<?xml version='1.0'?>\n<methodCall>")
+    );
 }
 
 #[tokio::test]
@@ -146,20 +170,33 @@ async fn session_flow_and_callnums() {
     c.call("getAPIVersion", vec![]).await.unwrap();
     let mut kw = Struct::new();
     kw.insert("strict".into(), true.into());
-    c.call_kw("getLoggedInUser", vec![1.into()], kw).await.unwrap();
+    c.call_kw("getLoggedInUser", vec![1.into()], kw)
+        .await
+        .unwrap();
     let r = c
-        .multicall(vec![("hello".into(), vec![]), ("nope".into(), vec![1.into()])])
+        .multicall(vec![
+            ("hello".into(), vec![]),
+            ("nope".into(), vec![1.into()]),
+        ])
         .await
         .unwrap();
     assert_eq!(r[0], Ok("Hello World".into()));
     assert_eq!(r[1], Err(Fault::generic("Invalid method: nope")));
     assert!(c.multicall(vec![]).await.unwrap().is_empty()); // sends nothing
     let up = c
-        .raw_upload("cli-build/1.a b", "foo-1-1.src.rpm", 1048576, Bytes::from_static(b"hello"), true)
+        .raw_upload(
+            "cli-build/1.a b",
+            "foo-1-1.src.rpm",
+            1048576,
+            Bytes::from_static(b"hello"),
+            true,
+        )
         .await
         .unwrap();
     assert_eq!(up.get("size"), Some(&Value::Int(5)));
-    c.raw_upload("p", "f", 0, Bytes::new(), false).await.unwrap();
+    c.raw_upload("p", "f", 0, Bytes::new(), false)
+        .await
+        .unwrap();
     c.logout().await.unwrap();
     assert_eq!(c.session(), None);
     c.call("hello", vec![]).await.unwrap();
@@ -169,13 +206,19 @@ async fn session_flow_and_callnums() {
     let login = &log[0];
     assert_eq!(login.path_and_query, "/kojihub/ssllogin");
     assert_eq!(login.method.as_deref(), Some("sslLogin"));
-    assert_eq!(login.params, vec![kstruct! {"proxyuser" => Value::Nil, "__starstar" => true}]);
+    assert_eq!(
+        login.params,
+        vec![kstruct! {"proxyuser" => Value::Nil, "__starstar" => true}]
+    );
     assert_eq!(login.callnum(), None);
     assert_eq!(log[1].header("koji-session-id"), Some("7"));
     assert_eq!(log[1].header("koji-session-key"), Some("1-abc"));
     let nums: Vec<_> = log[1..7].iter().map(Seen::callnum).collect();
     assert_eq!(nums, [Some(0), Some(1), Some(2), Some(3), Some(4), Some(5)]);
-    assert_eq!(log[2].params, vec![1.into(), kstruct! {"strict" => true, "__starstar" => true}]);
+    assert_eq!(
+        log[2].params,
+        vec![1.into(), kstruct! {"strict" => true, "__starstar" => true}]
+    );
     assert_eq!(log[3].method.as_deref(), Some("multiCall"));
     assert_eq!(
         log[3].params,
@@ -185,16 +228,25 @@ async fn session_flow_and_callnums() {
         ])]
     );
     let upload = &log[4];
-    assert_eq!(upload.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(
+        upload.header("content-type"),
+        Some("application/octet-stream")
+    );
     assert_eq!(upload.header("user-agent"), Some("koji/1"));
     assert_eq!(
         upload.path_and_query,
         "/kojihub?filename=foo-1-1.src.rpm&filepath=cli-build%2F1.a+b&fileverify=adler32&offset=1048576&overwrite=1"
     );
     assert_eq!(&upload.body[..], b"hello");
-    assert_eq!(log[5].path_and_query, "/kojihub?filename=f&filepath=p&fileverify=adler32&offset=0");
+    assert_eq!(
+        log[5].path_and_query,
+        "/kojihub?filename=f&filepath=p&fileverify=adler32&offset=0"
+    );
     assert_eq!(log[6].method.as_deref(), Some("logout"));
-    assert_eq!(log[6].params, vec![kstruct! {"session_id" => Value::Nil, "__starstar" => true}]);
+    assert_eq!(
+        log[6].params,
+        vec![kstruct! {"session_id" => Value::Nil, "__starstar" => true}]
+    );
     assert_eq!(log[7].header("koji-session-id"), None);
     assert_eq!(log[7].callnum(), None);
 }
@@ -231,11 +283,17 @@ async fn transport_retry_reuses_callnum() {
 async fn transport_error_without_retries() {
     let (addr, log) = start_hub(1).await;
     let c = client(addr, 0);
-    assert!(matches!(c.call("echo", vec![]).await, Err(ClientError::Transport(_))));
+    assert!(matches!(
+        c.call("echo", vec![]).await,
+        Err(ClientError::Transport(_))
+    ));
     assert_eq!(log.lock().unwrap().len(), 1);
     // Nothing listening at all.
     let dead = client("127.0.0.1:1".parse().unwrap(), 1);
-    assert!(matches!(dead.call("echo", vec![]).await, Err(ClientError::Transport(_))));
+    assert!(matches!(
+        dead.call("echo", vec![]).await,
+        Err(ClientError::Transport(_))
+    ));
 }
 
 #[tokio::test]
@@ -249,7 +307,10 @@ async fn concurrent_calls_share_the_client() {
         })
         .collect();
     for (i, t) in tasks.into_iter().enumerate() {
-        assert_eq!(t.await.unwrap().unwrap(), Value::Array(vec![Value::Int(i as i64)]));
+        assert_eq!(
+            t.await.unwrap().unwrap(),
+            Value::Array(vec![Value::Int(i as i64)])
+        );
     }
     assert_eq!(log.lock().unwrap().len(), 16);
 }

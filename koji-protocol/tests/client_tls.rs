@@ -27,7 +27,9 @@ fn pki() -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "Test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Test CA");
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
 
@@ -39,7 +41,9 @@ fn pki() -> Pki {
 
     let cli_key = KeyPair::generate().unwrap();
     let mut cli_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    cli_params.distinguished_name.push(DnType::CommonName, "kojiadmin");
+    cli_params
+        .distinguished_name
+        .push(DnType::CommonName, "kojiadmin");
     let cli = cli_params.signed_by(&cli_key, &issuer).unwrap();
 
     Pki {
@@ -61,10 +65,12 @@ async fn start_tls_hub(pki: &Pki) -> (SocketAddr, Peers, Arc<AtomicUsize>) {
         .map(|c: CertificateDer<'static>| (c, ()))
         .unwrap();
     roots.add(ca).unwrap();
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
     let cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -87,7 +93,9 @@ async fn start_tls_hub(pki: &Pki) -> (SocketAddr, Peers, Arc<AtomicUsize>) {
             let acceptor = acceptor.clone();
             let peers = peers2.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let peer = tls.get_ref().1.peer_certificates().map(|c| c[0].to_vec());
                 peers.lock().unwrap().push(peer);
                 let svc = hyper::service::service_fn(|req: Request<Incoming>| async move {
@@ -163,5 +171,9 @@ async fn untrusted_server_is_not_retried() {
     let c = KojiClient::new(c).unwrap();
     let r = c.call("hello", vec![]).await;
     assert!(matches!(r, Err(ClientError::Transport(_))));
-    assert_eq!(accepts.load(Ordering::SeqCst), 1, "TLS errors must not be retried");
+    assert_eq!(
+        accepts.load(Ordering::SeqCst),
+        1,
+        "TLS errors must not be retried"
+    );
 }

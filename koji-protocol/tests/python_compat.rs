@@ -1,7 +1,7 @@
 //! Byte-exact compatibility with Python's `xmlrpc.client` (the stock koji CLI
 //! parses our output with it and sends us what it produces).
 
-#[path = "python_outputs.rs"]
+#[path = "data/python_outputs.rs"]
 mod python_outputs;
 
 use koji_protocol::*;
