@@ -143,6 +143,7 @@ async fn quickstart(state_dir: &Path, listen: SocketAddr) -> anyhow::Result<()> 
         auth: AuthConfig::default(),
         limits: LimitsConfig::default(),
         db: DbConfig::default(),
+        scheduler: Default::default(),
     };
     std::fs::create_dir_all(&config.topdir)?;
     let conf_path = state_dir.join("koji.conf");

@@ -29,6 +29,8 @@ pub struct HubConfig {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub db: DbConfig,
+    #[serde(default)]
+    pub scheduler: crate::scheduler::SchedulerConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -189,6 +189,17 @@ impl Ctx {
         Ok(())
     }
 
+    /// End the transaction begun so far without ending the call (a long-poll must not hold
+    /// one open while it waits). Only for calls that have not written.
+    pub async fn rollback_open(&mut self) {
+        if let Some(tx) = self.tx.take()
+            && let Err(e) = tx.rollback().await
+        {
+            tracing::warn!(error = %e, "rollback failed");
+        }
+        self.perms = None;
+    }
+
     /// Roll back explicitly (dropping the transaction would too, but asynchronously).
     pub async fn rollback(mut self) {
         if let Some(tx) = self.tx.take()

@@ -8,6 +8,9 @@ pub struct Hub {
     pub pool: PgPool,
     pub config: HubConfig,
     pub registry: Registry,
+    /// Bumped whenever tasks change (on this or another hub, via LISTEN/NOTIFY): wakes
+    /// long-polling builders.
+    pub task_events: tokio::sync::watch::Sender<u64>,
 }
 
 impl Hub {
@@ -16,6 +19,57 @@ impl Hub {
             pool,
             config,
             registry: crate::methods::registry(),
+            task_events: tokio::sync::watch::Sender::new(0),
         }
     }
+}
+
+/// Background work of a hub: hear task notifications from every hub on the database, and run
+/// the scheduler periodically so timeouts (dead hosts, unopened assignments) are enforced even
+/// when no builder asks.
+pub fn spawn_background(hub: std::sync::Arc<Hub>) -> Vec<tokio::task::JoinHandle<()>> {
+    let listener_hub = hub.clone();
+    let listen = tokio::spawn(async move {
+        loop {
+            match sqlx::postgres::PgListener::connect_with(&listener_hub.pool).await {
+                Ok(mut l) => {
+                    if let Err(e) = l.listen("kkoji_tasks").await {
+                        tracing::warn!(error = %e, "LISTEN kkoji_tasks failed");
+                    } else {
+                        loop {
+                            match l.recv().await {
+                                Ok(_) => {
+                                    listener_hub
+                                        .task_events
+                                        .send_modify(|n| *n = n.wrapping_add(1));
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "task notification listener lost its connection");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot connect the task notification listener")
+                }
+            }
+            // wake waiters so nobody sleeps through what was missed, then reconnect
+            listener_hub
+                .task_events
+                .send_modify(|n| *n = n.wrapping_add(1));
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+    let sched = tokio::spawn(async move {
+        let every = std::time::Duration::from_secs(hub.config.scheduler.interval.max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = crate::scheduler::run(&hub.pool, &hub.config.scheduler).await {
+                tracing::warn!(error = %e, "scheduler pass failed");
+            }
+        }
+    });
+    vec![listen, sched]
 }

@@ -12,11 +12,16 @@ pub mod methods;
 pub mod names;
 pub mod pyrepr;
 pub mod registry;
+pub mod rpmhdr;
 pub mod run;
+pub mod scheduler;
 pub mod server;
 pub mod session;
 pub mod signature;
+pub mod tasks;
 pub mod timefmt;
 pub mod tls;
+pub mod topdir;
+pub mod uploads;
 
 pub use cli::cli_main;

@@ -98,7 +98,11 @@ async fn serve_until_signal(
     let hub = Arc::new(Hub::new(pool.clone(), config.clone()));
     tracing::info!(listen = %config.listen, methods = hub.registry.len(), "hub serving");
     on_ready(config, &hub)?;
+    let background = crate::hub::spawn_background(hub.clone());
     crate::server::serve(hub, Arc::new(tls), listener, shutdown_signal()).await;
+    for b in background {
+        b.abort();
+    }
     pool.close().await;
     Ok(())
 }
@@ -215,10 +219,14 @@ pub async fn start_background(config: HubConfig, database_url: &str) -> anyhow::
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let h = hub.clone();
     let task = tokio::spawn(async move {
+        let background = crate::hub::spawn_background(h.clone());
         crate::server::serve(h, Arc::new(tls), listener, async {
             let _ = rx.await;
         })
         .await;
+        for b in background {
+            b.abort();
+        }
         pool.close().await;
     });
     Ok(RunningHub {

@@ -101,9 +101,18 @@ async fn xmlrpc(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/octet-stream"));
     if is_upload {
-        return xml(encode_fault(&Fault::generic(
-            "raw uploads are not enabled on this hub yet",
-        )));
+        let bytes = match http_body_util::Limited::new(body, crate::uploads::MAX_CHUNK)
+            .collect()
+            .await
+        {
+            Ok(c) => c.to_bytes(),
+            Err(e) => {
+                return xml(encode_fault(&Fault::generic(format!(
+                    "Invalid upload: chunk too large or unreadable: {e}"
+                ))));
+            }
+        };
+        return xml(crate::uploads::handle_raw_upload(hub, peer, sh, query, bytes).await);
     }
     let limit = hub.config.limits.max_request_length;
     let bytes = match http_body_util::Limited::new(body, limit).collect().await {

@@ -37,7 +37,7 @@ const MAX_ERROR_BODY: usize = 4096;
 /// Much shorter than koji's 20 s because our callers set small retry counts.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// Hub URL, e.g. `https://127.0.0.1:8443/kojihub`.
     pub server: String,
@@ -51,6 +51,22 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Re-sends of the same request (same callnum) after transport errors.
     pub max_retries: u32,
+}
+
+/// Hand-written so the private key in `identity_pem` never reaches logs.
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("server", &self.server)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
+            .field(
+                "identity_pem",
+                &self.identity_pem.as_ref().map(|_| "<redacted>"),
+            )
+            .field("timeout", &self.timeout)
+            .field("max_retries", &self.max_retries)
+            .finish()
+    }
 }
 
 impl ClientConfig {
@@ -573,5 +589,8 @@ mod tests {
         cfg.ca_pem = Some(b"not pem".to_vec());
         assert!(matches!(KojiClient::new(cfg), Err(ClientError::Config(_))));
         assert!(KojiClient::new(ClientConfig::new("http://127.0.0.1:1/kojihub")).is_ok());
+        let mut cfg = ClientConfig::new("http://h/kojihub");
+        cfg.identity_pem = Some(b"-----BEGIN PRIVATE KEY-----secret".to_vec());
+        assert!(!format!("{cfg:?}").contains("secret"));
     }
 }

@@ -1,17 +1,21 @@
 //! Every exported hub method, registered with its Koji signature.
 
+pub mod builds;
 pub mod common;
 pub mod external_repos;
+pub mod host_api;
 pub mod hosts;
 pub mod misc;
 pub mod packages;
 pub mod tags;
 pub mod targets;
+pub mod tasks;
 pub mod users;
 
 use crate::handler;
 use crate::registry::Registry;
 use crate::session;
+use crate::uploads;
 
 pub fn registry() -> Registry {
     let mut r = Registry::default();
@@ -434,6 +438,264 @@ pub fn registry() -> Registry {
         "tag_info, event=None",
         "A tag's external repos including inherited ones.",
         handler!(external_repos::get_external_repo_list),
+    );
+    // uploads
+    r.add(
+        "checkUpload",
+        "path, name, verify=None, tail=None, volume=None",
+        "Size, mtime (and digest) of an uploaded file, or None; confirms the upload.",
+        handler!(uploads::check_upload),
+    );
+    r.add(
+        "uploadFile",
+        "path, name, size, md5sum, offset, data, volume=None, checksum=None",
+        "Legacy base64 upload.",
+        handler!(uploads::upload_file),
+    );
+    // tasks
+    r.add(
+        "build",
+        "src, target, opts=None, priority=None, channel=None",
+        "Build a package from an uploaded SRPM.",
+        handler!(tasks::build),
+    );
+    r.add(
+        "getTaskInfo",
+        "task_id, request=False, strict=False",
+        "A task (or a list of tasks).",
+        handler!(tasks::get_task_info),
+    );
+    r.add(
+        "getTaskChildren",
+        "task_id, request=False, strict=False",
+        "A task's subtasks.",
+        handler!(tasks::get_task_children),
+    );
+    r.add(
+        "getTaskRequest",
+        "taskId",
+        "A task's parameters.",
+        handler!(tasks::get_task_request),
+    );
+    r.add(
+        "getTaskResult",
+        "taskId, raise_fault=True",
+        "A finished task's result (re-raises its fault).",
+        handler!(tasks::get_task_result),
+    );
+    r.add(
+        "listTasks",
+        "opts=None, queryOpts=None",
+        "List tasks.",
+        handler!(tasks::list_tasks),
+    );
+    r.add(
+        "cancelTask",
+        "task_id, recurse=True",
+        "Cancel a task (owner, its host, or admin).",
+        handler!(tasks::cancel_task),
+    );
+    r.add(
+        "cancelTaskFull",
+        "task_id, strict=True",
+        "Cancel a whole task tree. [admin]",
+        handler!(tasks::cancel_task_full),
+    );
+    r.add(
+        "cancelTaskChildren",
+        "task_id",
+        "Cancel a task's subtasks.",
+        handler!(tasks::cancel_task_children),
+    );
+    r.add(
+        "resubmitTask",
+        "taskID",
+        "Run a failed or canceled task again.",
+        handler!(tasks::resubmit_task),
+    );
+    r.add(
+        "listTaskOutput",
+        "taskID, stat=False, all_volumes=False, strict=False",
+        "Files a task produced.",
+        handler!(tasks::list_task_output),
+    );
+    r.add(
+        "downloadTaskOutput",
+        "taskID, fileName, offset=0, size=-1, volume=None",
+        "Part of a task's output file, base64.",
+        handler!(tasks::download_task_output),
+    );
+    // builds
+    r.add(
+        "getBuild",
+        "buildInfo, strict=False",
+        "A build by id, NVR or dict.",
+        handler!(builds::get_build),
+    );
+    r.add(
+        "listBuilds",
+        "packageID=None, userID=None, taskID=None, prefix=None, state=None, **kwargs",
+        "List builds.",
+        handler!(builds::list_builds),
+    );
+    r.add("listRPMs", "buildID=None, buildrootID=None, imageID=None, componentBuildrootID=None, hostID=None, arches=None, queryOpts=None, draft=None", "List RPMs.", handler!(builds::list_rpms));
+    r.add(
+        "getBuildLogs",
+        "buildinfo",
+        "Log files of a build.",
+        handler!(builds::get_build_logs),
+    );
+    r.add(
+        "cancelBuild",
+        "buildID, strict=False",
+        "Cancel a BUILDING build and its task.",
+        handler!(builds::cancel_build),
+    );
+    r.add(
+        "getLatestBuilds",
+        "tag, event=None, package=None, type=None, draft=None",
+        "Latest build of each package in a tag.",
+        handler!(builds::get_latest_builds),
+    );
+    r.add("listTagged", "tag, event=None, inherit=False, prefix=None, latest=False, package=None, owner=None, type=None, strict=True, extra=False, draft=None", "Builds tagged in a tag.", handler!(builds::list_tagged));
+    r.add(
+        "getBuildConfig",
+        "tag, event=None",
+        "A tag with inherited arches and extra.",
+        handler!(builds::get_build_config),
+    );
+    // host side
+    r.add(
+        "host.getID",
+        "",
+        "The calling host's id.",
+        handler!(host_api::get_id),
+    );
+    r.add(
+        "host.getHost",
+        "",
+        "The calling host.",
+        handler!(host_api::get_host),
+    );
+    r.add(
+        "host.isEnabled",
+        "",
+        "Whether the calling host is enabled.",
+        handler!(host_api::is_enabled),
+    );
+    r.add(
+        "host.updateHost",
+        "task_load, ready, data=None",
+        "Builder check-in.",
+        handler!(host_api::update_host),
+    );
+    r.add(
+        "host.getTasks",
+        "",
+        "Tasks assigned to the calling host.",
+        handler!(host_api::get_tasks),
+    );
+    r.add(
+        "host.waitTasks",
+        "timeout=30.0",
+        "Long-poll: tasks assigned to the calling host, as soon as there are any.",
+        handler!(host_api::wait_tasks),
+    );
+    r.add(
+        "host.getHostTasks",
+        "",
+        "OPEN tasks of the calling host.",
+        handler!(host_api::get_host_tasks),
+    );
+    r.add(
+        "host.openTask",
+        "task_id",
+        "Start a task.",
+        handler!(host_api::open_task),
+    );
+    r.add(
+        "host.closeTask",
+        "task_id, response",
+        "Finish a task with its result.",
+        handler!(host_api::close_task),
+    );
+    r.add(
+        "host.failTask",
+        "task_id, response",
+        "Finish a task with a fault.",
+        handler!(host_api::fail_task),
+    );
+    r.add(
+        "host.freeTasks",
+        "tasks",
+        "Give OPEN tasks back to the scheduler.",
+        handler!(host_api::free_tasks),
+    );
+    r.add(
+        "host.refuseTask",
+        "task_id, soft=True, msg=''",
+        "Refuse an assigned task.",
+        handler!(host_api::refuse_task),
+    );
+    r.add(
+        "host.setTaskWeight",
+        "task_id, weight",
+        "Set an OPEN task's weight.",
+        handler!(host_api::set_task_weight),
+    );
+    r.add(
+        "host.subtask",
+        "method, arglist, parent, **opts",
+        "Create a subtask.",
+        handler!(host_api::subtask),
+    );
+    r.add(
+        "host.taskSetWait",
+        "parent, tasks",
+        "Wait for subtasks.",
+        handler!(host_api::task_set_wait),
+    );
+    r.add(
+        "host.taskWait",
+        "parent",
+        "Finished and unfinished awaited subtasks.",
+        handler!(host_api::task_wait),
+    );
+    r.add(
+        "host.taskWaitResults",
+        "parent, tasks, canfail=None",
+        "Results of finished subtasks.",
+        handler!(host_api::task_wait_results),
+    );
+    r.add(
+        "host.initBuild",
+        "data",
+        "Start a build record.",
+        handler!(builds::init_build),
+    );
+    r.add(
+        "host.completeBuild",
+        "task_id, build_id, srpm, rpms, brmap=None, logs=None",
+        "Import a finished build.",
+        handler!(builds::complete_build),
+    );
+    r.add(
+        "host.failBuild",
+        "task_id, build_id",
+        "Mark a build failed.",
+        handler!(builds::fail_build),
+    );
+    r.add(
+        "host.moveBuildToScratch",
+        "task_id, srpm, rpms, logs=None",
+        "Store a scratch build.",
+        handler!(builds::move_build_to_scratch),
+    );
+    r.add(
+        "host.tagBuild",
+        "task_id, tag, build, force=False, fromtag=None",
+        "Tag a build as the task's owner.",
+        handler!(builds::host_tag_build),
     );
     r
 }

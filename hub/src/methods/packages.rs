@@ -38,6 +38,10 @@ pub async fn get_package_id(c: &mut Ctx, a: Args) -> HResult<Value> {
     }
 }
 
+pub async fn ensure_package_pub(c: &mut Ctx, name: &str) -> HResult<i64> {
+    ensure_package(c, name).await
+}
+
 async fn ensure_package(c: &mut Ctx, name: &str) -> HResult<i64> {
     crate::names::check_internal(name)?;
     if let Some((id, _)) = common::find(c, Named::Package, &Ident::Name(name.to_string())).await? {

@@ -51,6 +51,11 @@ async fn query_targets(
     rows.iter().map(target_value).collect()
 }
 
+/// The current target named by `ident`, as `getBuildTarget` returns it.
+pub async fn find_target(c: &mut Ctx, ident: &Ident) -> HResult<Option<Value>> {
+    Ok(query_targets(c, Some(ident), None, None, None).await?.pop())
+}
+
 /// getBuildTarget(info, event=None, strict=False)
 pub async fn get_build_target(c: &mut Ctx, a: Args) -> HResult<Value> {
     let ident = a.ident(0)?;

@@ -49,6 +49,7 @@ impl Farm {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             db: DbConfig { max_connections: 4 },
+            scheduler: Default::default(),
         };
         let hub = start_background(config, &db).await.expect("hub");
         let url = format!("https://127.0.0.1:{}/kojihub", hub.addr.port());

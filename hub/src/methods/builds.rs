@@ -1,0 +1,878 @@
+//! Builds and their RPMs: creation by builders (initBuild/completeBuild/failBuild), scratch
+//! results, tagging, and the queries `download-build`, `latest-build`, `list-builds` and
+//! `list-tagged` use.
+
+use super::common::{self, Named, ver};
+use super::host_api::verify;
+use super::tags::{full_inheritance, require_tag};
+use crate::ctx::Ctx;
+use crate::error::HResult;
+use crate::rpmhdr::{self, RpmInfo};
+use crate::signature::{Args, Ident};
+use crate::tasks::{self, state};
+use crate::{timefmt, topdir};
+use chrono::{DateTime, Utc};
+use koji_protocol::{Fault, Struct, Value, codes, kstruct};
+use sqlx::Row;
+use std::path::{Path, PathBuf};
+
+pub mod bstate {
+    pub const BUILDING: i32 = 0;
+    pub const COMPLETE: i32 = 1;
+    pub const FAILED: i32 = 3;
+    pub const CANCELED: i32 = 4;
+}
+
+const BUILD_SELECT: &str = "SELECT b.id, b.pkg_id, p.name, b.version, b.release, b.epoch, b.draft, b.state, \
+    b.task_id, b.owner, u.name AS owner_name, b.create_event, e.time AS creation_time, b.start_time, \
+    b.completion_time, b.source, b.extra FROM build b JOIN package p ON p.id = b.pkg_id \
+    JOIN users u ON u.id = b.owner JOIN events e ON e.id = b.create_event";
+
+fn build_value(r: &sqlx::postgres::PgRow) -> HResult<Value> {
+    let name: String = r.try_get("name")?;
+    let version: String = r.try_get("version")?;
+    let release: String = r.try_get("release")?;
+    let ct: DateTime<Utc> = r.try_get("creation_time")?;
+    let st: DateTime<Utc> = r.try_get("start_time")?;
+    let done: Option<DateTime<Utc>> = r.try_get("completion_time")?;
+    let extra: Option<String> = r.try_get("extra")?;
+    Ok(kstruct! {
+        "id" => r.try_get::<i32, _>("id")?,
+        "build_id" => r.try_get::<i32, _>("id")?,
+        "package_id" => r.try_get::<i32, _>("pkg_id")?,
+        "package_name" => name.clone(),
+        "name" => name.clone(),
+        "version" => version.clone(),
+        "release" => release.clone(),
+        "epoch" => r.try_get::<Option<i32>, _>("epoch")?,
+        "nvr" => format!("{name}-{version}-{release}"),
+        "draft" => r.try_get::<bool, _>("draft")?,
+        "state" => r.try_get::<i32, _>("state")?,
+        "task_id" => r.try_get::<Option<i32>, _>("task_id")?,
+        "owner_id" => r.try_get::<i32, _>("owner")?,
+        "owner_name" => r.try_get::<String, _>("owner_name")?,
+        "volume_id" => 0,
+        "volume_name" => "DEFAULT",
+        "creation_event_id" => r.try_get::<i64, _>("create_event")?,
+        "creation_time" => timefmt::iso(&ct),
+        "creation_ts" => timefmt::ts(&ct),
+        "start_time" => timefmt::iso(&st),
+        "start_ts" => timefmt::ts(&st),
+        "completion_time" => timefmt::iso_value(done.as_ref()),
+        "completion_ts" => timefmt::ts_value(done.as_ref()),
+        "promotion_time" => Value::Nil,
+        "promotion_ts" => Value::Nil,
+        "promoter_id" => Value::Nil,
+        "promoter_name" => Value::Nil,
+        "source" => r.try_get::<Option<String>, _>("source")?,
+        "extra" => extra.as_deref().map(common::load_value).unwrap_or(Value::Nil),
+        "cg_id" => Value::Nil,
+        "cg_name" => Value::Nil,
+    })
+}
+
+/// Split "name-version-release" (the name may contain dashes).
+fn parse_nvr(s: &str) -> Option<(&str, &str, &str)> {
+    let (rest, release) = s.rsplit_once('-')?;
+    let (name, version) = rest.rsplit_once('-')?;
+    if name.is_empty() || version.is_empty() || release.is_empty() {
+        return None;
+    }
+    Some((name, version, release))
+}
+
+/// The build named by id, NVR or dict.
+pub async fn find_build(c: &mut Ctx, v: &Value) -> HResult<Option<Value>> {
+    let row = match v {
+        Value::Int(id) => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{BUILD_SELECT} WHERE b.id = $1"
+            )))
+            .bind(common::opt_i32(Some(*id)).unwrap_or(-1))
+            .fetch_optional(c.db().await?)
+            .await?
+        }
+        Value::String(s) => {
+            let Some((n, ver, rel)) = parse_nvr(s) else {
+                return Err(Fault::generic(format!("invalid format: {s}")).into());
+            };
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{BUILD_SELECT} WHERE p.name = $1 AND b.version = $2 AND b.release = $3"
+            )))
+            .bind(n)
+            .bind(ver)
+            .bind(rel)
+            .fetch_optional(c.db().await?)
+            .await?
+        }
+        Value::Struct(s) => {
+            if let Some(id) = s.get("id").and_then(Value::as_i64) {
+                return Box::pin(find_build(c, &Value::Int(id))).await;
+            }
+            match (s.get("name"), s.get("version"), s.get("release")) {
+                (Some(Value::String(n)), Some(Value::String(ver)), Some(Value::String(rel))) => {
+                    return Box::pin(find_build(c, &Value::String(format!("{n}-{ver}-{rel}"))))
+                        .await;
+                }
+                _ => {
+                    return Err(Fault::generic(
+                        "Invalid build info: need id or name/version/release",
+                    )
+                    .into());
+                }
+            }
+        }
+        other => {
+            return Err(Fault::parameter(format!(
+                "Invalid build value: {}",
+                crate::pyrepr::repr(other)
+            ))
+            .into());
+        }
+    };
+    row.as_ref().map(build_value).transpose()
+}
+
+async fn require_build(c: &mut Ctx, v: &Value) -> HResult<Value> {
+    find_build(c, v)
+        .await?
+        .ok_or_else(|| Fault::generic(format!("No such build: {}", crate::pyrepr::repr(v))).into())
+}
+
+fn field_i64(v: &Value, k: &str) -> i64 {
+    v.get(k).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn field_str<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+/// getBuild(buildInfo, strict=False)
+pub async fn get_build(c: &mut Ctx, a: Args) -> HResult<Value> {
+    match find_build(c, a.val(0)).await? {
+        Some(b) => Ok(b),
+        None if a.truthy(1) => {
+            Err(Fault::generic(format!("No such build: {}", crate::pyrepr::repr(a.val(0)))).into())
+        }
+        None => Ok(Value::Nil),
+    }
+}
+
+/// listBuilds(packageID=None, userID=None, taskID=None, prefix=None, state=None, ...,
+/// queryOpts=None)
+pub async fn list_builds(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let pkg = match a.opt_ident(0)? {
+        Some(i) => match common::find(c, Named::Package, &i).await? {
+            Some((id, _)) => Some(id),
+            None => return Ok(Value::Array(vec![])),
+        },
+        None => None,
+    };
+    let user = match a.opt_ident(1)? {
+        Some(i) => Some(common::get(c, Named::User, &i).await?.0),
+        None => None,
+    };
+    let task = a.opt_i64(2)?;
+    let prefix = a
+        .opt_str(3)?
+        .map(|p| format!("{}%", common::glob_to_like(p)));
+    let st = a.opt_i64(4)?;
+    let qo = common::QueryOpts::parse(
+        &a.extra.get("queryOpts").cloned().unwrap_or(Value::Nil),
+        &["id", "build_id", "nvr", "completion_time", "creation_time"],
+    )?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{BUILD_SELECT} WHERE ($1::int IS NULL OR b.pkg_id = $1) AND ($2::int IS NULL OR b.owner = $2) \
+         AND ($3::int IS NULL OR b.task_id = $3) AND ($4::text IS NULL OR p.name LIKE $4) \
+         AND ($5::int IS NULL OR b.state = $5) ORDER BY b.id"
+    )))
+    .bind(common::opt_i32(pkg))
+    .bind(common::opt_i32(user))
+    .bind(common::opt_i32(task))
+    .bind(prefix)
+    .bind(common::opt_i32(st))
+    .fetch_all(c.db().await?)
+    .await?;
+    let out = rows.iter().map(build_value).collect::<HResult<Vec<_>>>()?;
+    Ok(qo.apply(out))
+}
+
+fn rpm_value(r: &sqlx::postgres::PgRow) -> HResult<Value> {
+    let name: String = r.try_get("name")?;
+    let version: String = r.try_get("version")?;
+    let release: String = r.try_get("release")?;
+    Ok(kstruct! {
+        "id" => r.try_get::<i32, _>("id")?,
+        "name" => name.clone(),
+        "version" => version.clone(),
+        "release" => release.clone(),
+        "nvr" => format!("{name}-{version}-{release}"),
+        "arch" => r.try_get::<String, _>("arch")?,
+        "epoch" => r.try_get::<Option<i32>, _>("epoch")?,
+        "draft" => false,
+        "payloadhash" => r.try_get::<String, _>("payloadhash")?,
+        "size" => r.try_get::<i64, _>("size")?,
+        "buildtime" => r.try_get::<i64, _>("buildtime")?,
+        "build_id" => r.try_get::<Option<i32>, _>("build_id")?,
+        "buildroot_id" => r.try_get::<Option<i32>, _>("buildroot_id")?,
+        "external_repo_id" => r.try_get::<i32, _>("external_repo_id")?,
+        "external_repo_name" => "INTERNAL",
+        "metadata_only" => r.try_get::<bool, _>("metadata_only")?,
+        "extra" => Value::Nil,
+    })
+}
+
+/// listRPMs(buildID=None, buildrootID=None, imageID=None, componentBuildrootID=None,
+/// hostID=None, arches=None, queryOpts=None, draft=None)
+pub async fn list_rpms(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let build = a.opt_i64(0)?;
+    let br = a.opt_i64(1)?;
+    let arches = a.opt_str_list(5)?;
+    let qo = common::QueryOpts::parse(a.val(6), &["id", "name", "arch", "nvr"])?;
+    let rows = sqlx::query(
+        "SELECT id, name, version, release, epoch, arch, payloadhash, size, buildtime, build_id, \
+                buildroot_id, external_repo_id, metadata_only FROM rpminfo \
+         WHERE ($1::int IS NULL OR build_id = $1) AND ($2::int IS NULL OR buildroot_id = $2) \
+           AND ($3::text[] IS NULL OR arch = ANY($3)) ORDER BY id",
+    )
+    .bind(common::opt_i32(build))
+    .bind(common::opt_i32(br))
+    .bind(arches)
+    .fetch_all(c.db().await?)
+    .await?;
+    let out = rows.iter().map(rpm_value).collect::<HResult<Vec<_>>>()?;
+    Ok(qo.apply(out))
+}
+
+/// getBuildLogs(buildinfo) → [{name, dir, path}] with paths relative to topdir.
+pub async fn get_build_logs(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let b = require_build(c, a.val(0)).await?;
+    let rel = PathBuf::from("packages")
+        .join(field_str(&b, "name"))
+        .join(field_str(&b, "version"))
+        .join(field_str(&b, "release"))
+        .join("data/logs");
+    let base = c.hub.config.topdir.join(&rel);
+    let mut out = Vec::new();
+    for f in topdir::list_files(&base) {
+        let p = Path::new(&f);
+        let dir = p
+            .parent()
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.push(kstruct! { "name" => name, "dir" => dir, "path" => rel.join(&f).to_string_lossy().into_owned() });
+    }
+    Ok(Value::Array(out))
+}
+
+/// cancelBuild(buildID, strict=False): owner or admin; a BUILDING build and its task.
+pub async fn cancel_build(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let me = c.assert_login()?.clone();
+    let Some(b) = find_build(c, a.val(0)).await? else {
+        if a.truthy(1) {
+            return Err(Fault::generic(format!(
+                "No such build: {}",
+                crate::pyrepr::repr(a.val(0))
+            ))
+            .into());
+        }
+        return Ok(Value::Bool(false));
+    };
+    if field_i64(&b, "owner_id") != me.user_id && !c.is_admin().await? {
+        return Err(Fault::action_not_allowed("Cannot cancel build, not owner").into());
+    }
+    if field_i64(&b, "state") != i64::from(bstate::BUILDING) {
+        if a.truthy(1) {
+            return Err(Fault::generic(format!(
+                "Build {} is not in BUILDING state",
+                field_str(&b, "nvr")
+            ))
+            .into());
+        }
+        return Ok(Value::Bool(false));
+    }
+    c.mark_write();
+    sqlx::query("UPDATE build SET state = 4, completion_time = clock_timestamp() WHERE id = $1 AND state = 0")
+        .bind(field_i64(&b, "id") as i32)
+        .execute(c.db().await?)
+        .await?;
+    if let Some(t) = b.get("task_id").and_then(Value::as_i64) {
+        tasks::cancel(c, t, true).await?;
+    }
+    Ok(Value::Bool(true))
+}
+
+/// host.initBuild(data): a new BUILDING build owned by the task's owner.
+pub async fn init_build(c: &mut Ctx, a: Args) -> HResult<Value> {
+    verify(c).await?;
+    let data = a
+        .opt_struct(0)?
+        .cloned()
+        .ok_or_else(|| Fault::parameter("data must be a dict"))?;
+    let s = |k: &str| -> HResult<String> {
+        data.get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| Fault::parameter(format!("initBuild: {k} missing")).into())
+    };
+    let (name, version, release) = (s("name")?, s("version")?, s("release")?);
+    let epoch = data.get("epoch").and_then(Value::as_i64).map(|e| e as i32);
+    let task_id = data
+        .get("task_id")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| Fault::parameter("initBuild: task_id missing"))?;
+    let task = tasks::require(c, task_id).await?;
+    let owner: i32 = task.try_get("owner")?;
+    crate::names::check_internal(&name)?;
+    let pkg = super::packages::ensure_package_pub(c, &name).await?;
+    let existing: Option<(i32, i32)> = sqlx::query_as(
+        "SELECT id, state FROM build WHERE pkg_id = $1 AND version = $2 AND release = $3",
+    )
+    .bind(pkg as i32)
+    .bind(&version)
+    .bind(&release)
+    .fetch_optional(c.db().await?)
+    .await?;
+    let ev = c.event().await?;
+    let id = match existing {
+        Some((id, st)) if st == bstate::FAILED || st == bstate::CANCELED => {
+            // a failed or canceled build may be tried again under the same NVR
+            sqlx::query(
+                "UPDATE build SET state = 0, task_id = $2, owner = $3, epoch = $4, create_event = $5, \
+                 start_time = clock_timestamp(), completion_time = NULL WHERE id = $1",
+            )
+            .bind(id)
+            .bind(task_id as i32)
+            .bind(owner)
+            .bind(epoch)
+            .bind(ev)
+            .execute(c.db().await?)
+            .await?;
+            sqlx::query("DELETE FROM rpminfo WHERE build_id = $1")
+                .bind(id)
+                .execute(c.db().await?)
+                .await?;
+            id
+        }
+        Some((id, st)) => {
+            let sname = match st {
+                bstate::BUILDING => "BUILDING",
+                bstate::COMPLETE => "COMPLETE",
+                _ => "DELETED",
+            };
+            return Err(Fault::generic(format!(
+                "Build already exists (id={id}, state={sname}): {name}-{version}-{release}"
+            ))
+            .into());
+        }
+        None => sqlx::query_scalar(
+            "INSERT INTO build (pkg_id, version, release, epoch, state, task_id, owner, create_event, source) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(pkg as i32)
+        .bind(&version)
+        .bind(&release)
+        .bind(epoch)
+        .bind(task_id as i32)
+        .bind(owner)
+        .bind(ev)
+        .bind(data.get("source").and_then(Value::as_str))
+        .fetch_one(c.db().await?)
+        .await?,
+    };
+    tracing::info!(build = id, nvr = %format!("{name}-{version}-{release}"), "build started");
+    Ok(Value::Int(i64::from(id)))
+}
+
+/// A file a builder produced under work/, read for import. Symlinks left by an earlier
+/// (interrupted) import are followed, so a retried import finds its files.
+fn work_input(topdir: &Path, rel: &str) -> HResult<(PathBuf, RpmInfo)> {
+    let path = topdir::work(topdir).join(topdir::clean_relative(rel)?);
+    if !path.is_file() {
+        return Err(Fault::generic(format!("No such file: {rel}")).into());
+    }
+    if topdir::upload_marker(&path).exists() {
+        return Err(Fault::generic(format!("Upload of {rel} is not complete")).into());
+    }
+    let info = rpmhdr::read(&path).map_err(|e| Fault::new(codes::IMPORT, e.to_string()))?;
+    Ok((path, info))
+}
+
+fn paths(v: &Value, what: &str) -> HResult<Vec<String>> {
+    match v {
+        Value::Nil => Ok(Vec::new()),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| Fault::parameter(format!("{what} must be a list of paths")).into()),
+        _ => Err(Fault::parameter(format!("{what} must be a list of paths")).into()),
+    }
+}
+
+fn logs_map(v: &Value) -> HResult<Vec<(String, Vec<String>)>> {
+    match v {
+        Value::Nil => Ok(Vec::new()),
+        Value::Struct(m) => m
+            .iter()
+            .map(|(arch, files)| Ok((arch.clone(), paths(files, "logs")?)))
+            .collect(),
+        _ => Err(Fault::parameter("logs must be a dict {arch: [paths]}").into()),
+    }
+}
+
+/// Move `from` to `to` (creating directories) and leave a symlink at the old place, as Koji
+/// does, so task output listings keep working.
+fn move_and_link(from: &Path, to: &Path) -> HResult<()> {
+    let fail = |e: std::io::Error| {
+        Fault::new(
+            codes::IMPORT,
+            format!("moving {} to {}: {e}", from.display(), to.display()),
+        )
+    };
+    let real = std::fs::canonicalize(from).map_err(fail)?;
+    if real == to {
+        return Ok(());
+    }
+    if let Some(p) = to.parent() {
+        std::fs::create_dir_all(p).map_err(fail)?;
+    }
+    std::fs::rename(&real, to).map_err(fail)?;
+    if std::fs::symlink_metadata(from).is_ok() {
+        std::fs::remove_file(from).map_err(fail)?;
+    }
+    std::os::unix::fs::symlink(to, from).map_err(fail)?;
+    Ok(())
+}
+
+/// host.completeBuild(task_id, build_id, srpm, rpms, brmap=None, logs=None)
+pub async fn complete_build(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let task_id = a.i64(0)?;
+    let build = require_build(c, &Value::Int(a.i64(1)?)).await?;
+    let t = tasks::require(c, task_id).await?;
+    if t.try_get::<i32, _>("state")? != state::OPEN
+        || t.try_get::<Option<i32>, _>("host_id")?.map(i64::from) != Some(host)
+    {
+        return Err(Fault::action_not_allowed(format!("host does not hold task {task_id}")).into());
+    }
+    if field_i64(&build, "state") != i64::from(bstate::BUILDING)
+        || field_i64(&build, "task_id") != task_id
+    {
+        return Err(Fault::generic(format!(
+            "Build {} is not BUILDING for task {task_id}",
+            field_str(&build, "nvr")
+        ))
+        .into());
+    }
+    let topdir = c.hub.config.topdir.clone();
+    let srpm = a.str(2)?.to_string();
+    let (srpm_path, srpm_info) = work_input(&topdir, &srpm)?;
+    let (n, v, r) = (
+        field_str(&build, "name"),
+        field_str(&build, "version"),
+        field_str(&build, "release"),
+    );
+    if !srpm_info.is_source
+        || (
+            srpm_info.name.as_str(),
+            srpm_info.version.as_str(),
+            srpm_info.release.as_str(),
+        ) != (n, v, r)
+    {
+        return Err(Fault::new(
+            codes::IMPORT,
+            format!("{srpm} is not the source rpm of {n}-{v}-{r}"),
+        )
+        .into());
+    }
+    let mut files = vec![(srpm_path, srpm_info)];
+    for rel in paths(a.val(3), "rpms")? {
+        let (p, info) = work_input(&topdir, &rel)?;
+        if info.is_source {
+            return Err(Fault::new(codes::IMPORT, format!("{rel} is a source rpm")).into());
+        }
+        if (info.version.as_str(), info.release.as_str()) != (v, r) {
+            return Err(Fault::new(
+                codes::IMPORT,
+                format!("{rel} does not belong to {n}-{v}-{r}"),
+            )
+            .into());
+        }
+        files.push((p, info));
+    }
+    let logs = logs_map(a.val(5))?;
+    let build_id = field_i64(&build, "id");
+    let dir = topdir::build_dir(&topdir, n, v, r);
+    c.mark_write();
+    for (_, info) in &files {
+        sqlx::query(
+            "INSERT INTO rpminfo (build_id, name, version, release, epoch, arch, payloadhash, size, buildtime) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(build_id as i32)
+        .bind(&info.name)
+        .bind(&info.version)
+        .bind(&info.release)
+        .bind(info.epoch)
+        .bind(&info.arch)
+        .bind(&info.payloadhash)
+        .bind(info.size)
+        .bind(info.buildtime)
+        .execute(c.db().await?)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                Fault::new(codes::IMPORT, format!("rpm {} already imported", info.filename())).into()
+            }
+            _ => crate::error::HubError::Db(e),
+        })?;
+    }
+    sqlx::query("UPDATE build SET state = 1, completion_time = clock_timestamp() WHERE id = $1")
+        .bind(build_id as i32)
+        .execute(c.db().await?)
+        .await?;
+    // files last: the database part above can still fail and roll back
+    for (path, info) in &files {
+        move_and_link(path, &dir.join(&info.arch).join(info.filename()))?;
+    }
+    for (arch, list) in &logs {
+        for rel in list {
+            let from = topdir::work(&topdir).join(topdir::clean_relative(rel)?);
+            let name = from.file_name().map(|x| x.to_owned()).unwrap_or_default();
+            move_and_link(&from, &dir.join("data/logs").join(arch).join(name))?;
+        }
+    }
+    tracing::info!(build = build_id, nvr = %format!("{n}-{v}-{r}"), rpms = files.len(), "build imported");
+    Ok(Value::Nil)
+}
+
+/// host.failBuild(task_id, build_id)
+pub async fn fail_build(c: &mut Ctx, a: Args) -> HResult<Value> {
+    verify(c).await?;
+    let task_id = a.i64(0)?;
+    let build_id = a.i64(1)?;
+    c.mark_write();
+    let n = sqlx::query(
+        "UPDATE build SET state = 3, completion_time = clock_timestamp() WHERE id = $1 AND task_id = $2 AND state = 0",
+    )
+    .bind(build_id as i32)
+    .bind(task_id as i32)
+    .execute(c.db().await?)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(Fault::generic(format!(
+            "Build {build_id} is not BUILDING for task {task_id}"
+        ))
+        .into());
+    }
+    Ok(Value::Nil)
+}
+
+/// host.moveBuildToScratch(task_id, srpm, rpms, logs=None)
+pub async fn move_build_to_scratch(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let task_id = a.i64(0)?;
+    let t = tasks::require(c, task_id).await?;
+    if t.try_get::<i32, _>("state")? != state::OPEN
+        || t.try_get::<Option<i32>, _>("host_id")?.map(i64::from) != Some(host)
+    {
+        return Err(Fault::action_not_allowed(format!("host does not hold task {task_id}")).into());
+    }
+    let owner = common::user_name_of(c, i64::from(t.try_get::<i32, _>("owner")?))
+        .await?
+        .unwrap_or_else(|| "unknown".into());
+    let topdir = c.hub.config.topdir.clone();
+    let mut all = vec![a.str(1)?.to_string()];
+    all.extend(paths(a.val(2), "rpms")?);
+    let mut files = Vec::new();
+    for rel in &all {
+        files.push(work_input(&topdir, rel)?);
+    }
+    let logs = logs_map(a.val(3))?;
+    let dest = topdir::scratch_dir(&topdir, &owner, task_id);
+    for (path, info) in &files {
+        move_and_link(path, &dest.join(info.filename()))?;
+    }
+    for (arch, list) in &logs {
+        for rel in list {
+            let from = topdir::work(&topdir).join(topdir::clean_relative(rel)?);
+            let name = from.file_name().map(|x| x.to_owned()).unwrap_or_default();
+            move_and_link(&from, &dest.join("logs").join(arch).join(name))?;
+        }
+    }
+    tracing::info!(task = task_id, dest = %dest.display(), "scratch build stored");
+    Ok(Value::Nil)
+}
+
+/// Packages listed (and not blocked) in the tag or its ancestors.
+async fn package_allowed(c: &mut Ctx, tag_id: i64, pkg: &str) -> HResult<bool> {
+    let mut order = vec![tag_id];
+    for link in full_inheritance(c, tag_id, None, false).await? {
+        if let Some(p) = link.get("parent_id").and_then(Value::as_i64) {
+            order.push(p);
+        }
+    }
+    for t in order {
+        let blocked: Option<bool> = sqlx::query_scalar(
+            "SELECT tp.blocked FROM tag_packages tp JOIN package p ON p.id = tp.package_id \
+             WHERE tp.tag_id = $1 AND p.name = $2 AND tp.active",
+        )
+        .bind(t as i32)
+        .bind(pkg)
+        .fetch_optional(c.db().await?)
+        .await?;
+        if let Some(b) = blocked {
+            return Ok(!b);
+        }
+    }
+    Ok(false)
+}
+
+/// host.tagBuild(task_id, tag, build, force=False, fromtag=None)
+pub async fn host_tag_build(c: &mut Ctx, a: Args) -> HResult<Value> {
+    verify(c).await?;
+    let (tag_id, tag_name) = require_tag(c, a.val(1)).await?;
+    let b = require_build(c, a.val(2)).await?;
+    let force = a.truthy(3);
+    if field_i64(&b, "state") != i64::from(bstate::COMPLETE) {
+        return Err(Fault::tag(format!(
+            "build {} not complete: state {}",
+            field_str(&b, "nvr"),
+            field_i64(&b, "state")
+        ))
+        .into());
+    }
+    let locked: bool =
+        sqlx::query_scalar("SELECT locked FROM tag_config WHERE tag_id = $1 AND active")
+            .bind(tag_id as i32)
+            .fetch_one(c.db().await?)
+            .await?;
+    if locked && !force {
+        return Err(Fault::tag(format!("tag {tag_name} is locked")).into());
+    }
+    let pkg = field_str(&b, "name").to_string();
+    if !force && !package_allowed(c, tag_id, &pkg).await? {
+        return Err(Fault::tag(format!("package {pkg} not in list for tag {tag_name}")).into());
+    }
+    let build_id = field_i64(&b, "id");
+    let already: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM tag_listing WHERE build_id = $1 AND tag_id = $2 AND active",
+    )
+    .bind(build_id as i32)
+    .bind(tag_id as i32)
+    .fetch_optional(c.db().await?)
+    .await?;
+    if already.is_some() {
+        return Err(Fault::tag(format!(
+            "build {} already tagged ({tag_name})",
+            field_str(&b, "nvr")
+        ))
+        .into());
+    }
+    if let Some(from) = a.opt_ident(4)? {
+        let (from_id, _) = common::get(c, Named::Tag, &from).await?;
+        common::revoke(
+            c,
+            "tag_listing",
+            "build_id = $2 AND tag_id = $3",
+            &[build_id, from_id],
+        )
+        .await?;
+    }
+    let ev = c.event().await?;
+    let me = c.user_id().map(|x| x as i32);
+    sqlx::query("INSERT INTO tag_listing (build_id, tag_id, create_event, creator_id) VALUES ($1, $2, $3, $4)")
+        .bind(build_id as i32)
+        .bind(tag_id as i32)
+        .bind(ev)
+        .bind(me)
+        .execute(c.db().await?)
+        .await?;
+    tracing::info!(build = build_id, tag = %tag_name, "build tagged");
+    Ok(Value::Nil)
+}
+
+/// Tagged builds of a tag (optionally through inheritance), newest tagging first.
+async fn tagged(
+    c: &mut Ctx,
+    tag_id: i64,
+    event: Option<i64>,
+    inherit: bool,
+    package: Option<&str>,
+    latest: bool,
+) -> HResult<Vec<Value>> {
+    let mut order = vec![(tag_id, Vec::<String>::new())];
+    if inherit {
+        for link in full_inheritance(c, tag_id, event, false).await? {
+            let parent = link.get("parent_id").and_then(Value::as_i64).unwrap_or(0);
+            let filt = link
+                .get("filter")
+                .and_then(Value::as_array)
+                .map(|f| {
+                    f.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            order.push((parent, filt));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (t, filters) in order {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{BUILD_SELECT} JOIN tag_listing tl ON tl.build_id = b.id JOIN tag tg ON tg.id = tl.tag_id \
+             WHERE tl.tag_id = $1 AND {} AND ($2::text IS NULL OR p.name = $2) AND b.state = 1 \
+             ORDER BY tl.create_event DESC, b.id DESC",
+            ver("tl", event)
+        )))
+        .bind(t as i32)
+        .bind(package)
+        .fetch_all(c.db().await?)
+        .await?;
+        for r in &rows {
+            let name: String = r.try_get("name")?;
+            if !filters.iter().all(|f| {
+                regex::Regex::new(f)
+                    .map(|re| re.is_match(&name))
+                    .unwrap_or(true)
+            }) {
+                continue;
+            }
+            if latest && !seen.insert(name.clone()) {
+                continue;
+            }
+            let mut v = build_value(r)?;
+            if let Value::Struct(m) = &mut v {
+                m.insert("tag_id".into(), Value::Int(t));
+                let tname: Option<(String,)> = None;
+                let _ = tname;
+            }
+            out.push(v);
+        }
+    }
+    // tag names for the rows
+    for v in &mut out {
+        let tid = v.get("tag_id").and_then(Value::as_i64).unwrap_or(0);
+        let name = common::get(c, Named::Tag, &Ident::Id(tid)).await?.1;
+        if let Value::Struct(m) = v {
+            m.insert("tag_name".into(), Value::String(name));
+        }
+    }
+    Ok(out)
+}
+
+/// getLatestBuilds(tag, event=None, package=None, type=None, draft=None)
+pub async fn get_latest_builds(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let (tag_id, _) = require_tag(c, a.val(0)).await?;
+    let pkg = a.opt_str(2)?.map(str::to_string);
+    Ok(Value::Array(
+        tagged(c, tag_id, a.opt_i64(1)?, true, pkg.as_deref(), true).await?,
+    ))
+}
+
+/// listTagged(tag, event=None, inherit=False, prefix=None, latest=False, package=None,
+/// owner=None, type=None, strict=True, extra=False, draft=None)
+pub async fn list_tagged(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let (tag_id, _) = require_tag(c, a.val(0)).await?;
+    let pkg = a.opt_str(5)?.map(str::to_string);
+    let prefix = a.opt_str(3)?.map(str::to_string);
+    let owner = a.opt_str(6)?.map(str::to_string);
+    let rows = tagged(
+        c,
+        tag_id,
+        a.opt_i64(1)?,
+        a.truthy(2),
+        pkg.as_deref(),
+        a.truthy(4),
+    )
+    .await?;
+    Ok(Value::Array(
+        rows.into_iter()
+            .filter(|r| {
+                prefix
+                    .as_deref()
+                    .is_none_or(|p| field_str(r, "name").starts_with(p))
+            })
+            .filter(|r| {
+                owner
+                    .as_deref()
+                    .is_none_or(|o| field_str(r, "owner_name") == o)
+            })
+            .collect(),
+    ))
+}
+
+/// getBuildConfig(tag, event=None): the tag with arches and extra filled from its
+/// ancestors (links marked noconfig are skipped).
+pub async fn get_build_config(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let ident = a.ident(0)?;
+    let event = a.opt_i64(1)?;
+    let Some(mut tag) = super::tags::tag_record(c, &ident, event).await? else {
+        return Err(Fault::generic(format!("No such tagInfo: {ident}")).into());
+    };
+    let tag_id = field_i64(&tag, "id");
+    let mut chain = Vec::new();
+    for link in full_inheritance(c, tag_id, event, false).await? {
+        if link.get("noconfig").is_some_and(Value::is_truthy) {
+            continue;
+        }
+        if let Some(p) = link.get("parent_id").and_then(Value::as_i64)
+            && let Some(t) = super::tags::tag_record(c, &Ident::Id(p), event).await?
+        {
+            chain.push(t);
+        }
+    }
+    if let Value::Struct(m) = &mut tag {
+        if m.get("arches")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+            && let Some(arches) = chain
+                .iter()
+                .filter_map(|t| t.get("arches").and_then(Value::as_str))
+                .find(|a| !a.is_empty())
+        {
+            m.insert("arches".into(), Value::String(arches.to_string()));
+        }
+        let mut extra = Struct::new();
+        for t in chain.iter().rev() {
+            if let Some(Value::Struct(e)) = t.get("extra") {
+                for (k, v) in e {
+                    extra.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        if let Some(Value::Struct(e)) = m.get("extra") {
+            for (k, v) in e {
+                extra.insert(k.clone(), v.clone());
+            }
+        }
+        m.insert("extra".into(), Value::Struct(extra));
+        m.insert(
+            "config_inheritance".into(),
+            kstruct! { "extra" => Value::Struct(Struct::new()), "arches" => Value::Nil },
+        );
+    }
+    Ok(tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_nvr;
+
+    #[test]
+    fn nvr_split_keeps_dashes_in_names() {
+        assert_eq!(
+            parse_nvr("foo-bar-1.0-1.fc40"),
+            Some(("foo-bar", "1.0", "1.fc40"))
+        );
+        assert_eq!(parse_nvr("foo-1"), None);
+    }
+}

@@ -1,0 +1,534 @@
+//! `host.*`: what builders call. Every method needs the caller to be a host user with an
+//! exclusive session (a subsession of one counts), as in Koji.
+
+use super::hosts::host_row;
+use crate::ctx::Ctx;
+use crate::error::HResult;
+use crate::signature::Args;
+use crate::tasks::{self, NewTask, state};
+use crate::{scheduler, timefmt, topdir};
+use chrono::{DateTime, Utc};
+use koji_protocol::{Fault, Limits, Struct, Value, decode_response, kstruct};
+use sqlx::Row;
+use std::time::Duration;
+
+/// The calling host's id, after Koji's `Host().verify()` checks.
+pub async fn verify(c: &mut Ctx) -> HResult<i64> {
+    let s = c.assert_login()?.clone();
+    let host: Option<i32> = sqlx::query_scalar("SELECT id FROM host WHERE user_id = $1")
+        .bind(s.user_id as i32)
+        .fetch_optional(c.db().await?)
+        .await?;
+    let Some(host) = host else {
+        return Err(Fault::auth(format!("User {} is not a host", s.user_id)).into());
+    };
+    let exclusive = s.exclusive
+        || match s.master {
+            Some(m) => sqlx::query_scalar::<_, Option<bool>>(
+                "SELECT exclusive FROM sessions WHERE id = $1",
+            )
+            .bind(m)
+            .fetch_optional(c.db().await?)
+            .await?
+            .flatten()
+            .unwrap_or(false),
+            None => false,
+        };
+    if !exclusive {
+        return Err(Fault::auth("This method requires an exclusive session").into());
+    }
+    Ok(i64::from(host))
+}
+
+/// host.getID()
+pub async fn get_id(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    Ok(Value::Int(verify(c).await?))
+}
+
+/// host.getHost()
+pub async fn get_host(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    let id = verify(c).await?;
+    Ok(host_row(c, &Value::Int(id), None)
+        .await?
+        .unwrap_or(Value::Nil))
+}
+
+/// host.isEnabled()
+pub async fn is_enabled(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    let id = verify(c).await?;
+    let h = host_row(c, &Value::Int(id), None)
+        .await?
+        .unwrap_or(Value::Nil);
+    Ok(Value::Bool(h.get("enabled").is_some_and(Value::is_truthy)))
+}
+
+/// host.updateHost(task_load, ready, data=None): the builder's check-in. `data` may carry
+/// `maxjobs`, `methods` and `status` (why it is or is not ready, shown to admins).
+pub async fn update_host(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let id = verify(c).await?;
+    let load = a.opt_f64(0)?.unwrap_or(0.0);
+    let ready = a.truthy(1);
+    let data = a.opt_struct(2)?.cloned();
+    let status = data
+        .as_ref()
+        .and_then(|d| d.get("status"))
+        .and_then(Value::as_str)
+        .map(|s| s.chars().take(500).collect::<String>());
+    let stored = data.map(|d| super::common::store_value(&Value::Struct(d)));
+    c.mark_write();
+    sqlx::query(
+        "UPDATE host SET task_load = $1, ready = $2, update_time = clock_timestamp(), \
+         data = COALESCE($3, data), status = $4 WHERE id = $5",
+    )
+    .bind(load)
+    .bind(ready)
+    .bind(stored)
+    .bind(status)
+    .bind(id as i32)
+    .execute(c.db().await?)
+    .await?;
+    if ready {
+        tasks::notify_tasks(c).await?;
+    }
+    Ok(Value::Nil)
+}
+
+async fn assigned_tasks(pool: &sqlx::PgPool, host: i64) -> HResult<Vec<Value>> {
+    let rows = sqlx::query(
+        "SELECT id, state, channel_id, host_id, arch, method, priority, create_time, weight FROM task \
+         WHERE host_id = $1 AND state = 4 ORDER BY priority, create_time, id",
+    )
+    .bind(host as i32)
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let ct: DateTime<Utc> = r.try_get("create_time")?;
+        out.push(kstruct! {
+            "id" => r.try_get::<i32, _>("id")?,
+            "state" => r.try_get::<i32, _>("state")?,
+            "channel_id" => r.try_get::<i32, _>("channel_id")?,
+            "host_id" => r.try_get::<Option<i32>, _>("host_id")?,
+            "arch" => r.try_get::<String, _>("arch")?,
+            "method" => r.try_get::<String, _>("method")?,
+            "priority" => r.try_get::<i32, _>("priority")?,
+            "create_ts" => timefmt::ts(&ct),
+            "weight" => r.try_get::<f64, _>("weight")?,
+        });
+    }
+    Ok(out)
+}
+
+/// host.getTasks(): my ASSIGNED tasks; when there are none, a scheduler pass runs first.
+pub async fn get_tasks(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let pool = c.hub.pool.clone();
+    let mut t = assigned_tasks(&pool, host).await?;
+    if t.is_empty() {
+        scheduler::run(&pool, &c.hub.config.scheduler).await?;
+        t = assigned_tasks(&pool, host).await?;
+    }
+    Ok(Value::Array(t))
+}
+
+/// host.waitTasks(timeout=30.0): kkoji's long-poll. Answers as soon as a task is assigned to
+/// this host, or with [] after `timeout` seconds, so pickup takes milliseconds instead of a
+/// polling interval.
+pub async fn wait_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    // do not hold the call's transaction open while waiting
+    c.rollback_open().await;
+    let timeout = a.opt_f64(0)?.unwrap_or(30.0).clamp(0.0, 300.0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(timeout);
+    let pool = c.hub.pool.clone();
+    let mut rx = c.hub.task_events.subscribe();
+    loop {
+        rx.borrow_and_update();
+        let t = assigned_tasks(&pool, host).await?;
+        if !t.is_empty() {
+            return Ok(Value::Array(t));
+        }
+        if scheduler::run(&pool, &c.hub.config.scheduler).await? > 0 {
+            let t = assigned_tasks(&pool, host).await?;
+            if !t.is_empty() {
+                return Ok(Value::Array(t));
+            }
+        }
+        tokio::select! {
+            r = rx.changed() => {
+                if r.is_err() {
+                    return Ok(Value::Array(vec![]));
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => return Ok(Value::Array(vec![])),
+        }
+    }
+}
+
+/// host.getHostTasks(): my OPEN tasks.
+pub async fn get_host_tasks(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let rows: Vec<(i32, Option<bool>, f64)> = sqlx::query_as(
+        "SELECT id, waiting, weight FROM task WHERE host_id = $1 AND state = 1 ORDER BY id",
+    )
+    .bind(host as i32)
+    .fetch_all(c.db().await?)
+    .await?;
+    Ok(Value::Array(
+        rows.into_iter()
+            .map(|(id, w, wt)| kstruct! { "id" => id, "waiting" => w, "weight" => wt })
+            .collect(),
+    ))
+}
+
+/// host.openTask(task_id): FREE or ASSIGNED-to-me → OPEN on me; else None.
+pub async fn open_task(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let id = a.i64(0)?;
+    c.mark_write();
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE task t SET state = 1, host_id = $2, start_time = clock_timestamp() \
+         WHERE t.id = $1 AND (t.state = 0 OR (t.state = 4 AND t.host_id = $2)) RETURNING {}",
+        tasks::TASK_COLUMNS
+    )))
+    .bind(id as i32)
+    .bind(host as i32)
+    .fetch_optional(c.db().await?)
+    .await?;
+    let Some(r) = row else {
+        return Ok(Value::Nil);
+    };
+    let mut v = tasks::task_value(&r, false)?;
+    if let Value::Struct(m) = &mut v {
+        m.insert("request".into(), Value::String(r.try_get("request")?));
+    }
+    tracing::info!(task = id, host, "task opened");
+    Ok(v)
+}
+
+/// The task must be OPEN on the calling host.
+async fn assert_holds(c: &mut Ctx, host: i64, id: i64) -> HResult<sqlx::postgres::PgRow> {
+    let r = tasks::require(c, id).await?;
+    let st: i32 = r.try_get("state")?;
+    let h: Option<i32> = r.try_get("host_id")?;
+    if st != state::OPEN || h.map(i64::from) != Some(host) {
+        return Err(
+            Fault::action_not_allowed(format!("host {host} does not hold task {id}")).into(),
+        );
+    }
+    Ok(r)
+}
+
+async fn finish(c: &mut Ctx, a: Args, new_state: i32) -> HResult<Value> {
+    let host = verify(c).await?;
+    let id = a.i64(0)?;
+    let result = a.str(1)?.to_string();
+    // the stored result must be something getTaskResult can give back
+    match decode_response(result.as_bytes(), &Limits::default()) {
+        Ok(_) => {}
+        Err(e) => {
+            return Err(
+                Fault::parameter(format!("task result is not an XML-RPC response: {e}")).into(),
+            );
+        }
+    }
+    assert_holds(c, host, id).await?;
+    c.mark_write();
+    sqlx::query(
+        "UPDATE task SET state = $2, result = $3, completion_time = clock_timestamp(), waiting = NULL WHERE id = $1",
+    )
+    .bind(id as i32)
+    .bind(new_state)
+    .bind(&result)
+    .execute(c.db().await?)
+    .await?;
+    // the host declares its output complete by closing the task
+    let dir = topdir::task_dir(&c.hub.config.topdir, id);
+    clear_upload_markers(&dir);
+    tasks::notify_tasks(c).await?;
+    tracing::info!(task = id, host, state = new_state, "task finished");
+    Ok(Value::Nil)
+}
+
+fn clear_upload_markers(dir: &std::path::Path) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            } else if name.starts_with('.') && name.ends_with(".uploading") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// host.closeTask(task_id, response)
+pub async fn close_task(c: &mut Ctx, a: Args) -> HResult<Value> {
+    finish(c, a, state::CLOSED).await
+}
+
+/// host.failTask(task_id, response)
+pub async fn fail_task(c: &mut Ctx, a: Args) -> HResult<Value> {
+    finish(c, a, state::FAILED).await
+}
+
+/// host.freeTasks(tasks): my OPEN tasks among `tasks` go back to FREE.
+pub async fn free_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let ids: Vec<i32> = match a.val(0) {
+        Value::Array(v) => v
+            .iter()
+            .filter_map(Value::as_i64)
+            .map(|x| x as i32)
+            .collect(),
+        Value::Int(i) => vec![*i as i32],
+        _ => return Err(Fault::parameter("tasks must be a list of task ids").into()),
+    };
+    c.mark_write();
+    sqlx::query(
+        "UPDATE task SET state = 0, host_id = NULL, start_time = NULL, assign_time = NULL \
+         WHERE id = ANY($1) AND host_id = $2 AND state = 1",
+    )
+    .bind(&ids)
+    .bind(host as i32)
+    .execute(c.db().await?)
+    .await?;
+    tasks::notify_tasks(c).await?;
+    Ok(Value::Nil)
+}
+
+/// host.refuseTask(task_id, soft=True, msg='')
+pub async fn refuse_task(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let id = a.i64(0)?;
+    let soft = a.truthy(1);
+    let msg = a.opt_str(2)?.unwrap_or("").to_string();
+    let r = tasks::require(c, id).await?;
+    if r.try_get::<Option<i32>, _>("host_id")?.map(i64::from) != Some(host) {
+        return Ok(Value::Nil);
+    }
+    c.mark_write();
+    sqlx::query(
+        "INSERT INTO task_refusals (task_id, host_id, soft, msg) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (task_id, host_id) DO UPDATE SET soft = $3, msg = $4, time = clock_timestamp()",
+    )
+    .bind(id as i32)
+    .bind(host as i32)
+    .bind(soft)
+    .bind(&msg)
+    .execute(c.db().await?)
+    .await?;
+    sqlx::query(
+        "UPDATE task SET state = 0, host_id = NULL, start_time = NULL, assign_time = NULL \
+         WHERE id = $1 AND host_id = $2 AND state IN (1, 4)",
+    )
+    .bind(id as i32)
+    .bind(host as i32)
+    .execute(c.db().await?)
+    .await?;
+    tasks::notify_tasks(c).await?;
+    tracing::info!(task = id, host, soft, %msg, "task refused");
+    Ok(Value::Nil)
+}
+
+/// host.setTaskWeight(task_id, weight)
+pub async fn set_task_weight(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let id = a.i64(0)?;
+    let w = a
+        .opt_f64(1)?
+        .ok_or_else(|| Fault::parameter("weight must be a number"))?;
+    if !(w.is_finite() && w >= 0.0) {
+        return Err(Fault::parameter(format!("invalid weight {w}")).into());
+    }
+    assert_holds(c, host, id).await?;
+    c.mark_write();
+    sqlx::query("UPDATE task SET weight = $2 WHERE id = $1")
+        .bind(id as i32)
+        .bind(w)
+        .execute(c.db().await?)
+        .await?;
+    Ok(Value::Nil)
+}
+
+/// host.subtask(method, arglist, parent, **opts): a child of an OPEN task of mine.
+/// Idempotent per (parent, label), so a retried call returns the same child.
+pub async fn subtask(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let method = a.str(0)?.to_string();
+    let mut params = match a.val(1) {
+        Value::Array(v) => v.clone(),
+        _ => return Err(Fault::parameter("arglist must be a list").into()),
+    };
+    let parent = a.i64(2)?;
+    let opts = a.extra.clone();
+    if opts.contains_key("owner") {
+        return Err(Fault::action_not_allowed("subtasks cannot change their owner").into());
+    }
+    let p = assert_holds(c, host, parent).await?;
+    let label = opts
+        .get("label")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(l) = &label {
+        let existing: Option<i32> =
+            sqlx::query_scalar("SELECT id FROM task WHERE parent = $1 AND label = $2")
+                .bind(parent as i32)
+                .bind(l)
+                .fetch_optional(c.db().await?)
+                .await?;
+        if let Some(e) = existing {
+            return Ok(Value::Int(i64::from(e)));
+        }
+    }
+    if let Some(Value::Struct(kw)) = opts.get("kwargs")
+        && !kw.is_empty()
+    {
+        let mut kw: Struct = kw.clone();
+        kw.insert("__starstar".into(), Value::Bool(true));
+        params.push(Value::Struct(kw));
+    }
+    let arch = match opts.get("arch").and_then(Value::as_str) {
+        Some(a) => crate::names::parse_arches(a)?,
+        None => p.try_get::<String, _>("arch")?,
+    };
+    let channel = match opts.get("channel").and_then(Value::as_str) {
+        Some(ch) => tasks::channel_id(c, ch).await?,
+        None => i64::from(p.try_get::<i32, _>("channel_id")?),
+    };
+    let priority = opts
+        .get("priority")
+        .and_then(Value::as_i64)
+        .unwrap_or(i64::from(p.try_get::<i32, _>("priority")?));
+    let id = tasks::create(
+        c,
+        NewTask {
+            method: &method,
+            params,
+            owner: i64::from(p.try_get::<i32, _>("owner")?),
+            arch: &arch,
+            channel_id: channel,
+            priority,
+            parent: Some(parent),
+            label,
+        },
+    )
+    .await?;
+    Ok(Value::Int(id))
+}
+
+fn id_list(v: &Value) -> HResult<Option<Vec<i32>>> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::Array(a) => Ok(Some(
+            a.iter()
+                .filter_map(Value::as_i64)
+                .map(|x| x as i32)
+                .collect(),
+        )),
+        _ => Err(Fault::parameter("tasks must be a list of ids or None").into()),
+    }
+}
+
+/// host.taskSetWait(parent, tasks): the parent waits (its weight stops counting) on the
+/// given children (None = all).
+pub async fn task_set_wait(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let parent = a.i64(0)?;
+    assert_holds(c, host, parent).await?;
+    let ids = id_list(a.val(1))?;
+    c.mark_write();
+    sqlx::query("UPDATE task SET waiting = TRUE WHERE id = $1")
+        .bind(parent as i32)
+        .execute(c.db().await?)
+        .await?;
+    sqlx::query("UPDATE task SET awaited = ($2::int[] IS NULL OR id = ANY($2)) WHERE parent = $1")
+        .bind(parent as i32)
+        .bind(ids)
+        .execute(c.db().await?)
+        .await?;
+    Ok(Value::Nil)
+}
+
+/// host.taskWait(parent) → [[finished], [unfinished]] among the awaited children.
+pub async fn task_wait(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let parent = a.i64(0)?;
+    assert_holds(c, host, parent).await?;
+    let rows: Vec<(i32, i32)> =
+        sqlx::query_as("SELECT id, state FROM task WHERE parent = $1 AND awaited ORDER BY id")
+            .bind(parent as i32)
+            .fetch_all(c.db().await?)
+            .await?;
+    let (done, open): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, s)| state::is_final(*s));
+    let done_ids: Vec<i32> = done.iter().map(|x| x.0).collect();
+    if !done_ids.is_empty() {
+        c.mark_write();
+        sqlx::query("UPDATE task SET awaited = FALSE WHERE id = ANY($1)")
+            .bind(&done_ids)
+            .execute(c.db().await?)
+            .await?;
+    }
+    Ok(Value::Array(vec![
+        Value::Array(done_ids.into_iter().map(Value::from).collect()),
+        Value::Array(open.into_iter().map(|x| Value::from(x.0)).collect()),
+    ]))
+}
+
+/// host.taskWaitResults(parent, tasks, canfail=None) → [[id, result], …]
+pub async fn task_wait_results(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let parent = a.i64(0)?;
+    assert_holds(c, host, parent).await?;
+    let ids = id_list(a.val(1))?;
+    let canfail: Vec<i64> = match a.val(2) {
+        Value::Array(v) => v.iter().filter_map(Value::as_i64).collect(),
+        _ => Vec::new(),
+    };
+    c.mark_write();
+    sqlx::query("UPDATE task SET waiting = FALSE WHERE id = $1")
+        .bind(parent as i32)
+        .execute(c.db().await?)
+        .await?;
+    let rows: Vec<(i32, i32, Option<String>)> = sqlx::query_as(
+        "SELECT id, state, result FROM task WHERE parent = $1 AND state IN (2, 3, 5) \
+         AND ($2::int[] IS NULL OR id = ANY($2)) ORDER BY id",
+    )
+    .bind(parent as i32)
+    .bind(ids)
+    .fetch_all(c.db().await?)
+    .await?;
+    sqlx::query("UPDATE task SET awaited = FALSE WHERE parent = $1")
+        .bind(parent as i32)
+        .execute(c.db().await?)
+        .await?;
+    let mut out = Vec::new();
+    for (id, st, res) in rows {
+        let value = match st {
+            state::CANCELED => Err(Fault::generic(format!("Task {id} is canceled"))),
+            _ => match res
+                .as_deref()
+                .map(|x| decode_response(x.as_bytes(), &Limits::default()))
+            {
+                Some(Ok(Ok(v))) => Ok(v),
+                Some(Ok(Err(f))) => Err(f),
+                Some(Err(e)) => Err(Fault::generic(format!(
+                    "result of task {id} unreadable: {e}"
+                ))),
+                None => Ok(Value::Nil),
+            },
+        };
+        let v = match value {
+            Ok(v) => v,
+            Err(f) if canfail.contains(&i64::from(id)) => f.to_value(),
+            Err(f) => return Err(f.into()),
+        };
+        out.push(Value::Array(vec![Value::from(id), v]));
+    }
+    Ok(Value::Array(out))
+}

@@ -1,0 +1,508 @@
+//! Task methods for users: submitting builds, watching, cancelling, resubmitting, output.
+
+use super::common;
+use crate::ctx::Ctx;
+use crate::error::HResult;
+use crate::signature::Args;
+use crate::tasks::{self, NewTask, PRIO_DEFAULT, state};
+use crate::topdir;
+use base64::Engine;
+use koji_protocol::{Fault, Limits, Struct, Value, decode_response, kstruct};
+use sqlx::Row;
+
+/// build(src, target, opts=None, priority=None, channel=None)
+pub async fn build(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let me = c.assert_login()?.clone();
+    let src = a.str(0)?.to_string();
+    let target = a.val(1).clone();
+    let mut opts = a.opt_struct(2)?.cloned().unwrap_or_default();
+    let scratch = opts.get("scratch").is_some_and(Value::is_truthy);
+    let priority = match a.opt_i64(3)? {
+        Some(p) if p < 0 && !c.is_admin().await? => {
+            return Err(
+                Fault::action_not_allowed("only admins may create high-priority tasks").into(),
+            );
+        }
+        Some(p) => PRIO_DEFAULT + p,
+        None => PRIO_DEFAULT,
+    };
+    if src.contains("://") {
+        return Err(Fault::action_not_allowed(
+            "policy violation (build_from_scm): building from SCM is not enabled on this hub",
+        )
+        .into());
+    }
+    // the target must exist (unless a repo id is given, which needs admin as in Koji)
+    if target.is_nil() {
+        return Err(Fault::generic("No build target given").into());
+    }
+    let tident = common::ident_of(&target, "build target")?;
+    if super::targets::find_target(c, &tident).await?.is_none() {
+        return Err(Fault::generic(format!("No such build target: {tident}")).into());
+    }
+    // the source must be a completely uploaded source RPM
+    let path = topdir::complete_work_file(&c.hub.config.topdir, &src)?;
+    let info = tokio::task::spawn_blocking(move || crate::rpmhdr::read(&path))
+        .await
+        .map_err(|e| Fault::generic(format!("header reader failed: {e}")))?
+        .map_err(|e| Fault::generic(e.to_string()))?;
+    if !info.is_source {
+        return Err(Fault::generic(format!("{src} is not a source rpm")).into());
+    }
+    // policy build_from_srpm: non-scratch builds from an SRPM need admin or `build`
+    if !scratch && !c.is_admin().await? && !c.has_perm("build").await? {
+        return Err(Fault::action_not_allowed(format!(
+            "policy violation (build_from_srpm): non-scratch builds from an SRPM require the build permission (logged in as {})",
+            me.user_name
+        ))
+        .into());
+    }
+    opts.shift_remove("__starstar");
+    let channel = match a.opt_str(4)? {
+        Some(ch) => tasks::channel_id(c, ch).await?,
+        None => tasks::channel_id(c, "default").await?,
+    };
+    let id = tasks::create(
+        c,
+        NewTask {
+            method: "build",
+            params: vec![Value::String(src), target, Value::Struct(opts)],
+            owner: me.user_id,
+            arch: "noarch",
+            channel_id: channel,
+            priority,
+            parent: None,
+            label: None,
+        },
+    )
+    .await?;
+    Ok(Value::Int(id))
+}
+
+fn ids_arg(v: &Value) -> Option<(Vec<i64>, bool)> {
+    match v {
+        Value::Int(i) => Some((vec![*i], false)),
+        Value::Array(a) => a
+            .iter()
+            .map(Value::as_i64)
+            .collect::<Option<Vec<_>>>()
+            .map(|v| (v, true)),
+        _ => None,
+    }
+}
+
+/// getTaskInfo(task_id, request=False, strict=False)
+pub async fn get_task_info(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let (ids, many) = ids_arg(a.val(0))
+        .ok_or_else(|| Fault::parameter("task_id must be an int or a list of ints"))?;
+    let with_req = a.truthy(1);
+    let mut out = Vec::new();
+    for id in ids {
+        match tasks::fetch(c, id).await? {
+            Some(r) => out.push(tasks::task_value(&r, with_req)?),
+            None if a.truthy(2) => return Err(Fault::generic(format!("No such task: {id}")).into()),
+            None => out.push(Value::Nil),
+        }
+    }
+    Ok(if many {
+        Value::Array(out)
+    } else {
+        out.pop().unwrap_or(Value::Nil)
+    })
+}
+
+/// getTaskChildren(task_id, request=False, strict=False)
+pub async fn get_task_children(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let id = a.i64(0)?;
+    if a.truthy(2) {
+        tasks::require(c, id).await?;
+    }
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM task t WHERE t.parent = $1 ORDER BY t.id",
+        tasks::TASK_COLUMNS
+    )))
+    .bind(id as i32)
+    .fetch_all(c.db().await?)
+    .await?;
+    let with_req = a.truthy(1);
+    Ok(Value::Array(
+        rows.iter()
+            .map(|r| tasks::task_value(r, with_req))
+            .collect::<HResult<Vec<_>>>()?,
+    ))
+}
+
+/// getTaskRequest(taskId)
+pub async fn get_task_request(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let r = tasks::require(c, a.i64(0)?).await?;
+    let req: String = r.try_get("request")?;
+    Ok(Value::Array(tasks::decode_params(&req)))
+}
+
+/// getTaskResult(taskId, raise_fault=True)
+pub async fn get_task_result(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let id = a.i64(0)?;
+    let r = tasks::require(c, id).await?;
+    let st: i32 = r.try_get("state")?;
+    let result: Option<String> = r.try_get("result")?;
+    match st {
+        state::CLOSED | state::FAILED => {
+            let Some(xml) = result else {
+                return Ok(Value::Nil);
+            };
+            match decode_response(xml.as_bytes(), &Limits::default()) {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(f)) if a.truthy(1) => Err(f.into()),
+                Ok(Err(f)) => Ok(f.to_value()),
+                Err(e) => Err(Fault::generic(format!(
+                    "stored result of task {id} is unreadable: {e}"
+                ))
+                .into()),
+            }
+        }
+        state::CANCELED => Err(Fault::generic(format!("Task {id} is canceled")).into()),
+        _ => Err(Fault::generic(format!("Task {id} is not finished")).into()),
+    }
+}
+
+fn to_ts_clause(v: &Value) -> Option<String> {
+    match v {
+        Value::Double(f) => Some(format!("to_timestamp({f})")),
+        Value::Int(i) => Some(format!("to_timestamp({i})")),
+        Value::String(s)
+            if s.chars()
+                .all(|c| c.is_ascii_digit() || " -:.+T".contains(c)) =>
+        {
+            Some(format!("'{s}'::timestamptz"))
+        }
+        _ => None,
+    }
+}
+
+/// listTasks(opts=None, queryOpts=None)
+pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let opts = a.opt_struct(0)?.cloned().unwrap_or_default();
+    let qo = common::QueryOpts::parse(
+        a.val(1),
+        &[
+            "id",
+            "priority",
+            "create_time",
+            "start_time",
+            "completion_time",
+            "state",
+            "method",
+            "owner",
+            "host_id",
+            "parent",
+        ],
+    )?;
+    let mut conds: Vec<String> = Vec::new();
+    let ints = |v: &Value| -> Option<Vec<i64>> {
+        match v {
+            Value::Int(i) => Some(vec![*i]),
+            Value::Array(a) => a.iter().map(Value::as_i64).collect(),
+            _ => None,
+        }
+    };
+    for (key, col) in [
+        ("state", "t.state"),
+        ("owner", "t.owner"),
+        ("host_id", "t.host_id"),
+        ("channel_id", "t.channel_id"),
+        ("id", "t.id"),
+    ] {
+        if let Some(v) = opts.get(key).filter(|v| !v.is_nil()) {
+            let list = ints(v).ok_or_else(|| {
+                Fault::parameter(format!("listTasks: {key} must be int or list of ints"))
+            })?;
+            let list: Vec<String> = list.iter().map(i64::to_string).collect();
+            conds.push(format!(
+                "{col} IN ({})",
+                if list.is_empty() {
+                    "NULL".into()
+                } else {
+                    list.join(",")
+                }
+            ));
+        }
+    }
+    if let Some(v) = opts.get("parent") {
+        match v {
+            Value::Nil => conds.push("t.parent IS NULL".into()),
+            Value::Int(p) => conds.push(format!("t.parent = {p}")),
+            _ => return Err(Fault::parameter("listTasks: parent must be an int or None").into()),
+        }
+    }
+    let mut text_binds: Vec<Vec<String>> = Vec::new();
+    for (key, col) in [("method", "t.method"), ("arch", "t.arch")] {
+        if let Some(v) = opts.get(key).filter(|v| !v.is_nil()) {
+            let list: Vec<String> = match v {
+                Value::String(s) => vec![s.clone()],
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect(),
+                _ => {
+                    return Err(
+                        Fault::parameter(format!("listTasks: {key} must be str or list")).into(),
+                    );
+                }
+            };
+            text_binds.push(list);
+            conds.push(format!("{col} = ANY(${})", text_binds.len()));
+        }
+    }
+    for (key, col, op) in [
+        ("createdBefore", "t.create_time", "<"),
+        ("createdAfter", "t.create_time", ">"),
+        ("startedBefore", "t.start_time", "<"),
+        ("startedAfter", "t.start_time", ">"),
+        ("completeBefore", "t.completion_time", "<"),
+        ("completeAfter", "t.completion_time", ">"),
+    ] {
+        if let Some(v) = opts.get(key).filter(|v| !v.is_nil()) {
+            let ts =
+                to_ts_clause(v).ok_or_else(|| Fault::parameter(format!("listTasks: bad {key}")))?;
+            conds.push(format!("{col} {op} {ts}"));
+        }
+    }
+    let where_ = if conds.is_empty() {
+        "TRUE".to_string()
+    } else {
+        conds.join(" AND ")
+    };
+    let order = qo
+        .order
+        .as_deref()
+        .map(|o| {
+            o.split(", ")
+                .map(|p| format!("t.{p}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|| "t.id".into());
+    let sql = format!(
+        "SELECT {}, u.name AS owner_name, u.usertype AS owner_type FROM task t JOIN users u ON u.id = t.owner \
+         WHERE {where_} ORDER BY {order}",
+        tasks::TASK_COLUMNS
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in &text_binds {
+        q = q.bind(b.clone());
+    }
+    let rows = q.fetch_all(c.db().await?).await?;
+    let decode = opts.get("decode").is_some_and(Value::is_truthy);
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let mut v = tasks::task_value(r, false)?;
+        let req: String = r.try_get("request")?;
+        let res: Option<String> = r.try_get("result")?;
+        if let Value::Struct(m) = &mut v {
+            if decode {
+                m.insert("request".into(), Value::Array(tasks::decode_params(&req)));
+                m.insert(
+                    "result".into(),
+                    match res {
+                        Some(x) => match decode_response(x.as_bytes(), &Limits::default()) {
+                            Ok(Ok(v)) => v,
+                            Ok(Err(f)) => f.to_value(),
+                            Err(_) => Value::Nil,
+                        },
+                        None => Value::Nil,
+                    },
+                );
+            } else {
+                m.insert("request".into(), Value::String(req));
+                m.insert("result".into(), res.into());
+            }
+            m.insert("owner_name".into(), Value::String(r.try_get("owner_name")?));
+            m.insert(
+                "owner_type".into(),
+                Value::Int(i64::from(r.try_get::<i32, _>("owner_type")?)),
+            );
+        }
+        out.push(v);
+    }
+    Ok(qo.apply(out))
+}
+
+/// Owner, the host running the task, or admin may cancel it.
+async fn assert_can_cancel(c: &mut Ctx, id: i64) -> HResult<()> {
+    let r = tasks::require(c, id).await?;
+    let owner: i32 = r.try_get("owner")?;
+    let host: Option<i32> = r.try_get("host_id")?;
+    let Some(me) = c.session.clone() else {
+        return Err(Fault::action_not_allowed("Cannot cancel task, not owner").into());
+    };
+    if i64::from(owner) == me.user_id || c.is_admin().await? {
+        return Ok(());
+    }
+    if let Some(h) = host {
+        let uid: Option<i32> = sqlx::query_scalar("SELECT user_id FROM host WHERE id = $1")
+            .bind(h)
+            .fetch_optional(c.db().await?)
+            .await?;
+        if uid.map(i64::from) == Some(me.user_id) {
+            return Ok(());
+        }
+    }
+    Err(Fault::action_not_allowed("Cannot cancel task, not owner").into())
+}
+
+/// cancelTask(task_id, recurse=True)
+pub async fn cancel_task(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let id = a.i64(0)?;
+    assert_can_cancel(c, id).await?;
+    tasks::cancel(c, id, a.truthy(1)).await?;
+    Ok(Value::Nil)
+}
+
+/// cancelTaskFull(task_id, strict=True): cancel the whole tree from the top. [admin]
+pub async fn cancel_task_full(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("admin").await?;
+    let mut id = a.i64(0)?;
+    loop {
+        let r = tasks::require(c, id).await?;
+        match r.try_get::<Option<i32>, _>("parent")? {
+            Some(p) if a.truthy(1) => {
+                return Err(
+                    Fault::generic(format!("Task {id} is not top-level (parent={p})")).into(),
+                );
+            }
+            Some(p) => id = i64::from(p),
+            None => break,
+        }
+    }
+    tasks::cancel(c, id, true).await?;
+    Ok(Value::Nil)
+}
+
+/// cancelTaskChildren(task_id)
+pub async fn cancel_task_children(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let id = a.i64(0)?;
+    assert_can_cancel(c, id).await?;
+    let kids: Vec<i32> = sqlx::query_scalar("SELECT id FROM task WHERE parent = $1")
+        .bind(id as i32)
+        .fetch_all(c.db().await?)
+        .await?;
+    for k in kids {
+        tasks::cancel(c, i64::from(k), true).await?;
+    }
+    Ok(Value::Nil)
+}
+
+/// resubmitTask(taskID)
+pub async fn resubmit_task(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let id = a.i64(0)?;
+    let r = tasks::require(c, id).await?;
+    let st: i32 = r.try_get("state")?;
+    let parent: Option<i32> = r.try_get("parent")?;
+    if parent.is_some() {
+        return Err(Fault::generic("Only top-level tasks can be resubmitted").into());
+    }
+    if st != state::FAILED && st != state::CANCELED {
+        return Err(Fault::generic("Only canceled or failed tasks can be resubmitted").into());
+    }
+    let owner = i64::from(r.try_get::<i32, _>("owner")?);
+    let me = c.assert_login()?.clone();
+    if owner != me.user_id && !c.is_admin().await? {
+        return Err(Fault::action_not_allowed("Unable to resubmit task: not owner").into());
+    }
+    let method: String = r.try_get("method")?;
+    let req: String = r.try_get("request")?;
+    let arch: String = r.try_get("arch")?;
+    let id = tasks::create(
+        c,
+        NewTask {
+            method: &method,
+            params: tasks::decode_params(&req),
+            owner,
+            arch: &arch,
+            channel_id: i64::from(r.try_get::<i32, _>("channel_id")?),
+            priority: i64::from(r.try_get::<i32, _>("priority")?),
+            parent: None,
+            label: None,
+        },
+    )
+    .await?;
+    Ok(Value::Int(id))
+}
+
+/// listTaskOutput(taskID, stat=False, all_volumes=False, strict=False)
+pub async fn list_task_output(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let id = a.i64(0)?;
+    if a.truthy(3) {
+        tasks::require(c, id).await?;
+    }
+    let dir = topdir::task_dir(&c.hub.config.topdir, id);
+    let files = topdir::list_files(&dir);
+    let (stat, all) = (a.truthy(1), a.truthy(2));
+    if !stat && !all {
+        return Ok(Value::Array(files.into_iter().map(Value::from).collect()));
+    }
+    let mut out = Struct::new();
+    for f in files {
+        let v = if stat {
+            let md = std::fs::metadata(dir.join(&f)).ok();
+            let t = |x: Option<std::time::SystemTime>| {
+                x.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs() as i64)
+                    .unwrap_or(0)
+            };
+            let s = kstruct! {
+                "st_size" => md.as_ref().map(|m| m.len()).unwrap_or(0).to_string(),
+                "st_atime" => t(md.as_ref().and_then(|m| m.accessed().ok())),
+                "st_mtime" => t(md.as_ref().and_then(|m| m.modified().ok())),
+                "st_ctime" => t(md.as_ref().and_then(|m| m.modified().ok())),
+            };
+            if all {
+                kstruct! { "DEFAULT" => s }
+            } else {
+                s
+            }
+        } else {
+            Value::Array(vec![Value::from("DEFAULT")])
+        };
+        out.insert(f, v);
+    }
+    Ok(Value::Struct(out))
+}
+
+/// downloadTaskOutput(taskID, fileName, offset=0, size=-1, volume=None)
+pub async fn download_task_output(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let id = a.i64(0)?;
+    let name = a.str(1)?;
+    let rel = topdir::clean_relative(name)?;
+    if rel
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    {
+        return Err(Fault::generic(format!("No such file: {name}")).into());
+    }
+    if let Some(v) = a.opt_str(4)?
+        && v != "DEFAULT"
+    {
+        return Err(Fault::generic(format!("No such volume: {v}")).into());
+    }
+    let offset = a.opt_i64(2)?.unwrap_or(0).max(0) as u64;
+    let size = a.opt_i64(3)?.unwrap_or(-1);
+    const MAX: i64 = 16 << 20;
+    let size = if (0..=MAX).contains(&size) { size } else { MAX } as usize;
+    let path = topdir::task_dir(&c.hub.config.topdir, id).join(rel);
+    let data = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(&path)?;
+        f.seek(SeekFrom::Start(offset))?;
+        let mut buf = Vec::with_capacity(size.min(1 << 20));
+        f.take(size as u64).read_to_end(&mut buf)?;
+        Ok(buf)
+    })
+    .await
+    .map_err(|e| Fault::generic(format!("reader failed: {e}")))?
+    .map_err(|_| Fault::generic(format!("No such file: {name} in task {id}")))?;
+    Ok(Value::String(
+        base64::engine::general_purpose::STANDARD.encode(data),
+    ))
+}
