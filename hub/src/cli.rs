@@ -132,6 +132,7 @@ async fn quickstart(state_dir: &Path, listen: SocketAddr) -> anyhow::Result<()> 
         listen,
         state_dir: state_dir.clone(),
         database_url: None,
+        files_listen: Some(SocketAddr::new(listen.ip(), listen.port().wrapping_add(1))),
         topdir: state_dir.join("koji"),
         bootstrap_admin: Some(ADMIN.into()),
         tls: TlsConfig {
@@ -153,7 +154,7 @@ async fn quickstart(state_dir: &Path, listen: SocketAddr) -> anyhow::Result<()> 
             profile: "kkoji".into(),
             server: server.clone(),
             weburl: format!("https://{host}:{}/koji", listen.port()),
-            topurl: format!("https://{host}:{}/kojifiles", listen.port()),
+            topurl: format!("http://{host}:{}/kojifiles", listen.port().wrapping_add(1)),
             cert: admin_cert,
             serverca: paths.ca_cert.clone(),
         },

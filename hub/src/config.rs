@@ -15,6 +15,9 @@ pub struct HubConfig {
     /// A real PostgreSQL server; unset means the embedded cluster under `state_dir`.
     #[serde(default)]
     pub database_url: Option<String>,
+    /// Plain-HTTP listener serving the top directory at /kojifiles (the clients' `topurl`).
+    #[serde(default)]
+    pub files_listen: Option<SocketAddr>,
     /// The Koji top directory (`/mnt/koji`): packages/, repos/, work/, scratch/.
     #[serde(default = "default_topdir")]
     pub topdir: PathBuf,

@@ -97,11 +97,34 @@ async fn serve_until_signal(
     }
     let hub = Arc::new(Hub::new(pool.clone(), config.clone()));
     tracing::info!(listen = %config.listen, methods = hub.registry.len(), "hub serving");
+    let (files_stop, files_task) = match config.files_listen {
+        Some(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (files_listen)"))?;
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let t = tokio::spawn(crate::server::serve_files(
+                config.topdir.clone(),
+                l,
+                async {
+                    let _ = rx.await;
+                },
+            ));
+            (Some(tx), Some(t))
+        }
+        None => (None, None),
+    };
     on_ready(config, &hub)?;
     let background = crate::hub::spawn_background(hub.clone());
     crate::server::serve(hub, Arc::new(tls), listener, shutdown_signal()).await;
     for b in background {
         b.abort();
+    }
+    if let Some(tx) = files_stop {
+        let _ = tx.send(());
+    }
+    if let Some(t) = files_task {
+        let _ = t.await;
     }
     pool.close().await;
     Ok(())

@@ -22,7 +22,9 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 pub fn router(hub: Arc<Hub>) -> Router {
+    let files = tower_http::services::ServeDir::new(&hub.config.topdir);
     Router::new()
+        .nest_service("/kojifiles", files)
         .route("/kojihub", post(xmlrpc).fallback(not_allowed))
         .route("/kojihub/ssllogin", post(xmlrpc).fallback(not_allowed))
         .fallback(not_found)
@@ -190,5 +192,24 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("connections still open after 10 s; closing them");
+    }
+}
+
+/// The topdir over plain HTTP (`topurl`): the stock client downloads task output and builds
+/// with a plain `requests` session that trusts only the system CAs, not the farm CA.
+pub async fn serve_files(
+    topdir: std::path::PathBuf,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let app = Router::new()
+        .nest_service("/kojifiles", tower_http::services::ServeDir::new(topdir))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(add_version_header));
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "file server failed");
     }
 }

@@ -636,7 +636,14 @@ async fn package_allowed(c: &mut Ctx, tag_id: i64, pkg: &str) -> HResult<bool> {
 
 /// host.tagBuild(task_id, tag, build, force=False, fromtag=None)
 pub async fn host_tag_build(c: &mut Ctx, a: Args) -> HResult<Value> {
-    verify(c).await?;
+    let host = verify(c).await?;
+    let task_id = a.i64(0)?;
+    let t = tasks::require(c, task_id).await?;
+    if t.try_get::<i32, _>("state")? != state::OPEN
+        || t.try_get::<Option<i32>, _>("host_id")?.map(i64::from) != Some(host)
+    {
+        return Err(Fault::action_not_allowed(format!("host does not hold task {task_id}")).into());
+    }
     let (tag_id, tag_name) = require_tag(c, a.val(1)).await?;
     let b = require_build(c, a.val(2)).await?;
     let force = a.truthy(3);

@@ -9,12 +9,24 @@ use chrono::{DateTime, Utc};
 use koji_protocol::{Fault, Value, kstruct};
 use sqlx::Row;
 
-const HOST_SELECT: &str = "SELECT h.id, h.user_id, h.name, h.update_time, h.ready, h.task_load, \
+const HOST_SELECT: &str = "SELECT h.id, h.user_id, h.name, h.update_time, h.ready, h.task_load, h.status, \
     c.arches, c.capacity, c.description, c.comment, c.enabled \
     FROM host h JOIN host_config c ON c.host_id = h.id";
 
+/// The admin's comment, followed by what the builder last said about itself when that is
+/// not simply "ready" (so `koji hostinfo` and `list-hosts --comment` show why a builder
+/// takes no work, without overwriting what the admin wrote).
+fn shown_comment(admin: Option<String>, status: Option<String>) -> Option<String> {
+    match (admin, status.filter(|s| !s.is_empty() && s != "ready")) {
+        (Some(a), Some(s)) => Some(format!("{a} [builder: {s}]")),
+        (None, Some(s)) => Some(format!("[builder: {s}]")),
+        (a, None) => a,
+    }
+}
+
 fn host_value(r: &sqlx::postgres::PgRow) -> HResult<Value> {
     let update: Option<DateTime<Utc>> = r.try_get("update_time")?;
+    let comment = shown_comment(r.try_get("comment")?, r.try_get("status")?);
     Ok(kstruct! {
         "id" => r.try_get::<i32, _>("id")?,
         "user_id" => r.try_get::<i32, _>("user_id")?,
@@ -25,7 +37,7 @@ fn host_value(r: &sqlx::postgres::PgRow) -> HResult<Value> {
         "arches" => r.try_get::<Option<String>, _>("arches")?.unwrap_or_default(),
         "capacity" => r.try_get::<f64, _>("capacity")?,
         "description" => r.try_get::<Option<String>, _>("description")?,
-        "comment" => r.try_get::<Option<String>, _>("comment")?,
+        "comment" => comment,
         "enabled" => r.try_get::<bool, _>("enabled")?,
     })
 }
@@ -617,4 +629,26 @@ pub async fn list_buildroots(c: &mut Ctx, a: Args) -> HResult<Value> {
     }
     let qo = common::QueryOpts::parse(a.val(8), &["id"])?;
     Ok(qo.apply(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_comment;
+
+    #[test]
+    fn builder_status_joins_the_admin_comment() {
+        assert_eq!(shown_comment(None, Some("ready".into())), None);
+        assert_eq!(
+            shown_comment(Some("rack 3".into()), None).as_deref(),
+            Some("rack 3")
+        );
+        assert_eq!(
+            shown_comment(Some("rack 3".into()), Some("not ready: disk".into())).as_deref(),
+            Some("rack 3 [builder: not ready: disk]")
+        );
+        assert_eq!(
+            shown_comment(None, Some("not ready: disk".into())).as_deref(),
+            Some("[builder: not ready: disk]")
+        );
+    }
 }

@@ -38,6 +38,7 @@ impl Farm {
             listen: "127.0.0.1:0".parse().expect("addr"),
             state_dir: dir.path().to_path_buf(),
             database_url: Some(db.clone()),
+            files_listen: None,
             topdir: dir.path().join("koji"),
             bootstrap_admin: Some("kojiadmin".into()),
             tls: TlsConfig {
@@ -93,4 +94,113 @@ impl Farm {
     pub fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
+}
+
+/// Build `name-1.0-1` with rpmbuild in `dir`; returns (srpm, binary rpms).
+pub fn rpmbuild(
+    dir: &std::path::Path,
+    name: &str,
+    noarch: bool,
+    build_script: &str,
+) -> (PathBuf, Vec<PathBuf>) {
+    let top = dir.join(format!("rpmbuild-{name}"));
+    for d in ["SPECS", "SOURCES", "BUILD", "RPMS", "SRPMS", "BUILDROOT"] {
+        std::fs::create_dir_all(top.join(d)).unwrap();
+    }
+    let arch_line = if noarch { "BuildArch: noarch\n" } else { "" };
+    let spec = format!(
+        "Name: {name}\nVersion: 1.0\nRelease: 1\nSummary: test package\nLicense: MIT\n{arch_line}\n\
+         %description\ntest\n\n%build\n{build_script}\n\n%install\nmkdir -p %{{buildroot}}/usr/share/{name}\n\
+         echo hi > %{{buildroot}}/usr/share/{name}/hello\n\n%files\n/usr/share/{name}/hello\n"
+    );
+    let spec_path = top.join("SPECS").join(format!("{name}.spec"));
+    std::fs::write(&spec_path, spec).unwrap();
+    let out = std::process::Command::new("rpmbuild")
+        .arg("-ba")
+        .arg("--define")
+        .arg(format!("_topdir {}", top.display()))
+        .arg(&spec_path)
+        .output()
+        .expect("rpmbuild (install the rpm package)");
+    assert!(
+        out.status.success(),
+        "rpmbuild failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let srpm = std::fs::read_dir(top.join("SRPMS"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut rpms = Vec::new();
+    for arch in std::fs::read_dir(top.join("RPMS")).unwrap() {
+        for f in std::fs::read_dir(arch.unwrap().path()).unwrap() {
+            rpms.push(f.unwrap().path());
+        }
+    }
+    (srpm, rpms)
+}
+
+/// Upload a file the way the stock client does: 1 MiB raw chunks, then checkUpload.
+pub async fn upload(c: &KojiClient, dir: &str, file: &std::path::Path) -> String {
+    let data = std::fs::read(file).unwrap();
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let mut off = 0usize;
+    loop {
+        let end = (off + (1 << 20)).min(data.len());
+        let chunk = bytes::Bytes::copy_from_slice(&data[off..end]);
+        let r = c
+            .raw_upload(dir, &name, off as i64, chunk, true)
+            .await
+            .unwrap();
+        assert_eq!(
+            r.get("size").and_then(koji_protocol::Value::as_i64),
+            Some((end - off) as i64)
+        );
+        off = end;
+        if off >= data.len() {
+            break;
+        }
+    }
+    let chk = c
+        .call("checkUpload", vec![dir.into(), name.as_str().into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        chk.get("size").and_then(koji_protocol::Value::as_i64),
+        Some(data.len() as i64)
+    );
+    format!("{dir}/{name}")
+}
+
+/// A builder host: added by the admin, with its own certificate, logged in exclusively.
+pub async fn host(
+    farm: &Farm,
+    admin: &KojiClient,
+    name: &str,
+    arches: &[&str],
+    capacity: f64,
+) -> KojiClient {
+    let arches: Vec<koji_protocol::Value> = arches.iter().map(|a| (*a).into()).collect();
+    admin
+        .call(
+            "addHost",
+            vec![name.into(), koji_protocol::Value::Array(arches)],
+        )
+        .await
+        .unwrap();
+    let mut kw = koji_protocol::Struct::new();
+    kw.insert("capacity".into(), capacity.into());
+    admin
+        .call_kw("editHost", vec![name.into()], kw)
+        .await
+        .unwrap();
+    let certs = farm.dir.path().join("certs");
+    let issued = farm.ca.issue_host(name, 30).unwrap();
+    let path = kkoji_certs::write_user_bundle(&certs, CertKind::Host, name, &issued).unwrap();
+    let c = farm.client_with(Some(std::fs::read(path).unwrap()));
+    c.ssl_login().await.unwrap();
+    c.call("exclusiveSession", vec![]).await.unwrap();
+    c
 }
