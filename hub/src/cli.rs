@@ -35,6 +35,12 @@ enum Cmd {
         state_dir: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
+        /// Do not run a local builder.
+        #[arg(long)]
+        no_builder: bool,
+        /// The builder program (default: kkoji-builder next to this program).
+        #[arg(long)]
+        builder_bin: Option<PathBuf>,
     },
 }
 
@@ -75,10 +81,15 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Serve { config } => {
             let cfg = HubConfig::load(&config)?;
             let db = run::database(&cfg).await?;
-            run::run(cfg, db, |cfg, _| {
-                println!("kkoji hub ready on https://{}/kojihub", cfg.listen);
-                Ok(())
-            })
+            run::run(
+                cfg,
+                db,
+                |cfg, _| {
+                    println!("kkoji hub ready on https://{}/kojihub", cfg.listen);
+                    Ok(())
+                },
+                || {},
+            )
             .await
         }
         Cmd::CheckConfig { config } => {
@@ -86,13 +97,23 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             println!("{}: ok", config.display());
             Ok(())
         }
-        Cmd::Quickstart { state_dir, listen } => quickstart(&state_dir, listen).await,
+        Cmd::Quickstart {
+            state_dir,
+            listen,
+            no_builder,
+            builder_bin,
+        } => quickstart(&state_dir, listen, no_builder, builder_bin).await,
     }
 }
 
 pub const ADMIN: &str = "kojiadmin";
 
-async fn quickstart(state_dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+async fn quickstart(
+    state_dir: &Path,
+    listen: SocketAddr,
+    no_builder: bool,
+    builder_bin: Option<PathBuf>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("cannot create {}", state_dir.display()))?;
     let state_dir = state_dir
@@ -135,6 +156,11 @@ async fn quickstart(state_dir: &Path, listen: SocketAddr) -> anyhow::Result<()> 
         files_listen: Some(SocketAddr::new(listen.ip(), listen.port().wrapping_add(1))),
         topdir: state_dir.join("koji"),
         bootstrap_admin: Some(ADMIN.into()),
+        bootstrap_hosts: if no_builder {
+            Vec::new()
+        } else {
+            vec![crate::farm::local_host()]
+        },
         tls: TlsConfig {
             cert: server_cert,
             key: paths.server_dir.join(format!("{server_name}.key")),
@@ -159,14 +185,64 @@ async fn quickstart(state_dir: &Path, listen: SocketAddr) -> anyhow::Result<()> 
             serverca: paths.ca_cert.clone(),
         },
     )?;
+    let builder = if no_builder {
+        None
+    } else {
+        let bin = match builder_bin {
+            Some(b) => b,
+            None => std::env::current_exe()
+                .context("cannot find this program's path")?
+                .with_file_name("kkoji-builder"),
+        };
+        if !bin.exists() {
+            anyhow::bail!(
+                "the local builder program {} does not exist (build it with `cargo build -p kkoji-builder`, pass --builder-bin, or use --no-builder)",
+                bin.display()
+            );
+        }
+        let cfg = crate::farm::prepare(&state_dir, &server, &config.topdir)?;
+        Some((bin, cfg))
+    };
+    let log = state_dir.join("builder").join("builder.log");
+    let running: std::sync::Arc<std::sync::Mutex<Option<crate::farm::LocalBuilder>>> =
+        Default::default();
+    let on_signal = {
+        let r = running.clone();
+        move || {
+            if let Ok(mut g) = r.lock() {
+                g.take();
+            }
+        }
+    };
     let db = run::database(&config).await?;
-    run::run(config, db, move |_, _| {
-        println!("kkoji hub ready at {server}");
-        println!(
-            "point koji at it:  koji -c {} -p kkoji hello",
-            conf_path.display()
-        );
-        Ok(())
-    })
-    .await
+    let result = run::run(
+        config,
+        db,
+        |_, _| {
+            if let Some((bin, cfg)) = &builder {
+                let b = crate::farm::LocalBuilder::spawn(bin, cfg, &log)?;
+                if let Ok(mut g) = running.lock() {
+                    *g = Some(b);
+                }
+                println!(
+                    "local builder {} started (log: {})",
+                    crate::farm::LOCAL_BUILDER,
+                    log.display()
+                );
+            }
+            println!("kkoji hub ready at {server}");
+            println!(
+                "point koji at it:  koji -c {} -p kkoji hello",
+                conf_path.display()
+            );
+            Ok(())
+        },
+        on_signal,
+    )
+    .await;
+    // normally stopped on the signal already; this covers start-up errors
+    if let Ok(mut g) = running.lock() {
+        g.take();
+    }
+    result
 }

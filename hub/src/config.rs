@@ -25,6 +25,9 @@ pub struct HubConfig {
     /// can grant permissions. Its certificate is issued with `kkoji-certs issue-user`.
     #[serde(default)]
     pub bootstrap_admin: Option<String>,
+    /// Builder hosts created at start-up if missing (quickstart's local builder).
+    #[serde(default)]
+    pub bootstrap_hosts: Vec<crate::farm::BootstrapHost>,
     pub tls: TlsConfig,
     #[serde(default)]
     pub auth: AuthConfig,

@@ -66,8 +66,9 @@ pub async fn run(
     config: HubConfig,
     db: Database,
     on_ready: impl FnOnce(&HubConfig, &Hub) -> anyhow::Result<()>,
+    on_signal: impl FnOnce() + Send + 'static,
 ) -> anyhow::Result<()> {
-    let result = serve_until_signal(&config, &db, on_ready).await;
+    let result = serve_until_signal(&config, &db, on_ready, on_signal).await;
     if let Some(cluster) = &db.cluster {
         tracing::info!("stopping embedded PostgreSQL");
         if let Err(e) = cluster.stop().await {
@@ -81,6 +82,7 @@ async fn serve_until_signal(
     config: &HubConfig,
     db: &Database,
     on_ready: impl FnOnce(&HubConfig, &Hub) -> anyhow::Result<()>,
+    on_signal: impl FnOnce() + Send + 'static,
 ) -> anyhow::Result<()> {
     let pool = crate::db::open(&db.url, config.db.max_connections).await?;
     let tls = TlsSetup::load(
@@ -95,6 +97,7 @@ async fn serve_until_signal(
     if let Some(admin) = &config.bootstrap_admin {
         bootstrap_admin(&pool, admin).await?;
     }
+    crate::farm::ensure_hosts(&pool, &config.bootstrap_hosts).await?;
     let hub = Arc::new(Hub::new(pool.clone(), config.clone()));
     tracing::info!(listen = %config.listen, methods = hub.registry.len(), "hub serving");
     let (files_stop, files_task) = match config.files_listen {
@@ -116,7 +119,13 @@ async fn serve_until_signal(
     };
     on_ready(config, &hub)?;
     let background = crate::hub::spawn_background(hub.clone());
-    crate::server::serve(hub, Arc::new(tls), listener, shutdown_signal()).await;
+    // what runs on the signal (e.g. stopping the local builder) runs while the hub still
+    // serves, so it can still talk to the hub
+    let stop = async move {
+        shutdown_signal().await;
+        let _ = tokio::task::spawn_blocking(on_signal).await;
+    };
+    crate::server::serve(hub, Arc::new(tls), listener, stop).await;
     for b in background {
         b.abort();
     }
@@ -228,6 +237,7 @@ pub async fn start_background(config: HubConfig, database_url: &str) -> anyhow::
     if let Some(admin) = &config.bootstrap_admin {
         bootstrap_admin(&pool, admin).await?;
     }
+    crate::farm::ensure_hosts(&pool, &config.bootstrap_hosts).await?;
     let tls = TlsSetup::load(
         &config.tls.cert,
         &config.tls.key,

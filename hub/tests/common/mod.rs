@@ -41,6 +41,7 @@ impl Farm {
             files_listen: None,
             topdir: dir.path().join("koji"),
             bootstrap_admin: Some("kojiadmin".into()),
+            bootstrap_hosts: Vec::new(),
             tls: TlsConfig {
                 cert: paths.server_cert("localhost"),
                 key: paths.server_dir.join("localhost.key"),

@@ -1,0 +1,201 @@
+//! The farm in a box: `quickstart` also runs one local builder as a child process, with a
+//! host certificate, a host row and a builder config of its own under the state directory.
+
+use anyhow::Context;
+use kkoji_certs::{CaPaths, CertKind};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// A host the hub creates at start-up if it does not exist yet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapHost {
+    pub name: String,
+    pub arches: Vec<String>,
+    pub capacity: f64,
+    /// Channels besides `default`.
+    #[serde(default)]
+    pub channels: Vec<String>,
+}
+
+pub const LOCAL_BUILDER: &str = "local-builder";
+
+/// Koji's name for this machine's architecture.
+pub fn machine_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86" => "i686",
+        other => other,
+    }
+}
+
+pub fn local_host() -> BootstrapHost {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    BootstrapHost {
+        name: LOCAL_BUILDER.into(),
+        arches: vec![machine_arch().into(), "noarch".into()],
+        // room for a few light tasks next to one build on small machines
+        capacity: (2 * cpus).max(2) as f64,
+        channels: vec!["createrepo".into()],
+    }
+}
+
+/// Issue the builder's certificate (once) and write its config. Returns the config path.
+pub fn prepare(state_dir: &Path, hub_url: &str, topdir: &Path) -> anyhow::Result<PathBuf> {
+    let cert_dir = state_dir.join("certs");
+    let paths = CaPaths::new(&cert_dir);
+    let bundle = paths.host_bundle(LOCAL_BUILDER);
+    if !bundle.exists() {
+        let ca = kkoji_certs::load_ca(&cert_dir)?;
+        let issued = ca.issue_host(LOCAL_BUILDER, 825)?;
+        kkoji_certs::write_user_bundle(&cert_dir, CertKind::Host, LOCAL_BUILDER, &issued)?;
+    }
+    let dir = state_dir.join("builder");
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    let q = |p: &Path| toml_string(&p.display().to_string());
+    let config = format!(
+        "# written by kkoji-hub quickstart; edit freely, it is rewritten only if missing\n\
+         hub = {}\nhost_cert = {}\nca = {}\ntopdir = {}\nwork_dir = {}\nmaxjobs = 4\nminspace_mb = 256\n\
+         load_check = true\nmount_timeout_secs = 5\npoll_timeout_secs = 30\n\n\
+         [[mounts]]\npath = {}\nkind = \"dir\"\n",
+        toml_string(hub_url),
+        q(&bundle),
+        q(&paths.ca_cert),
+        q(topdir),
+        q(&work),
+        q(topdir),
+    );
+    let path = dir.join("builder.toml");
+    if !path.exists() {
+        let tmp = dir.join(".builder.toml.tmp");
+        std::fs::write(&tmp, config).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(path)
+}
+
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The running local builder; stopped (SIGTERM, then SIGKILL after 15 s) when dropped.
+pub struct LocalBuilder {
+    child: Child,
+}
+
+impl LocalBuilder {
+    pub fn spawn(bin: &Path, config: &Path, log: &Path) -> anyhow::Result<LocalBuilder> {
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("cannot open {}", log.display()))?;
+        let errf = logf.try_clone()?;
+        let child = Command::new(bin)
+            .arg("--config")
+            .arg(config)
+            .stdout(logf)
+            .stderr(errf)
+            .spawn()
+            .with_context(|| format!("cannot start the local builder {}", bin.display()))?;
+        tracing::info!(pid = child.id(), log = %log.display(), "local builder started");
+        Ok(LocalBuilder { child })
+    }
+}
+
+impl Drop for LocalBuilder {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                tracing::info!("local builder stopped");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        tracing::warn!("local builder did not stop in 15 s; killing it");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Create the bootstrap hosts that do not exist yet (user, host, config, channels), each in
+/// its own transaction.
+pub async fn ensure_hosts(pool: &sqlx::PgPool, hosts: &[BootstrapHost]) -> anyhow::Result<()> {
+    for h in hosts {
+        let mut tx = pool.begin().await?;
+        let exists: Option<i32> = sqlx::query_scalar("SELECT id FROM host WHERE name = $1")
+            .bind(&h.name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            continue;
+        }
+        let uid: i32 = match sqlx::query_scalar::<_, i32>("SELECT id FROM users WHERE name = $1")
+            .bind(&h.name)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            Some(u) => {
+                sqlx::query("UPDATE users SET usertype = 1 WHERE id = $1")
+                    .bind(u)
+                    .execute(&mut *tx)
+                    .await?;
+                u
+            }
+            None => {
+                sqlx::query_scalar(
+                    "INSERT INTO users (name, status, usertype) VALUES ($1, 0, 1) RETURNING id",
+                )
+                .bind(&h.name)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        let ev: i64 = sqlx::query_scalar("INSERT INTO events DEFAULT VALUES RETURNING id")
+            .fetch_one(&mut *tx)
+            .await?;
+        let hid: i32 =
+            sqlx::query_scalar("INSERT INTO host (user_id, name) VALUES ($1, $2) RETURNING id")
+                .bind(uid)
+                .bind(&h.name)
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query("INSERT INTO host_config (host_id, arches, capacity, create_event) VALUES ($1, $2, $3, $4)")
+            .bind(hid)
+            .bind(h.arches.join(" "))
+            .bind(h.capacity)
+            .bind(ev)
+            .execute(&mut *tx)
+            .await?;
+        let mut chans = vec!["default".to_string()];
+        chans.extend(h.channels.iter().cloned());
+        sqlx::query(
+            "INSERT INTO host_channels (host_id, channel_id, create_event) \
+             SELECT $1, id, $2 FROM channels WHERE name = ANY($3)",
+        )
+        .bind(hid)
+        .bind(ev)
+        .bind(&chans)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(host = %h.name, arches = %h.arches.join(" "), "bootstrap host added");
+    }
+    Ok(())
+}
