@@ -14,7 +14,11 @@ fi
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v rpmbuild >/dev/null 2>&1 || need_apt+=(rpm)
-python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# the koji CLI checks downloaded RPMs with rpm's python bindings (Debian's python3-rpm),
+# so the venv is made from Debian's python3 with system site packages
+[ -x /usr/bin/python3 ] || need_apt+=(python3)
+/usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+/usr/bin/python3 -c 'import rpm' >/dev/null 2>&1 || need_apt+=(python3-rpm)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "ensure-deps: installing ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -23,11 +27,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 venv="${KKOJI_KOJI_VENV:-$root/.venv}"
-if ! "$venv/bin/koji" version >/dev/null 2>&1 && ! [ -x "$venv/bin/koji" ]; then
+if ! "$venv/bin/python" -c 'import koji, rpm' >/dev/null 2>&1; then
     echo "ensure-deps: installing koji==1.36.1 into $venv" >&2
-    python3 -m venv "$venv"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
     # ssl auth needs no Kerberos: skip requests-gssapi (it would need krb5 headers to build)
     "$venv/bin/pip" install -q --no-deps koji==1.36.1
     "$venv/bin/pip" install -q requests python-dateutil defusedxml six
 fi
-"$venv/bin/python" -c 'import koji' >/dev/null
+"$venv/bin/python" -c 'import koji, rpm' >/dev/null
