@@ -41,6 +41,13 @@ enum Cmd {
         /// The builder program (default: kkoji-builder next to this program).
         #[arg(long)]
         builder_bin: Option<PathBuf>,
+        /// Seconds after which a silent builder's tasks go back to FREE (default 900).
+        #[arg(long)]
+        host_timeout: Option<u64>,
+        /// Seconds after which a builder that stopped checking in loses its ready flag
+        /// (default 180).
+        #[arg(long)]
+        ready_timeout: Option<u64>,
     },
 }
 
@@ -102,7 +109,18 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             listen,
             no_builder,
             builder_bin,
-        } => quickstart(&state_dir, listen, no_builder, builder_bin).await,
+            host_timeout,
+            ready_timeout,
+        } => {
+            let mut sched = crate::scheduler::SchedulerConfig::default();
+            if let Some(t) = host_timeout {
+                sched.host_timeout = t;
+            }
+            if let Some(t) = ready_timeout {
+                sched.ready_timeout = t;
+            }
+            quickstart(&state_dir, listen, no_builder, builder_bin, sched).await
+        }
     }
 }
 
@@ -113,6 +131,7 @@ async fn quickstart(
     listen: SocketAddr,
     no_builder: bool,
     builder_bin: Option<PathBuf>,
+    scheduler: crate::scheduler::SchedulerConfig,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("cannot create {}", state_dir.display()))?;
@@ -170,7 +189,7 @@ async fn quickstart(
         auth: AuthConfig::default(),
         limits: LimitsConfig::default(),
         db: DbConfig::default(),
-        scheduler: Default::default(),
+        scheduler: scheduler.clone(),
     };
     std::fs::create_dir_all(&config.topdir)?;
     let conf_path = state_dir.join("koji.conf");

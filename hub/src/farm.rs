@@ -60,7 +60,9 @@ pub fn prepare(state_dir: &Path, hub_url: &str, topdir: &Path) -> anyhow::Result
     let config = format!(
         "# written by kkoji-hub quickstart; edit freely, it is rewritten only if missing\n\
          hub = {}\nhost_cert = {}\nca = {}\ntopdir = {}\nwork_dir = {}\nmaxjobs = 4\nminspace_mb = 256\n\
-         load_check = true\nmount_timeout_secs = 5\npoll_timeout_secs = 30\n\n\
+         # a farm in a box shares its machine with everything else running there (compilers,\n\
+         # the hub, PostgreSQL), so the machine's load average says little about this builder\n\
+         load_check = false\nmount_timeout_secs = 5\npoll_timeout_secs = 30\n\n\
          [[mounts]]\npath = {}\nkind = \"dir\"\n",
         toml_string(hub_url),
         q(&bundle),
