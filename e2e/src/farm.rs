@@ -58,7 +58,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(40);
 /// ROOT/state         --state-dir of the hub (certs/, pgdata/, koji.conf, …)
 /// ROOT/logs          hub stdout/stderr (appended across restarts)
 /// ROOT/conf          koji configs of the extra test users
-/// ROOT/extra-certs   certificates outside the farm's user directory (expired, foreign CA)
+/// ROOT/extra-certs   farm-CA certificates kept out of the user directory (expired ones)
+/// ROOT/evil-ca       a CA the farm does not trust, and its certificates
 /// ROOT/home          $HOME of the koji CLI (so no ~/.koji/config interferes)
 /// ROOT/raw           scratch files of raw HTTPS requests
 /// ```
@@ -67,6 +68,9 @@ pub struct Farm {
     tempdir: Option<tempfile::TempDir>,
     port: u16,
     hub: Option<Child>,
+    /// Process groups of every hub started (the hub leads its own group, which its children,
+    /// e.g. a local builder, inherit): cleaned up on drop, also after a SIGKILL.
+    process_groups: Vec<i32>,
     users: Mutex<HashSet<String>>,
 }
 
@@ -92,6 +96,7 @@ impl Farm {
             tempdir: Some(tempdir),
             port: free_port(),
             hub: None,
+            process_groups: Vec::new(),
             users: Mutex::new(HashSet::new()),
         };
         farm.spawn_hub();
@@ -210,6 +215,11 @@ impl Farm {
             users.insert(user.to_string());
         }
         conf
+    }
+
+    /// A path for an extra koji config, `ROOT/conf/NAME`.
+    pub fn conf_path(&self, name: &str) -> PathBuf {
+        self.root.join("conf").join(name)
     }
 
     /// Writes a koji config that is the hub-written one with `cert` replaced.
@@ -354,6 +364,30 @@ impl Farm {
         found
     }
 
+    /// Live processes whose command line mentions the state directory (the hub, its
+    /// PostgreSQL, a local builder, …), as (pid, command line).
+    pub fn processes_using_state_dir(&self) -> Vec<(i32, String)> {
+        let needle = self.state_dir().display().to_string();
+        let mut found = Vec::new();
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(raw) = fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+            if cmdline.contains(&needle) && pid_alive(pid) {
+                found.push((pid, cmdline.trim_end().to_string()));
+            }
+        }
+        found
+    }
+
     /// Stops any PostgreSQL still running on this farm's data directory (after a SIGKILL of
     /// the hub): `pg_ctl stop -m immediate` as the directory's owner, then SIGKILL.
     pub fn stop_stray_postgres(&self) {
@@ -373,9 +407,34 @@ impl Farm {
                 cmd.uid(meta.uid()).gid(meta.gid());
             }
             let _ = run_with_timeout(cmd, Duration::from_secs(30));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while is_postgres(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             if is_postgres(pid) {
                 signal(pid as u32, libc::SIGKILL);
             }
+        }
+    }
+
+    /// Terminates whatever is left in the hubs' process groups (children orphaned by a
+    /// SIGKILLed hub): SIGTERM, a moment's grace, SIGKILL.
+    fn kill_process_groups(&mut self) {
+        // SAFETY: kill(2) on process groups this farm created (each led by a hub we spawned).
+        let alive: Vec<i32> = self
+            .process_groups
+            .drain(..)
+            .filter(|&g| unsafe { libc::kill(-g, 0) } == 0)
+            .collect();
+        if alive.is_empty() {
+            return;
+        }
+        for &g in &alive {
+            unsafe { libc::kill(-g, libc::SIGTERM) };
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        for &g in &alive {
+            unsafe { libc::kill(-g, libc::SIGKILL) };
         }
     }
 
@@ -392,14 +451,19 @@ impl Farm {
             .arg(self.state_dir())
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--builder-bin")
+            .arg(hub_bin().with_file_name("e2e-kkoji-builder"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr_log);
-        // SAFETY: prctl is async-signal-safe; it only asks the kernel to SIGTERM the hub when
-        // the spawning thread dies, so a crashed or interrupted test run leaves no hub behind.
+        // SAFETY: prctl and setpgid are async-signal-safe. PDEATHSIG asks the kernel to
+        // SIGTERM the hub when the spawning thread dies, so a crashed or interrupted test run
+        // leaves no hub behind; its own process group lets the harness find the hub's children
+        // (a local builder) after the hub itself was SIGKILLed.
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                libc::setpgid(0, 0);
                 Ok(())
             });
         }
@@ -407,6 +471,7 @@ impl Farm {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", hub_bin().display()));
         let stdout = child.stdout.take().expect("piped hub stdout");
+        self.process_groups.push(child.id() as i32);
         self.hub = Some(child);
 
         let (tx, rx) = mpsc::channel::<()>();
@@ -499,6 +564,7 @@ impl Drop for Farm {
     fn drop(&mut self) {
         let status = self.stop();
         self.stop_stray_postgres();
+        self.kill_process_groups();
         if std::env::var_os("KKOJI_E2E_KEEP").is_some() {
             if let Some(td) = self.tempdir.take() {
                 let kept = td.keep();
@@ -520,10 +586,20 @@ fn signal(pid: u32, sig: i32) {
     }
 }
 
+/// Whether `pid` is a live (not zombie) process.
+pub fn pid_alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "pid (comm) S ...": the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
 fn is_postgres(pid: i32) -> bool {
-    // SAFETY: kill(pid, 0) only checks for existence.
-    let alive = unsafe { libc::kill(pid, 0) } == 0;
-    alive
+    pid_alive(pid)
         && fs::read_to_string(format!("/proc/{pid}/comm"))
             .map(|c| c.trim().starts_with("postgres"))
             .unwrap_or(false)
@@ -567,11 +643,25 @@ fn pg_ctl() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("pg_ctl"))
 }
 
+/// A port P on 127.0.0.1 with P and P+1 free (the hub serves `topurl` on the next port),
+/// picked below the kernel's ephemeral range so that client connections do not take it.
 fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("find a free port on 127.0.0.1")
+    use std::hash::{BuildHasher, Hasher};
+    let bindable = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let mut seed = h.finish();
+    for _ in 0..500 {
+        // xorshift: cheap randomness without a dependency
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let p = 20000 + (seed % 12000) as u16;
+        if bindable(p) && bindable(p + 1) {
+            return p;
+        }
+    }
+    panic!("no two consecutive free ports found on 127.0.0.1");
 }
 
 fn expand_home(p: &str) -> String {

@@ -1,14 +1,15 @@
 //! Test binary mains (libtest-mimic): the usual `cargo test` filters and output, plus a farm
 //! that is stopped cleanly when the binary is done.
 //!
-//! ```ignore
+//! ```text
 //! kkoji_e2e::shared_farm_main!(hello_greets_admin, add_host_lists_it);   // one farm for all
 //! kkoji_e2e::isolated_main!(state_survives_sigkill);                     // each test its own
 //! ```
 
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -23,6 +24,7 @@ pub type IsolatedTest = (&'static str, fn());
 /// Starts one farm, runs `tests` against it (in parallel, as `cargo test` would), stops it.
 pub fn run_shared(hub_bin: &str, tests: &[SharedTest]) -> ExitCode {
     set_hub_bin(hub_bin);
+    install_panic_hook();
     let args = Arguments::from_args();
     let any_selected = tests
         .iter()
@@ -59,6 +61,7 @@ pub fn run_shared(hub_bin: &str, tests: &[SharedTest]) -> ExitCode {
 /// Runs `tests`, each responsible for its own farm.
 pub fn run_isolated(hub_bin: &str, tests: &[IsolatedTest]) -> ExitCode {
     set_hub_bin(hub_bin);
+    install_panic_hook();
     let args = Arguments::from_args();
     let trials = tests
         .iter()
@@ -71,11 +74,36 @@ pub fn run_isolated(hub_bin: &str, tests: &[IsolatedTest]) -> ExitCode {
     libtest_mimic::run(&args, trials).exit_code()
 }
 
+thread_local! {
+    /// Where the last panic of this thread happened (set by the panic hook).
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Replaces the default panic output (message + backtrace, interleaved between parallel
+/// tests) by recording the location; [`panic_text`] adds it to the failure report, which
+/// libtest-mimic prints once per failed test.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let loc = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
+            PANIC_LOCATION.with(|c| *c.borrow_mut() = loc);
+        }));
+    });
+}
+
 fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
-    e.downcast_ref::<String>()
+    let msg = e
+        .downcast_ref::<String>()
         .cloned()
         .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "panicked".to_string())
+        .unwrap_or_else(|| "panicked".to_string());
+    match PANIC_LOCATION.with(|c| c.borrow_mut().take()) {
+        Some(loc) => format!("{msg}\n(panicked at {loc})"),
+        None => msg,
+    }
 }
 
 /// `fn main` of a test binary whose tests (`fn(&Farm)`) share one farm.

@@ -8,9 +8,16 @@ use kkoji_e2e::{Farm, RawResponse};
 
 kkoji_e2e::shared_farm_main!(
     non_admin_cannot_run_admin_commands,
-    duplicates_are_refused_and_change_nothing,
+    duplicate_host_is_refused,
+    duplicate_tag_is_refused,
+    duplicate_target_is_refused,
+    duplicate_external_repo_and_link_are_refused,
+    duplicate_user_is_refused,
     unknown_names_are_reported,
-    call_with_bad_arguments,
+    call_with_unknown_keyword,
+    call_with_wrong_arity,
+    call_with_wrong_type,
+    call_unknown_method,
     unknown_method_and_stale_session_raw,
     login_without_client_cert_is_refused,
     login_with_foreign_ca_cert_is_refused,
@@ -112,8 +119,8 @@ fn non_admin_cannot_run_admin_commands(farm: &Farm) {
         .stdout_is("False");
 }
 
-fn duplicates_are_refused_and_change_nothing(farm: &Farm) {
-    // Hosts: the CLI checks first; the hub refuses too when called directly.
+fn duplicate_host_is_refused(farm: &Farm) {
+    // The CLI checks first; the hub refuses too when called directly.
     farm.koji(&["add-host", "dup-host", "x86_64"]).ok();
     let before = farm.call_json(&["getHost", "dup-host"]);
     farm.koji(&["add-host", "dup-host", "aarch64"])
@@ -131,8 +138,9 @@ fn duplicates_are_refused_and_change_nothing(farm: &Farm) {
     let after = farm.call_json(&["getHost", "dup-host"]);
     assert_eq!(before, after, "the host must be unchanged");
     assert_eq!(after["arches"], "x86_64", "{after}");
+}
 
-    // Tags.
+fn duplicate_tag_is_refused(farm: &Farm) {
     farm.koji(&["add-tag", "dup-tag", "--arches", "x86_64"])
         .ok();
     let before = farm.call_json(&["getTag", "dup-tag"]);
@@ -143,13 +151,16 @@ fn duplicates_are_refused_and_change_nothing(farm: &Farm) {
     farm.koji(&["list-tags", "dup-tag"])
         .ok()
         .stdout_is("dup-tag");
+}
 
-    // Targets.
-    farm.koji(&["add-tag", "dup-tag2", "--arches", "x86_64"])
+fn duplicate_target_is_refused(farm: &Farm) {
+    farm.koji(&["add-tag", "dupt-tag", "--arches", "x86_64"])
         .ok();
-    farm.koji(&["add-target", "dup-tgt", "dup-tag", "dup-tag"])
+    farm.koji(&["add-tag", "dupt-tag2", "--arches", "x86_64"])
         .ok();
-    farm.koji(&["add-target", "dup-tgt", "dup-tag2", "dup-tag2"])
+    farm.koji(&["add-target", "dup-tgt", "dupt-tag", "dupt-tag"])
+        .ok();
+    farm.koji(&["add-target", "dup-tgt", "dupt-tag2", "dupt-tag2"])
         .fails_with(1)
         .stderr_has("GenericError: A build target with the name 'dup-tgt' already exists");
     let t = farm
@@ -158,11 +169,13 @@ fn duplicates_are_refused_and_change_nothing(farm: &Farm) {
     assert_eq!(t.lines().len(), 1, "{t}");
     assert_eq!(
         t.expect_row("dup-tgt"),
-        ["dup-tgt", "dup-tag", "dup-tag"],
+        ["dup-tgt", "dupt-tag", "dupt-tag"],
         "{t}"
     );
+}
 
-    // External repos, and their links to tags.
+fn duplicate_external_repo_and_link_are_refused(farm: &Farm) {
+    farm.koji(&["add-tag", "dupr-tag"]).ok();
     farm.koji(&["add-external-repo", "dup-repo", "file:///e2e/dup1/"])
         .ok();
     farm.koji(&["add-external-repo", "dup-repo", "file:///e2e/dup2/"])
@@ -171,14 +184,14 @@ fn duplicates_are_refused_and_change_nothing(farm: &Farm) {
     farm.koji(&["list-external-repos", "--quiet", "--name", "dup-repo"])
         .ok()
         .stdout_is(&format!("{:<25} file:///e2e/dup1/", "dup-repo"));
-    farm.koji(&["add-external-repo", "-t", "dup-tag::5", "dup-repo"])
+    farm.koji(&["add-external-repo", "-t", "dupr-tag::5", "dup-repo"])
         .ok()
-        .stdout_is("Added external repo dup-repo to tag dup-tag (priority 5)");
-    farm.koji(&["add-external-repo", "-t", "dup-tag::6", "dup-repo"])
+        .stdout_is("Added external repo dup-repo to tag dupr-tag (priority 5)");
+    farm.koji(&["add-external-repo", "-t", "dupr-tag::6", "dup-repo"])
         .fails_with(1)
-        .stderr_has("GenericError: tag dup-tag already associated with external repo dup-repo");
+        .stderr_has("GenericError: tag dupr-tag already associated with external repo dup-repo");
     let links = farm
-        .koji(&["list-external-repos", "--quiet", "--tag", "dup-tag"])
+        .koji(&["list-external-repos", "--quiet", "--tag", "dupr-tag"])
         .ok();
     assert_eq!(links.lines().len(), 1, "{links}");
     assert_eq!(
@@ -186,8 +199,9 @@ fn duplicates_are_refused_and_change_nothing(farm: &Farm) {
         ["5", "dup-repo", "koji", "file:///e2e/dup1/"],
         "{links}"
     );
+}
 
-    // Users.
+fn duplicate_user_is_refused(farm: &Farm) {
     farm.koji(&["add-user", "dup-user"]).ok();
     let before = farm.call_json(&["getUser", "dup-user"]);
     farm.koji(&["add-user", "dup-user"])
@@ -243,34 +257,54 @@ fn unknown_names_are_reported(farm: &Farm) {
         .stderr_has("No such host: e2e-nosuchhost");
 }
 
-fn call_with_bad_arguments(farm: &Farm) {
+fn call_with_unknown_keyword(farm: &Farm) {
     farm.koji(&["add-tag", "bad-call-tag"]).ok();
     let before = farm.call_json(&["getTag", "bad-call-tag"]);
-    // Unknown keyword: ParameterError (1019) with CPython's wording, which the CLI greps for.
+    // ParameterError (1019) with CPython's wording, which the CLI greps for.
     farm.koji(&["call", "getTag", "bad-call-tag", "bogus=1"])
         .fails_with(1)
         .stderr_has("ParameterError")
         .stderr_has("got an unexpected keyword argument 'bogus'");
-    farm.koji(&["call", "editTag2", "bad-call-tag", "bogus=1"])
+    farm.koji(&["call", "createTag", "bad-call-tag2", "bogus=1"])
         .fails_with(1)
-        .stderr_has("ParameterError");
+        .stderr_has("ParameterError")
+        .stderr_has("got an unexpected keyword argument 'bogus'");
     assert_eq!(farm.call_json(&["getTag", "bad-call-tag"]), before);
-    // Missing and surplus positional arguments.
+    farm.koji(&["call", "getTag", "bad-call-tag2"])
+        .ok()
+        .stdout_is("None");
+}
+
+fn call_with_wrong_arity(farm: &Farm) {
+    // Missing and surplus positional arguments: ParameterError, as CPython's TypeError.
     farm.koji(&["call", "getTag"])
         .fails_with(1)
         .stderr_has("ParameterError");
     farm.koji(&["call", "getAPIVersion", "1"])
         .fails_with(1)
         .stderr_has("ParameterError");
-    // Wrong type: a description must be a string.
+    farm.koji(&["call", "createTag"])
+        .fails_with(1)
+        .stderr_has("ParameterError");
+}
+
+fn call_with_wrong_type(farm: &Farm) {
+    // editHost: a description must be a string (stock: convert_value -> ParameterError).
     farm.koji(&["add-host", "bad-call-host", "x86_64"]).ok();
+    farm.koji(&["edit-host", "bad-call-host", "--description", "keep me"])
+        .ok();
     farm.koji(&["call", "editHost", "bad-call-host", "description=123"])
         .fails_with(1)
         .stderr_has("ParameterError");
     let host = farm.call_json(&["getHost", "bad-call-host"]);
-    assert!(host["description"].is_null(), "{host}");
-    // Unknown method.
+    assert_eq!(host["description"], "keep me", "{host}");
+}
+
+fn call_unknown_method(farm: &Farm) {
     farm.koji(&["call", "e2eNoSuchMethod"])
+        .fails_with(1)
+        .stderr_has("GenericError: Invalid method: e2eNoSuchMethod");
+    farm.koji(&["call", "e2eNoSuchMethod", "x", "y=1"])
         .fails_with(1)
         .stderr_has("GenericError: Invalid method: e2eNoSuchMethod");
 }
@@ -348,7 +382,7 @@ fn login_with_foreign_ca_cert_is_refused(farm: &Farm) {
     let r = farm.raw(&RawRequest::post("/kojihub/ssllogin", body.as_bytes()).with_cert(&cert));
     assert_login_refused(&r);
     if r.answered() {
-        let conf = farm.state_dir().join("../conf/foreign-admin.conf");
+        let conf = farm.conf_path("foreign-admin.conf");
         farm.write_conf_with_cert(&conf, &cert);
         farm.koji_with_conf(&conf, &["hello"])
             .fails_with(1)
@@ -365,7 +399,7 @@ fn login_with_expired_cert_is_refused(farm: &Farm) {
     let r = farm.raw(&RawRequest::post("/kojihub/ssllogin", body.as_bytes()).with_cert(&cert));
     assert_login_refused(&r);
     if r.answered() {
-        let conf = farm.state_dir().join("../conf/expired-admin.conf");
+        let conf = farm.conf_path("expired-admin.conf");
         farm.write_conf_with_cert(&conf, &cert);
         farm.koji_with_conf(&conf, &["hello"])
             .fails_with(1)

@@ -11,6 +11,8 @@ kkoji_e2e::isolated_main!(
     state_survives_sigkill,
     state_survives_clean_restart,
     quickstart_rejects_unknown_options,
+    nothing_left_running_after_crash_restart_and_stop,
+    harness_leaves_no_postgres_after_sigkill,
 );
 
 const REPO_URL: &str = "file:///mnt/koji/external-repos/www/rs-$arch/";
@@ -39,7 +41,9 @@ fn populate(farm: &Farm) {
         "rs-parent",
     ])
     .ok();
-    farm.koji(&["add-target", "rs-target", "rs-tag"]).ok();
+    farm.koji(&["add-tag", "rs-dest"]).ok();
+    farm.koji(&["add-target", "rs-target", "rs-tag", "rs-dest"])
+        .ok();
     farm.koji(&["add-external-repo", "-t", "rs-tag", "rs-repo", REPO_URL])
         .ok()
         .stdout_has("Added external repo rs-repo to tag rs-tag (priority 5)");
@@ -71,7 +75,7 @@ fn verify(farm: &Farm) {
     );
     farm.koji(&["list-tags", "rs-*"])
         .ok()
-        .stdout_is("rs-parent\nrs-tag");
+        .stdout_is("rs-dest\nrs-parent\nrs-tag");
     let inh = farm.koji(&["list-tag-inheritance", "rs-tag"]).ok();
     assert!(inh.stdout.contains("└─rs-parent ("), "{inh}");
     let targets = farm
@@ -79,7 +83,7 @@ fn verify(farm: &Farm) {
         .ok();
     assert_eq!(
         targets.expect_row("rs-target"),
-        ["rs-target", "rs-tag", "rs-target"],
+        ["rs-target", "rs-tag", "rs-dest"],
         "{targets}"
     );
     let repos = farm
@@ -135,7 +139,7 @@ fn state_survives_sigkill() {
         "the farm CA must not be regenerated"
     );
     verify(&farm);
-    still_writable(&farm, "rs-after-kill");
+    still_writable(&farm, "after-kill");
 }
 
 fn state_survives_clean_restart() {
@@ -155,7 +159,7 @@ fn state_survives_clean_restart() {
     );
     farm.start_again();
     verify(&farm);
-    still_writable(&farm, "rs-after-term");
+    still_writable(&farm, "after-term");
     // And once more through restart().
     let status = farm.restart().expect("the hub was running");
     assert!(
@@ -164,9 +168,9 @@ fn state_survives_clean_restart() {
         farm.hub_logs()
     );
     verify(&farm);
-    farm.koji(&["list-tags", "rs-after-*"])
+    farm.koji(&["list-tags", "after-*"])
         .ok()
-        .stdout_is("rs-after-term");
+        .stdout_is("after-term");
 }
 
 fn quickstart_rejects_unknown_options() {
@@ -216,4 +220,46 @@ fn quickstart_rejects_unknown_options() {
         !state.join("pgdata").exists(),
         "a refused command line must not initialise anything"
     );
+}
+
+/// A hub that crashed (SIGKILL) and was started again must, on its next clean stop
+/// (SIGTERM), leave nothing of the farm running: no PostgreSQL, no builder of the crashed hub.
+fn nothing_left_running_after_crash_restart_and_stop() {
+    let mut farm = Farm::start();
+    farm.koji(&["hello"]).ok();
+    farm.kill9();
+    farm.start_again();
+    farm.koji(&["hello"]).ok().stdout_has(", kojiadmin!");
+    let status = farm.stop().expect("the hub was running");
+    assert!(status.success(), "SIGTERM: {status}\n{}", farm.hub_logs());
+    let left = farm.processes_using_state_dir();
+    assert!(
+        left.is_empty(),
+        "processes of the farm still running after the restarted hub stopped cleanly:\n{}",
+        left.iter()
+            .map(|(pid, cmd)| format!("  {pid}: {cmd}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// The harness itself: a farm whose hub was SIGKILLed and never restarted still leaves no
+/// PostgreSQL behind once dropped.
+fn harness_leaves_no_postgres_after_sigkill() {
+    let mut farm = Farm::start();
+    let running = farm.running_postmasters();
+    assert!(
+        !running.is_empty(),
+        "the embedded PostgreSQL should be running under {}",
+        farm.state_dir().display()
+    );
+    farm.kill9();
+    drop(farm);
+    for (dir, pid) in running {
+        assert!(
+            !kkoji_e2e::farm::pid_alive(pid),
+            "postmaster {pid} of {} survived",
+            dir.display()
+        );
+    }
 }

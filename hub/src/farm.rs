@@ -93,6 +93,34 @@ fn toml_string(s: &str) -> String {
     out
 }
 
+/// A builder left running by an earlier hub of this state directory (e.g. after kill -9)
+/// still holds the host's exclusive session: stop it before starting a new one.
+fn stop_leftover(pidfile: &Path) {
+    let Some(pid) = std::fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let config = pidfile.with_file_name("builder.toml");
+    let ours = String::from_utf8_lossy(&cmdline).contains(&*config.to_string_lossy());
+    if !ours {
+        return;
+    }
+    let p = nix::unistd::Pid::from_raw(pid);
+    tracing::warn!(
+        pid,
+        "stopping a local builder left over from an earlier run"
+    );
+    let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+}
+
 /// The running local builder; stopped (SIGTERM, then SIGKILL after 15 s) when dropped.
 pub struct LocalBuilder {
     child: Child,
@@ -106,13 +134,24 @@ impl LocalBuilder {
             .open(log)
             .with_context(|| format!("cannot open {}", log.display()))?;
         let errf = logf.try_clone()?;
-        let child = Command::new(bin)
-            .arg("--config")
-            .arg(config)
-            .stdout(logf)
-            .stderr(errf)
+        let pidfile = config.with_file_name("builder.pid");
+        stop_leftover(&pidfile);
+        let mut cmd = Command::new(bin);
+        cmd.arg("--config").arg(config).stdout(logf).stderr(errf);
+        // the builder must not outlive a hub that was killed (kill -9 leaves no chance to
+        // stop it): the kernel sends it SIGTERM when its parent dies
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let child = cmd
             .spawn()
             .with_context(|| format!("cannot start the local builder {}", bin.display()))?;
+        if let Err(e) = std::fs::write(&pidfile, child.id().to_string()) {
+            tracing::warn!(error = %e, path = %pidfile.display(), "cannot record the builder's pid");
+        }
         tracing::info!(pid = child.id(), log = %log.display(), "local builder started");
         Ok(LocalBuilder { child })
     }

@@ -206,7 +206,7 @@ async fn multicall_runs_each_entry_in_its_own_savepoint() {
     assert!(results[0].is_ok());
     let dup = results[1].as_ref().unwrap_err();
     assert_eq!(dup.code, codes::GENERIC);
-    assert_eq!(dup.string, "A tag with the name mc-1 already exists");
+    assert_eq!(dup.string, "A tag with the name 'mc-1' already exists");
     assert_eq!(
         results[2].as_ref().unwrap_err().string,
         "Invalid method: nope"

@@ -67,7 +67,10 @@ pub async fn is_enabled(c: &mut Ctx, _a: Args) -> HResult<Value> {
 pub async fn update_host(c: &mut Ctx, a: Args) -> HResult<Value> {
     let id = verify(c).await?;
     // no negative (or -0.0) loads: the CLI prints them as "-0.0"
-    let load = a.opt_f64(0)?.filter(|l| l.is_finite() && *l > 0.0).unwrap_or(0.0);
+    let load = a
+        .opt_f64(0)?
+        .filter(|l| l.is_finite() && *l > 0.0)
+        .unwrap_or(0.0);
     let ready = a.truthy(1);
     let data = a.opt_struct(2)?.cloned();
     let status = data

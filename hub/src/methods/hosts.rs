@@ -181,6 +181,24 @@ pub async fn add_host(c: &mut Ctx, a: Args) -> HResult<Value> {
     Ok(Value::Int(i64::from(hid)))
 }
 
+/// Koji's wording for a value of the wrong type in editHost.
+fn type_error(v: &Value) -> Fault {
+    Fault::parameter(format!(
+        "Invalid type for value '{}': <class '{}'>, expected type <class 'str'>",
+        crate::pyrepr::repr(v).trim_matches('\''),
+        v.type_name()
+    ))
+}
+
+/// A text field that may be cleared with None but must otherwise be a string.
+fn opt_text(v: &Value) -> Result<Option<String>, Fault> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        other => Err(type_error(other)),
+    }
+}
+
 struct HostConfig {
     arches: Option<String>,
     capacity: f64,
@@ -261,8 +279,8 @@ pub async fn edit_host(c: &mut Ctx, a: Args) -> HResult<Value> {
                 }
                 new.capacity = cap;
             }
-            "description" => new.description = v.as_str().map(str::to_string),
-            "comment" => new.comment = v.as_str().map(str::to_string),
+            "description" => new.description = opt_text(v)?,
+            "comment" => new.comment = opt_text(v)?,
             "name" => {
                 let n = v
                     .as_str()

@@ -189,7 +189,7 @@ pub async fn create_tag(c: &mut Ctx, a: Args) -> HResult<Value> {
         .await?
         .is_some()
     {
-        return Err(Fault::generic(format!("A tag with the name {name} already exists")).into());
+        return Err(Fault::generic(format!("A tag with the name '{name}' already exists")).into());
     }
     let extra = a.opt_struct(7)?.cloned().unwrap_or_default();
     c.event().await?;

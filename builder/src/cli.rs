@@ -1,0 +1,108 @@
+//! Command line: `kkoji-builder --config FILE` runs the daemon, `kkoji-builder check
+//! --config FILE` prints the readiness verdict (exit 0 ready, 1 not ready). Other
+//! binaries (the hub's quickstart, the e2e suite) wrap [`cli_main`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kkoji-builder",
+    version,
+    about = "kkoji builder agent (replaces kojid)"
+)]
+struct Cli {
+    /// Builder config (TOML).
+    #[arg(short, long, global = true, env = "KKOJI_BUILDER_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon (the default).
+    Run,
+    /// Print the readiness verdict and exit 0 when ready, 1 when not.
+    Check {
+        /// Do not ask the hub (enabled flag and capacity stay unknown).
+        #[arg(long)]
+        no_hub: bool,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KKOJI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second init (a wrapping binary already set one up) is harmless.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Entry point of the `kkoji-builder` binary.
+pub fn cli_main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kkoji-builder: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let path = cli
+        .config
+        .context("no config file: pass --config FILE (or set KKOJI_BUILDER_CONFIG)")?;
+    let cfg = Config::load(&path)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Check { no_hub } => {
+            let report = rt.block_on(crate::check::check(&cfg, !no_hub));
+            for d in &report.details {
+                println!("  {d}");
+            }
+            println!("{}", report.verdict);
+            Ok(if report.verdict.is_ready() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Run => {
+            rt.block_on(crate::daemon::run(cfg, shutdown_signal()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => tracing::info!("SIGTERM received"),
+                _ = i.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+            std::future::pending::<()>().await
+        }
+    }
+}

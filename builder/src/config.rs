@@ -1,0 +1,369 @@
+//! Builder configuration (TOML). Unknown keys are errors and every error names the file
+//! and the key: a typo in a builder's config must not silently fall back to a default
+//! (e.g. a misspelled `minspace_mb` would let a builder fill its disk).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// NFS options from the runbook: a hard mount (a dead server blocks instead of corrupting
+/// results), NFSv3, 32 KiB transfers.
+pub const NFS_DEFAULT_OPTIONS: &str = "rw,hard,intr,rsize=32768,wsize=32768,vers=3";
+/// Local scratch disks (ephemeral NVMe, ext4/xfs): access-time updates are pure overhead
+/// for build trees.
+pub const LOCAL_DEFAULT_OPTIONS: &str = "noatime,nodiratime";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Hub XML-RPC URL, e.g. `https://hub.example.com/kojihub`.
+    pub hub: String,
+    /// Host certificate and key in one PEM; the certificate's CN is the host name.
+    pub host_cert: PathBuf,
+    /// The farm CA (required for an `https://` hub).
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// Koji's top directory as this builder sees it (read access to `work/`).
+    #[serde(default = "default_topdir")]
+    pub topdir: PathBuf,
+    /// Local scratch space: one directory per task under `tasks/`.
+    #[serde(default = "default_work_dir")]
+    pub work_dir: PathBuf,
+    /// Most tasks run at once (kojid's `maxjobs`); also sent to the hub's scheduler.
+    #[serde(default = "default_maxjobs")]
+    pub maxjobs: u32,
+    /// Free space (MiB) required at `work_dir` before taking a task.
+    #[serde(default = "default_minspace")]
+    pub minspace_mb: u64,
+    /// Compare the 1-minute load average with the host's capacity.
+    #[serde(default = "default_true")]
+    pub load_check: bool,
+    /// How long a mount may take to answer a stat before it counts as dead.
+    #[serde(default = "default_mount_timeout")]
+    pub mount_timeout_secs: u64,
+    /// Length of the `host.waitTasks` long-poll when idle.
+    #[serde(default = "default_poll_timeout")]
+    pub poll_timeout_secs: u64,
+    /// rpmbuild program (a name looked up in PATH, or a path).
+    #[serde(default = "default_rpmbuild")]
+    pub rpmbuild: String,
+    /// Build with mock using this mock config (name or path) when mock is installed;
+    /// unset means plain rpmbuild.
+    #[serde(default)]
+    pub mock_config: Option<String>,
+    /// Volumes that must be present and answering before the builder takes work.
+    #[serde(default)]
+    pub mounts: Vec<MountSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    Nfs,
+    Ext4,
+    Xfs,
+    Tmpfs,
+    Bind,
+    /// Not a mount point: the path only has to exist and answer.
+    Dir,
+}
+
+impl MountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MountKind::Nfs => "nfs",
+            MountKind::Ext4 => "ext4",
+            MountKind::Xfs => "xfs",
+            MountKind::Tmpfs => "tmpfs",
+            MountKind::Bind => "bind",
+            MountKind::Dir => "dir",
+        }
+    }
+
+    /// Options used when the config gives none.
+    pub fn default_options(self) -> &'static str {
+        match self {
+            MountKind::Nfs => NFS_DEFAULT_OPTIONS,
+            MountKind::Ext4 | MountKind::Xfs => LOCAL_DEFAULT_OPTIONS,
+            MountKind::Tmpfs | MountKind::Bind | MountKind::Dir => "",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountSpec {
+    pub path: PathBuf,
+    pub kind: MountKind,
+    /// What to mount: `server:/export` for NFS, a device for ext4/xfs, a directory for bind.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Mount it when it is absent.
+    #[serde(default)]
+    pub automount: bool,
+    /// Mount options; defaults per kind (see [`MountKind::default_options`]).
+    #[serde(default)]
+    pub options: Option<String>,
+}
+
+impl MountSpec {
+    pub fn options(&self) -> &str {
+        self.options
+            .as_deref()
+            .unwrap_or_else(|| self.kind.default_options())
+    }
+}
+
+fn default_topdir() -> PathBuf {
+    PathBuf::from("/mnt/koji")
+}
+fn default_work_dir() -> PathBuf {
+    PathBuf::from("/var/tmp/kkoji")
+}
+fn default_maxjobs() -> u32 {
+    10
+}
+fn default_minspace() -> u64 {
+    8192
+}
+fn default_true() -> bool {
+    true
+}
+fn default_mount_timeout() -> u64 {
+    5
+}
+fn default_poll_timeout() -> u64 {
+    30
+}
+fn default_rpmbuild() -> String {
+    "rpmbuild".into()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {err}")]
+    Read { path: PathBuf, err: std::io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
+            path: path.to_path_buf(),
+            err,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| invalid(e.to_string().trim_end().to_owned()))?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let inner = inner.trim_end();
+            if key == "." || key.is_empty() {
+                invalid(inner.to_owned())
+            } else {
+                invalid(format!("key `{key}`: {inner}"))
+            }
+        })?;
+        cfg.validate()
+            .map_err(|(key, msg)| invalid(format!("key `{key}`: {msg}")))?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, msg: &str| Err((key.to_owned(), msg.to_owned()));
+        if !(self.hub.starts_with("https://") || self.hub.starts_with("http://")) {
+            return bad("hub", "must start with https:// or http://");
+        }
+        if self.hub.starts_with("https://") && self.ca.is_none() {
+            return bad("ca", "is required for an https:// hub");
+        }
+        if self.maxjobs == 0 {
+            return bad("maxjobs", "must be at least 1");
+        }
+        if self.mount_timeout_secs == 0 || self.mount_timeout_secs > 300 {
+            return bad("mount_timeout_secs", "must be between 1 and 300");
+        }
+        if self.poll_timeout_secs == 0 || self.poll_timeout_secs > 300 {
+            return bad("poll_timeout_secs", "must be between 1 and 300");
+        }
+        if !self.topdir.is_absolute() {
+            return bad("topdir", "must be an absolute path");
+        }
+        if !self.work_dir.is_absolute() {
+            return bad("work_dir", "must be an absolute path");
+        }
+        // the daemon owns everything below work_dir/tasks (it kills and removes leftovers)
+        if self.work_dir.parent().is_none() {
+            return bad("work_dir", "must not be /");
+        }
+        if self.rpmbuild.trim().is_empty() {
+            return bad("rpmbuild", "must not be empty");
+        }
+        for (i, m) in self.mounts.iter().enumerate() {
+            let key = |k: &str| format!("mounts[{i}].{k}");
+            if !m.path.is_absolute() {
+                return Err((key("path"), "must be an absolute path".into()));
+            }
+            if m.automount {
+                match m.kind {
+                    MountKind::Dir => {
+                        return Err((
+                            key("automount"),
+                            "a `dir` is not a mount and cannot be automounted".into(),
+                        ));
+                    }
+                    MountKind::Nfs | MountKind::Ext4 | MountKind::Xfs | MountKind::Bind
+                        if m.source.as_deref().is_none_or(|s| s.trim().is_empty()) =>
+                    {
+                        return Err((
+                            key("source"),
+                            format!("is required to automount a {} mount", m.kind.as_str()),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            if m.kind == MountKind::Nfs
+                && let Some(src) = &m.source
+                && !src.contains(':')
+            {
+                return Err((
+                    key("source"),
+                    "an NFS source looks like `server:/export`".into(),
+                ));
+            }
+            if let Err(e) = crate::mountopts::parse_options(m.options()) {
+                return Err((key("options"), e.to_string()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+hub = "https://127.0.0.1:8443/kojihub"
+host_cert = "/etc/kkoji/hosts/builder01.pem"
+ca = "/etc/kkoji/ca.crt"
+topdir = "/mnt/koji"
+work_dir = "/var/tmp/kkoji"
+maxjobs = 4
+minspace_mb = 1024
+load_check = false
+mount_timeout_secs = 3
+poll_timeout_secs = 20
+[[mounts]]
+path = "/mnt/koji"
+kind = "nfs"
+source = "hub:/mnt/koji"
+automount = true
+[[mounts]]
+path = "/var/tmp/kkoji"
+kind = "xfs"
+source = "/dev/nvme1n1"
+automount = true
+[[mounts]]
+path = "/srv/data"
+kind = "dir"
+"#;
+
+    #[test]
+    fn good_config_parses_with_defaults() {
+        let c = Config::parse(Path::new("b.toml"), GOOD).unwrap();
+        assert_eq!(c.maxjobs, 4);
+        assert_eq!(c.minspace_mb, 1024);
+        assert!(!c.load_check);
+        assert_eq!(c.rpmbuild, "rpmbuild");
+        assert_eq!(c.mounts.len(), 3);
+        assert_eq!(c.mounts[0].kind, MountKind::Nfs);
+        assert_eq!(c.mounts[0].options(), NFS_DEFAULT_OPTIONS);
+        assert_eq!(c.mounts[1].options(), "noatime,nodiratime");
+        assert_eq!(c.mounts[2].kind, MountKind::Dir);
+
+        let min = "hub = \"http://h/kojihub\"\nhost_cert = \"/c.pem\"\n";
+        let c = Config::parse(Path::new("b.toml"), min).unwrap();
+        assert_eq!(c.maxjobs, 10);
+        assert_eq!(c.minspace_mb, 8192);
+        assert!(c.load_check);
+        assert_eq!(c.mount_timeout_secs, 5);
+        assert_eq!(c.poll_timeout_secs, 30);
+        assert_eq!(c.work_dir, PathBuf::from("/var/tmp/kkoji"));
+        assert_eq!(c.topdir, PathBuf::from("/mnt/koji"));
+        assert!(c.mounts.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let text = GOOD.replace("maxjobs = 4", "maxjob = 4");
+        let e = Config::parse(Path::new("/etc/kkoji/builder.toml"), &text).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("/etc/kkoji/builder.toml:"), "{msg}");
+        assert!(msg.contains("maxjob"), "{msg}");
+
+        let text = GOOD.replace("kind = \"dir\"", "kind = \"dir\"\nautomnt = true");
+        let msg = Config::parse(Path::new("b.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("automnt"), "{msg}");
+        assert!(msg.contains("mounts[2]"), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let text = GOOD.replace("maxjobs = 4", "maxjobs = \"many\"");
+        let msg = Config::parse(Path::new("b.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("b.toml:"), "{msg}");
+        assert!(msg.contains("maxjobs"), "{msg}");
+
+        let text = GOOD.replace("kind = \"xfs\"", "kind = \"zfs\"");
+        let msg = Config::parse(Path::new("b.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("mounts[1].kind"), "{msg}");
+        assert!(msg.contains("zfs"), "{msg}");
+
+        let text = GOOD.replace("maxjobs = 4", "maxjobs = 0");
+        let msg = Config::parse(Path::new("b.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("key `maxjobs`: must be at least 1"), "{msg}");
+
+        let text = GOOD.replace("source = \"hub:/mnt/koji\"\n", "");
+        let msg = Config::parse(Path::new("b.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("key `mounts[0].source`"), "{msg}");
+
+        let text = GOOD.replace("ca = \"/etc/kkoji/ca.crt\"\n", "");
+        let msg = Config::parse(Path::new("b.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("key `ca`"), "{msg}");
+
+        let text = GOOD.replace("kind = \"dir\"", "kind = \"dir\"\noptions = \"ro,=x\"");
+        let msg = Config::parse(Path::new("b.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("mounts[2].options"), "{msg}");
+
+        let msg = Config::parse(Path::new("b.toml"), "hub = [")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("b.toml:"), "{msg}");
+    }
+}

@@ -1,0 +1,641 @@
+//! The daemon against a fake hub: login, check-in with a status sentence, instant pickup,
+//! the build → buildArch → tagBuild tree with real rpmbuild and uploads, refusals when
+//! not ready, cancel, crash recovery (OPEN tasks freed) and shutdown.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::fakehub::{
+    ASSIGNED, CANCELED, CLOSED, Call, FAILED, FREE, FakeHub, OPEN, is_final, write_host_cert,
+};
+use common::{Spec, live_processes_with, make_srpm};
+use kkoji_builder::Config;
+use kkoji_builder::daemon::{self, DaemonError};
+use koji_protocol::{Struct, Value, kstruct};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const LONG: Duration = Duration::from_secs(120);
+
+struct Farm {
+    tmp: tempfile::TempDir,
+    hub: Arc<FakeHub>,
+    cfg: Config,
+    stop: Option<oneshot::Sender<()>>,
+    daemon: Option<JoinHandle<Result<(), DaemonError>>>,
+}
+
+impl Farm {
+    async fn new(extra: &str) -> Farm {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("kkoji_builder=debug")
+            .with_test_writer()
+            .try_init();
+        let tmp = tempfile::tempdir().unwrap();
+        let topdir = tmp.path().join("topdir");
+        std::fs::create_dir_all(topdir.join("work")).unwrap();
+        let hub = FakeHub::start(&topdir).await;
+        let cert = write_host_cert(tmp.path());
+        let text = format!(
+            "hub = \"{url}\"\nhost_cert = \"{cert}\"\ntopdir = \"{top}\"\nwork_dir = \"{work}\"\n\
+minspace_mb = 1\nload_check = false\npoll_timeout_secs = 5\nmount_timeout_secs = 2\n{extra}\n\
+[[mounts]]\npath = \"{top}\"\nkind = \"dir\"\n",
+            url = hub.url(),
+            cert = cert.display(),
+            top = topdir.display(),
+            work = tmp.path().join("work").display(),
+        );
+        let cfg = Config::parse(Path::new("test.toml"), &text).unwrap();
+        Farm {
+            tmp,
+            hub,
+            cfg,
+            stop: None,
+            daemon: None,
+        }
+    }
+
+    /// Builds an SRPM and puts it where the CLI's upload would be; returns the path
+    /// relative to `work/`.
+    fn upload_srpm(&self, spec: &Spec) -> String {
+        let srpm = make_srpm(&self.tmp.path().join(format!("src-{}", spec.name)), spec);
+        let rel = format!(
+            "cli-build/1795351145.1675758.TtqclEgM/{}",
+            srpm.file_name().unwrap().to_string_lossy()
+        );
+        let dst = self.cfg.topdir.join("work").join(&rel);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&srpm, &dst).unwrap();
+        rel
+    }
+
+    fn start(&mut self) {
+        let (tx, rx) = oneshot::channel::<()>();
+        let cfg = self.cfg.clone();
+        self.stop = Some(tx);
+        self.daemon = Some(tokio::spawn(async move {
+            daemon::run(cfg, async {
+                let _ = rx.await;
+            })
+            .await
+        }));
+    }
+
+    async fn stop(&mut self) -> Result<(), DaemonError> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let h = self.daemon.take().expect("daemon started");
+        tokio::time::timeout(Duration::from_secs(40), h)
+            .await
+            .expect("daemon did not stop within 40 s")
+            .unwrap()
+    }
+
+    fn work_file(&self, rel: &str) -> PathBuf {
+        self.cfg.topdir.join("work").join(rel)
+    }
+}
+
+fn strs(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|x| x.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Every call but the long-poll holds the session lock from prepare to answer, so the
+/// hub sees callnums strictly increasing.
+fn assert_callnums_increase(calls: &[Call]) {
+    let mut last = -1;
+    for c in calls.iter().filter(|c| c.method != "host.waitTasks") {
+        if let Some(n) = c.callnum {
+            assert!(n > last, "callnum {n} of {} after {last}", c.method);
+            last = n;
+        }
+    }
+}
+
+fn noarch_spec(name: &str) -> Spec<'_> {
+    Spec {
+        name,
+        arch_line: "BuildArch: noarch",
+        build: "echo building",
+    }
+}
+
+#[tokio::test]
+async fn scratch_build_end_to_end() {
+    let mut farm = Farm::new("").await;
+    let src = farm.upload_srpm(&noarch_spec("kkojitest"));
+    let parent = farm.hub.add_task(
+        "build",
+        vec![
+            Value::from(src.as_str()),
+            Value::from("tgt"),
+            kstruct! {"scratch" => true},
+        ],
+        ASSIGNED,
+    );
+    farm.start();
+    farm.hub
+        .wait_for("the build task to finish", LONG, |st| {
+            st.tasks.get(&parent).is_some_and(|t| is_final(t.state))
+        })
+        .await;
+
+    let p = farm.hub.task(parent).unwrap();
+    assert_eq!(p.state, CLOSED, "{:?}", p.result);
+    assert_eq!(p.result, Some(Ok(Value::Nil)));
+
+    let child = farm
+        .hub
+        .state
+        .lock()
+        .unwrap()
+        .tasks
+        .values()
+        .find(|t| t.parent == Some(parent))
+        .cloned()
+        .expect("a buildArch subtask");
+    assert_eq!(child.method, "buildArch");
+    assert_eq!(child.label.as_deref(), Some("noarch"));
+    assert_eq!(child.arch, "noarch");
+    assert_eq!(
+        child.params,
+        vec![
+            Value::from(src.as_str()),
+            Value::Int(10),
+            Value::from("noarch"),
+            Value::Bool(true),
+            Value::Struct(Struct::new()),
+        ]
+    );
+    assert_eq!(child.state, CLOSED);
+    let Some(Ok(result)) = &child.result else {
+        panic!("child result: {:?}", child.result);
+    };
+    let up = format!("tasks/{0}/{0}", child.id);
+    let rpm = format!("{up}/kkojitest-1.0-1.noarch.rpm");
+    let srpm = format!("{up}/kkojitest-1.0-1.src.rpm");
+    assert_eq!(strs(result.get("rpms")), vec![rpm.clone()]);
+    assert_eq!(strs(result.get("srpms")), vec![srpm.clone()]);
+    assert_eq!(
+        strs(result.get("logs")),
+        vec![
+            format!("{up}/build.log"),
+            format!("{up}/root.log"),
+            format!("{up}/state.log")
+        ]
+    );
+    assert_eq!(result.get("brootid"), Some(&Value::Nil));
+
+    // the uploads landed intact
+    let info = kkoji_builder::srpm::read_srpm(&farm.work_file(&rpm)).unwrap();
+    assert_eq!(info.name, "kkojitest");
+    assert!(!info.is_source);
+    assert_eq!(
+        std::fs::read(farm.work_file(&srpm)).unwrap(),
+        std::fs::read(farm.work_file(&src)).unwrap()
+    );
+    let build_log = std::fs::read_to_string(farm.work_file(&format!("{up}/build.log"))).unwrap();
+    assert!(build_log.contains("Wrote:"), "{build_log}");
+    let state_log = std::fs::read_to_string(farm.work_file(&format!("{up}/state.log"))).unwrap();
+    assert!(state_log.contains("done after"), "{state_log}");
+
+    let moves = farm.hub.calls("host.moveBuildToScratch");
+    assert_eq!(moves.len(), 1);
+    assert_eq!(
+        moves[0].params,
+        vec![
+            Value::Int(parent),
+            Value::from(srpm.as_str()),
+            Value::Array(vec![Value::from(rpm.as_str())]),
+        ]
+    );
+    let logs = moves[0].kwargs.get("logs").expect("logs kwarg");
+    assert_eq!(strs(logs.get("noarch")).len(), 3);
+    assert!(
+        farm.hub.calls("host.initBuild").is_empty(),
+        "scratch builds are not imported"
+    );
+
+    let weights: Vec<Vec<Value>> = farm
+        .hub
+        .calls("host.setTaskWeight")
+        .into_iter()
+        .map(|c| c.params)
+        .collect();
+    assert!(weights.contains(&vec![Value::Int(parent), Value::Double(0.2)]));
+    assert!(weights.contains(&vec![Value::Int(child.id), Value::Double(1.5)]));
+
+    let first = &farm.hub.calls("host.updateHost")[0];
+    assert_eq!(first.params[1], Value::Bool(true));
+    let data = &first.params[2];
+    assert_eq!(data.get("status"), Some(&Value::from("ready")));
+    assert_eq!(data.get("maxjobs"), Some(&Value::Int(10)));
+    assert_eq!(
+        strs(data.get("methods")),
+        vec!["build", "buildArch", "tagBuild"]
+    );
+    assert!(
+        !farm.hub.calls("host.waitTasks").is_empty(),
+        "long-poll used"
+    );
+
+    // the task dir is cleaned up
+    let taskdir = farm.cfg.work_dir.join("tasks").join(child.id.to_string());
+    farm.stop().await.unwrap();
+    assert!(!taskdir.exists(), "{} left behind", taskdir.display());
+    let ups = farm.hub.calls("host.updateHost");
+    let last = ups.last().unwrap();
+    assert_eq!(last.params[0], Value::Double(0.0));
+    assert_eq!(last.params[1], Value::Bool(false));
+    assert_eq!(farm.hub.calls("logout").len(), 1);
+    assert_callnums_increase(&farm.hub.state.lock().unwrap().calls);
+}
+
+#[tokio::test]
+async fn regular_build_imports_and_tags() {
+    let mut farm = Farm::new("").await;
+    let src = farm.upload_srpm(&noarch_spec("kkojitest-reg"));
+    let parent = farm.hub.add_task(
+        "build",
+        vec![Value::from(src.as_str()), Value::from("tgt"), kstruct! {}],
+        ASSIGNED,
+    );
+    farm.start();
+    farm.hub
+        .wait_for("the build task to finish", LONG, |st| {
+            st.tasks.get(&parent).is_some_and(|t| is_final(t.state))
+        })
+        .await;
+    let p = farm.hub.task(parent).unwrap();
+    assert_eq!(p.state, CLOSED, "{:?}", p.result);
+
+    let init = farm.hub.calls("host.initBuild");
+    assert_eq!(init.len(), 1);
+    let d = &init[0].params[0];
+    assert_eq!(d.get("name"), Some(&Value::from("kkojitest-reg")));
+    assert_eq!(d.get("version"), Some(&Value::from("1.0")));
+    assert_eq!(d.get("release"), Some(&Value::from("1")));
+    assert_eq!(d.get("epoch"), Some(&Value::Nil));
+    assert_eq!(d.get("task_id"), Some(&Value::Int(parent)));
+
+    let complete = farm.hub.calls("host.completeBuild");
+    assert_eq!(complete.len(), 1);
+    assert_eq!(complete[0].params[0], Value::Int(parent));
+    assert_eq!(complete[0].params[1], Value::Int(77));
+    assert!(complete[0].kwargs.contains_key("logs"));
+
+    let tasks = farm.hub.state.lock().unwrap().tasks.clone();
+    let tag = tasks
+        .values()
+        .find(|t| t.method == "tagBuild")
+        .expect("tagBuild subtask");
+    assert_eq!(tag.parent, Some(parent));
+    assert_eq!(tag.label.as_deref(), Some("tag"));
+    assert_eq!(
+        tag.params,
+        vec![
+            Value::Int(11),
+            Value::Int(77),
+            Value::Bool(false),
+            Value::Nil,
+            Value::Bool(true)
+        ]
+    );
+    assert_eq!(tag.state, CLOSED);
+    let tb = farm.hub.calls("host.tagBuild");
+    assert_eq!(tb.len(), 1);
+    assert_eq!(
+        tb[0].params,
+        vec![Value::Int(tag.id), Value::Int(11), Value::Int(77)]
+    );
+    assert!(farm.hub.calls("host.failBuild").is_empty());
+    farm.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn failing_build_fails_child_and_parent_with_the_reason() {
+    let mut farm = Farm::new("").await;
+    let src = farm.upload_srpm(&Spec {
+        name: "kkojitest-broken",
+        arch_line: "BuildArch: noarch",
+        build: "exit 1",
+    });
+    let parent = farm.hub.add_task(
+        "build",
+        vec![
+            Value::from(src.as_str()),
+            Value::from("tgt"),
+            kstruct! {"scratch" => true},
+        ],
+        ASSIGNED,
+    );
+    farm.start();
+    farm.hub
+        .wait_for("the build task to finish", LONG, |st| {
+            st.tasks.get(&parent).is_some_and(|t| is_final(t.state))
+        })
+        .await;
+    let p = farm.hub.task(parent).unwrap();
+    assert_eq!(p.state, FAILED);
+    let Some(Err(f)) = &p.result else {
+        panic!("fault expected: {:?}", p.result)
+    };
+    assert_eq!(f.code, 1005, "BuildError");
+    assert!(
+        f.string.starts_with("error: Bad exit status from "),
+        "{}",
+        f.string
+    );
+    assert!(f.string.ends_with("(%build)"), "{}", f.string);
+    let child = farm.hub.task(parent + 1).unwrap();
+    assert_eq!(child.state, FAILED);
+    assert_eq!(
+        child.result, p.result,
+        "the parent passes the child's fault on"
+    );
+    // the failed build's log was uploaded for the packager to read
+    let log = farm.work_file(&format!("tasks/{0}/{0}/build.log", child.id));
+    assert!(std::fs::read_to_string(log).unwrap().contains("exit 1"));
+    assert!(farm.hub.calls("host.moveBuildToScratch").is_empty());
+    farm.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn not_ready_says_why_and_refuses_work() {
+    let mut farm = Farm::new("").await;
+    farm.cfg.minspace_mb = 1 << 40;
+    let id = farm.hub.add_task(
+        "tagBuild",
+        vec![
+            Value::Int(11),
+            Value::Int(77),
+            Value::Bool(false),
+            Value::Nil,
+            Value::Bool(true),
+        ],
+        ASSIGNED,
+    );
+    farm.start();
+    farm.hub
+        .wait_for("a refusal", LONG, |st| {
+            st.calls.iter().any(|c| c.method == "host.refuseTask")
+        })
+        .await;
+    let refusal = &farm.hub.calls("host.refuseTask")[0];
+    assert_eq!(refusal.params, vec![Value::Int(id)]);
+    assert_eq!(refusal.kwargs.get("soft"), Some(&Value::Bool(true)));
+    let msg = refusal
+        .kwargs
+        .get("msg")
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_owned();
+    let want_prefix = format!(
+        "not ready: free space at {} is ",
+        farm.cfg.work_dir.display()
+    );
+    assert!(msg.starts_with(&want_prefix), "{msg}");
+    assert!(
+        msg.ends_with(&format!("MiB < minspace {} MiB", 1u64 << 40)),
+        "{msg}"
+    );
+    let up = &farm.hub.calls("host.updateHost")[0];
+    assert_eq!(up.params[1], Value::Bool(false));
+    assert_eq!(
+        up.params[2].get("status").and_then(Value::as_str),
+        Some(msg.as_str())
+    );
+    assert_eq!(farm.hub.task(id).unwrap().state, FREE);
+    assert!(farm.hub.calls("host.openTask").is_empty());
+    farm.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn disabled_host_and_unhandled_method() {
+    let mut farm = Farm::new("").await;
+    let id = farm
+        .hub
+        .add_task("createrepo", vec![Value::Int(1)], ASSIGNED);
+    farm.start();
+    farm.hub
+        .wait_for("a refusal", LONG, |st| {
+            st.calls.iter().any(|c| c.method == "host.refuseTask")
+        })
+        .await;
+    let r = &farm.hub.calls("host.refuseTask")[0];
+    assert_eq!(r.params, vec![Value::Int(id)]);
+    assert_eq!(r.kwargs.get("soft"), Some(&Value::Bool(false)));
+    assert_eq!(
+        r.kwargs.get("msg"),
+        Some(&Value::from("no handler for method createrepo"))
+    );
+    farm.hub.state.lock().unwrap().enabled = false;
+    farm.hub
+        .wait_for("a not-ready check-in", LONG, |st| {
+            st.calls.iter().any(|c| {
+                c.method == "host.updateHost"
+                    && c.params.get(2).and_then(|d| d.get("status"))
+                        == Some(&Value::from("not ready: host is disabled"))
+            })
+        })
+        .await;
+    farm.stop().await.unwrap();
+}
+
+fn sleep_spec(mark: &str) -> String {
+    format!("({mark}) &\n{mark}")
+}
+
+#[tokio::test]
+async fn cancel_kills_the_build_and_reports_nothing() {
+    const MARK: &str = "sleep 30.5812";
+    let mut farm = Farm::new("").await;
+    let body = sleep_spec(MARK);
+    let src = farm.upload_srpm(&Spec {
+        name: "kkojitest-cancel",
+        arch_line: "BuildArch: noarch",
+        build: &body,
+    });
+    let id = farm.hub.add_task(
+        "buildArch",
+        vec![
+            Value::from(src.as_str()),
+            Value::Int(10),
+            Value::from("noarch"),
+            Value::Bool(false),
+            kstruct! {},
+        ],
+        ASSIGNED,
+    );
+    farm.start();
+    let t0 = std::time::Instant::now();
+    while live_processes_with(MARK).len() < 2 {
+        assert!(t0.elapsed() < LONG, "the build never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(farm.hub.task(id).unwrap().state, OPEN);
+    farm.hub.cancel(id);
+    let t1 = std::time::Instant::now();
+    while !live_processes_with(MARK).is_empty() {
+        assert!(
+            t1.elapsed() < Duration::from_secs(15),
+            "build processes survive the cancel"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(farm.hub.task(id).unwrap().state, CANCELED);
+    assert!(farm.hub.calls("host.closeTask").is_empty());
+    assert!(farm.hub.calls("host.failTask").is_empty());
+
+    // and the builder takes the next task as usual
+    let src2 = farm.upload_srpm(&noarch_spec("kkojitest-after"));
+    let next = farm.hub.add_task(
+        "buildArch",
+        vec![
+            Value::from(src2.as_str()),
+            Value::Int(10),
+            Value::from("noarch"),
+            Value::Bool(false),
+            kstruct! {},
+        ],
+        ASSIGNED,
+    );
+    farm.hub
+        .wait_for("the next task", LONG, |st| {
+            st.tasks.get(&next).is_some_and(|t| t.state == CLOSED)
+        })
+        .await;
+    farm.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn cancel_of_a_build_parent_reports_nothing() {
+    const MARK: &str = "sleep 30.7145";
+    let mut farm = Farm::new("").await;
+    let body = sleep_spec(MARK);
+    let src = farm.upload_srpm(&Spec {
+        name: "kkojitest-pcancel",
+        arch_line: "BuildArch: noarch",
+        build: &body,
+    });
+    let parent = farm.hub.add_task(
+        "build",
+        vec![
+            Value::from(src.as_str()),
+            Value::from("tgt"),
+            kstruct! {"scratch" => true},
+        ],
+        ASSIGNED,
+    );
+    farm.start();
+    let t0 = std::time::Instant::now();
+    while live_processes_with(MARK).len() < 2 {
+        assert!(t0.elapsed() < LONG, "the build never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // koji cancel PARENT: the hub cancels the whole tree
+    farm.hub.cancel(parent);
+    let t1 = std::time::Instant::now();
+    while !live_processes_with(MARK).is_empty() {
+        assert!(
+            t1.elapsed() < Duration::from_secs(15),
+            "build processes survive the cancel"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // give the parent's wait loop time to notice
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(farm.hub.calls("host.closeTask").is_empty());
+    assert!(
+        farm.hub.calls("host.failTask").is_empty(),
+        "a canceled task is not failed"
+    );
+    assert_eq!(farm.hub.task(parent).unwrap().state, CANCELED);
+    farm.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn restart_frees_stale_tasks_and_shutdown_gives_work_back() {
+    const MARK: &str = "sleep 30.6923";
+    let mut farm = Farm::new("").await;
+    // left OPEN on this host by a builder that was killed
+    let stale = farm.hub.add_task("buildArch", vec![], OPEN);
+    let body = sleep_spec(MARK);
+    let src = farm.upload_srpm(&Spec {
+        name: "kkojitest-shutdown",
+        arch_line: "BuildArch: noarch",
+        build: &body,
+    });
+    farm.start();
+    farm.hub
+        .wait_for("the stale task to be freed", LONG, |st| {
+            st.tasks.get(&stale).is_some_and(|t| t.state == FREE)
+        })
+        .await;
+    let freed = farm.hub.calls("host.freeTasks");
+    assert_eq!(freed[0].params, vec![Value::Array(vec![Value::Int(stale)])]);
+
+    let id = farm.hub.add_task(
+        "buildArch",
+        vec![
+            Value::from(src.as_str()),
+            Value::Int(10),
+            Value::from("noarch"),
+            Value::Bool(false),
+            kstruct! {},
+        ],
+        ASSIGNED,
+    );
+    let t0 = std::time::Instant::now();
+    while live_processes_with(MARK).len() < 2 {
+        assert!(t0.elapsed() < LONG, "the build never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    farm.stop().await.unwrap();
+    assert!(
+        live_processes_with(MARK).is_empty(),
+        "build survived shutdown"
+    );
+    let task = farm.hub.task(id).unwrap();
+    assert_eq!(task.state, FREE, "given back for another builder");
+    let freed = farm.hub.calls("host.freeTasks");
+    assert_eq!(
+        freed.last().unwrap().params,
+        vec![Value::Array(vec![Value::Int(id)])]
+    );
+    let last_up = farm.hub.calls("host.updateHost").pop().unwrap();
+    assert_eq!(
+        last_up.params[..2],
+        [Value::Double(0.0), Value::Bool(false)]
+    );
+    assert_eq!(farm.hub.calls("logout").len(), 1);
+    assert!(farm.hub.calls("host.failTask").is_empty());
+}
+
+#[tokio::test]
+async fn second_builder_with_the_same_cert_exits_clearly() {
+    let mut farm = Farm::new("").await;
+    farm.hub.state.lock().unwrap().lock_taken = true;
+    farm.start();
+    let err = tokio::time::timeout(Duration::from_secs(20), farm.daemon.take().unwrap())
+        .await
+        .expect("daemon should exit")
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, DaemonError::AlreadyRunning(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("another builder is already logged in with this host certificate"),
+        "{msg}"
+    );
+    assert!(msg.contains("AuthLockError"), "{msg}");
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    kkoji_builder::cli_main()
+}
