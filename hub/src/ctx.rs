@@ -7,6 +7,7 @@ use crate::hub::Hub;
 use crate::session::Session;
 use crate::tls::PeerInfo;
 use koji_protocol::Fault;
+use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::sync::Arc;
 
@@ -19,7 +20,11 @@ pub struct Ctx {
     pub renew_session: Option<Session>,
     /// The method being run (inside a multicall: the inner method).
     pub method: &'static str,
-    tx: Option<Transaction<'static, Postgres>>,
+    /// A method that only reads: it runs on a plain pooled connection (no BEGIN/COMMIT).
+    pub readonly: bool,
+    /// The call closed its own session (logout): the commit must not re-check it.
+    pub session_closed: bool,
+    tx: Option<Conn>,
     event: Option<i64>,
     /// The call changed data; the session's callnum is persisted with the commit.
     pub wrote: bool,
@@ -34,6 +39,8 @@ impl Ctx {
             session,
             renew_session: None,
             method: "",
+            readonly: false,
+            session_closed: false,
             tx: None,
             event: None,
             wrote: false,
@@ -45,10 +52,15 @@ impl Ctx {
     /// database (getAPIVersion, hello) cost no round trip.
     pub async fn db(&mut self) -> HResult<&mut PgConnection> {
         if self.tx.is_none() {
-            self.tx = Some(self.hub.pool.begin().await?);
+            self.tx = Some(if self.readonly {
+                Conn::Plain(self.hub.pool.acquire().await?)
+            } else {
+                Conn::Tx(self.hub.pool.begin().await?)
+            });
         }
         match self.tx.as_mut() {
-            Some(tx) => Ok(&mut **tx),
+            Some(Conn::Tx(tx)) => Ok(&mut **tx),
+            Some(Conn::Plain(c)) => Ok(&mut **c),
             None => Err(HubError::Fault(Fault::generic("no transaction"))),
         }
     }
@@ -57,6 +69,17 @@ impl Ctx {
     pub async fn event(&mut self) -> HResult<i64> {
         if let Some(e) = self.event {
             return Ok(e);
+        }
+        if self.readonly {
+            tracing::error!(
+                method = self.method,
+                "a read-only method tried to change data"
+            );
+            return Err(Fault::generic(format!(
+                "internal error: {} may not change data",
+                self.method
+            ))
+            .into());
         }
         self.wrote = true;
         let id: i64 = sqlx::query_scalar("INSERT INTO events DEFAULT VALUES RETURNING id")
@@ -160,14 +183,17 @@ impl Ctx {
     /// while replays of read-only calls stay harmless, as in Koji.
     pub async fn commit(mut self) -> HResult<()> {
         if self.wrote
+            && !self.session_closed
             && let Some(s) = &self.session
-            && let Some(n) = s.callnum_received
         {
-            let (sid, method) = (s.id, self.method);
-            // conditional, so two concurrent writes with one callnum cannot both commit
+            let (sid, method, n) = (s.id, self.method, s.callnum_received);
+            // The session may have been closed or expired since it was validated (possibly
+            // through another hub, or while cached), and two concurrent writes may carry one
+            // callnum: check both in the call's transaction, so such a write never commits.
             let updated = sqlx::query(
-                "UPDATE sessions SET callnum = $1, update_time = clock_timestamp() \
-                 WHERE id = $2 AND (callnum IS NULL OR callnum < $1)",
+                "UPDATE sessions SET callnum = COALESCE($1, callnum), update_time = clock_timestamp() \
+                 WHERE id = $2 AND NOT closed AND NOT expired \
+                   AND ($1::bigint IS NULL OR callnum IS NULL OR callnum < $1)",
             )
             .bind(n)
             .bind(sid)
@@ -175,16 +201,32 @@ impl Ctx {
             .await?
             .rows_affected();
             if updated == 0 {
+                let row: Option<(bool, bool)> =
+                    sqlx::query_as("SELECT closed, expired FROM sessions WHERE id = $1")
+                        .bind(sid)
+                        .fetch_optional(self.db().await?)
+                        .await?;
                 // dropping the transaction rolls the call's changes back
-                return Err(Fault::new(
-                    koji_protocol::codes::RETRY,
-                    format!("unable to retry call {n} (method {method}) for session {sid}"),
-                )
+                return Err(match (row, n) {
+                    (Some((false, true)), _) => Fault::new(
+                        koji_protocol::codes::AUTH_EXPIRED,
+                        format!("session \"{sid}\" has expired"),
+                    ),
+                    (Some((false, false)), Some(n)) => Fault::new(
+                        koji_protocol::codes::RETRY,
+                        format!("unable to retry call {n} (method {method}) for session {sid}"),
+                    ),
+                    _ => Fault::auth("Invalid session or bad credentials"),
+                }
                 .into());
             }
+            if let Some(n) = n {
+                self.hub.sessions.set_callnum(sid, n);
+            }
         }
-        if let Some(tx) = self.tx.take() {
-            tx.commit().await?;
+        match self.tx.take() {
+            Some(Conn::Tx(tx)) => tx.commit().await?,
+            Some(Conn::Plain(_)) | None => {}
         }
         Ok(())
     }
@@ -192,7 +234,7 @@ impl Ctx {
     /// End the transaction begun so far without ending the call (a long-poll must not hold
     /// one open while it waits). Only for calls that have not written.
     pub async fn rollback_open(&mut self) {
-        if let Some(tx) = self.tx.take()
+        if let Some(Conn::Tx(tx)) = self.tx.take()
             && let Err(e) = tx.rollback().await
         {
             tracing::warn!(error = %e, "rollback failed");
@@ -202,10 +244,17 @@ impl Ctx {
 
     /// Roll back explicitly (dropping the transaction would too, but asynchronously).
     pub async fn rollback(mut self) {
-        if let Some(tx) = self.tx.take()
+        if let Some(Conn::Tx(tx)) = self.tx.take()
             && let Err(e) = tx.rollback().await
         {
             tracing::warn!(error = %e, "rollback failed");
         }
     }
+}
+
+/// The call's connection: a transaction for calls that may write, a plain pooled
+/// connection for read-only calls.
+enum Conn {
+    Tx(Transaction<'static, Postgres>),
+    Plain(PoolConnection<Postgres>),
 }

@@ -100,6 +100,7 @@ async fn single(
         .ok_or_else(|| invalid_method(name))?;
     let session = check_session(&hub, &peer, headers, m.name).await?;
     let mut ctx = Ctx::new(hub, peer, session);
+    ctx.readonly = m.readonly;
     match run(&mut ctx, m, params).await {
         Ok(v) => {
             ctx.commit().await.map_err(HubError::into_fault)?;

@@ -11,6 +11,7 @@ pub struct Hub {
     /// Bumped whenever tasks change (on this or another hub, via LISTEN/NOTIFY): wakes
     /// long-polling builders.
     pub task_events: tokio::sync::watch::Sender<u64>,
+    pub sessions: crate::session::SessionCache,
 }
 
 impl Hub {
@@ -20,6 +21,7 @@ impl Hub {
             config,
             registry: crate::methods::registry(),
             task_events: tokio::sync::watch::Sender::new(0),
+            sessions: crate::session::SessionCache::new(),
         }
     }
 }

@@ -13,6 +13,8 @@ pub type Handler = for<'a> fn(&'a mut Ctx, Args) -> BoxFuture<'a, HResult<Value>
 
 pub struct Method {
     pub name: &'static str,
+    /// Reviewed to never change data: runs without a transaction.
+    pub readonly: bool,
     pub sig: Signature,
     pub doc: &'static str,
     pub handler: Handler,
@@ -58,6 +60,7 @@ impl Registry {
                 name,
                 Method {
                     name,
+                    readonly: READONLY.contains(&name),
                     sig,
                     doc,
                     handler,
@@ -86,3 +89,59 @@ impl Registry {
         self.order.is_empty()
     }
 }
+
+/// Methods that only read. Each was checked not to write; a read-only method that tries to
+/// create an event fails loudly instead of writing outside a transaction.
+const READONLY: &[&str] = &[
+    "getAPIVersion",
+    "getKojiVersion",
+    "hello",
+    "echo",
+    "system.listMethods",
+    "system.methodHelp",
+    "_listapi",
+    "getLastEvent",
+    "getEvent",
+    "listVolumes",
+    "getLoggedInUser",
+    "getSessionInfo",
+    "getUser",
+    "listUsers",
+    "getAllPerms",
+    "getPerms",
+    "getUserPerms",
+    "getUserPermsInheritance",
+    "hasPerm",
+    "getHost",
+    "listHosts",
+    "getLastHostUpdate",
+    "getChannel",
+    "listChannels",
+    "listBuildroots",
+    "getTag",
+    "listTags",
+    "getInheritanceData",
+    "getFullInheritance",
+    "getBuildTarget",
+    "getBuildTargets",
+    "getPackageID",
+    "listPackages",
+    "getExternalRepo",
+    "listExternalRepos",
+    "getTagExternalRepos",
+    "getExternalRepoList",
+    "getTaskInfo",
+    "getTaskChildren",
+    "getTaskRequest",
+    "getTaskResult",
+    "listTasks",
+    "listTaskOutput",
+    "downloadTaskOutput",
+    "getBuild",
+    "listBuilds",
+    "listRPMs",
+    "getBuildLogs",
+    "getLatestBuilds",
+    "listTagged",
+    "getBuildConfig",
+];

@@ -114,20 +114,27 @@ pub async fn validate(
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(invalid)?;
     let key = h.key.as_deref().ok_or_else(invalid)?;
-    let sql = format!(
-        "SELECT {SESSION_COLUMNS}, \
-           (SELECT x.id FROM sessions x WHERE x.user_id = s.user_id AND x.exclusive AND NOT x.closed LIMIT 1) AS excl_id \
-         FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.id = $1 AND s.key = $2 AND NOT s.closed"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .bind(key)
-        .fetch_optional(&hub.pool)
-        .await?
-        .ok_or_else(invalid)?;
-    let mut s = row_to_session(&row)?;
-    let excl_id: Option<i64> = row.try_get("excl_id")?;
+    let (mut s, excl_id) = match hub.sessions.get(id, key) {
+        Some(hit) => hit,
+        None => {
+            let sql = format!(
+                "SELECT {SESSION_COLUMNS}, \
+                   (SELECT x.id FROM sessions x WHERE x.user_id = s.user_id AND x.exclusive AND NOT x.closed LIMIT 1) AS excl_id \
+                 FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.id = $1 AND s.key = $2 AND NOT s.closed"
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(key)
+                .fetch_optional(&hub.pool)
+                .await?
+                .ok_or_else(invalid)?;
+            let s = row_to_session(&row)?;
+            let excl_id: Option<i64> = row.try_get("excl_id")?;
+            hub.sessions.put(&s, excl_id);
+            (s, excl_id)
+        }
+    };
     if s.hostip != client_ip(hub, peer) {
         return Err(invalid());
     }
@@ -142,6 +149,7 @@ pub async fn validate(
                 .bind(s.id)
                 .execute(&hub.pool)
                 .await?;
+            hub.sessions.forget_user(s.user_id);
             s.expired = true;
         }
     }
@@ -254,6 +262,7 @@ pub async fn ssl_login(ctx: &mut Ctx, a: Args) -> HResult<Value> {
         .execute(&mut *db)
         .await?;
         ctx.mark_write();
+        ctx.hub.sessions.forget_user(old.user_id);
         return Ok(login_struct(old.id, &key));
     }
     let creates = ctx.hub.config.auth.login_creates_user;
@@ -318,6 +327,9 @@ pub async fn logout(ctx: &mut Ctx, a: Args) -> HResult<Value> {
     .execute(ctx.db().await?)
     .await?;
     ctx.mark_write();
+    // the session row is closed by this very call: the commit must not re-check it
+    ctx.session_closed = target == me.id || Some(target) == me.master;
+    ctx.hub.sessions.forget_user(me.user_id);
     Ok(Value::Nil)
 }
 
@@ -354,6 +366,7 @@ pub async fn exclusive_session(ctx: &mut Ctx, a: Args) -> HResult<Value> {
         .execute(&mut *db)
         .await?;
     ctx.mark_write();
+    ctx.hub.sessions.forget_user(me.user_id);
     Ok(Value::Nil)
 }
 
@@ -368,6 +381,7 @@ pub async fn shared_session(ctx: &mut Ctx, _a: Args) -> HResult<Value> {
         .execute(ctx.db().await?)
         .await?;
     ctx.mark_write();
+    ctx.hub.sessions.forget_user(me.user_id);
     Ok(Value::Nil)
 }
 
@@ -463,4 +477,73 @@ pub async fn get_session_info(ctx: &mut Ctx, a: Args) -> HResult<Value> {
         Some(s) => session_value(s, details),
         None => Value::Nil,
     })
+}
+
+/// Validated sessions, kept for a moment so read-only calls need no database round trip
+/// for authentication. A change of a session (logout, exclusivity, expiry, renewal) made
+/// through this hub drops the user's entries at once; one made through another hub on the
+/// same database is seen within `TTL`. Writes never rely on the cache: the commit
+/// re-checks the session row (open, not expired, callnum) in the call's transaction.
+pub struct SessionCache {
+    entries: std::sync::Mutex<
+        std::collections::HashMap<i64, (std::time::Instant, Session, Option<i64>)>,
+    >,
+}
+
+impl SessionCache {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(2);
+    const MAX: usize = 50_000;
+
+    pub fn new() -> SessionCache {
+        SessionCache {
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<i64, (std::time::Instant, Session, Option<i64>)>,
+    > {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn get(&self, id: i64, key: &str) -> Option<(Session, Option<i64>)> {
+        let map = self.lock();
+        let (at, s, excl) = map.get(&id)?;
+        (at.elapsed() < Self::TTL && s.key == key).then(|| (s.clone(), *excl))
+    }
+
+    pub fn put(&self, s: &Session, excl: Option<i64>) {
+        let mut map = self.lock();
+        if map.len() >= Self::MAX {
+            map.retain(|_, (at, _, _)| at.elapsed() < Self::TTL);
+            if map.len() >= Self::MAX {
+                map.clear();
+            }
+        }
+        let mut s = s.clone();
+        s.callnum_received = None;
+        map.insert(s.id, (std::time::Instant::now(), s, excl));
+    }
+
+    /// Record a committed callnum, so a replay through this hub is refused at once.
+    pub fn set_callnum(&self, id: i64, n: i64) {
+        if let Some((_, s, _)) = self.lock().get_mut(&id) {
+            s.callnum = Some(n);
+        }
+    }
+
+    pub fn forget_user(&self, user_id: i64) {
+        self.lock().retain(|_, (_, s, _)| s.user_id != user_id);
+    }
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        Self::new()
+    }
 }

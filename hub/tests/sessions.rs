@@ -220,3 +220,29 @@ async fn multicall_runs_each_entry_in_its_own_savepoint() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+#[tokio::test]
+async fn a_session_closed_through_another_hub_cannot_write_here() {
+    let farm = Farm::start().await;
+    let (_hub2, url2) = farm.second_hub().await;
+    let a = farm.admin().await;
+    // a read puts the session into this hub's cache
+    a.call("getLoggedInUser", vec![]).await.unwrap();
+    let b = farm.user_at(&url2, "kojiadmin");
+    b.set_session(a.session());
+    b.logout().await.unwrap();
+    // within the cache's lifetime, a write through the first hub is still refused
+    let (code, msg) = fault(a.call("createTag", vec!["after-logout".into()]).await);
+    assert_eq!(
+        (code, msg.as_str()),
+        (codes::AUTH, "Invalid session or bad credentials")
+    );
+    let check = farm.admin().await;
+    assert_eq!(
+        check
+            .call("getTag", vec!["after-logout".into()])
+            .await
+            .unwrap(),
+        Value::Nil
+    );
+}

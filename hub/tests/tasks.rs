@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Farm, host, rpmbuild, upload};
+use common::{Farm, host, host_at, rpmbuild, upload};
 use koji_protocol::client::{ClientError, KojiClient};
 use koji_protocol::{Struct, Value, codes, encode_response, kstruct};
 
@@ -701,4 +701,73 @@ async fn submission_and_upload_bad_paths() {
     );
     let again = admin.call("resubmitTask", vec![t.clone()]).await.unwrap();
     assert!(again.as_i64().unwrap() > t.as_i64().unwrap());
+}
+
+/// Two hubs on one database, one builder polling each: every task is opened exactly once.
+#[tokio::test]
+async fn two_hubs_never_hand_out_a_task_twice() {
+    let farm = Farm::start().await;
+    let (_hub2, url2) = farm.second_hub().await;
+    let admin = farm.admin().await;
+    setup_target(&admin).await;
+    let a = host_at(&farm, &admin, &farm.url, "ha", &["x86_64"], 100.0).await;
+    let b = host_at(&farm, &admin, &url2, "hb", &["x86_64"], 100.0).await;
+    for h in [&a, &b] {
+        h.call(
+            "host.updateHost",
+            vec![
+                0.0.into(),
+                true.into(),
+                Value::Struct(kw(&[("maxjobs", 100.into())])),
+            ],
+        )
+        .await
+        .unwrap();
+    }
+    let (srpm, _) = rpmbuild(farm.dir.path(), "foo", true, "true");
+    let src = upload(&admin, "cli-build/6.abc", &srpm).await;
+    let scratch = Value::Struct(kw(&[("scratch", true.into())]));
+    let mut all = Vec::new();
+    for _ in 0..30 {
+        all.push(
+            admin
+                .call(
+                    "build",
+                    vec![src.as_str().into(), "t-target".into(), scratch.clone()],
+                )
+                .await
+                .unwrap()
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    async fn drain(h: KojiClient) -> Vec<i64> {
+        let mut opened = Vec::new();
+        let mut idle = 0;
+        while idle < 2 {
+            let got = h
+                .call("host.waitTasks", vec![Value::Double(1.0)])
+                .await
+                .unwrap();
+            let list = got.as_array().unwrap().to_vec();
+            if list.is_empty() {
+                idle += 1;
+            }
+            for t in list {
+                let tid = id(&t);
+                if h.call("host.openTask", vec![tid.into()]).await.unwrap() != Value::Nil {
+                    opened.push(tid);
+                }
+            }
+        }
+        opened
+    }
+    let (ra, rb) = tokio::join!(drain(a), drain(b));
+    let mut both: Vec<i64> = ra.iter().chain(rb.iter()).copied().collect();
+    both.sort();
+    all.sort();
+    assert_eq!(
+        both, all,
+        "every task opened exactly once (a: {ra:?}, b: {rb:?})"
+    );
 }

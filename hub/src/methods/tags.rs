@@ -11,20 +11,6 @@ use std::collections::HashSet;
 const TAG_SELECT: &str = "SELECT t.id, t.name, c.arches, c.perm_id, p.name AS perm, c.locked, \
     c.maven_support, c.maven_include_all FROM tag t JOIN tag_config c ON c.tag_id = t.id";
 
-async fn tag_extra(c: &mut Ctx, tag_id: i64, event: Option<i64>) -> HResult<Struct> {
-    let rows: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT key, value FROM tag_extra e WHERE e.tag_id = $1 AND {} ORDER BY key",
-        ver("e", event)
-    )))
-    .bind(tag_id as i32)
-    .fetch_all(c.db().await?)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(k, v)| (k, common::load_value(&v)))
-        .collect())
-}
-
 fn tag_value(r: &sqlx::postgres::PgRow, extra: Struct) -> HResult<Value> {
     Ok(kstruct! {
         "id" => r.try_get::<i32, _>("id")?,
@@ -41,13 +27,21 @@ fn tag_value(r: &sqlx::postgres::PgRow, extra: Struct) -> HResult<Value> {
 
 /// The tag record as of `event` (None = now), or None.
 pub async fn tag_record(c: &mut Ctx, ident: &Ident, event: Option<i64>) -> HResult<Option<Value>> {
+    // one round trip: the extra keys and values come along as two ordered arrays
     let sql = format!(
-        "{TAG_SELECT} AND {} LEFT JOIN permissions p ON p.id = c.perm_id WHERE {}",
-        ver("c", event),
+        "SELECT t.id, t.name, c.arches, c.perm_id, p.name AS perm, c.locked, c.maven_support, \
+           c.maven_include_all, x.extra_keys, x.extra_values \
+         FROM tag t JOIN tag_config c ON c.tag_id = t.id AND {cv} LEFT JOIN permissions p ON p.id = c.perm_id, \
+           LATERAL (SELECT COALESCE(array_agg(e.key ORDER BY e.key), '{{}}') AS extra_keys, \
+                           COALESCE(array_agg(e.value ORDER BY e.key), '{{}}') AS extra_values \
+                    FROM tag_extra e WHERE e.tag_id = t.id AND {ev}) x \
+         WHERE {}",
         match ident {
             Ident::Id(_) => "t.id = $1",
             Ident::Name(_) => "t.name = $1",
-        }
+        },
+        cv = ver("c", event),
+        ev = ver("e", event),
     );
     let q = sqlx::query(sqlx::AssertSqlSafe(sql));
     let q = match ident {
@@ -57,8 +51,13 @@ pub async fn tag_record(c: &mut Ctx, ident: &Ident, event: Option<i64>) -> HResu
     let Some(r) = q.fetch_optional(c.db().await?).await? else {
         return Ok(None);
     };
-    let id: i32 = r.try_get("id")?;
-    let extra = tag_extra(c, i64::from(id), event).await?;
+    let keys: Vec<String> = r.try_get("extra_keys")?;
+    let values: Vec<String> = r.try_get("extra_values")?;
+    let extra: Struct = keys
+        .into_iter()
+        .zip(values)
+        .map(|(k, v)| (k, common::load_value(&v)))
+        .collect();
     let mut v = tag_value(&r, extra)?;
     if let (Some(e), Value::Struct(m)) = (event, &mut v) {
         m.insert("query_event".into(), Value::Int(e));

@@ -7,20 +7,17 @@ use crate::signature::{Args, Ident};
 use koji_protocol::{Fault, Value, kstruct};
 
 async fn user_record(c: &mut Ctx, id: i64) -> HResult<Option<Value>> {
-    let row: Option<(i32, String, i32, i32)> =
-        sqlx::query_as("SELECT id, name, status, usertype FROM users WHERE id = $1")
-            .bind(id as i32)
-            .fetch_optional(c.db().await?)
-            .await?;
-    let Some((id, name, status, usertype)) = row else {
+    let row: Option<(i32, String, i32, i32, Vec<String>)> = sqlx::query_as(
+        "SELECT u.id, u.name, u.status, u.usertype, \
+           ARRAY(SELECT p.krb_principal FROM user_krb_principals p WHERE p.user_id = u.id ORDER BY 1) \
+         FROM users u WHERE u.id = $1",
+    )
+    .bind(id as i32)
+    .fetch_optional(c.db().await?)
+    .await?;
+    let Some((id, name, status, usertype, princs)) = row else {
         return Ok(None);
     };
-    let princs: Vec<String> = sqlx::query_scalar(
-        "SELECT krb_principal FROM user_krb_principals WHERE user_id = $1 ORDER BY krb_principal",
-    )
-    .bind(id)
-    .fetch_all(c.db().await?)
-    .await?;
     Ok(Some(kstruct! {
         "id" => id,
         "name" => name,
@@ -151,6 +148,7 @@ async fn set_user_status(c: &mut Ctx, a: Args, status: i32) -> HResult<Value> {
         .bind(id as i32)
         .execute(c.db().await?)
         .await?;
+    c.hub.sessions.forget_user(id);
     Ok(Value::Nil)
 }
 

@@ -58,6 +58,27 @@ impl Farm {
         Farm { hub, dir, ca, url }
     }
 
+    /// A second hub on the same database (as behind a load balancer); returns its URL.
+    pub async fn second_hub(&self) -> (RunningHub, String) {
+        let mut config = self.hub.hub.config.clone();
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        let db = config.database_url.clone().expect("database url");
+        let hub = start_background(config, &db).await.expect("second hub");
+        let url = format!("https://127.0.0.1:{}/kojihub", hub.addr.port());
+        (hub, url)
+    }
+
+    /// A client of `url` with `user`'s certificate.
+    pub fn user_at(&self, url: &str, user: &str) -> KojiClient {
+        let c = self.user(user);
+        drop(c);
+        let path = CaPaths::new(&self.dir.path().join("certs")).user_bundle(user);
+        let mut cfg = ClientConfig::new(url.to_string());
+        cfg.ca_pem = Some(self.ca_pem());
+        cfg.identity_pem = Some(std::fs::read(path).expect("bundle"));
+        KojiClient::new(cfg).expect("client")
+    }
+
     pub fn ca_pem(&self) -> Vec<u8> {
         self.ca.cert_pem().as_bytes().to_vec()
     }
@@ -183,6 +204,18 @@ pub async fn host(
     arches: &[&str],
     capacity: f64,
 ) -> KojiClient {
+    host_at(farm, admin, &farm.url, name, arches, capacity).await
+}
+
+/// Like [`host`], logged in through the hub at `url`.
+pub async fn host_at(
+    farm: &Farm,
+    admin: &KojiClient,
+    url: &str,
+    name: &str,
+    arches: &[&str],
+    capacity: f64,
+) -> KojiClient {
     let arches: Vec<koji_protocol::Value> = arches.iter().map(|a| (*a).into()).collect();
     admin
         .call(
@@ -200,7 +233,10 @@ pub async fn host(
     let certs = farm.dir.path().join("certs");
     let issued = farm.ca.issue_host(name, 30).unwrap();
     let path = kkoji_certs::write_user_bundle(&certs, CertKind::Host, name, &issued).unwrap();
-    let c = farm.client_with(Some(std::fs::read(path).unwrap()));
+    let mut cfg = ClientConfig::new(url.to_string());
+    cfg.ca_pem = Some(farm.ca_pem());
+    cfg.identity_pem = Some(std::fs::read(path).unwrap());
+    let c = KojiClient::new(cfg).unwrap();
     c.ssl_login().await.unwrap();
     c.call("exclusiveSession", vec![]).await.unwrap();
     c
