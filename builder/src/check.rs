@@ -105,7 +105,13 @@ pub async fn check(cfg: &Config, ask_hub: bool) -> CheckReport {
     CheckReport { verdict, details }
 }
 
+/// Asks the hub anonymously about the host named by the certificate's CN. Anonymous,
+/// because a running daemon holds the host's exclusive session and the hub refuses any
+/// other login of the same user ("User locked by another session").
 async fn host_record(cfg: &Config) -> Result<(String, Option<crate::hub::HostInfo>), String> {
+    let pem = std::fs::read(&cfg.host_cert)
+        .map_err(|e| format!("cannot read {}: {e}", cfg.host_cert.display()))?;
+    let name = cert_common_name(&pem).map_err(|e| format!("{}: {e}", cfg.host_cert.display()))?;
     let cc = client_config(
         &cfg.hub,
         &cfg.host_cert,
@@ -115,16 +121,52 @@ async fn host_record(cfg: &Config) -> Result<(String, Option<crate::hub::HostInf
     .map_err(|e| e.to_string())?;
     let client = koji_protocol::KojiClient::new(cc).map_err(|e| e.to_string())?;
     let hub = Hub::new(client);
-    hub.login_shared().await.map_err(|e| e.to_string())?;
-    let r = async {
-        let name = hub.logged_in_user().await?;
-        let h = hub.get_host_by_name(&name).await?;
-        Ok::<_, crate::hub::HubError>((name, h))
+    let h = hub
+        .get_host_by_name(&name)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((name, h))
+}
+
+/// The subject CN of the first certificate in a PEM bundle: the host name the hub sees.
+pub fn cert_common_name(pem: &[u8]) -> Result<String, String> {
+    for block in x509_parser::pem::Pem::iter_from_buffer(pem) {
+        let block = block.map_err(|e| format!("bad PEM: {e}"))?;
+        if block.label != "CERTIFICATE" {
+            continue;
+        }
+        let x509 = block
+            .parse_x509()
+            .map_err(|e| format!("bad certificate: {e}"))?;
+        return x509
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| "the certificate has no CN".to_owned());
     }
-    .await
-    .map_err(|e| e.to_string());
-    if let Err(e) = hub.logout().await {
-        tracing::debug!("logout: {e}");
+    Err("no CERTIFICATE block".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_name_from_a_bundle() {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "builder07");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        // key first, as some bundles have it
+        let bundle = format!("{}{}", key.serialize_pem(), cert.pem());
+        assert_eq!(cert_common_name(bundle.as_bytes()).unwrap(), "builder07");
+        assert_eq!(
+            cert_common_name(key.serialize_pem().as_bytes()).unwrap_err(),
+            "no CERTIFICATE block"
+        );
     }
-    r
 }

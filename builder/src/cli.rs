@@ -20,6 +20,9 @@ struct Cli {
     /// Builder config (TOML).
     #[arg(short, long, global = true, env = "KKOJI_BUILDER_CONFIG")]
     config: Option<PathBuf>,
+    /// Take the hub's exclusive session from a builder that died without logging out.
+    #[arg(long, global = true)]
+    force_lock: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -63,7 +66,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     let path = cli
         .config
         .context("no config file: pass --config FILE (or set KKOJI_BUILDER_CONFIG)")?;
-    let cfg = Config::load(&path)?;
+    let mut cfg = Config::load(&path)?;
+    cfg.force_lock |= cli.force_lock;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

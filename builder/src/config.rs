@@ -51,6 +51,10 @@ pub struct Config {
     /// unset means plain rpmbuild.
     #[serde(default)]
     pub mock_config: Option<String>,
+    /// Take the exclusive session even if another session holds it (kojid's
+    /// `--force-lock`): for restarting after a crash that left the old session behind.
+    #[serde(default)]
+    pub force_lock: bool,
     /// Volumes that must be present and answering before the builder takes work.
     #[serde(default)]
     pub mounts: Vec<MountSpec>,

@@ -40,7 +40,8 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(20);
 pub enum DaemonError {
     #[error(
         "another builder is already logged in with this host certificate (the hub said: {0}); \
-         stop it first, or give each builder its own certificate"
+         stop it first, or give each builder its own certificate; if the other builder died \
+         without logging out, start this one with --force-lock"
     )]
     AlreadyRunning(String),
     #[error(
@@ -130,7 +131,7 @@ pub async fn connect(cfg: &Config) -> Result<(Arc<Hub>, HostInfo), DaemonError> 
     let client =
         koji_protocol::KojiClient::new(cc).map_err(|e| DaemonError::Setup(e.to_string()))?;
     let hub = Arc::new(Hub::new(client));
-    hub.login_exclusive()
+    hub.login_exclusive(cfg.force_lock)
         .await
         .map_err(|e| match e.fault_code() {
             Some(codes::AUTH_LOCK) => DaemonError::AlreadyRunning(e.to_string()),
@@ -159,7 +160,31 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         // not fatal: the readiness check reports the work dir's state
         tracing::warn!("cannot create {}: {e}", cfg.work_dir.display());
     }
-    let (hub, host) = connect(&cfg).await?;
+    tokio::pin!(shutdown);
+    // A hub that is not up yet (boot order, restart) is waited for; a hub that answers
+    // with a fault (bad certificate, not a host, lock taken) is a configuration problem.
+    let mut backoff = Duration::from_secs(1);
+    let (hub, host) = loop {
+        let attempt = tokio::select! {
+            r = connect(&cfg) => r,
+            _ = &mut shutdown => return Ok(()),
+        };
+        match attempt {
+            Ok(x) => break x,
+            // TLS trouble (wrong CA, expired certificate) does not fix itself: exit.
+            Err(DaemonError::Login(e))
+                if e.fault().is_none() && !e.to_string().contains("certificate") =>
+            {
+                tracing::warn!("cannot reach the hub ({e}); retrying in {backoff:?}");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = &mut shutdown => return Ok(()),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => return Err(e),
+        }
+    };
     // Nothing runs yet: whatever is in the task dirs is left from a previous run. Done
     // after login, so a second daemon refused by the hub cannot kill the first one's builds.
     let tasks_root = cfg.work_dir.join("tasks");
@@ -187,7 +212,6 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         finished: Arc::new(Notify::new()),
         legacy_poll: false,
     };
-    tokio::pin!(shutdown);
     let mut backoff = Duration::from_secs(1);
     loop {
         let round = tokio::select! {
@@ -221,7 +245,8 @@ impl Daemon {
             Some(codes::AUTH_LOCK) => Some(DaemonError::AlreadyRunning(e.to_string())),
             Some(codes::AUTH) | Some(codes::SEQUENCE) | Some(codes::RETRY) => {
                 tracing::warn!("hub session problem ({e}); logging in again");
-                match self.hub.login_exclusive().await {
+                // never forced here: if the lock is gone, another builder took it
+                match self.hub.login_exclusive(false).await {
                     Ok(()) => None,
                     Err(le) if le.fault_code() == Some(codes::AUTH_LOCK) => {
                         Some(DaemonError::AlreadyRunning(le.to_string()))

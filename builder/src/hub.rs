@@ -111,6 +111,10 @@ pub fn get_truthy(v: &Value, key: &str) -> bool {
     v.get(key).is_some_and(Value::is_truthy)
 }
 
+fn kw_force() -> Struct {
+    kw(vec![("force", Value::Bool(true))])
+}
+
 fn kw(pairs: Vec<(&str, Value)>) -> Struct {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
@@ -176,23 +180,55 @@ impl Hub {
 
     /// `sslLogin` with the host certificate, then `exclusiveSession()` so that no second
     /// builder can run with the same certificate (that one gets AuthLockError 1006).
-    pub async fn login_exclusive(&self) -> Result<(), HubError> {
+    /// `force` takes the lock from a session left behind by a builder that died without
+    /// logging out (kojid's `--force-lock`).
+    pub async fn login_exclusive(&self, force: bool) -> Result<(), HubError> {
         let _g = self.acquire().await;
-        self.login_locked(true).await
+        self.client.ssl_login().await?;
+        let mut kw = Struct::new();
+        if force {
+            kw.insert("force".into(), Value::Bool(true));
+        }
+        self.client
+            .call_kw("exclusiveSession", Vec::new(), kw)
+            .await?;
+        self.exclusive.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
-    /// A plain login (for `check`, which must not take the running daemon's lock).
-    pub async fn login_shared(&self) -> Result<(), HubError> {
-        let _g = self.acquire().await;
-        self.login_locked(false).await
-    }
-
-    async fn login_locked(&self, exclusive: bool) -> Result<(), HubError> {
+    /// Renews an expired session, as koji's client does: `sslLogin(renew=True)` sent with
+    /// the expired session's headers keeps the session (and its exclusive lock). A fresh
+    /// login would find the lock still held by the expired session and fail with
+    /// AuthLockError; so if renewal is refused, the fresh login takes the lock with
+    /// `force` — the holder is our own expired session.
+    async fn renew_locked(&self) -> Result<(), HubError> {
+        let exclusive = self.exclusive.load(Ordering::SeqCst);
+        let mut kw = Struct::new();
+        kw.insert("proxyuser".into(), Value::Nil);
+        kw.insert("renew".into(), Value::Bool(true));
+        if exclusive {
+            kw.insert("exclusive".into(), Value::Bool(true));
+        }
+        match self.client.call_kw("sslLogin", Vec::new(), kw).await {
+            Ok(v) => {
+                let id = get_i64(&v, "session-id");
+                let key = get_str(&v, "session-key");
+                if let (Some(id), Some(key)) = (id, key) {
+                    self.client.set_session(Some((id, key.to_owned())));
+                    tracing::info!(session = id, "hub session renewed");
+                    return Ok(());
+                }
+                tracing::warn!("session renewal returned no session; logging in afresh");
+            }
+            Err(e) => tracing::warn!("session renewal refused ({e}); logging in afresh"),
+        }
+        self.client.set_session(None);
         self.client.ssl_login().await?;
         if exclusive {
-            self.client.call("exclusiveSession", Vec::new()).await?;
+            self.client
+                .call_kw("exclusiveSession", Vec::new(), kw_force())
+                .await?;
         }
-        self.exclusive.store(exclusive, Ordering::SeqCst);
         Ok(())
     }
 
@@ -221,9 +257,8 @@ impl Hub {
             .await
         {
             Err(e) if e.fault_code() == Some(codes::AUTH_EXPIRED) => {
-                tracing::warn!("hub session expired; logging in again");
-                self.login_locked(self.exclusive.load(Ordering::SeqCst))
-                    .await?;
+                tracing::warn!("hub session expired; renewing it");
+                self.renew_locked().await?;
                 Ok(self.client.call_kw(method, params, kwargs).await?)
             }
             r => Ok(r?),
@@ -277,13 +312,6 @@ impl Hub {
             return Ok(None);
         }
         parse_host("getHost", &v).map(Some)
-    }
-
-    pub async fn logged_in_user(&self) -> Result<String, HubError> {
-        let v = self.call("getLoggedInUser", Vec::new()).await?;
-        get_str(&v, "name")
-            .map(str::to_owned)
-            .ok_or_else(|| HubError::shape("getLoggedInUser", "no name"))
     }
 
     pub async fn update_host(

@@ -288,6 +288,10 @@ async fn handle_build(
         .map_err(|e| build_error(e.to_string()))?;
     tracing::info!(task = id, ?arches, "arches to build");
 
+    if !scratch && !skip_tag {
+        check_package_listed(ctx, dest_tag, &tinfo, &info.name).await?;
+    }
+
     let build_id = if scratch {
         None
     } else {
@@ -341,6 +345,49 @@ async fn handle_build(
         wait_children(ctx, id, h, &[tid]).await?;
     }
     Ok(Value::Nil)
+}
+
+/// kojid's check before a non-scratch build: the package must be listed (and not
+/// blocked) in the destination tag, or the build would be imported and then fail to tag.
+/// A hub without `getPackageConfig` skips the check (tagging still enforces it).
+async fn check_package_listed(
+    ctx: &TaskCtx,
+    dest_tag: Option<i64>,
+    target: &Value,
+    name: &str,
+) -> Result<(), TaskError> {
+    let Some(dest) = dest_tag else {
+        return Ok(());
+    };
+    let tag_name = target
+        .get("dest_tag_name")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| dest.to_string());
+    match ctx
+        .hub
+        .call(
+            "getPackageConfig",
+            vec![Value::Int(dest), Value::from(name)],
+        )
+        .await
+    {
+        Ok(Value::Nil) => Err(build_error(format!(
+            "package {name} not in list for tag {tag_name}"
+        ))),
+        Ok(cfg) if get_truthy(&cfg, "blocked") => Err(build_error(format!(
+            "package {name} is blocked for tag {tag_name}"
+        ))),
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.fault()
+                .is_some_and(|f| f.string.contains("Invalid method")) =>
+        {
+            tracing::debug!("the hub has no getPackageConfig; tagging will check the package list");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -576,7 +623,8 @@ async fn handle_build_arch(
     }
     let logs: Vec<Value> = tails
         .iter()
-        .filter(|t| t.sent() > 0 || log_list.iter().any(|(p, n)| n == t.name() && p.exists()))
+        // only what is really on the hub: the import refuses missing files
+        .filter(|t| t.uploaded())
         .map(|t| Value::String(format!("{upload_path}/{}", t.name())))
         .collect();
     let d2 = dir.clone();

@@ -62,6 +62,11 @@ impl LogTail {
         &self.name
     }
 
+    /// Whether the file exists on the hub (at least one chunk, maybe empty, was sent).
+    pub fn uploaded(&self) -> bool {
+        self.created
+    }
+
     /// Bytes already uploaded (the offset of the next chunk).
     pub fn sent(&self) -> u64 {
         self.sent

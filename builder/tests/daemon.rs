@@ -321,6 +321,35 @@ async fn regular_build_imports_and_tags() {
 }
 
 #[tokio::test]
+async fn unlisted_package_fails_before_building() {
+    let mut farm = Farm::new("").await;
+    let src = farm.upload_srpm(&noarch_spec("kkojitest-unlisted"));
+    let parent = farm.hub.add_task(
+        "build",
+        vec![Value::from(src.as_str()), Value::from("tgt"), kstruct! {}],
+        ASSIGNED,
+    );
+    farm.start();
+    farm.hub
+        .wait_for("the build task to finish", LONG, |st| {
+            st.tasks.get(&parent).is_some_and(|t| is_final(t.state))
+        })
+        .await;
+    let p = farm.hub.task(parent).unwrap();
+    assert_eq!(p.state, FAILED);
+    let Some(Err(f)) = &p.result else {
+        panic!("fault expected: {:?}", p.result)
+    };
+    assert_eq!(
+        (f.code, f.string.as_str()),
+        (1005, "package kkojitest-unlisted not in list for tag td")
+    );
+    assert!(farm.hub.calls("host.initBuild").is_empty());
+    assert!(farm.hub.calls("host.subtask").is_empty());
+    farm.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn failing_build_fails_child_and_parent_with_the_reason() {
     let mut farm = Farm::new("").await;
     let src = farm.upload_srpm(&Spec {
@@ -638,4 +667,68 @@ async fn second_builder_with_the_same_cert_exits_clearly() {
         "{msg}"
     );
     assert!(msg.contains("AuthLockError"), "{msg}");
+}
+
+#[tokio::test]
+async fn expired_session_is_renewed_and_work_goes_on() {
+    let mut farm = Farm::new("").await;
+    farm.start();
+    farm.hub
+        .wait_for("the first check-in", LONG, |st| {
+            st.calls.iter().any(|c| c.method == "host.updateHost")
+        })
+        .await;
+    farm.hub.state.lock().unwrap().expire_next = true;
+    farm.hub.notify();
+    farm.hub
+        .wait_for("a renewal", LONG, |st| {
+            st.calls.iter().any(|c| {
+                c.method == "sslLogin" && c.kwargs.get("renew") == Some(&Value::Bool(true))
+            })
+        })
+        .await;
+    let renew = farm
+        .hub
+        .calls("sslLogin")
+        .into_iter()
+        .find(|c| c.kwargs.contains_key("renew"))
+        .unwrap();
+    assert_eq!(renew.kwargs.get("exclusive"), Some(&Value::Bool(true)));
+    let tag_args = || {
+        vec![
+            Value::Int(11),
+            Value::Int(77),
+            Value::Bool(false),
+            Value::Nil,
+            Value::Bool(true),
+        ]
+    };
+    let t1 = farm.hub.add_task("tagBuild", tag_args(), ASSIGNED);
+    farm.hub
+        .wait_for("a task after renewal", LONG, |st| {
+            st.tasks.get(&t1).is_some_and(|t| t.state == CLOSED)
+        })
+        .await;
+
+    // a hub that refuses renewal: fresh login, taking the lock from our own old session
+    {
+        let mut st = farm.hub.state.lock().unwrap();
+        st.refuse_renew = true;
+        st.expire_next = true;
+    }
+    farm.hub.notify();
+    farm.hub
+        .wait_for("a forced exclusive session", LONG, |st| {
+            st.calls.iter().any(|c| {
+                c.method == "exclusiveSession" && c.kwargs.get("force") == Some(&Value::Bool(true))
+            })
+        })
+        .await;
+    let t2 = farm.hub.add_task("tagBuild", tag_args(), ASSIGNED);
+    farm.hub
+        .wait_for("a task after a fresh login", LONG, |st| {
+            st.tasks.get(&t2).is_some_and(|t| t.state == CLOSED)
+        })
+        .await;
+    farm.stop().await.unwrap();
 }

@@ -62,6 +62,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(40);
 /// ROOT/evil-ca       a CA the farm does not trust, and its certificates
 /// ROOT/home          $HOME of the koji CLI (so no ~/.koji/config interferes)
 /// ROOT/raw           scratch files of raw HTTPS requests
+/// ROOT/work          scratch directories of tests (SRPMs, downloads, extra builders)
 /// ```
 pub struct Farm {
     root: PathBuf,
@@ -72,12 +73,20 @@ pub struct Farm {
     /// e.g. a local builder, inherit): cleaned up on drop, also after a SIGKILL.
     process_groups: Vec<i32>,
     users: Mutex<HashSet<String>>,
+    /// Extra `quickstart` arguments (e.g. `--no-builder`), kept across restarts.
+    extra_args: Vec<String>,
 }
 
 impl Farm {
     /// Creates a fresh farm and waits until the hub is ready. Panics (with the hub's log) if it
     /// does not come up.
     pub fn start() -> Farm {
+        Farm::start_with(&[])
+    }
+
+    /// Like [`Farm::start`], with extra `quickstart` arguments (`--no-builder`,
+    /// `--host-timeout SECS`, `--ready-timeout SECS`), also used by every restart.
+    pub fn start_with(extra_args: &[&str]) -> Farm {
         let tempdir = tempfile::Builder::new()
             .prefix("kke2e-")
             .tempdir()
@@ -86,7 +95,7 @@ impl Farm {
         // The embedded PostgreSQL runs as the `postgres` user when we are root: it must be
         // able to reach ROOT/state/pgdata.
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("chmod root");
-        for d in ["state", "logs", "conf", "extra-certs", "home", "raw"] {
+        for d in ["state", "logs", "conf", "extra-certs", "home", "raw", "work"] {
             fs::create_dir_all(root.join(d)).expect("create farm subdirectory");
         }
         fs::set_permissions(root.join("state"), fs::Permissions::from_mode(0o755))
@@ -98,6 +107,7 @@ impl Farm {
             hub: None,
             process_groups: Vec::new(),
             users: Mutex::new(HashSet::new()),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
         };
         farm.spawn_hub();
         farm
@@ -115,6 +125,39 @@ impl Farm {
     /// `https://127.0.0.1:PORT/kojihub`
     pub fn server_url(&self) -> String {
         format!("https://127.0.0.1:{}/kojihub", self.port)
+    }
+
+    /// The temporary root of the farm (see the layout above).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A fresh scratch directory `ROOT/work/NAME` for a test (SRPMs, downloads); panics if it
+    /// exists already, so two tests cannot share one by accident.
+    pub fn work_dir(&self, name: &str) -> PathBuf {
+        let dir = self.root.join("work").join(name);
+        fs::create_dir(&dir)
+            .unwrap_or_else(|e| panic!("create scratch directory {}: {e}", dir.display()));
+        dir
+    }
+
+    /// Koji's top directory (`STATE/koji`), served as `topurl` on PORT+1.
+    pub fn topdir(&self) -> PathBuf {
+        self.state_dir().join("koji")
+    }
+
+    /// The local builder's log (`STATE/builder/builder.log`).
+    pub fn builder_log(&self) -> PathBuf {
+        self.state_dir().join("builder").join("builder.log")
+    }
+
+    /// The last `lines` lines of the local builder's log, without colour codes.
+    pub fn builder_log_tail(&self, lines: usize) -> String {
+        format!(
+            "--- {} (tail) ---\n{}",
+            self.builder_log().display(),
+            log_tail(&self.builder_log(), lines)
+        )
     }
 
     /// The hub-written client config (`STATE/koji.conf`).
@@ -166,8 +209,30 @@ impl Farm {
         self.koji_with_conf(&conf, args)
     }
 
+    /// Runs the stock CLI as the admin in the directory `cwd` (where `download-task`,
+    /// `download-build` and `download-logs` write their files).
+    pub fn koji_in(&self, cwd: &Path, args: &[&str]) -> Output {
+        self.koji_in_with_conf(&self.koji_conf(), cwd, command_timeout(), args)
+    }
+
+    /// Like [`Farm::koji_in`] with its own timeout instead of the per-command default (for
+    /// `build --wait`, `watch-task`).
+    pub fn koji_in_for(&self, cwd: &Path, timeout: Duration, args: &[&str]) -> Output {
+        self.koji_in_with_conf(&self.koji_conf(), cwd, timeout, args)
+    }
+
     /// Runs the stock CLI with the `kkoji` profile of the given config file.
     pub fn koji_with_conf(&self, conf: &Path, args: &[&str]) -> Output {
+        self.koji_in_with_conf(conf, &self.root.join("home"), command_timeout(), args)
+    }
+
+    fn koji_in_with_conf(
+        &self,
+        conf: &Path,
+        cwd: &Path,
+        timeout: Duration,
+        args: &[&str],
+    ) -> Output {
         let mut cmd = Command::new(cli::koji_bin());
         cmd.arg("-c")
             .arg(conf)
@@ -179,8 +244,8 @@ impl Farm {
             .env("LC_ALL", "C.UTF-8")
             .env("PYTHONIOENCODING", "utf-8")
             .env("PYTHONDONTWRITEBYTECODE", "1")
-            .current_dir(self.root.join("home"));
-        run_with_timeout(cmd, command_timeout())
+            .current_dir(cwd);
+        run_with_timeout(cmd, timeout)
     }
 
     /// `koji call --json-output METHOD ARGS…` as the admin; asserts success and returns the
@@ -453,6 +518,7 @@ impl Farm {
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--builder-bin")
             .arg(hub_bin().with_file_name("e2e-kkoji-builder"))
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr_log);
@@ -565,6 +631,9 @@ impl Drop for Farm {
         let status = self.stop();
         self.stop_stray_postgres();
         self.kill_process_groups();
+        // Builds run in process groups of their own: whatever still works inside the farm
+        // (an orphaned rpmbuild of a killed builder) goes too.
+        kill_processes_under(&self.root);
         if std::env::var_os("KKOJI_E2E_KEEP").is_some() {
             if let Some(td) = self.tempdir.take() {
                 let kept = td.keep();
@@ -575,6 +644,109 @@ impl Drop for Farm {
             }
         } else if let Some(td) = self.tempdir.take() {
             let _ = td.close();
+        }
+    }
+}
+
+/// The last `lines` lines of a log file, without ANSI colour codes.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    strip_ansi(&all[all.len().saturating_sub(lines)..].join("\n"))
+}
+
+/// `text` without ANSI escape sequences (`ESC [ … letter`), as the tracing logs colour them.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for n in chars.by_ref() {
+                if n.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A live process as /proc shows it.
+#[derive(Debug, Clone)]
+pub struct ProcInfo {
+    pub pid: i32,
+    pub pgid: i32,
+    /// Arguments joined by single spaces.
+    pub cmdline: String,
+    /// Working directory (empty when unreadable).
+    pub cwd: PathBuf,
+}
+
+/// Live (not zombie) processes, as /proc shows them now.
+pub fn processes() -> Vec<ProcInfo> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) S ppid pgrp ...": fields after the last ')'.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        if fields.len() < 3 || fields[0] == "Z" || fields[0] == "X" {
+            continue;
+        }
+        let pgid = fields[2].parse().unwrap_or(0);
+        let cmdline = fs::read(entry.path().join("cmdline"))
+            .map(|raw| {
+                raw.split(|&b| b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let cwd = fs::read_link(entry.path().join("cwd")).unwrap_or_default();
+        out.push(ProcInfo {
+            pid,
+            pgid,
+            cmdline,
+            cwd,
+        });
+    }
+    out
+}
+
+/// Live processes whose working directory is `dir` or below it.
+pub fn processes_under(dir: &Path) -> Vec<ProcInfo> {
+    processes()
+        .into_iter()
+        .filter(|p| p.cwd.starts_with(dir))
+        .collect()
+}
+
+/// SIGKILLs every process working below `dir`, with its process group when that group is
+/// not the caller's own (a build's group: rpmbuild and its shell children).
+pub fn kill_processes_under(dir: &Path) {
+    // SAFETY: getpgrp and kill(2) on processes working inside a directory this test owns.
+    let own_group = unsafe { libc::getpgrp() };
+    for p in processes_under(dir) {
+        unsafe {
+            if p.pgid > 1 && p.pgid != own_group {
+                libc::kill(-p.pgid, libc::SIGKILL);
+            }
+            libc::kill(p.pid, libc::SIGKILL);
         }
     }
 }

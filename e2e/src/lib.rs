@@ -11,6 +11,9 @@
 //!   whose failure messages show the whole command and its output.
 //! * [`raw`] sends bodies the CLI would never send (malformed XML, oversized, deeply nested,
 //!   entity bombs) with or without a client certificate.
+//! * [`builds`] makes test packages (`rpmbuild -bs`) and reads task ids and states from what
+//!   the CLI prints; [`builder`] runs extra builder daemons with host certificates of their
+//!   own (readiness, capacity and builder-loss tests).
 //! * [`suite`] runs a test binary's tests with libtest-mimic, either all against one shared
 //!   farm (started before the first and stopped after the last test) or each on its own.
 //!
@@ -19,6 +22,8 @@
 //! directories for inspection), `KKOJI_E2E_CMD_TIMEOUT` (seconds per CLI command, default 90),
 //! `KKOJI_E2E_READY_TIMEOUT` (seconds to wait for the hub, default 90).
 
+pub mod builder;
+pub mod builds;
 pub mod cli;
 pub mod farm;
 pub mod raw;

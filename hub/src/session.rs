@@ -484,10 +484,11 @@ pub async fn get_session_info(ctx: &mut Ctx, a: Args) -> HResult<Value> {
 /// through this hub drops the user's entries at once; one made through another hub on the
 /// same database is seen within `TTL`. Writes never rely on the cache: the commit
 /// re-checks the session row (open, not expired, callnum) in the call's transaction.
+/// session id → (cached at, session, the user's open exclusive session if any)
+type CacheMap = std::collections::HashMap<i64, (std::time::Instant, Session, Option<i64>)>;
+
 pub struct SessionCache {
-    entries: std::sync::Mutex<
-        std::collections::HashMap<i64, (std::time::Instant, Session, Option<i64>)>,
-    >,
+    entries: std::sync::Mutex<CacheMap>,
 }
 
 impl SessionCache {
@@ -500,12 +501,7 @@ impl SessionCache {
         }
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        std::collections::HashMap<i64, (std::time::Instant, Session, Option<i64>)>,
-    > {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheMap> {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

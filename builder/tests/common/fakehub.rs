@@ -62,6 +62,10 @@ pub struct State {
     /// `exclusiveSession` answers AuthLockError (another builder holds the lock).
     pub lock_taken: bool,
     pub logged_in: bool,
+    /// The next call (other than a login) fails with AuthExpired.
+    pub expire_next: bool,
+    /// `sslLogin(renew=True)` is refused.
+    pub refuse_renew: bool,
 }
 
 pub struct FakeHub {
@@ -336,6 +340,14 @@ impl FakeHub {
             }
         }
         let mut st = self.state.lock().unwrap();
+        if st.expire_next && method != "sslLogin" {
+            st.expire_next = false;
+            return Err(Fault::new(1007, "session \"1\" has expired"));
+        }
+        if method == "sslLogin" && kw.get("renew").is_some_and(Value::is_truthy) && st.refuse_renew
+        {
+            return Err(Fault::new(1002, "renewal refused"));
+        }
         // like the real hub: these need the task OPEN on this host
         if matches!(
             method,
@@ -596,6 +608,14 @@ impl FakeHub {
             "getBuildConfig" | "getTag" => Ok(kstruct! {
                 "id" => 10, "name" => "tb", "arches" => "x86_64 noarch", "extra" => Struct::new(),
             }),
+            "getPackageConfig" => match p.get(1).and_then(Value::as_str) {
+                Some(n) if n.starts_with("kkojitest-unlisted") => Ok(Value::Nil),
+                Some(n) => Ok(kstruct! {
+                    "package_name" => n, "tag_id" => 11, "tag_name" => "td", "blocked" => false,
+                    "extra_arches" => None::<&str>,
+                }),
+                None => Err(Fault::new(1019, "pkg required")),
+            },
             "host.initBuild" => Ok(Value::Int(77)),
             "host.moveBuildToScratch" | "host.completeBuild" => {
                 // the hub checks that every file is there
