@@ -144,4 +144,13 @@ const READONLY: &[&str] = &[
     "getLatestBuilds",
     "listTagged",
     "getBuildConfig",
+    "getMavenBuild",
+    "getWinBuild",
+    "getImageBuild",
+    "listArchives",
+    "getChangelogEntries",
+    "getRPM",
+    "getPackageConfig",
+    "queryRPMSigs",
+    "getRPMHeaders",
 ];

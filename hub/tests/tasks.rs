@@ -375,6 +375,52 @@ async fn real_build_is_imported_and_tagged() {
             .and_then(Value::as_str),
         Some("build.log")
     );
+    // what `koji buildinfo` / `koji rpminfo` read
+    let tags = admin
+        .call("listTags", vec!["foo-1.0-1".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        tags.as_array().unwrap()[0]
+            .get("name")
+            .and_then(Value::as_str),
+        Some("t-dest")
+    );
+    let rpm = admin
+        .call("getRPM", vec!["foo-1.0-1.x86_64".into()])
+        .await
+        .unwrap();
+    assert_eq!(rpm.get("build_id").and_then(Value::as_i64), Some(build_id));
+    let hdrs = admin
+        .call_kw(
+            "getRPMHeaders",
+            vec![],
+            kw(&[
+                ("rpmID", rpm.get("id").cloned().unwrap()),
+                (
+                    "headers",
+                    Value::Array(vec!["license".into(), "summary".into()]),
+                ),
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(hdrs.get("license").and_then(Value::as_str), Some("MIT"));
+    let cfg = admin
+        .call("getPackageConfig", vec!["t-dest".into(), "foo".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        cfg.get("owner_name").and_then(Value::as_str),
+        Some("kojiadmin")
+    );
+    assert_eq!(
+        admin
+            .call("getPackageConfig", vec!["t-dest".into(), "nope".into()])
+            .await
+            .unwrap(),
+        Value::Nil
+    );
     // tagging twice is refused
     let (code, _) = fault(
         b1.call(

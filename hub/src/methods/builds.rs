@@ -883,3 +883,185 @@ mod tests {
         assert_eq!(parse_nvr("foo-1"), None);
     }
 }
+
+/// getMavenBuild / getWinBuild / getImageBuild(buildInfo, strict=False): kkoji builds RPMs
+/// only, so a build never has Maven, Windows or image information.
+pub async fn no_typed_info(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let b = find_build(c, a.val(0)).await?;
+    if b.is_none() && a.truthy(1) {
+        return Err(
+            Fault::generic(format!("No such build: {}", crate::pyrepr::repr(a.val(0)))).into(),
+        );
+    }
+    Ok(Value::Nil)
+}
+
+/// listArchives(buildID=None, ..., **kwargs): no archive types exist in kkoji (RPMs are
+/// listed by listRPMs), so the list is always empty.
+pub async fn list_archives(_c: &mut Ctx, a: Args) -> HResult<Value> {
+    if a.val(10).get("countOnly").is_some_and(Value::is_truthy) {
+        return Ok(Value::Int(0));
+    }
+    Ok(Value::Array(vec![]))
+}
+
+/// getChangelogEntries(buildID=None, taskID=None, filepath=None, author=None, before=None,
+/// after=None, queryOpts=None, strict=False): read from the build's source RPM.
+pub async fn get_changelog_entries(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let Some(b) = (match a.val(0) {
+        Value::Nil => None,
+        v => find_build(c, v).await?,
+    }) else {
+        if a.truthy(7) {
+            return Err(Fault::generic("No such build").into());
+        }
+        return Ok(Value::Array(vec![]));
+    };
+    let (n, v, r) = (
+        field_str(&b, "name"),
+        field_str(&b, "version"),
+        field_str(&b, "release"),
+    );
+    let path = topdir::build_dir(&c.hub.config.topdir, n, v, r)
+        .join("src")
+        .join(format!("{n}-{v}-{r}.src.rpm"));
+    let author = a.opt_str(3)?.map(str::to_string);
+    let entries = tokio::task::spawn_blocking(move || {
+        rpm::PackageMetadata::open(&path)
+            .and_then(|m| m.get_changelog_entries())
+            .unwrap_or_default()
+    })
+    .await
+    .map_err(|e| Fault::generic(format!("reader failed: {e}")))?;
+    let out = entries
+        .into_iter()
+        .filter(|e| author.as_deref().is_none_or(|x| e.name == x))
+        .map(|e| {
+            let t =
+                chrono::DateTime::<Utc>::from_timestamp(e.timestamp as i64, 0).unwrap_or_default();
+            kstruct! {
+                "date" => timefmt::iso(&t),
+                "date_ts" => e.timestamp as i64,
+                "author" => e.name,
+                "text" => e.description,
+            }
+        })
+        .collect();
+    Ok(Value::Array(out))
+}
+
+/// getRPM(rpminfo, strict=False, multi=False): by id, "name-version-release.arch" or dict.
+pub async fn get_rpm(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let base = "SELECT id, name, version, release, epoch, arch, payloadhash, size, buildtime, build_id, \
+                buildroot_id, external_repo_id, metadata_only FROM rpminfo";
+    let row = match a.val(0) {
+        Value::Int(id) => {
+            sqlx::query(sqlx::AssertSqlSafe(format!("{base} WHERE id = $1")))
+                .bind(common::opt_i32(Some(*id)).unwrap_or(-1))
+                .fetch_optional(c.db().await?)
+                .await?
+        }
+        Value::String(s) => {
+            let parsed = s
+                .rsplit_once('.')
+                .and_then(|(nvr, arch)| parse_nvr(nvr).map(|x| (x, arch)));
+            match parsed {
+                Some(((n, v, r), arch)) => {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "{base} WHERE name = $1 AND version = $2 AND release = $3 AND arch = $4"
+                    )))
+                    .bind(n)
+                    .bind(v)
+                    .bind(r)
+                    .bind(arch)
+                    .fetch_optional(c.db().await?)
+                    .await?
+                }
+                None => return Err(Fault::generic(format!("invalid format: {s}")).into()),
+            }
+        }
+        other => {
+            return Err(Fault::parameter(format!(
+                "Invalid rpm value: {}",
+                crate::pyrepr::repr(other)
+            ))
+            .into());
+        }
+    };
+    match row {
+        Some(r) => rpm_value(&r),
+        None if a.truthy(1) => {
+            Err(Fault::generic(format!("No such rpm: {}", crate::pyrepr::repr(a.val(0)))).into())
+        }
+        None => Ok(Value::Nil),
+    }
+}
+
+/// queryRPMSigs(rpm_id=None, sigkey=None, queryOpts=None): kkoji does not sign RPMs (yet),
+/// so no signature is on record.
+pub async fn query_rpm_sigs(_c: &mut Ctx, _a: Args) -> HResult<Value> {
+    Ok(Value::Array(vec![]))
+}
+
+/// getRPMHeaders(rpmID=None, taskID=None, filepath=None, headers=None, strict=False): the
+/// named header fields of an imported RPM (absent fields are left out, as Koji does).
+pub async fn get_rpm_headers(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let Some(rpm_id) = a.opt_i64(0)? else {
+        return Err(Fault::parameter("getRPMHeaders needs rpmID").into());
+    };
+    let row: Option<(String, String, String, String, Option<i32>)> = sqlx::query_as(
+        "SELECT r.name, r.version, r.release, r.arch, r.build_id FROM rpminfo r WHERE r.id = $1",
+    )
+    .bind(common::opt_i32(Some(rpm_id)).unwrap_or(-1))
+    .fetch_optional(c.db().await?)
+    .await?;
+    let Some((n, v, r, arch, Some(build_id))) = row else {
+        if a.truthy(4) {
+            return Err(Fault::generic(format!("No such rpm: {rpm_id}")).into());
+        }
+        return Ok(Value::Struct(Struct::new()));
+    };
+    let b = require_build(c, &Value::Int(i64::from(build_id))).await?;
+    let path = topdir::build_dir(
+        &c.hub.config.topdir,
+        field_str(&b, "name"),
+        field_str(&b, "version"),
+        field_str(&b, "release"),
+    )
+    .join(&arch)
+    .join(format!("{n}-{v}-{r}.{arch}.rpm"));
+    let wanted: Vec<String> = a.opt_str_list(3)?.unwrap_or_default();
+    let found = tokio::task::spawn_blocking(move || -> Struct {
+        let mut out = Struct::new();
+        let Ok(m) = rpm::PackageMetadata::open(&path) else {
+            return out;
+        };
+        for h in wanted {
+            let value = match h.to_ascii_lowercase().as_str() {
+                "name" => m.get_name().ok().map(Value::from),
+                "version" => m.get_version().ok().map(Value::from),
+                "release" => m.get_release().ok().map(Value::from),
+                "arch" => m.get_arch().ok().map(Value::from),
+                "summary" => m.get_summary().ok().map(Value::from),
+                "description" => m.get_description().ok().map(Value::from),
+                "license" => m.get_license().ok().map(Value::from),
+                "url" => m.get_url().ok().map(Value::from),
+                "vcs" => m.get_vcs().ok().map(Value::from),
+                "vendor" => m.get_vendor().ok().map(Value::from),
+                "packager" => m.get_packager().ok().map(Value::from),
+                "group" => m.get_group().ok().map(Value::from),
+                "buildhost" => m.get_build_host().ok().map(Value::from),
+                "sourcerpm" => m.get_source_rpm().ok().map(Value::from),
+                "buildtime" => m.get_build_time().ok().map(|t| Value::Int(t as i64)),
+                _ => None,
+            };
+            if let Some(v) = value {
+                out.insert(h, v);
+            }
+        }
+        out
+    })
+    .await
+    .map_err(|e| Fault::generic(format!("reader failed: {e}")))?;
+    Ok(Value::Struct(found))
+}

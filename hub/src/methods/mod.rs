@@ -377,6 +377,12 @@ pub fn registry() -> Registry {
         "Remove a package from a tag's list. [tag]",
         handler!(packages::package_list_remove),
     );
+    r.add(
+        "getPackageConfig",
+        "tag, pkg, event=None",
+        "A package's (inherited) list entry in a tag.",
+        handler!(packages::get_package_config),
+    );
     r.add("listPackages", "tagID=None, userID=None, pkgID=None, prefix=None, inherited=False, with_dups=False, event=None, queryOpts=None, with_owners=True, with_blocked=True", "List packages (of a tag, owner or name).", handler!(packages::list_packages));
     // external repos
     r.add(
@@ -696,6 +702,44 @@ pub fn registry() -> Registry {
         "task_id, tag, build, force=False, fromtag=None",
         "Tag a build as the task's owner.",
         handler!(builds::host_tag_build),
+    );
+    r.add(
+        "getMavenBuild",
+        "buildInfo, strict=False",
+        "Maven info of a build (kkoji builds RPMs only: None).",
+        handler!(builds::no_typed_info),
+    );
+    r.add(
+        "getWinBuild",
+        "buildInfo, strict=False",
+        "Windows info of a build (kkoji builds RPMs only: None).",
+        handler!(builds::no_typed_info),
+    );
+    r.add(
+        "getImageBuild",
+        "buildInfo, strict=False",
+        "Image info of a build (kkoji builds RPMs only: None).",
+        handler!(builds::no_typed_info),
+    );
+    r.add("listArchives", "buildID=None, buildrootID=None, componentBuildrootID=None, hostID=None, type=None, filename=None, size=None, checksum=None, checksum_type=None, typeInfo=None, queryOpts=None, imageID=None, archiveID=None, strict=False", "Archives of a build (kkoji has none: RPMs are in listRPMs).", handler!(builds::list_archives));
+    r.add("getChangelogEntries", "buildID=None, taskID=None, filepath=None, author=None, before=None, after=None, queryOpts=None, strict=False", "Changelog of a build, from its source RPM.", handler!(builds::get_changelog_entries));
+    r.add(
+        "getRPM",
+        "rpminfo, strict=False, multi=False",
+        "An RPM by id or N-V-R.A.",
+        handler!(builds::get_rpm),
+    );
+    r.add(
+        "queryRPMSigs",
+        "rpm_id=None, sigkey=None, queryOpts=None",
+        "Signatures of RPMs (kkoji signs none yet).",
+        handler!(builds::query_rpm_sigs),
+    );
+    r.add(
+        "getRPMHeaders",
+        "rpmID=None, taskID=None, filepath=None, headers=None, strict=False",
+        "Header fields of an imported RPM.",
+        handler!(builds::get_rpm_headers),
     );
     r
 }

@@ -347,3 +347,42 @@ pub async fn list_packages(c: &mut Ctx, a: Args) -> HResult<Value> {
         .collect();
     Ok(qo.apply(out))
 }
+
+/// getPackageConfig(tag, pkg, event=None): the package's list entry in the tag, through
+/// inheritance (the nearest tag that lists it wins), or None.
+pub async fn get_package_config(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let (tag_id, _) = require_tag(c, a.val(0)).await?;
+    let pkg = match common::find(c, Named::Package, &a.ident(1)?).await? {
+        Some((id, _)) => id,
+        None => return Ok(Value::Nil),
+    };
+    let event = a.opt_i64(2)?;
+    let mut order: Vec<(i64, Vec<String>)> = vec![(tag_id, Vec::new())];
+    for link in full_inheritance(c, tag_id, event, false).await? {
+        let parent = link.get("parent_id").and_then(Value::as_i64).unwrap_or(0);
+        let filt = link
+            .get("filter")
+            .and_then(Value::as_array)
+            .map(|f| {
+                f.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        order.push((parent, filt));
+    }
+    for (tid, filt) in order {
+        if let Some(r) = tag_listing(c, Some(tid), event)
+            .await?
+            .into_iter()
+            .find(|r| r.package_id == pkg)
+        {
+            if !filters_pass(&filt, &r.package_name) {
+                return Ok(Value::Nil);
+            }
+            return Ok(row_value(&r));
+        }
+    }
+    Ok(Value::Nil)
+}

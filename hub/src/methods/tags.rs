@@ -362,11 +362,17 @@ pub async fn delete_tag(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// listTags(build=None, package=None, perms=True, queryOpts=None, pattern=None)
 pub async fn list_tags(c: &mut Ctx, a: Args) -> HResult<Value> {
-    if !a.is_nil(0) {
-        return Err(
-            Fault::generic(format!("No such build: {}", crate::pyrepr::repr(a.val(0)))).into(),
-        );
-    }
+    let build = match a.val(0) {
+        Value::Nil => None,
+        v => match super::builds::find_build(c, v).await? {
+            Some(b) => b.get("id").and_then(Value::as_i64),
+            None => {
+                return Err(
+                    Fault::generic(format!("No such build: {}", crate::pyrepr::repr(v))).into(),
+                );
+            }
+        },
+    };
     let package = match a.opt_ident(1)? {
         Some(i) => Some(common::get(c, Named::Package, &i).await?.0),
         None => None,
@@ -377,12 +383,15 @@ pub async fn list_tags(c: &mut Ctx, a: Args) -> HResult<Value> {
         "{TAG_SELECT} AND c.active LEFT JOIN permissions p ON p.id = c.perm_id \
          WHERE ($1::text IS NULL OR t.name LIKE $1) \
            AND ($2::int IS NULL OR EXISTS (SELECT 1 FROM tag_packages tp WHERE tp.tag_id = t.id \
-                AND tp.package_id = $2 AND tp.active)) ORDER BY t.{}",
+                AND tp.package_id = $2 AND tp.active)) \
+           AND ($3::int IS NULL OR EXISTS (SELECT 1 FROM tag_listing tl WHERE tl.tag_id = t.id \
+                AND tl.build_id = $3 AND tl.active)) ORDER BY t.{}",
         qo.order.as_deref().unwrap_or("name")
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(pattern)
         .bind(common::opt_i32(package))
+        .bind(common::opt_i32(build))
         .fetch_all(c.db().await?)
         .await?;
     let mut out = Vec::with_capacity(rows.len());
