@@ -14,6 +14,9 @@ fi
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v rpmbuild >/dev/null 2>&1 || need_apt+=(rpm)
+# repodata is checked against createrepo_c and read back with dnf
+command -v createrepo_c >/dev/null 2>&1 || need_apt+=(createrepo-c)
+command -v dnf >/dev/null 2>&1 || need_apt+=(dnf)
 # the koji CLI checks downloaded RPMs with rpm's python bindings (Debian's python3-rpm),
 # so the venv is made from Debian's python3 with system site packages
 [ -x /usr/bin/python3 ] || need_apt+=(python3)

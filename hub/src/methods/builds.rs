@@ -870,19 +870,6 @@ pub async fn get_build_config(c: &mut Ctx, a: Args) -> HResult<Value> {
     Ok(tag)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_nvr;
-
-    #[test]
-    fn nvr_split_keeps_dashes_in_names() {
-        assert_eq!(
-            parse_nvr("foo-bar-1.0-1.fc40"),
-            Some(("foo-bar", "1.0", "1.fc40"))
-        );
-        assert_eq!(parse_nvr("foo-1"), None);
-    }
-}
 
 /// getMavenBuild / getWinBuild / getImageBuild(buildInfo, strict=False): kkoji builds RPMs
 /// only, so a build never has Maven, Windows or image information.
@@ -1064,4 +1051,18 @@ pub async fn get_rpm_headers(c: &mut Ctx, a: Args) -> HResult<Value> {
     .await
     .map_err(|e| Fault::generic(format!("reader failed: {e}")))?;
     Ok(Value::Struct(found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_nvr;
+
+    #[test]
+    fn nvr_split_keeps_dashes_in_names() {
+        assert_eq!(
+            parse_nvr("foo-bar-1.0-1.fc40"),
+            Some(("foo-bar", "1.0", "1.fc40"))
+        );
+        assert_eq!(parse_nvr("foo-1"), None);
+    }
 }

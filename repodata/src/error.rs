@@ -1,0 +1,59 @@
+//! Errors of this crate. Every variant names the file it is about, because a repo is made
+//! of hundreds of files and "invalid header" alone does not tell an operator which one to
+//! remove.
+
+use std::path::{Path, PathBuf};
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, and with which file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed at the OS level.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a (complete, well-formed) RPM package.
+    #[error("{}: not a usable RPM: {reason}", path.display())]
+    BadRpm { path: PathBuf, reason: String },
+    /// Repository metadata (repomd.xml, primary.xml, …) is malformed, fails its checksum or
+    /// uses something this crate does not read.
+    #[error("{}: bad repodata: {reason}", path.display())]
+    BadMetadata { path: PathBuf, reason: String },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn bad_rpm(path: impl AsRef<Path>, reason: impl Into<String>) -> Self {
+        Error::BadRpm {
+            path: path.as_ref().to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn bad_md(path: impl AsRef<Path>, reason: impl Into<String>) -> Self {
+        Error::BadMetadata {
+            path: path.as_ref().to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The file this error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Error::Io { path, .. }
+            | Error::BadRpm { path, .. }
+            | Error::BadMetadata { path, .. } => path,
+        }
+    }
+}

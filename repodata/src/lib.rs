@@ -1,0 +1,40 @@
+//! kkoji's yum repository metadata: what createrepo_c does for Koji, as a library.
+//!
+//! * [`read_rpm`] turns one RPM into a [`PackageMeta`] (checksum, header fields, header
+//!   byte range, dependencies with flags and `pre`, files, changelogs), following
+//!   createrepo_c's rules so dnf sees the same thing it would see from createrepo_c.
+//! * [`MetaCache`] remembers that per package (keyed by the file's SHA-256, found again by
+//!   a `stat`), so regenerating a repo after one package changed reads only that package.
+//! * [`write_repo`] writes `repodata/` (repomd.xml, primary, filelists, other, optional
+//!   comps) gzip- or zstd-compressed, atomically replacing the previous repodata.
+//! * [`read_repo`] reads repodata back (ours, createrepo_c's or an upstream mirror's).
+//!
+//! [`create_repo`] chains them like `createrepo_c DIR`.
+
+mod cache;
+mod compress;
+mod error;
+mod meta;
+mod reader;
+mod repomd;
+mod rpmread;
+mod scan;
+mod writer;
+mod xmlread;
+mod xmlwrite;
+
+pub use cache::MetaCache;
+pub use compress::Compression;
+pub use error::{Error, Result};
+pub use meta::{
+    ChangelogEntry, DepFlag, Dependency, FileKind, PackageFile, PackageMeta, is_primary_file,
+};
+pub use reader::{RepoReadOptions, read_repo, read_repo_with, read_repomd};
+pub use repomd::{Checksum, RepoMd, RepoMdRecord};
+pub use rpmread::{DEFAULT_CHANGELOG_LIMIT, ReadOptions, read_rpm, read_rpm_with};
+pub use scan::{OnBadRpm, ReadPackagesOptions, RpmFile, create_repo, find_rpms, read_packages};
+pub use writer::{Groups, WriteOptions, write_repo};
+
+/// Re-exported so callers can pass a progress bar without depending on indicatif's
+/// version themselves.
+pub use indicatif::ProgressBar;
