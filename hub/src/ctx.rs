@@ -224,9 +224,19 @@ impl Ctx {
                 self.hub.sessions.set_callnum(sid, n);
             }
         }
+        let changed = self.wrote && matches!(self.tx, Some(Conn::Tx(_)));
+        if changed {
+            // other hubs drop their cached reads when this commits
+            sqlx::query("SELECT pg_notify('kkoji_changes', '')")
+                .execute(self.db().await?)
+                .await?;
+        }
         match self.tx.take() {
             Some(Conn::Tx(tx)) => tx.commit().await?,
             Some(Conn::Plain(_)) | None => {}
+        }
+        if changed {
+            self.hub.bump_generation();
         }
         Ok(())
     }

@@ -12,6 +12,24 @@ pub struct Hub {
     /// long-polling builders.
     pub task_events: tokio::sync::watch::Sender<u64>,
     pub sessions: crate::session::SessionCache,
+    /// Bumped by every committed change (here, or on another hub via NOTIFY kkoji_changes):
+    /// cached read results from an older generation are not used.
+    pub generation: std::sync::atomic::AtomicU64,
+    /// Current tag records by id and by name (see `generation`).
+    pub tag_cache: std::sync::Mutex<
+        std::collections::HashMap<crate::signature::Ident, (u64, koji_protocol::Value)>,
+    >,
+}
+
+impl Hub {
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn bump_generation(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl Hub {
@@ -22,6 +40,8 @@ impl Hub {
             registry: crate::methods::registry(),
             task_events: tokio::sync::watch::Sender::new(0),
             sessions: crate::session::SessionCache::new(),
+            generation: std::sync::atomic::AtomicU64::new(0),
+            tag_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 }
@@ -35,11 +55,14 @@ pub fn spawn_background(hub: std::sync::Arc<Hub>) -> Vec<tokio::task::JoinHandle
         loop {
             match sqlx::postgres::PgListener::connect_with(&listener_hub.pool).await {
                 Ok(mut l) => {
-                    if let Err(e) = l.listen("kkoji_tasks").await {
-                        tracing::warn!(error = %e, "LISTEN kkoji_tasks failed");
+                    if let Err(e) = l.listen_all(["kkoji_tasks", "kkoji_changes"]).await {
+                        tracing::warn!(error = %e, "LISTEN failed");
                     } else {
                         loop {
                             match l.recv().await {
+                                Ok(n) if n.channel() == "kkoji_changes" => {
+                                    listener_hub.bump_generation();
+                                }
                                 Ok(_) => {
                                     listener_hub
                                         .task_events
@@ -57,10 +80,11 @@ pub fn spawn_background(hub: std::sync::Arc<Hub>) -> Vec<tokio::task::JoinHandle
                     tracing::warn!(error = %e, "cannot connect the task notification listener")
                 }
             }
-            // wake waiters so nobody sleeps through what was missed, then reconnect
+            // wake waiters and drop cached reads: what happened meanwhile was not heard
             listener_hub
                 .task_events
                 .send_modify(|n| *n = n.wrapping_add(1));
+            listener_hub.bump_generation();
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     });

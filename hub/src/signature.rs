@@ -190,7 +190,7 @@ impl Signature {
 
 /// A value given where an id or a name is expected: `getTag(3)` looks up by id,
 /// `getTag("3")` by name, and dicts `{'id': N}` / `{'name': S}` are accepted too.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Ident {
     Id(i64),
     Name(String),

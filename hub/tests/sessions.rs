@@ -246,3 +246,43 @@ async fn a_session_closed_through_another_hub_cannot_write_here() {
         Value::Nil
     );
 }
+
+#[tokio::test]
+async fn cached_tags_follow_changes_on_this_and_other_hubs() {
+    let farm = Farm::start().await;
+    let (_hub2, url2) = farm.second_hub().await;
+    let a = farm.admin().await;
+    a.call("createTag", vec!["cached".into()]).await.unwrap();
+    let arches = |v: Value| v.get("arches").and_then(Value::as_str).map(str::to_string);
+    assert_eq!(
+        arches(a.call("getTag", vec!["cached".into()]).await.unwrap()).as_deref(),
+        Some("")
+    );
+    // a change through this hub is seen at once
+    let mut kw = Struct::new();
+    kw.insert("arches".into(), "x86_64".into());
+    a.call_kw("editTag2", vec!["cached".into()], kw)
+        .await
+        .unwrap();
+    assert_eq!(
+        arches(a.call("getTag", vec!["cached".into()]).await.unwrap()).as_deref(),
+        Some("x86_64")
+    );
+    // a change through another hub reaches this one's cache by NOTIFY
+    let b = farm.user_at(&url2, "kojiadmin");
+    b.ssl_login().await.unwrap();
+    let mut kw = Struct::new();
+    kw.insert("arches".into(), "aarch64".into());
+    b.call_kw("editTag2", vec!["cached".into()], kw)
+        .await
+        .unwrap();
+    let mut seen = None;
+    for _ in 0..50 {
+        seen = arches(a.call("getTag", vec!["cached".into()]).await.unwrap());
+        if seen.as_deref() == Some("aarch64") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen.as_deref(), Some("aarch64"));
+}

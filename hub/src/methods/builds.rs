@@ -870,7 +870,6 @@ pub async fn get_build_config(c: &mut Ctx, a: Args) -> HResult<Value> {
     Ok(tag)
 }
 
-
 /// getMavenBuild / getWinBuild / getImageBuild(buildInfo, strict=False): kkoji builds RPMs
 /// only, so a build never has Maven, Windows or image information.
 pub async fn no_typed_info(c: &mut Ctx, a: Args) -> HResult<Value> {

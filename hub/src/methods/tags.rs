@@ -75,7 +75,28 @@ pub async fn require_tag(c: &mut Ctx, v: &Value) -> HResult<(i64, String)> {
 pub async fn get_tag(c: &mut Ctx, a: Args) -> HResult<Value> {
     let ident = a.ident(0)?;
     let event = a.opt_i64(2)?;
-    match tag_record(c, &ident, event).await? {
+    // the current record of a tag is read far more often than it changes: serve it from the
+    // hub's cache while no change has been committed since it was read
+    let generation = c.hub.generation();
+    if event.is_none()
+        && let Ok(cache) = c.hub.tag_cache.lock()
+        && let Some((g, v)) = cache.get(&ident)
+        && *g == generation
+    {
+        return Ok(v.clone());
+    }
+    let found = tag_record(c, &ident, event).await?;
+    if event.is_none()
+        && let Some(v) = &found
+        && let Ok(mut cache) = c.hub.tag_cache.lock()
+    {
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.retain(|_, (g, _)| *g == generation);
+        cache.insert(ident.clone(), (generation, v.clone()));
+    }
+    match found {
         Some(t) => Ok(t),
         None if a.truthy(1) => Err(Fault::generic(format!(
             "No such tagInfo: {}",
