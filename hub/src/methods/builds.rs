@@ -4,7 +4,7 @@
 
 use super::common::{self, Named, ver};
 use super::host_api::verify;
-use super::tags::{full_inheritance, require_tag};
+use super::tags::{filters_pass, full_inheritance, inheritance_order, require_tag};
 use crate::ctx::Ctx;
 use crate::error::HResult;
 use crate::rpmhdr::{self, RpmInfo};
@@ -612,12 +612,11 @@ pub async fn move_build_to_scratch(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// Packages listed (and not blocked) in the tag or its ancestors.
 async fn package_allowed(c: &mut Ctx, tag_id: i64, pkg: &str) -> HResult<bool> {
-    let mut order = vec![tag_id];
-    for link in full_inheritance(c, tag_id, None, false).await? {
-        if let Some(p) = link.get("parent_id").and_then(Value::as_i64) {
-            order.push(p);
-        }
-    }
+    let order: Vec<i64> = inheritance_order(c, tag_id, None)
+        .await?
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
     for t in order {
         let blocked: Option<bool> = sqlx::query_scalar(
             "SELECT tp.blocked FROM tag_packages tp JOIN package p ON p.id = tp.package_id \
@@ -714,26 +713,15 @@ async fn tagged(
     package: Option<&str>,
     latest: bool,
 ) -> HResult<Vec<Value>> {
-    let mut order = vec![(tag_id, Vec::<String>::new())];
-    if inherit {
-        for link in full_inheritance(c, tag_id, event, false).await? {
-            let parent = link.get("parent_id").and_then(Value::as_i64).unwrap_or(0);
-            let filt = link
-                .get("filter")
-                .and_then(Value::as_array)
-                .map(|f| {
-                    f.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            order.push((parent, filt));
-        }
-    }
+    let order = if inherit {
+        inheritance_order(c, tag_id, event).await?
+    } else {
+        vec![(tag_id, Vec::new())]
+    };
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for (t, filters) in order {
+        let tag_name = common::get(c, Named::Tag, &Ident::Id(t)).await?.1;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{BUILD_SELECT} JOIN tag_listing tl ON tl.build_id = b.id JOIN tag tg ON tg.id = tl.tag_id \
              WHERE tl.tag_id = $1 AND {} AND ($2::text IS NULL OR p.name = $2) AND b.state = 1 \
@@ -746,11 +734,7 @@ async fn tagged(
         .await?;
         for r in &rows {
             let name: String = r.try_get("name")?;
-            if !filters.iter().all(|f| {
-                regex::Regex::new(f)
-                    .map(|re| re.is_match(&name))
-                    .unwrap_or(true)
-            }) {
+            if !filters_pass(&filters, &name) {
                 continue;
             }
             if latest && !seen.insert(name.clone()) {
@@ -759,18 +743,9 @@ async fn tagged(
             let mut v = build_value(r)?;
             if let Value::Struct(m) = &mut v {
                 m.insert("tag_id".into(), Value::Int(t));
-                let tname: Option<(String,)> = None;
-                let _ = tname;
+                m.insert("tag_name".into(), Value::String(tag_name.clone()));
             }
             out.push(v);
-        }
-    }
-    // tag names for the rows
-    for v in &mut out {
-        let tid = v.get("tag_id").and_then(Value::as_i64).unwrap_or(0);
-        let name = common::get(c, Named::Tag, &Ident::Id(tid)).await?.1;
-        if let Value::Struct(m) = v {
-            m.insert("tag_name".into(), Value::String(name));
         }
     }
     Ok(out)

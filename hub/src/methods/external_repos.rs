@@ -1,7 +1,7 @@
 //! External repositories (mirrors of upstream yum repos) and their links to tags.
 
 use super::common::{self, Named, ver};
-use super::tags::{full_inheritance, require_tag};
+use super::tags::{inheritance_order, require_tag};
 use crate::ctx::Ctx;
 use crate::error::HResult;
 use crate::signature::{Args, Ident};
@@ -371,12 +371,11 @@ pub async fn get_tag_external_repos(c: &mut Ctx, a: Args) -> HResult<Value> {
 pub async fn get_external_repo_list(c: &mut Ctx, a: Args) -> HResult<Value> {
     let (tag_id, _) = require_tag(c, a.val(0)).await?;
     let event = a.opt_i64(1)?;
-    let mut order = vec![tag_id];
-    for link in full_inheritance(c, tag_id, event, false).await? {
-        if let Some(p) = link.get("parent_id").and_then(Value::as_i64) {
-            order.push(p);
-        }
-    }
+    let order: Vec<i64> = inheritance_order(c, tag_id, event)
+        .await?
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for t in order {

@@ -1,7 +1,7 @@
 //! Packages and tag package lists (owner, blocked, extra arches), inherited through tags.
 
 use super::common::{self, Named, ver};
-use super::tags::{full_inheritance, require_tag};
+use super::tags::{filters_pass, inheritance_order, require_tag};
 use crate::ctx::Ctx;
 use crate::error::HResult;
 use crate::signature::{Args, Ident};
@@ -243,13 +243,6 @@ fn row_value(r: &PkgRow) -> Value {
     }
 }
 
-fn filters_pass(filters: &[String], name: &str) -> bool {
-    filters.iter().all(|f| match regex::Regex::new(f) {
-        Ok(re) => re.is_match(name),
-        Err(_) => true,
-    })
-}
-
 /// listPackages(tagID=None, userID=None, pkgID=None, prefix=None, inherited=False,
 /// with_dups=False, event=None, queryOpts=None, with_owners=True, with_blocked=True)
 pub async fn list_packages(c: &mut Ctx, a: Args) -> HResult<Value> {
@@ -301,23 +294,11 @@ pub async fn list_packages(c: &mut Ctx, a: Args) -> HResult<Value> {
     match tag {
         Some(t) => {
             // the tag itself first, then its ancestors in inheritance order
-            let mut order: Vec<(i64, Vec<String>)> = vec![(t, Vec::new())];
-            if inherited {
-                for link in full_inheritance(c, t, event, false).await? {
-                    let parent = link.get("parent_id").and_then(Value::as_i64).unwrap_or(0);
-                    let filt = link
-                        .get("filter")
-                        .and_then(Value::as_array)
-                        .map(|f| {
-                            f.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::to_string)
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    order.push((parent, filt));
-                }
-            }
+            let order = if inherited {
+                inheritance_order(c, t, event).await?
+            } else {
+                vec![(t, Vec::new())]
+            };
             let mut seen = HashSet::new();
             for (tid, filt) in order {
                 for r in tag_listing(c, Some(tid), event).await? {
@@ -357,21 +338,7 @@ pub async fn get_package_config(c: &mut Ctx, a: Args) -> HResult<Value> {
         None => return Ok(Value::Nil),
     };
     let event = a.opt_i64(2)?;
-    let mut order: Vec<(i64, Vec<String>)> = vec![(tag_id, Vec::new())];
-    for link in full_inheritance(c, tag_id, event, false).await? {
-        let parent = link.get("parent_id").and_then(Value::as_i64).unwrap_or(0);
-        let filt = link
-            .get("filter")
-            .and_then(Value::as_array)
-            .map(|f| {
-                f.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        order.push((parent, filt));
-    }
+    let order = inheritance_order(c, tag_id, event).await?;
     for (tid, filt) in order {
         if let Some(r) = tag_listing(c, Some(tid), event)
             .await?

@@ -590,6 +590,42 @@ pub async fn set_inheritance_data(c: &mut Ctx, a: Args) -> HResult<Value> {
     Ok(Value::Nil)
 }
 
+/// The tag itself, then its ancestors in inheritance order, each with the package filters
+/// (regexes) collected on the way: the order in which package lists, tagged builds and
+/// external repos are looked up.
+pub async fn inheritance_order(
+    c: &mut Ctx,
+    tag_id: i64,
+    event: Option<i64>,
+) -> HResult<Vec<(i64, Vec<String>)>> {
+    let mut order = vec![(tag_id, Vec::new())];
+    for link in full_inheritance(c, tag_id, event, false).await? {
+        let parent = link.get("parent_id").and_then(Value::as_i64).unwrap_or(0);
+        let filters = link
+            .get("filter")
+            .and_then(Value::as_array)
+            .map(|f| {
+                f.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        order.push((parent, filters));
+    }
+    Ok(order)
+}
+
+/// Whether a package name passes every inherited package filter (an invalid regex, which
+/// the CLI would not let in, filters nothing).
+pub fn filters_pass(filters: &[String], name: &str) -> bool {
+    filters.iter().all(|f| {
+        regex::Regex::new(f)
+            .map(|re| re.is_match(name))
+            .unwrap_or(true)
+    })
+}
+
 /// The full inheritance chain, depth first in priority order. A tag appears once (first
 /// reach wins); `maxdepth` limits how far beyond a link the walk goes; intransitive links
 /// only count from the starting tag.
