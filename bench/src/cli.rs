@@ -25,6 +25,72 @@ pub struct Cli {
 pub enum Cmd {
     /// Measure requests/s and latency of read-only hub calls at several client counts.
     Hub(HubArgs),
+    /// Scheduling: many simulated builders (protocol-level, in this process) pick up light
+    /// tasks; pickup latency (FREE -> OPEN), assignment throughput, duplicates, hub CPU.
+    Sched(SchedArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SchedArgs {
+    /// Simulated builders: each its own host, certificate, exclusive session and connection.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=2000))]
+    pub builders: u32,
+
+    /// Tasks queued at once in the burst phase (0: no burst phase).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(0..=200_000))]
+    pub tasks: u32,
+
+    /// Trickle phase: tasks submitted per second, one call per task.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=5_000))]
+    pub trickle_rate: u32,
+
+    /// Trickle phase length in seconds (0: no trickle phase).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=600))]
+    pub trickle_secs: u32,
+
+    /// maxjobs each builder reports in host.updateHost.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub maxjobs: u32,
+
+    /// Timeout each builder passes to host.waitTasks (the long-poll), in seconds.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=300))]
+    pub wait_secs: u32,
+
+    /// Concurrent submitting clients (the admin user, one session each).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub submitters: u32,
+
+    /// build() calls per multiCall in the burst phase.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub batch: u32,
+
+    /// The whole run (after the hub is up) stops after this many seconds, finished or not.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=3600))]
+    pub deadline_secs: u64,
+
+    /// The `kkoji-hub` binary to start (default: `kkoji-hub` next to this executable).
+    #[arg(long, value_name = "PATH")]
+    pub hub_bin: Option<PathBuf>,
+
+    /// State directory for the hub (default: a fresh temporary directory, removed
+    /// afterwards). An existing quickstart directory is reused.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Loopback port for the hub (default: a free one).
+    #[arg(long, value_name = "P")]
+    pub port: Option<u16>,
+
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+impl SchedArgs {
+    /// Tasks of the trickle phase.
+    pub fn trickle_tasks(&self) -> u64 {
+        u64::from(self.trickle_rate) * u64::from(self.trickle_secs)
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -184,7 +250,44 @@ mod tests {
         v.extend_from_slice(args);
         Cli::try_parse_from(v).map(|c| match c.cmd {
             Cmd::Hub(a) => a,
+            Cmd::Sched(_) => panic!("not hub"),
         })
+    }
+
+    fn sched_args(args: &[&str]) -> Result<SchedArgs, clap::Error> {
+        let mut v = vec!["kkoji-bench", "sched"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).map(|c| match c.cmd {
+            Cmd::Sched(a) => a,
+            Cmd::Hub(_) => panic!("not sched"),
+        })
+    }
+
+    #[test]
+    fn sched_defaults_and_options() {
+        let a = sched_args(&[]).unwrap();
+        assert_eq!((a.builders, a.tasks), (200, 10_000));
+        assert_eq!((a.trickle_rate, a.trickle_secs), (200, 10));
+        assert_eq!(a.trickle_tasks(), 2_000);
+        assert_eq!(a.deadline_secs, 300);
+        let a = sched_args(&[
+            "--builders",
+            "20",
+            "--tasks",
+            "0",
+            "--trickle-rate",
+            "50",
+            "--trickle-secs",
+            "3",
+            "--json",
+            "/tmp/x.json",
+        ])
+        .unwrap();
+        assert_eq!((a.builders, a.tasks, a.trickle_tasks()), (20, 0, 150));
+        assert!(a.json.is_some());
+        assert!(sched_args(&["--builders", "0"]).is_err());
+        assert!(sched_args(&["--trickle-rate", "0"]).is_err());
+        assert!(sched_args(&["--deadline-secs", "5"]).is_err());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Load generator for the kkoji hub: `kkoji-bench hub` starts a hub (or uses a running
 //! one), seeds it, and measures requests/s and latency percentiles of read-only calls over
 //! TLS with a logged-in session per client, along with the hub's RSS and CPU use.
+//! `kkoji-bench sched` simulates many builders and measures task pickup latency, assignment
+//! throughput and duplicate assignments.
 
 pub mod cli;
 pub mod hubproc;
@@ -9,6 +11,7 @@ pub mod monitor;
 pub mod procfs;
 pub mod report;
 pub mod run;
+pub mod sched;
 
 use indicatif::MultiProgress;
 use std::io::Write;

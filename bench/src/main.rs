@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         .try_init();
     let result = match cli.cmd {
         Cmd::Hub(args) => hub(&args, &multi),
+        Cmd::Sched(args) => kkoji_bench::sched::main(&args, &multi),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

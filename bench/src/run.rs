@@ -52,7 +52,7 @@ impl Interrupt {
         self.flag.load(Ordering::Relaxed)
     }
 
-    async fn wait(&mut self) {
+    pub async fn wait(&mut self) {
         // An error means the sender is gone, which only happens once it has fired.
         let _ = self.rx.wait_for(|v| *v).await;
     }

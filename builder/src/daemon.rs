@@ -322,6 +322,12 @@ impl Daemon {
                 Err(e) => return Err(e),
             }
         };
+        // Our running tasks' waiting flags may have changed since the last round (a parent
+        // build waits on the very buildArch just assigned to us): refresh them, or its
+        // weight is counted against the new task and the task is refused for nothing.
+        if !self.running.is_empty() && rows.iter().any(|r| r.state == TASK_ASSIGNED) {
+            self.update_tasks().await?;
+        }
         self.take_tasks(rows, &verdict).await
     }
 

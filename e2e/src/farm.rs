@@ -95,7 +95,15 @@ impl Farm {
         // The embedded PostgreSQL runs as the `postgres` user when we are root: it must be
         // able to reach ROOT/state/pgdata.
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).expect("chmod root");
-        for d in ["state", "logs", "conf", "extra-certs", "home", "raw", "work"] {
+        for d in [
+            "state",
+            "logs",
+            "conf",
+            "extra-certs",
+            "home",
+            "raw",
+            "work",
+        ] {
             fs::create_dir_all(root.join(d)).expect("create farm subdirectory");
         }
         fs::set_permissions(root.join("state"), fs::Permissions::from_mode(0o755))
@@ -609,6 +617,13 @@ impl Farm {
             self.koji_conf().display(),
             self.hub_logs()
         );
+    }
+
+    /// The hub's whole stderr log (its tracing output, across restarts), without colour codes.
+    pub fn hub_log_text(&self) -> String {
+        strip_ansi(
+            &fs::read_to_string(self.root.join("logs").join("hub.stderr.log")).unwrap_or_default(),
+        )
     }
 
     /// The tails of the hub's stdout and stderr logs, for failure messages.

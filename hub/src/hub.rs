@@ -11,6 +11,9 @@ pub struct Hub {
     /// Bumped whenever tasks change (on this or another hub, via LISTEN/NOTIFY): wakes
     /// long-polling builders.
     pub task_events: tokio::sync::watch::Sender<u64>,
+    /// Per builder host: bumped when a scheduler pass (on any hub) assigned it work.
+    pub host_events:
+        std::sync::Mutex<std::collections::HashMap<i64, tokio::sync::watch::Sender<u64>>>,
     pub sessions: crate::session::SessionCache,
     /// Bumped by every committed change (here, or on another hub via NOTIFY kkoji_changes):
     /// cached read results from an older generation are not used.
@@ -26,6 +29,42 @@ impl Hub {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// A receiver that changes when `host` is given work.
+    pub fn host_watch(&self, host: i64) -> tokio::sync::watch::Receiver<u64> {
+        let mut map = self
+            .host_events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(host)
+            .or_insert_with(|| tokio::sync::watch::Sender::new(0))
+            .subscribe()
+    }
+
+    fn wake_hosts(&self, payload: &str) {
+        let map = self
+            .host_events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in payload
+            .split(',')
+            .filter_map(|x| x.trim().parse::<i64>().ok())
+        {
+            if let Some(tx) = map.get(&id) {
+                tx.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        }
+    }
+
+    fn wake_all_hosts(&self) {
+        let map = self
+            .host_events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for tx in map.values() {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
     pub fn bump_generation(&self) {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -39,6 +78,7 @@ impl Hub {
             config,
             registry: crate::methods::registry(),
             task_events: tokio::sync::watch::Sender::new(0),
+            host_events: std::sync::Mutex::new(std::collections::HashMap::new()),
             sessions: crate::session::SessionCache::new(),
             generation: std::sync::atomic::AtomicU64::new(0),
             tag_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -55,13 +95,20 @@ pub fn spawn_background(hub: std::sync::Arc<Hub>) -> Vec<tokio::task::JoinHandle
         loop {
             match sqlx::postgres::PgListener::connect_with(&listener_hub.pool).await {
                 Ok(mut l) => {
-                    if let Err(e) = l.listen_all(["kkoji_tasks", "kkoji_changes"]).await {
+                    if let Err(e) = l
+                        .listen_all(["kkoji_tasks", "kkoji_changes", "kkoji_assigned"])
+                        .await
+                    {
                         tracing::warn!(error = %e, "LISTEN failed");
                     } else {
                         loop {
                             match l.recv().await {
                                 Ok(n) if n.channel() == "kkoji_changes" => {
                                     listener_hub.bump_generation();
+                                    listener_hub.wake_all_hosts();
+                                }
+                                Ok(n) if n.channel() == "kkoji_assigned" => {
+                                    listener_hub.wake_hosts(n.payload());
                                 }
                                 Ok(_) => {
                                     listener_hub
@@ -88,12 +135,34 @@ pub fn spawn_background(hub: std::sync::Arc<Hub>) -> Vec<tokio::task::JoinHandle
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     });
+    // One scheduler pass per burst of task events (not one per waiting builder), plus a
+    // periodic pass so timeouts are enforced when nothing happens.
     let sched = tokio::spawn(async move {
         let every = std::time::Duration::from_secs(hub.config.scheduler.interval.max(1));
+        let mut events = hub.task_events.subscribe();
         loop {
-            tokio::time::sleep(every).await;
-            if let Err(e) = crate::scheduler::run(&hub.pool, &hub.config.scheduler).await {
-                tracing::warn!(error = %e, "scheduler pass failed");
+            tokio::select! {
+                r = events.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep(every) => {}
+            }
+            events.borrow_and_update();
+            // another hub's pass may hold the lock and have missed the newest task: retry
+            for attempt in 0..20u64 {
+                match crate::scheduler::run(&hub.pool, &hub.config.scheduler).await {
+                    Ok(Some(_)) => break,
+                    Ok(None) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(5 * (attempt + 1)))
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "scheduler pass failed");
+                        break;
+                    }
+                }
             }
         }
     });

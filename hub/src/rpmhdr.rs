@@ -32,7 +32,15 @@ pub fn read(path: &Path) -> Result<RpmInfo, RpmError> {
     let size = std::fs::metadata(path)
         .map_err(|e| err(e.to_string()))?
         .len();
-    let meta = rpm::PackageMetadata::open(path).map_err(|e| err(format!("not an RPM: {e}")))?;
+    // the rpm crate's messages can quote the whole input: say it plainly instead
+    let meta = rpm::PackageMetadata::open(path).map_err(|e| {
+        tracing::debug!(path = %path.display(), error = %e, "unreadable RPM");
+        let why = match e {
+            rpm::Error::Io(_) => "it is truncated or unreadable",
+            _ => "it has no valid RPM lead and header",
+        };
+        err(format!("not an RPM file ({why})"))
+    })?;
     let s = |r: Result<&str, rpm::Error>, what: &str| {
         r.map(str::to_string)
             .map_err(|e| err(format!("no {what} in header: {e}")))

@@ -71,16 +71,16 @@ impl HostState {
     }
 }
 
-/// One scheduling pass. Returns the number of tasks assigned.
-pub async fn run(pool: &PgPool, cfg: &SchedulerConfig) -> Result<usize, sqlx::Error> {
+/// One scheduling pass. Returns the number of tasks assigned, or `None` when another pass
+/// (on this or another hub) holds the lock.
+pub async fn run(pool: &PgPool, cfg: &SchedulerConfig) -> Result<Option<usize>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
         .bind(LOCK_KEY)
         .fetch_one(&mut *tx)
         .await?;
     if !got {
-        // another pass is running; it will assign and notify
-        return Ok(0);
+        return Ok(None);
     }
     sqlx::query(
         "UPDATE host SET ready = FALSE WHERE ready AND (update_time IS NULL \
@@ -158,7 +158,7 @@ pub async fn run(pool: &PgPool, cfg: &SchedulerConfig) -> Result<usize, sqlx::Er
     }
     if hosts.is_empty() {
         tx.commit().await?;
-        return Ok(0);
+        return Ok(Some(0));
     }
     let free = sqlx::query(
         "SELECT t.id, t.channel_id, t.arch, t.weight, \
@@ -199,7 +199,16 @@ pub async fn run(pool: &PgPool, cfg: &SchedulerConfig) -> Result<usize, sqlx::Er
         .execute(&mut *tx)
         .await?;
     }
-    if count > 0 || !lost.is_empty() || stale_assigned > 0 {
+    if !assigned.is_empty() {
+        // wake exactly the builders that got work, on every hub
+        let hosts: Vec<String> = assigned.keys().map(i32::to_string).collect();
+        sqlx::query("SELECT pg_notify('kkoji_assigned', $1)")
+            .bind(hosts.join(","))
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !lost.is_empty() || stale_assigned > 0 {
+        // freed tasks need another pass
         sqlx::query("SELECT pg_notify('kkoji_tasks', '')")
             .execute(&mut *tx)
             .await?;
@@ -208,7 +217,7 @@ pub async fn run(pool: &PgPool, cfg: &SchedulerConfig) -> Result<usize, sqlx::Er
     if count > 0 {
         tracing::debug!(count, "tasks assigned");
     }
-    Ok(count)
+    Ok(Some(count))
 }
 
 #[cfg(test)]

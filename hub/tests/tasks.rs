@@ -492,14 +492,8 @@ async fn capacity_and_refusals_shape_assignment() {
         .await
         .unwrap();
     let got = wait_one(&small).await;
-    small
-        .call(
-            "host.refuseTask",
-            vec![id(&got).into(), false.into(), "no thanks".into()],
-        )
-        .await
-        .unwrap();
-    // a host that says it is not ready gets nothing either
+    // a host that says it is not ready gets nothing (said before refusing, so the freed
+    // task cannot come straight back to it)
     small
         .call(
             "host.updateHost",
@@ -511,6 +505,13 @@ async fn capacity_and_refusals_shape_assignment() {
                     "not ready: load average 5.20 > capacity 1.0".into(),
                 )])),
             ],
+        )
+        .await
+        .unwrap();
+    small
+        .call(
+            "host.refuseTask",
+            vec![id(&got).into(), false.into(), "no thanks".into()],
         )
         .await
         .unwrap();

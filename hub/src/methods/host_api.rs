@@ -37,6 +37,16 @@ pub async fn verify(c: &mut Ctx) -> HResult<i64> {
     if !exclusive {
         return Err(Fault::auth("This method requires an exclusive session").into());
     }
+    // Any call of a host is a sign of life (a builder busy with tasks calls every few
+    // seconds but checks in less often): keep its host timeout from firing. Autocommit and
+    // at most once a second, so it costs little and survives a rolled-back call.
+    sqlx::query(
+        "UPDATE host SET update_time = clock_timestamp() WHERE id = $1 \
+         AND update_time < clock_timestamp() - interval '1 second'",
+    )
+    .bind(host)
+    .execute(&c.hub.pool)
+    .await?;
     Ok(i64::from(host))
 }
 
@@ -128,8 +138,11 @@ pub async fn get_tasks(c: &mut Ctx, _a: Args) -> HResult<Value> {
     let host = verify(c).await?;
     let pool = c.hub.pool.clone();
     let mut t = assigned_tasks(&pool, host).await?;
-    if t.is_empty() {
-        scheduler::run(&pool, &c.hub.config.scheduler).await?;
+    if t.is_empty()
+        && scheduler::run(&pool, &c.hub.config.scheduler)
+            .await?
+            .is_some()
+    {
         t = assigned_tasks(&pool, host).await?;
     }
     Ok(Value::Array(t))
@@ -145,18 +158,15 @@ pub async fn wait_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
     let timeout = a.opt_f64(0)?.unwrap_or(30.0).clamp(0.0, 300.0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(timeout);
     let pool = c.hub.pool.clone();
-    let mut rx = c.hub.task_events.subscribe();
+    // woken only when a scheduler pass gives this host work (not by every task event)
+    let mut rx = c.hub.host_watch(host);
+    // a builder that starts waiting may be exactly what a queued task needs
+    c.hub.task_events.send_modify(|n| *n = n.wrapping_add(1));
     loop {
         rx.borrow_and_update();
         let t = assigned_tasks(&pool, host).await?;
         if !t.is_empty() {
             return Ok(Value::Array(t));
-        }
-        if scheduler::run(&pool, &c.hub.config.scheduler).await? > 0 {
-            let t = assigned_tasks(&pool, host).await?;
-            if !t.is_empty() {
-                return Ok(Value::Array(t));
-            }
         }
         tokio::select! {
             r = rx.changed() => {

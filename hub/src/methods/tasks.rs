@@ -45,7 +45,7 @@ pub async fn build(c: &mut Ctx, a: Args) -> HResult<Value> {
     let info = tokio::task::spawn_blocking(move || crate::rpmhdr::read(&path))
         .await
         .map_err(|e| Fault::generic(format!("header reader failed: {e}")))?
-        .map_err(|e| Fault::generic(e.to_string()))?;
+        .map_err(|e| Fault::generic(format!("{src}: {}", e.msg)))?;
     if !info.is_source {
         return Err(Fault::generic(format!("{src} is not a source rpm")).into());
     }
