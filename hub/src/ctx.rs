@@ -241,6 +241,15 @@ impl Ctx {
         Ok(())
     }
 
+    /// Commit what the call did so far and release its connection (a long-poll keeps
+    /// nothing open while it waits). Only for calls whose writes need no callnum record.
+    pub async fn commit_open(&mut self) -> HResult<()> {
+        if let Some(Conn::Tx(tx)) = self.tx.take() {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
     /// End the transaction begun so far without ending the call (a long-poll must not hold
     /// one open while it waits). Only for calls that have not written.
     pub async fn rollback_open(&mut self) {

@@ -38,14 +38,15 @@ pub async fn verify(c: &mut Ctx) -> HResult<i64> {
         return Err(Fault::auth("This method requires an exclusive session").into());
     }
     // Any call of a host is a sign of life (a builder busy with tasks calls every few
-    // seconds but checks in less often): keep its host timeout from firing. Autocommit and
-    // at most once a second, so it costs little and survives a rolled-back call.
+    // seconds but checks in less often): keep its host timeout from firing. On the call's
+    // own connection (a second one per call would let a crowd of builders starve the pool)
+    // and at most once a second.
     sqlx::query(
         "UPDATE host SET update_time = clock_timestamp() WHERE id = $1 \
          AND update_time < clock_timestamp() - interval '1 second'",
     )
     .bind(host)
-    .execute(&c.hub.pool)
+    .execute(c.db().await?)
     .await?;
     Ok(i64::from(host))
 }
@@ -153,8 +154,8 @@ pub async fn get_tasks(c: &mut Ctx, _a: Args) -> HResult<Value> {
 /// polling interval.
 pub async fn wait_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
     let host = verify(c).await?;
-    // do not hold the call's transaction open while waiting
-    c.rollback_open().await;
+    // do not hold the call's transaction (and its pool connection) while waiting
+    c.commit_open().await?;
     let timeout = a.opt_f64(0)?.unwrap_or(30.0).clamp(0.0, 300.0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(timeout);
     let pool = c.hub.pool.clone();
