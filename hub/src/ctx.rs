@@ -16,8 +16,6 @@ pub struct Ctx {
     pub peer: Arc<PeerInfo>,
     /// The validated session, if the request carried one.
     pub session: Option<Session>,
-    /// Set by `sslLogin` for a renewal: the session named in the headers, even if expired.
-    pub renew_session: Option<Session>,
     /// The method being run (inside a multicall: the inner method).
     pub method: &'static str,
     /// A method that only reads: it runs on a plain pooled connection (no BEGIN/COMMIT).
@@ -37,7 +35,6 @@ impl Ctx {
             hub,
             peer,
             session,
-            renew_session: None,
             method: "",
             readonly: false,
             session_closed: false,

@@ -246,7 +246,8 @@ pub async fn ssl_login(ctx: &mut Ctx, a: Args) -> HResult<Value> {
     }
     crate::names::check_user(&name)?;
     // renewal of an expired session named in the headers
-    if renew && let Some(old) = ctx.session.take().or(ctx.renew_session.take()) {
+    // the session named in the headers (validated, expired ones included, for sslLogin)
+    if renew && let Some(old) = ctx.session.take() {
         if old.user_name != name {
             return Err(auth("Invalid session or bad credentials"));
         }
