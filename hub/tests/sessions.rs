@@ -161,6 +161,22 @@ async fn expired_session_gets_auth_expired_and_logout_closes() {
     let (code, msg) = fault(a.call("getLoggedInUser", vec![]).await);
     assert_eq!(code, codes::AUTH_EXPIRED);
     assert_eq!(msg, format!("session \"{sid}\" has expired"));
+    // the client renews with sslLogin(renew=True) and the old session's headers: same id,
+    // new key, callnums start over
+    let mut kw = Struct::new();
+    kw.insert("proxyuser".into(), Value::Nil);
+    kw.insert("renew".into(), true.into());
+    let renewed = a.call_kw("sslLogin", vec![], kw).await.unwrap();
+    assert_eq!(renewed.get("session-id").and_then(Value::as_i64), Some(sid));
+    let key = renewed
+        .get("session-key")
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_string();
+    a.set_session(Some((sid, key)));
+    a.call("createTag", vec!["after-renewal".into()])
+        .await
+        .unwrap();
 
     let b = farm.admin().await;
     let kept = b.session();
