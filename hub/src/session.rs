@@ -421,6 +421,8 @@ pub async fn logout_child(ctx: &mut Ctx, a: Args) -> HResult<Value> {
         return Err(generic_err(&format!("No such subsession: {child}")));
     }
     ctx.mark_write();
+    // the closed child must not stay usable from this hub's session cache
+    ctx.hub.sessions.forget_user(me.user_id);
     Ok(Value::Nil)
 }
 
