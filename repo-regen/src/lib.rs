@@ -1,0 +1,1 @@
+//! kkoji-repo-regen (being written).
