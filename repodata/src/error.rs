@@ -24,6 +24,10 @@ pub enum Error {
     /// uses something this crate does not read.
     #[error("{}: bad repodata: {reason}", path.display())]
     BadMetadata { path: PathBuf, reason: String },
+    /// Fetching a repository over the network failed (unreachable, HTTP status, truncated
+    /// or invalid repomd.xml, checksum mismatch, …). `url` is the file or repo it is about.
+    #[error("{url}: {reason}")]
+    Remote { url: String, reason: String },
 }
 
 impl Error {
@@ -48,12 +52,20 @@ impl Error {
         }
     }
 
-    /// The file this error is about.
+    pub(crate) fn remote(url: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Remote {
+            url: url.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The file this error is about (for [`Error::Remote`], the URL).
     pub fn path(&self) -> &Path {
         match self {
             Error::Io { path, .. }
             | Error::BadRpm { path, .. }
             | Error::BadMetadata { path, .. } => path,
+            Error::Remote { url, .. } => Path::new(url.as_str()),
         }
     }
 }

@@ -7,15 +7,20 @@
 //!   a `stat`), so regenerating a repo after one package changed reads only that package.
 //! * [`write_repo`] writes `repodata/` (repomd.xml, primary, filelists, other, optional
 //!   comps) gzip- or zstd-compressed, atomically replacing the previous repodata.
-//! * [`read_repo`] reads repodata back (ours, createrepo_c's or an upstream mirror's).
+//! * [`read_repo`] reads repodata back (ours, createrepo_c's or an upstream mirror's);
+//!   [`read_remote_repo`] downloads an external repo's metadata first (checked, atomic).
+//! * [`merge_repos`] merges a tag's packages with its external repos by Koji's rules
+//!   (merge modes `koji`, `simple`, `bare`), for the buildroot repo.
 //!
 //! [`create_repo`] chains them like `createrepo_c DIR`.
 
 mod cache;
 mod compress;
 mod error;
+mod merge;
 mod meta;
 mod reader;
+mod remote;
 mod repomd;
 mod rpmread;
 mod scan;
@@ -26,10 +31,15 @@ mod xmlwrite;
 pub use cache::MetaCache;
 pub use compress::Compression;
 pub use error::{Error, Result};
+pub use merge::{
+    MergeInput, MergeMode, MixedMergeModes, ParseMergeModeError, check_merge_modes, merge_arches,
+    merge_repos,
+};
 pub use meta::{
     ChangelogEntry, DepFlag, Dependency, FileKind, PackageFile, PackageMeta, is_primary_file,
 };
 pub use reader::{RepoReadOptions, read_repo, read_repo_with, read_repomd};
+pub use remote::{read_remote_repo, remote_repomd_timestamp};
 pub use repomd::{Checksum, RepoMd, RepoMdRecord};
 pub use rpmread::{DEFAULT_CHANGELOG_LIMIT, ReadOptions, read_rpm, read_rpm_with};
 pub use scan::{OnBadRpm, ReadPackagesOptions, RpmFile, create_repo, find_rpms, read_packages};

@@ -84,8 +84,8 @@ pub fn read_repo_with(repo: impl AsRef<Path>, opts: &RepoReadOptions) -> Result<
 }
 
 /// The local directory of a repository given as a directory or a `file://` URL. Remote
-/// URLs are refused: downloading (with resume and retries) belongs to the mirror, which
-/// then reads the local copy.
+/// URLs are refused here, so that nothing in this module touches the network:
+/// [`crate::read_remote_repo`] (or the mirror) downloads first and reads the local copy.
 fn repo_root(repo: &Path) -> Result<PathBuf> {
     let Some(s) = repo.to_str() else {
         return Ok(repo.to_path_buf());
@@ -96,7 +96,7 @@ fn repo_root(repo: &Path) -> Result<PathBuf> {
     if s.contains("://") {
         return Err(Error::bad_md(
             repo,
-            "only local repositories (a directory or file:// URL) can be read; download it first",
+            "only local repositories (a directory or file:// URL) are read here; download it with read_remote_repo first",
         ));
     }
     Ok(repo.to_path_buf())

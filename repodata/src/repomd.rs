@@ -97,6 +97,7 @@ impl RepoMd {
         let mut md = RepoMd::default();
         let mut cur: Option<RepoMdRecord> = None;
         let mut saw_root = false;
+        let mut closed_root = false;
         let bad = |e: String| Error::bad_md(path, e);
         loop {
             buf.clear();
@@ -118,7 +119,10 @@ impl RepoMd {
                         }
                     };
                     match name.as_slice() {
-                        b"repomd" => saw_root = true,
+                        b"repomd" => {
+                            saw_root = true;
+                            closed_root |= !has_body;
+                        }
                         b"revision" if cur.is_none() => {
                             md.revision = body(&mut reader)?;
                         }
@@ -180,6 +184,9 @@ impl RepoMd {
                     }
                 }
                 Event::End(e) => {
+                    if local(e.name().as_ref()) == b"repomd" {
+                        closed_root = true;
+                    }
                     if local(e.name().as_ref()) == b"data"
                         && let Some(r) = cur.take()
                     {
@@ -195,6 +202,11 @@ impl RepoMd {
         }
         if !saw_root {
             return Err(bad("no <repomd> element".to_string()));
+        }
+        // quick-xml reports the end of input inside open elements as a normal end, so a
+        // download cut short would otherwise pass as a repo with fewer records.
+        if !closed_root {
+            return Err(bad("truncated: no closing </repomd>".to_string()));
         }
         Ok(md)
     }
