@@ -190,6 +190,7 @@ async fn quickstart(
         limits: LimitsConfig::default(),
         db: DbConfig::default(),
         scheduler: scheduler.clone(),
+        repos: Default::default(),
     };
     std::fs::create_dir_all(&config.topdir)?;
     let conf_path = state_dir.join("koji.conf");

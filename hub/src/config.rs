@@ -37,6 +37,8 @@ pub struct HubConfig {
     pub db: DbConfig,
     #[serde(default)]
     pub scheduler: crate::scheduler::SchedulerConfig,
+    #[serde(default)]
+    pub repos: crate::repos::ReposConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -164,6 +164,8 @@ pub fn spawn_background(hub: std::sync::Arc<Hub>) -> Vec<tokio::task::JoinHandle
                     }
                 }
             }
+            // waiting repo requests become newRepo tasks without anyone polling
+            crate::repos::background_queue_pass(hub.clone()).await;
         }
     });
     vec![listen, sched]

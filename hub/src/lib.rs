@@ -13,6 +13,7 @@ pub mod methods;
 pub mod names;
 pub mod pyrepr;
 pub mod registry;
+pub mod repos;
 pub mod rpmhdr;
 pub mod run;
 pub mod scheduler;

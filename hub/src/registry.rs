@@ -93,6 +93,17 @@ impl Registry {
 /// Methods that only read. Each was checked not to write; a read-only method that tries to
 /// create an event fails loudly instead of writing outside a transaction.
 const READONLY: &[&str] = &[
+    "repoInfo",
+    "getRepo",
+    "getActiveRepos",
+    "tagLastChangeEvent",
+    "tagFirstChangeEvent",
+    "repo.get",
+    "repo.checkRequest",
+    "repo.getExternalRepoData",
+    "repo.references",
+    "repo.query",
+    "repo.queryQueue",
     "getAPIVersion",
     "getKojiVersion",
     "hello",

@@ -189,6 +189,16 @@ pub async fn cancel(c: &mut Ctx, id: i64, recurse: bool) -> HResult<()> {
     .bind(&ids)
     .execute(c.db().await?)
     .await?;
+    let repo_tasks: Vec<i32> = sqlx::query_scalar(
+        "SELECT id FROM task WHERE id = ANY($1) AND method = 'newRepo' AND state = 3",
+    )
+    .bind(&ids)
+    .fetch_all(c.db().await?)
+    .await?;
+    for t in repo_tasks {
+        let t = i64::from(t);
+        crate::repos::task_failed(c, t, &format!("task {t} was canceled")).await?;
+    }
     if n > 0 {
         notify_tasks(c).await?;
     }

@@ -705,7 +705,7 @@ pub async fn host_tag_build(c: &mut Ctx, a: Args) -> HResult<Value> {
 }
 
 /// Tagged builds of a tag (optionally through inheritance), newest tagging first.
-async fn tagged(
+pub async fn tagged_builds(
     c: &mut Ctx,
     tag_id: i64,
     event: Option<i64>,
@@ -756,7 +756,7 @@ pub async fn get_latest_builds(c: &mut Ctx, a: Args) -> HResult<Value> {
     let (tag_id, _) = require_tag(c, a.val(0)).await?;
     let pkg = a.opt_str(2)?.map(str::to_string);
     Ok(Value::Array(
-        tagged(c, tag_id, a.opt_i64(1)?, true, pkg.as_deref(), true).await?,
+        tagged_builds(c, tag_id, a.opt_i64(1)?, true, pkg.as_deref(), true).await?,
     ))
 }
 
@@ -767,7 +767,7 @@ pub async fn list_tagged(c: &mut Ctx, a: Args) -> HResult<Value> {
     let pkg = a.opt_str(5)?.map(str::to_string);
     let prefix = a.opt_str(3)?.map(str::to_string);
     let owner = a.opt_str(6)?.map(str::to_string);
-    let rows = tagged(
+    let rows = tagged_builds(
         c,
         tag_id,
         a.opt_i64(1)?,

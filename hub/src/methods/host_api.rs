@@ -239,15 +239,17 @@ async fn finish(c: &mut Ctx, a: Args, new_state: i32) -> HResult<Value> {
     let id = a.i64(0)?;
     let result = a.str(1)?.to_string();
     // the stored result must be something getTaskResult can give back
-    match decode_response(result.as_bytes(), &Limits::default()) {
-        Ok(_) => {}
+    let fault_text = match decode_response(result.as_bytes(), &Limits::default()) {
+        Ok(Err(f)) => Some(f.to_string()),
+        Ok(Ok(_)) => None,
         Err(e) => {
             return Err(
                 Fault::parameter(format!("task result is not an XML-RPC response: {e}")).into(),
             );
         }
-    }
-    assert_holds(c, host, id).await?;
+    };
+    let row = assert_holds(c, host, id).await?;
+    let method: String = row.try_get("method")?;
     c.mark_write();
     sqlx::query(
         "UPDATE task SET state = $2, result = $3, completion_time = clock_timestamp(), waiting = NULL WHERE id = $1",
@@ -257,6 +259,10 @@ async fn finish(c: &mut Ctx, a: Args, new_state: i32) -> HResult<Value> {
     .bind(&result)
     .execute(c.db().await?)
     .await?;
+    if new_state == state::FAILED && method == "newRepo" {
+        let why = fault_text.unwrap_or_else(|| "newRepo task failed".into());
+        crate::repos::task_failed(c, id, &format!("task {id} failed: {why}")).await?;
+    }
     // the host declares its output complete by closing the task
     let dir = topdir::task_dir(&c.hub.config.topdir, id);
     clear_upload_markers(&dir);

@@ -7,6 +7,7 @@ pub mod host_api;
 pub mod hosts;
 pub mod misc;
 pub mod packages;
+pub mod repos;
 pub mod tags;
 pub mod targets;
 pub mod tasks;
@@ -740,6 +741,163 @@ pub fn registry() -> Registry {
         "rpmID=None, taskID=None, filepath=None, headers=None, strict=False",
         "Header fields of an imported RPM.",
         handler!(builds::get_rpm_headers),
+    );
+    // repos (Koji 1.35+)
+    r.add(
+        "repoInfo",
+        "repo_id, strict=False",
+        "A repo's data.",
+        handler!(repos::repo_info),
+    );
+    r.add(
+        "getRepo",
+        "tag, state=None, event=None, dist=False, min_event=None",
+        "The newest repo of a tag in a state (READY by default).",
+        handler!(repos::get_repo),
+    );
+    r.add(
+        "getActiveRepos",
+        "",
+        "Repos that are not deleted.",
+        handler!(repos::get_active_repos),
+    );
+    r.add(
+        "repoExpire",
+        "repo_id",
+        "Mark a repo expired.",
+        handler!(repos::repo_expire),
+    );
+    r.add(
+        "repoProblem",
+        "repo_id",
+        "Mark a repo as having a problem.",
+        handler!(repos::repo_problem),
+    );
+    r.add(
+        "repoDelete",
+        "repo_id",
+        "Mark a repo deleted unless buildroots use it; returns the number of users.",
+        handler!(repos::repo_delete),
+    );
+    r.add(
+        "newRepo",
+        "tag, event=None, src=False, debuginfo=False, separate_src=False",
+        "Create a newRepo task for a tag.",
+        handler!(repos::new_repo),
+    );
+    r.add(
+        "tagLastChangeEvent",
+        "tag, event=None, inherit=True",
+        "The last event that changed the tag's repo content.",
+        handler!(repos::tag_last_change_event),
+    );
+    r.add(
+        "tagFirstChangeEvent",
+        "tag, after=None, inherit=True",
+        "The first event after `after` that changed the tag's repo content.",
+        handler!(repos::tag_first_change_event),
+    );
+    r.add(
+        "repo.get",
+        "tag, min_event=None, at_event=None, opts=None",
+        "The best READY repo for the tag.",
+        handler!(repos::repo_get),
+    );
+    r.add(
+        "repo.request",
+        "tag, min_event=None, at_event=None, opts=None, priority=None, force=False",
+        "Request a repo for a tag.",
+        handler!(repos::repo_request),
+    );
+    r.add(
+        "repo.checkRequest",
+        "req_id",
+        "Status of a repo request.",
+        handler!(repos::check_request),
+    );
+    r.add(
+        "repo.setRequestPriority",
+        "req_id, priority",
+        "Change a request's priority.",
+        handler!(repos::set_request_priority),
+    );
+    r.add(
+        "repo.getExternalRepoData",
+        "erepo",
+        "What was last seen of an external repo upstream.",
+        handler!(repos::get_external_repo_data),
+    );
+    r.add(
+        "repo.setExternalRepoData",
+        "external_repo_id, data",
+        "Record what was seen of an external repo upstream.",
+        handler!(repos::set_external_repo_data),
+    );
+    r.add(
+        "repo.references",
+        "repo_id",
+        "Buildroots using the repo.",
+        handler!(repos::references),
+    );
+    r.add(
+        "repo.setState",
+        "repo_id, state",
+        "Set a repo's state.",
+        handler!(repos::set_state),
+    );
+    r.add(
+        "repo.query",
+        "clauses, fields=None, opts=None",
+        "Query repos.",
+        handler!(repos::query),
+    );
+    r.add(
+        "repo.queryQueue",
+        "clauses=None, fields=None, opts=None",
+        "Query repo requests.",
+        handler!(repos::query_queue),
+    );
+    r.add(
+        "repo.autoRequests",
+        "",
+        "Request repos for tags that need them.",
+        handler!(repos::auto_requests),
+    );
+    r.add(
+        "repo.checkQueue",
+        "",
+        "Start newRepo tasks for waiting requests.",
+        handler!(repos::check_queue),
+    );
+    r.add(
+        "repo.updateEndEvents",
+        "",
+        "Record when READY repos became stale.",
+        handler!(repos::update_end_events),
+    );
+    r.add(
+        "host.repoInit",
+        "tag, task_id=None, event=None, opts=None",
+        "Create a repo and its package lists.",
+        handler!(repos::host_repo_init),
+    );
+    r.add(
+        "host.repoDone",
+        "repo_id, data, expire=False, repo_json_updates=None",
+        "Move a repo's repodata into place and mark it READY.",
+        handler!(repos::host_repo_done),
+    );
+    r.add(
+        "host.newBuildRoot",
+        "repo, arch, task_id=None, ctype='chroot'",
+        "Record a buildroot using a repo.",
+        handler!(repos::host_new_buildroot),
+    );
+    r.add(
+        "host.setBuildRootState",
+        "brootid, state, task_id=None",
+        "Change a buildroot's state.",
+        handler!(repos::host_set_buildroot_state),
     );
     r
 }

@@ -52,6 +52,7 @@ impl Farm {
             limits: LimitsConfig::default(),
             db: DbConfig { max_connections: 4 },
             scheduler: Default::default(),
+            repos: Default::default(),
         };
         let hub = start_background(config, &db).await.expect("hub");
         let url = format!("https://127.0.0.1:{}/kojihub", hub.addr.port());

@@ -1,0 +1,704 @@
+//! Repo methods: `repoInfo`, `getRepo`, `newRepo`, `repoExpire`/`repoDelete`/`repoProblem`,
+//! `tagLastChangeEvent`, the `repo.*` namespace of Koji 1.35+ and the builders'
+//! `host.repoInit`/`host.repoDone`/buildroot calls. The logic lives in [`crate::repos`].
+
+use std::cmp::Ordering;
+
+use koji_protocol::{Fault, Struct, Value, kstruct};
+
+use super::common::{self, Named};
+use super::host_api::verify;
+use crate::ctx::Ctx;
+use crate::error::HResult;
+use crate::repos::{self, Opts, Repo, Request, state};
+use crate::signature::{Args, Ident};
+use crate::tasks::{self, NewTask};
+
+fn repo_or_nil(r: Option<Repo>) -> Value {
+    r.map(|r| Value::Struct(r.value)).unwrap_or(Value::Nil)
+}
+
+async fn tag_id(c: &mut Ctx, v: &Value) -> HResult<(i64, String)> {
+    let ident = Ident::from_value(v).ok_or_else(|| {
+        Fault::parameter(format!("Invalid tag value: {}", crate::pyrepr::repr(v)))
+    })?;
+    common::get(c, Named::Tag, &ident).await
+}
+
+fn opt_event(v: &Value, what: &str) -> HResult<Option<i64>> {
+    match v {
+        Value::Nil => Ok(None),
+        Value::Int(i) => Ok(Some(*i)),
+        Value::String(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| Fault::parameter(format!("Invalid {what}: {s}")).into()),
+        other => {
+            Err(Fault::parameter(format!("Invalid {what}: {}", crate::pyrepr::repr(other))).into())
+        }
+    }
+}
+
+async fn require_event(c: &mut Ctx, e: i64) -> HResult<i64> {
+    let ok: Option<i64> = sqlx::query_scalar("SELECT id FROM events WHERE id = $1")
+        .bind(e)
+        .fetch_optional(c.db().await?)
+        .await?;
+    ok.ok_or_else(|| Fault::parameter(format!("Invalid event: {e}")).into())
+}
+
+/// repoInfo(repo_id, strict=False)
+pub async fn repo_info(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let id = a.i64(0)?;
+    match repos::repo_info(c, id).await? {
+        Some(r) => Ok(Value::Struct(r.value)),
+        None if a.truthy(1) => Err(Fault::generic(format!("No such repo: {id}")).into()),
+        None => Ok(Value::Nil),
+    }
+}
+
+/// getRepo(tag, state=None, event=None, dist=False, min_event=None): the newest repo in
+/// `state` (READY by default); with `event`, the newest created at or before it, any state.
+pub async fn get_repo(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let (tag, _) = tag_id(c, a.val(0)).await?;
+    let st = a.opt_i64(1)?;
+    let event = a.opt_i64(2)?;
+    let dist = a.truthy(3);
+    let min_event = a.opt_i64(4)?;
+    // dist is a boolean column: compared through an int cast so every bind is an i64
+    let mut cond = String::from("WHERE r.tag_id = $1 AND r.dist::int = $2");
+    let mut binds = vec![tag, dist as i64];
+    if let Some(e) = event {
+        cond.push_str(" AND r.create_event <= $3");
+        binds.push(e);
+    } else {
+        cond.push_str(" AND r.state = $3");
+        binds.push(st.unwrap_or(i64::from(state::READY)));
+    }
+    if let Some(m) = min_event {
+        cond.push_str(&format!(" AND r.create_event >= ${}", binds.len() + 1));
+        binds.push(m);
+    }
+    let mut repos = repos::fetch_repos(
+        c,
+        &format!("{cond} ORDER BY r.creation_time DESC, r.id DESC LIMIT 1"),
+        &binds,
+    )
+    .await?;
+    Ok(repo_or_nil(repos.pop()))
+}
+
+/// getActiveRepos(): repos that are not deleted (kojira's old view of the world).
+pub async fn get_active_repos(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    let repos = repos::fetch_repos(c, "WHERE r.state <> 3 ORDER BY r.id", &[]).await?;
+    Ok(Value::Array(
+        repos.into_iter().map(|r| Value::Struct(r.value)).collect(),
+    ))
+}
+
+async fn set_state_checked(c: &mut Ctx, a: &Args, st: i32) -> HResult<Value> {
+    c.assert_perm("repo").await?;
+    let id = a.i64(0)?;
+    repos::set_state(c, id, st, None).await?;
+    Ok(Value::Nil)
+}
+
+/// repoExpire(repo_id)
+pub async fn repo_expire(c: &mut Ctx, a: Args) -> HResult<Value> {
+    set_state_checked(c, &a, state::EXPIRED).await
+}
+
+/// repoProblem(repo_id)
+pub async fn repo_problem(c: &mut Ctx, a: Args) -> HResult<Value> {
+    set_state_checked(c, &a, state::PROBLEM).await
+}
+
+/// repoDelete(repo_id): marks the repo DELETED unless buildroots still use it; returns how
+/// many do (0 = deleted). Files are removed by kkoji-repo-regen, which owns the tree.
+pub async fn repo_delete(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("repo").await?;
+    let id = a.i64(0)?;
+    // row lock: a buildroot created meanwhile must see the repo still alive or not at all
+    let exists: Option<i32> = sqlx::query_scalar("SELECT id FROM repo WHERE id = $1 FOR UPDATE")
+        .bind(id as i32)
+        .fetch_optional(c.db().await?)
+        .await?;
+    if exists.is_none() {
+        return Err(Fault::generic(format!("No such repo: {id}")).into());
+    }
+    let refs = repos::references(c, id).await?;
+    if refs.is_empty() {
+        repos::set_state(c, id, state::DELETED, None).await?;
+    } else {
+        tracing::info!(
+            repo = id,
+            references = refs.len(),
+            "repo not deleted: in use"
+        );
+    }
+    Ok(Value::Int(refs.len() as i64))
+}
+
+/// repo.setState(repo_id, state)
+pub async fn set_state(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("repo").await?;
+    let st = a.i64(1)?;
+    repos::set_state(c, a.i64(0)?, st as i32, None).await?;
+    Ok(Value::Nil)
+}
+
+/// repo.references(repo_id)
+pub async fn references(c: &mut Ctx, a: Args) -> HResult<Value> {
+    Ok(Value::Array(repos::references(c, a.i64(0)?).await?))
+}
+
+/// newRepo(tag, event=None, src=False, debuginfo=False, separate_src=False): a newRepo
+/// task made directly (`koji regen-repo --make-task`).
+pub async fn new_repo(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("repo").await?;
+    let (tid, name) = tag_id(c, a.val(0)).await?;
+    let event = a.opt_i64(1)?;
+    if let Some(e) = event {
+        require_event(c, e).await?;
+    }
+    let mut opts = Opts::new();
+    for (i, k) in [(2, "src"), (3, "debuginfo"), (4, "separate_src")] {
+        if a.truthy(i) {
+            opts.insert(k.into(), true);
+        }
+    }
+    let mut kw = Struct::new();
+    kw.insert("__starstar".into(), Value::Bool(true));
+    kw.insert("opts".into(), repos::opts_value(&opts));
+    if let Some(e) = event {
+        kw.insert("event".into(), Value::Int(e));
+    }
+    let owner = c.assert_login()?.user_id;
+    let channel_id = tasks::channel_id(c, "createrepo").await?;
+    let id = tasks::create(
+        c,
+        NewTask {
+            method: "newRepo",
+            params: vec![Value::String(name), Value::Struct(kw)],
+            owner,
+            arch: "noarch",
+            channel_id,
+            priority: c.hub.config.repos.task_priority,
+            parent: None,
+            label: None,
+        },
+    )
+    .await?;
+    tracing::info!(task = id, tag = tid, "newRepo task created");
+    Ok(Value::Int(id))
+}
+
+/// tagLastChangeEvent(tag, event=None, inherit=True)
+pub async fn tag_last_change_event(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let (tid, _) = tag_id(c, a.val(0)).await?;
+    let inherit = a.is_nil(2) || a.truthy(2);
+    Ok(repos::tag_last_change_event(c, tid, a.opt_i64(1)?, inherit)
+        .await?
+        .into())
+}
+
+/// tagFirstChangeEvent(tag, after=None, inherit=True)
+pub async fn tag_first_change_event(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let (tid, _) = tag_id(c, a.val(0)).await?;
+    let inherit = a.is_nil(2) || a.truthy(2);
+    Ok(
+        repos::tag_first_change_event(c, tid, a.opt_i64(1)?, inherit)
+            .await?
+            .into(),
+    )
+}
+
+/// repo.get(tag, min_event=None, at_event=None, opts=None)
+pub async fn repo_get(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let (tid, _) = tag_id(c, a.val(0)).await?;
+    let opts = repos::convert_opts(a.val(3), true)?;
+    let min = opt_event(a.val(1), "min_event")?;
+    let at = opt_event(a.val(2), "at_event")?;
+    Ok(repo_or_nil(repos::get_repo(c, tid, min, at, &opts).await?))
+}
+
+/// repo.request(tag, min_event=None, at_event=None, opts=None, priority=None, force=False)
+pub async fn repo_request(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let owner = c.assert_login()?.user_id;
+    let (tid, _) = tag_id(c, a.val(0)).await?;
+    let opts = repos::convert_opts(a.val(3), true)?;
+    if opts.get("maven").copied().unwrap_or(false) {
+        return Err(Fault::generic("Maven support not enabled").into());
+    }
+    let at = match opt_event(a.val(2), "at_event")? {
+        Some(e) => {
+            if !a.is_nil(1) {
+                return Err(Fault::parameter("The min_event and at_event options conflict").into());
+            }
+            Some(require_event(c, e).await?)
+        }
+        None => None,
+    };
+    let min = match a.val(1) {
+        Value::String(s) if s == "last" => Some(
+            repos::tag_last_change_event(c, tid, None, true)
+                .await?
+                .unwrap_or(0),
+        ),
+        v => match opt_event(v, "min_event")? {
+            Some(e) => Some(require_event(c, e).await?),
+            None => None,
+        },
+    };
+    let admin = c.is_admin().await?;
+    let prio = repos::priority_from(a.opt_i64(4)?, admin)?;
+    let out = repos::request_repo(c, tid, min, at, &opts, prio, a.truthy(5), Some(owner)).await?;
+    Ok(kstruct! {
+        "repo" => repo_or_nil(out.repo),
+        "request" => out.request.map(|r| Value::Struct(r.value)).unwrap_or(Value::Nil),
+        "duplicate" => out.duplicate,
+    })
+}
+
+/// repo.checkRequest(req_id)
+pub async fn check_request(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let id = a.i64(0)?;
+    let Some(req) = repos::fetch_requests(c, "WHERE q.id = $1", &[id])
+        .await?
+        .pop()
+    else {
+        return Err(Fault::generic("No such request").into());
+    };
+    let mut out = Struct::new();
+    let repo = match req.repo_id {
+        Some(r) => repo_or_nil(repos::repo_info(c, r).await?),
+        None => Value::Nil,
+    };
+    out.insert("repo".into(), repo);
+    if req.repo_id.is_none()
+        && let Some(t) = req.task_id
+        && let Some(row) = tasks::fetch(c, t).await?
+    {
+        out.insert("task".into(), tasks::task_value(&row, false)?);
+    }
+    out.insert("request".into(), Value::Struct(req.value));
+    Ok(Value::Struct(out))
+}
+
+/// repo.setRequestPriority(req_id, priority)
+pub async fn set_request_priority(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("admin").await?;
+    c.mark_write();
+    sqlx::query("UPDATE repo_queue SET priority = $2 WHERE id = $1")
+        .bind(a.i64(0)? as i32)
+        .bind(a.i64(1)? as i32)
+        .execute(c.db().await?)
+        .await?;
+    Ok(Value::Nil)
+}
+
+async fn erepo_id(c: &mut Ctx, v: &Value) -> HResult<i64> {
+    let ident = Ident::from_value(v).ok_or_else(|| {
+        Fault::parameter(format!("Invalid external repo: {}", crate::pyrepr::repr(v)))
+    })?;
+    Ok(common::get(c, Named::ExternalRepo, &ident).await?.0)
+}
+
+/// repo.getExternalRepoData(erepo)
+pub async fn get_external_repo_data(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let id = erepo_id(c, a.val(0)).await?;
+    repos::get_external_repo_data(c, id).await
+}
+
+/// repo.setExternalRepoData(external_repo_id, data)
+pub async fn set_external_repo_data(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("repo").await?;
+    let id = erepo_id(c, a.val(0)).await?;
+    repos::set_external_repo_data(c, id, a.val(1)).await?;
+    tracing::info!(external_repo = id, data = %crate::pyrepr::repr(a.val(1)), "external repo changed upstream");
+    Ok(Value::Nil)
+}
+
+/// repo.autoRequests()
+pub async fn auto_requests(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    c.assert_perm("repo").await?;
+    let owner = c.user_id();
+    repos::auto_requests(c, owner).await?;
+    Ok(Value::Nil)
+}
+
+/// repo.checkQueue()
+pub async fn check_queue(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    c.assert_perm("repo").await?;
+    let cfg = c.hub.config.repos.clone();
+    repos::check_queue(c, &cfg).await?;
+    Ok(Value::Nil)
+}
+
+/// repo.updateEndEvents()
+pub async fn update_end_events(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    c.assert_perm("repo").await?;
+    repos::update_end_events(c).await?;
+    Ok(Value::Nil)
+}
+
+const REPO_FIELDS: &[&str] = &[
+    "id",
+    "tag_id",
+    "tag_name",
+    "creation_time",
+    "creation_ts",
+    "state_time",
+    "state_ts",
+    "create_event",
+    "create_ts",
+    "begin_event",
+    "begin_ts",
+    "end_event",
+    "end_ts",
+    "state",
+    "dist",
+    "opts",
+    "custom_opts",
+    "task_id",
+    "task_state",
+    "problem",
+];
+
+const QUEUE_FIELDS: &[&str] = &[
+    "id",
+    "owner",
+    "owner_name",
+    "priority",
+    "tag_id",
+    "tag_name",
+    "at_event",
+    "min_event",
+    "opts",
+    "create_time",
+    "create_ts",
+    "update_time",
+    "update_ts",
+    "active",
+    "task_id",
+    "task_state",
+    "tries",
+    "repo_id",
+];
+
+fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::Int(_) | Value::Double(_), Value::Int(_) | Value::Double(_)) => {
+            a.as_f64()?.partial_cmp(&b.as_f64()?)
+        }
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (Value::Nil, Value::Nil) => Some(Ordering::Equal),
+        (Value::Struct(_), Value::Struct(_)) => (a == b).then_some(Ordering::Equal),
+        _ => None,
+    }
+}
+
+/// One `[field, op, value]` clause of Koji's QueryView.
+struct Clause {
+    field: String,
+    op: String,
+    value: Value,
+}
+
+fn parse_clauses(v: &Value, fields: &[&str]) -> HResult<Vec<Clause>> {
+    let mut out = Vec::new();
+    let list = match v {
+        Value::Nil => return Ok(out),
+        Value::Array(a) => a,
+        other => {
+            return Err(Fault::parameter(format!(
+                "Invalid clauses: {}",
+                crate::pyrepr::repr(other)
+            ))
+            .into());
+        }
+    };
+    for c in list {
+        let parts = c.as_array().unwrap_or(&[]);
+        let (Some(f), Some(op), Some(val)) = (
+            parts.first().and_then(Value::as_str),
+            parts.get(1).and_then(Value::as_str),
+            parts.get(2),
+        ) else {
+            return Err(Fault::parameter(format!(
+                "Invalid query clause: {}",
+                crate::pyrepr::repr(c)
+            ))
+            .into());
+        };
+        if !fields.contains(&f) {
+            return Err(Fault::parameter(format!("Invalid field for query: {f}")).into());
+        }
+        let op = op.to_ascii_uppercase();
+        if ![
+            "=", "!=", "<>", "<", ">", "<=", ">=", "IN", "NOT IN", "IS", "IS NOT", "@>", "<@",
+        ]
+        .contains(&op.as_str())
+        {
+            return Err(Fault::parameter(format!("Invalid operator: {op}")).into());
+        }
+        out.push(Clause {
+            field: f.to_string(),
+            op,
+            value: val.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn matches(row: &Struct, clauses: &[Clause]) -> bool {
+    clauses.iter().all(|cl| {
+        let v = row.get(&cl.field).unwrap_or(&Value::Nil);
+        let ord = compare(v, &cl.value);
+        match cl.op.as_str() {
+            "=" | "IS" => v == &cl.value || ord == Some(Ordering::Equal),
+            "!=" | "<>" | "IS NOT" => !(v == &cl.value || ord == Some(Ordering::Equal)),
+            "<" => ord == Some(Ordering::Less),
+            ">" => ord == Some(Ordering::Greater),
+            "<=" => matches!(ord, Some(Ordering::Less | Ordering::Equal)),
+            ">=" => matches!(ord, Some(Ordering::Greater | Ordering::Equal)),
+            "IN" | "NOT IN" => {
+                let found = cl
+                    .value
+                    .as_array()
+                    .unwrap_or(&[])
+                    .iter()
+                    .any(|x| x == v || compare(v, x) == Some(Ordering::Equal));
+                found == (cl.op == "IN")
+            }
+            // opts containment, as Koji's JSON operators
+            "@>" | "<@" => {
+                let (Some(a), Some(b)) = (v.as_struct(), cl.value.as_struct()) else {
+                    return false;
+                };
+                let (big, small) = if cl.op == "@>" { (a, b) } else { (b, a) };
+                small.iter().all(|(k, x)| big.get(k) == Some(x))
+            }
+            _ => false,
+        }
+    })
+}
+
+/// QueryView's fields/opts: projection, `order` ('-field' descending), `limit`, `offset`,
+/// `countOnly`.
+fn finish_query(rows: Vec<Struct>, fields: &Value, opts: &Value, all: &[&str]) -> HResult<Value> {
+    let mut rows = rows;
+    if let Some(order) = opts.get("order").and_then(Value::as_str) {
+        let keys: Vec<(String, bool)> = order
+            .split(',')
+            .map(|k| {
+                let k = k.trim();
+                match k.strip_prefix('-') {
+                    Some(k) => (k.to_string(), true),
+                    None => (k.to_string(), false),
+                }
+            })
+            .collect();
+        for (k, _) in &keys {
+            if !all.contains(&k.as_str()) {
+                return Err(Fault::parameter(format!("Invalid order field: {k}")).into());
+            }
+        }
+        rows.sort_by(|a, b| {
+            for (k, desc) in &keys {
+                let o = compare(
+                    a.get(k).unwrap_or(&Value::Nil),
+                    b.get(k).unwrap_or(&Value::Nil),
+                )
+                .unwrap_or(Ordering::Equal);
+                let o = if *desc { o.reverse() } else { o };
+                if o != Ordering::Equal {
+                    return o;
+                }
+            }
+            Ordering::Equal
+        });
+    }
+    if opts.get("countOnly").is_some_and(Value::is_truthy) {
+        return Ok(Value::Int(rows.len() as i64));
+    }
+    let offset = opts
+        .get("offset")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        .max(0) as usize;
+    let limit = opts.get("limit").and_then(Value::as_i64);
+    let rows = rows.into_iter().skip(offset);
+    let rows: Vec<Struct> = match limit {
+        Some(l) => rows.take(l.max(0) as usize).collect(),
+        None => rows.collect(),
+    };
+    let want: Option<Vec<String>> = match fields {
+        Value::Nil => None,
+        Value::String(s) if s == "*" || s == "**" => None,
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(a) => {
+            let mut out = Vec::new();
+            for f in a {
+                match f.as_str() {
+                    Some("*") | Some("**") => return finish_all(rows),
+                    Some(f) if all.contains(&f) => out.push(f.to_string()),
+                    _ => {
+                        return Err(Fault::parameter(format!(
+                            "Invalid field: {}",
+                            crate::pyrepr::repr(f)
+                        ))
+                        .into());
+                    }
+                }
+            }
+            Some(out)
+        }
+        other => {
+            return Err(Fault::parameter(format!(
+                "Invalid fields: {}",
+                crate::pyrepr::repr(other)
+            ))
+            .into());
+        }
+    };
+    Ok(Value::Array(
+        rows.into_iter()
+            .map(|r| match &want {
+                None => Value::Struct(r),
+                Some(w) => Value::Struct(
+                    w.iter()
+                        .map(|f| (f.clone(), r.get(f).cloned().unwrap_or(Value::Nil)))
+                        .collect(),
+                ),
+            })
+            .collect(),
+    ))
+}
+
+fn finish_all(rows: Vec<Struct>) -> HResult<Value> {
+    Ok(Value::Array(rows.into_iter().map(Value::Struct).collect()))
+}
+
+/// repo.query(clauses, fields=None, opts=None). Repos are few (hundreds), so the clauses are
+/// applied to the rows in memory with Koji's operators instead of building SQL from input.
+pub async fn query(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let clauses = parse_clauses(a.val(0), REPO_FIELDS)?;
+    let rows: Vec<Struct> = repos::fetch_repos(c, "ORDER BY r.id", &[])
+        .await?
+        .into_iter()
+        .map(|r: Repo| r.value)
+        .filter(|r| matches(r, &clauses))
+        .collect();
+    finish_query(rows, a.val(1), a.val(2), REPO_FIELDS)
+}
+
+/// repo.queryQueue(clauses=None, fields=None, opts=None)
+pub async fn query_queue(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let clauses = parse_clauses(a.val(0), QUEUE_FIELDS)?;
+    let rows: Vec<Struct> = repos::fetch_requests(c, "ORDER BY q.id", &[])
+        .await?
+        .into_iter()
+        .map(|r: Request| r.value)
+        .filter(|r| matches(r, &clauses))
+        .collect();
+    finish_query(rows, a.val(1), a.val(2), QUEUE_FIELDS)
+}
+
+/// host.repoInit(tag, task_id=None, event=None, opts=None) -> [repo_id, event_id]
+pub async fn host_repo_init(c: &mut Ctx, a: Args) -> HResult<Value> {
+    verify(c).await?;
+    let ident = a.ident(0)?;
+    let over = match a.val(3) {
+        Value::Nil => None,
+        v => Some(repos::convert_opts(v, true)?),
+    };
+    let event = match a.opt_i64(2)? {
+        Some(e) => Some(require_event(c, e).await?),
+        None => None,
+    };
+    let (id, ev) = repos::repo_init(c, &ident, a.opt_i64(1)?, event, over.as_ref()).await?;
+    Ok(Value::Array(vec![Value::Int(id), Value::Int(ev)]))
+}
+
+/// host.repoDone(repo_id, data, expire=False, repo_json_updates=None)
+pub async fn host_repo_done(c: &mut Ctx, a: Args) -> HResult<Value> {
+    verify(c).await?;
+    let id = a.i64(0)?;
+    let data = a.opt_struct(1)?.cloned().unwrap_or_default();
+    repos::repo_done(c, id, &data, a.truthy(2)).await?;
+    Ok(Value::Nil)
+}
+
+/// host.newBuildRoot(repo, arch, task_id=None, ctype='chroot') -> buildroot id. The
+/// buildroot marks the repo as in use until its state becomes EXPIRED.
+pub async fn host_new_buildroot(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let repo_id = a.i64(0)?;
+    let arch = a.str(1)?.to_string();
+    let Some(repo) = repos::repo_info(c, repo_id).await? else {
+        return Err(Fault::generic(format!("No such repo: {repo_id}")).into());
+    };
+    if repo.state == state::DELETED {
+        return Err(Fault::generic(format!("Repo {repo_id} is deleted")).into());
+    }
+    let ev = c.event().await?;
+    let id: i32 = sqlx::query_scalar(
+        "INSERT INTO buildroot (host_id, tag_id, repo_id, arch, task_id, state, create_event) \
+         VALUES ($1, $2, $3, $4, $5, 0, $6) RETURNING id",
+    )
+    .bind(host as i32)
+    .bind(repo.tag_id as i32)
+    .bind(repo_id as i32)
+    .bind(&arch)
+    .bind(a.opt_i64(2)?.map(|t| t as i32))
+    .bind(ev)
+    .fetch_one(c.db().await?)
+    .await?;
+    Ok(Value::Int(i64::from(id)))
+}
+
+/// host.setBuildRootState(brootid, state, task_id=None): INIT=0 WAITING=1 BUILDING=2
+/// EXPIRED=3 (EXPIRED retires it).
+pub async fn host_set_buildroot_state(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let id = a.i64(0)?;
+    let st = match a.val(1) {
+        Value::Int(i) => *i,
+        Value::String(s) => match s.as_str() {
+            "INIT" => 0,
+            "WAITING" => 1,
+            "BUILDING" => 2,
+            "EXPIRED" => 3,
+            _ => return Err(Fault::parameter(format!("Invalid buildroot state: {s}")).into()),
+        },
+        other => {
+            return Err(Fault::parameter(format!(
+                "Invalid buildroot state: {}",
+                crate::pyrepr::repr(other)
+            ))
+            .into());
+        }
+    };
+    if !(0..=3).contains(&st) {
+        return Err(Fault::parameter(format!("Invalid buildroot state: {st}")).into());
+    }
+    let ev = c.event().await?;
+    let n = sqlx::query(
+        "UPDATE buildroot SET state = $3, retire_event = CASE WHEN $3 = 3 THEN $4 ELSE retire_event END \
+         WHERE id = $1 AND host_id = $2",
+    )
+    .bind(id as i32)
+    .bind(host as i32)
+    .bind(st as i32)
+    .bind(ev)
+    .execute(c.db().await?)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(Fault::generic(format!("No such buildroot on this host: {id}")).into());
+    }
+    Ok(Value::Nil)
+}
