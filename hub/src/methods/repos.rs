@@ -39,6 +39,17 @@ fn opt_event(v: &Value, what: &str) -> HResult<Option<i64>> {
     }
 }
 
+/// An id argument: Koji's convert_value(int) accepts numeric strings, which the CLI passes
+/// straight from its command line (`koji repoinfo 5`).
+fn id_arg(a: &Args, i: usize) -> HResult<i64> {
+    match a.val(i) {
+        Value::String(s) => s.trim().parse().map_err(|_| {
+            Fault::parameter(format!("Invalid value for {}: {s:?}", a.name(i))).into()
+        }),
+        _ => a.i64(i),
+    }
+}
+
 async fn require_event(c: &mut Ctx, e: i64) -> HResult<i64> {
     let ok: Option<i64> = sqlx::query_scalar("SELECT id FROM events WHERE id = $1")
         .bind(e)
@@ -49,7 +60,7 @@ async fn require_event(c: &mut Ctx, e: i64) -> HResult<i64> {
 
 /// repoInfo(repo_id, strict=False)
 pub async fn repo_info(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let id = a.i64(0)?;
+    let id = id_arg(&a, 0)?;
     match repos::repo_info(c, id).await? {
         Some(r) => Ok(Value::Struct(r.value)),
         None if a.truthy(1) => Err(Fault::generic(format!("No such repo: {id}")).into()),
@@ -98,7 +109,7 @@ pub async fn get_active_repos(c: &mut Ctx, _a: Args) -> HResult<Value> {
 
 async fn set_state_checked(c: &mut Ctx, a: &Args, st: i32) -> HResult<Value> {
     c.assert_perm("repo").await?;
-    let id = a.i64(0)?;
+    let id = id_arg(a, 0)?;
     repos::set_state(c, id, st, None).await?;
     Ok(Value::Nil)
 }
@@ -117,7 +128,7 @@ pub async fn repo_problem(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// many do (0 = deleted). Files are removed by kkoji-repo-regen, which owns the tree.
 pub async fn repo_delete(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("repo").await?;
-    let id = a.i64(0)?;
+    let id = id_arg(&a, 0)?;
     // row lock: a buildroot created meanwhile must see the repo still alive or not at all
     let exists: Option<i32> = sqlx::query_scalar("SELECT id FROM repo WHERE id = $1 FOR UPDATE")
         .bind(id as i32)
@@ -149,7 +160,7 @@ pub async fn set_state(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// repo.references(repo_id)
 pub async fn references(c: &mut Ctx, a: Args) -> HResult<Value> {
-    Ok(Value::Array(repos::references(c, a.i64(0)?).await?))
+    Ok(Value::Array(repos::references(c, id_arg(&a, 0)?).await?))
 }
 
 /// newRepo(tag, event=None, src=False, debuginfo=False, separate_src=False): a newRepo
@@ -262,7 +273,7 @@ pub async fn repo_request(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// repo.checkRequest(req_id)
 pub async fn check_request(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let id = a.i64(0)?;
+    let id = id_arg(&a, 0)?;
     let Some(req) = repos::fetch_requests(c, "WHERE q.id = $1", &[id])
         .await?
         .pop()
