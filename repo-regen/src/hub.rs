@@ -325,6 +325,10 @@ impl RegenHub for KojiHub {
             .into_iter()
             .map(|r| {
                 r.and_then(|v| {
+                    // a tag with no recorded change at all: any repo is current
+                    if v.is_nil() {
+                        return Ok(0);
+                    }
                     v.as_i64().ok_or_else(|| {
                         HubError::shape(M, format!("not an event id: {}", v.type_name()))
                     })
