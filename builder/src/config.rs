@@ -55,9 +55,38 @@ pub struct Config {
     /// `--force-lock`): for restarting after a crash that left the old session behind.
     #[serde(default)]
     pub force_lock: bool,
+    /// Compression of the repodata `createrepo` tasks write: `gzip` (readable by every
+    /// yum/dnf) or `zstd` (smaller, dnf 4+ only).
+    #[serde(default)]
+    pub repo_compression: RepoCompression,
+    /// How long a `build` waits for its build tag's repo to be regenerated before it
+    /// fails (a broken repo queue must not leave builds waiting forever).
+    #[serde(default = "default_repo_wait")]
+    pub repo_wait_timeout_secs: u64,
+    /// How long a `createrepo` task may take to fetch one external repo's metadata.
+    #[serde(default = "default_external_repo_timeout")]
+    pub external_repo_timeout_secs: u64,
     /// Volumes that must be present and answering before the builder takes work.
     #[serde(default)]
     pub mounts: Vec<MountSpec>,
+}
+
+/// The `repo_compression` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoCompression {
+    #[default]
+    Gzip,
+    Zstd,
+}
+
+impl RepoCompression {
+    pub fn to_repodata(self) -> kkoji_repodata::Compression {
+        match self {
+            RepoCompression::Gzip => kkoji_repodata::Compression::Gzip,
+            RepoCompression::Zstd => kkoji_repodata::Compression::Zstd,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -139,6 +168,12 @@ fn default_mount_timeout() -> u64 {
 fn default_poll_timeout() -> u64 {
     30
 }
+fn default_repo_wait() -> u64 {
+    1800
+}
+fn default_external_repo_timeout() -> u64 {
+    300
+}
 fn default_rpmbuild() -> String {
     "rpmbuild".into()
 }
@@ -209,6 +244,12 @@ impl Config {
         // the daemon owns everything below work_dir/tasks (it kills and removes leftovers)
         if self.work_dir.parent().is_none() {
             return bad("work_dir", "must not be /");
+        }
+        if self.repo_wait_timeout_secs == 0 {
+            return bad("repo_wait_timeout_secs", "must be at least 1");
+        }
+        if self.external_repo_timeout_secs == 0 {
+            return bad("external_repo_timeout_secs", "must be at least 1");
         }
         if self.rpmbuild.trim().is_empty() {
             return bad("rpmbuild", "must not be empty");
@@ -307,6 +348,19 @@ kind = "dir"
         assert_eq!(c.work_dir, PathBuf::from("/var/tmp/kkoji"));
         assert_eq!(c.topdir, PathBuf::from("/mnt/koji"));
         assert!(c.mounts.is_empty());
+        assert_eq!(c.repo_compression, RepoCompression::Gzip);
+        assert_eq!(c.repo_wait_timeout_secs, 1800);
+        assert_eq!(c.external_repo_timeout_secs, 300);
+
+        let z = format!("{min}repo_compression = \"zstd\"\nrepo_wait_timeout_secs = 60\n");
+        let c = Config::parse(Path::new("b.toml"), &z).unwrap();
+        assert_eq!(c.repo_compression, RepoCompression::Zstd);
+        assert_eq!(c.repo_wait_timeout_secs, 60);
+        let bad = format!("{min}repo_compression = \"xz\"\n");
+        let msg = Config::parse(Path::new("b.toml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("key `repo_compression`"), "{msg}");
     }
 
     #[test]

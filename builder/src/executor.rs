@@ -36,6 +36,9 @@ pub struct BuildJob {
     /// Target arch, or `noarch`.
     pub arch: String,
     pub backend: Backend,
+    /// What the build was checked against (the buildroot repo, which package met each
+    /// BuildRequires), written to root.log so a user can see it next to the build.
+    pub root_notes: Vec<String>,
 }
 
 /// What a successful build left in the task directory.
@@ -132,8 +135,10 @@ pub fn build_command(job: &BuildJob, dir: &TaskDir) -> (String, Vec<String>) {
         Backend::Rpmbuild { program } => {
             let mut args = vec![
                 "--rebuild".to_owned(),
-                // No buildroot repo yet: build dependencies cannot be installed, so
-                // checking them against the host's rpm database only fails builds.
+                // There is no chroot to install a buildroot into: the BuildRequires
+                // are checked against the buildroot repo's metadata before the build
+                // (tasks::handle_build_arch), and checking them against the host's rpm
+                // database would only fail builds.
                 "--nodeps".to_owned(),
                 "--define".to_owned(),
                 format!("_topdir {}", dir.topdir().display()),
@@ -226,10 +231,21 @@ async fn write_root_log(
         timestamp(),
         job.task_id
     ));
-    s.push_str(&format!(
-        "kkoji-builder {}: no buildroot repo; plain rpmbuild on the host\n",
-        env!("CARGO_PKG_VERSION")
-    ));
+    if job.root_notes.is_empty() {
+        s.push_str(&format!(
+            "kkoji-builder {}: no buildroot repo; plain rpmbuild on the host\n",
+            env!("CARGO_PKG_VERSION")
+        ));
+    } else {
+        s.push_str(&format!(
+            "kkoji-builder {}: plain rpmbuild on the host (--nodeps), BuildRequires checked against the buildroot repo\n",
+            env!("CARGO_PKG_VERSION")
+        ));
+        for n in &job.root_notes {
+            s.push_str(n);
+            s.push('\n');
+        }
+    }
     s.push_str(&format!(
         "host: {host} ({} {} {})\n",
         uts.as_ref()
@@ -651,6 +667,7 @@ Bad exit status from /var/tmp/rpm-tmp.ObNbkj (%build)\n";
             backend: Backend::Rpmbuild {
                 program: "rpmbuild".into(),
             },
+            root_notes: Vec::new(),
         };
         let (p, a) = build_command(&job, &dir);
         assert_eq!(p, "rpmbuild");

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use rpm::IndexTag;
 
+use crate::deps::Requirement;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SrpmInfo {
     pub name: String,
@@ -15,6 +17,9 @@ pub struct SrpmInfo {
     pub build_archs: Vec<String>,
     pub exclusive_arch: Vec<String>,
     pub exclude_arch: Vec<String>,
+    /// The package's requirements; for a source package these are its BuildRequires
+    /// (plus `rpmlib(...)` features).
+    pub requires: Vec<Requirement>,
 }
 
 impl SrpmInfo {
@@ -51,6 +56,12 @@ pub fn read_srpm(path: &Path) -> Result<SrpmInfo, SrpmError> {
         build_archs: strs(IndexTag::RPMTAG_BUILDARCHS),
         exclusive_arch: strs(IndexTag::RPMTAG_EXCLUSIVEARCH),
         exclude_arch: strs(IndexTag::RPMTAG_EXCLUDEARCH),
+        requires: md
+            .get_requires()
+            .map_err(|e| err(format!("requires: {e}")))?
+            .into_iter()
+            .map(|d| Requirement::new(d.name, d.flags.bits(), d.version))
+            .collect(),
     })
 }
 
@@ -163,6 +174,7 @@ mod tests {
             build_archs: v(build),
             exclusive_arch: v(excl),
             exclude_arch: v(exclude),
+            requires: Vec::new(),
         }
     }
 

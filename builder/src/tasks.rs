@@ -1,5 +1,6 @@
 //! Task handlers: `build` (the parent that plans and collects), `buildArch` (one rpmbuild
-//! per arch) and `tagBuild`. Each runs as a tokio task holding the task OPEN on the hub;
+//! per arch) and `tagBuild`; the repo tasks `newRepo` and `createrepo` live in
+//! [`crate::repotasks`]. Each runs as a tokio task holding the task OPEN on the hub;
 //! its outcome is reported with `host.closeTask`/`host.failTask` unless it was canceled,
 //! in which case the hub already knows and nothing is reported.
 
@@ -16,12 +17,13 @@ use crate::config::Config;
 use crate::executor::{self, Backend, BuildJob, ExecError};
 use crate::hub::{HostInfo, Hub, HubError, OpenedTask, get_truthy};
 use crate::probe::on_thread;
+use crate::repotasks;
 use crate::srpm::{self, SrpmInfo};
 use crate::taskdir::TaskDir;
 use crate::uploads::{LogTail, upload_file};
 
 /// The methods this builder runs (sent to the hub as `methods`).
-pub const HANDLED_METHODS: &[&str] = &["build", "buildArch", "tagBuild"];
+pub const HANDLED_METHODS: &[&str] = &["build", "buildArch", "tagBuild", "newRepo", "createrepo"];
 
 /// How often a waiting parent asks the hub about its children (it is also woken at once
 /// when the hub flags an `alert` for it).
@@ -37,6 +39,8 @@ pub fn task_weight(method: &str) -> f64 {
         "build" => 0.2,
         "buildArch" => 1.5,
         "tagBuild" => 1.0,
+        "newRepo" => 0.1,
+        "createrepo" => 1.5,
         _ => 1.0,
     }
 }
@@ -71,11 +75,11 @@ impl From<HubError> for TaskError {
     }
 }
 
-fn build_error(msg: impl Into<String>) -> TaskError {
+pub(crate) fn build_error(msg: impl Into<String>) -> TaskError {
     TaskError::Fault(Fault::new(codes::BUILD, msg))
 }
 
-fn param_error(msg: impl Into<String>) -> TaskError {
+pub(crate) fn param_error(msg: impl Into<String>) -> TaskError {
     TaskError::Fault(Fault::new(codes::PARAMETER, msg))
 }
 
@@ -106,6 +110,8 @@ pub async fn run_task(ctx: Arc<TaskCtx>, task: OpenedTask, h: TaskHandles) {
         "build" => handle_build(&ctx, &task, &h).await,
         "buildArch" => handle_build_arch(&ctx, &task, &h).await,
         "tagBuild" => handle_tag_build(&ctx, &task).await,
+        "newRepo" => repotasks::handle_new_repo(&ctx, &task, &h).await,
+        "createrepo" => repotasks::handle_createrepo(&ctx, &task, &h).await,
         m => Err(TaskError::Fault(Fault::generic(format!(
             "kkoji-builder has no handler for method {m}"
         )))),
@@ -177,26 +183,34 @@ async fn still_held(hub: &Hub, id: i64) -> bool {
     }
 }
 
-fn param<'a>(task: &'a OpenedTask, i: usize, name: &str) -> Result<&'a Value, TaskError> {
+pub(crate) fn param<'a>(
+    task: &'a OpenedTask,
+    i: usize,
+    name: &str,
+) -> Result<&'a Value, TaskError> {
     task.params
         .get(i)
         .or_else(|| task.kwargs.get(name))
         .ok_or_else(|| param_error(format!("{}: missing parameter {name}", task.method)))
 }
 
-fn param_str<'a>(task: &'a OpenedTask, i: usize, name: &str) -> Result<&'a str, TaskError> {
+pub(crate) fn param_str<'a>(
+    task: &'a OpenedTask,
+    i: usize,
+    name: &str,
+) -> Result<&'a str, TaskError> {
     param(task, i, name)?
         .as_str()
         .ok_or_else(|| param_error(format!("{}: {name} must be a string", task.method)))
 }
 
-fn param_i64(task: &OpenedTask, i: usize, name: &str) -> Result<i64, TaskError> {
+pub(crate) fn param_i64(task: &OpenedTask, i: usize, name: &str) -> Result<i64, TaskError> {
     param(task, i, name)?
         .as_i64()
         .ok_or_else(|| param_error(format!("{}: {name} must be an int", task.method)))
 }
 
-fn opt_param(task: &OpenedTask, i: usize, name: &str) -> Value {
+pub(crate) fn opt_param(task: &OpenedTask, i: usize, name: &str) -> Value {
     task.params
         .get(i)
         .or_else(|| task.kwargs.get(name))
@@ -291,6 +305,9 @@ async fn handle_build(
     if !scratch && !skip_tag {
         check_package_listed(ctx, dest_tag, &tinfo, &info.name).await?;
     }
+    // Build against a repo that has everything tagged into the build tag so far (a
+    // build of B right after A was tagged must see A), as kojid's getRepo does.
+    let repo_id = repotasks::buildroot_repo(ctx, id, h, build_tag, tag_name, &opts).await?;
 
     let build_id = if scratch {
         None
@@ -311,7 +328,10 @@ async fn handle_build(
         )
     };
 
-    let outcome = run_arch_builds(ctx, task, h, src, build_tag, &arches, scratch, build_id).await;
+    let outcome = run_arch_builds(
+        ctx, task, h, src, build_tag, repo_id, &arches, scratch, build_id,
+    )
+    .await;
     if let (Err(TaskError::Fault(_)), Some(bid)) = (&outcome, build_id)
         && !h.cancel.is_cancelled()
         && let Err(e) = ctx
@@ -397,6 +417,7 @@ async fn run_arch_builds(
     h: &TaskHandles,
     src: &str,
     build_tag: i64,
+    repo_id: i64,
     arches: &[String],
     scratch: bool,
     build_id: Option<i64>,
@@ -419,7 +440,11 @@ async fn run_arch_builds(
                     Value::Int(build_tag),
                     Value::from(arch.as_str()),
                     Value::Bool(keep_srpm),
-                    Value::Struct(Struct::new()),
+                    Value::Struct(
+                        [("repo_id".to_owned(), Value::Int(repo_id))]
+                            .into_iter()
+                            .collect(),
+                    ),
                 ],
                 id,
                 arch,
@@ -436,6 +461,8 @@ async fn run_arch_builds(
     let mut rpms = Vec::new();
     let mut logs = Struct::new();
     let mut srpm: Option<Value> = None;
+    // file → buildroot id, for the hub to record which buildroot made each RPM
+    let mut brmap = Struct::new();
     for (arch, child) in &children {
         let Some((_, r)) = results.iter().find(|(i, _)| i == child) else {
             return Err(build_error(format!(
@@ -448,6 +475,12 @@ async fn run_arch_builds(
                 .map(<[Value]>::to_vec)
                 .unwrap_or_default()
         };
+        let brootid = r.get("brootid").and_then(Value::as_i64);
+        for f in list("rpms").iter().chain(list("srpms").first()) {
+            if let (Some(b), Some(path)) = (brootid, f.as_str()) {
+                brmap.insert(path.to_owned(), Value::Int(b));
+            }
+        }
         rpms.extend(list("rpms"));
         logs.insert(arch.clone(), Value::Array(list("logs")));
         let s = list("srpms");
@@ -484,7 +517,11 @@ async fn run_arch_builds(
                         Value::Int(bid),
                         srpm,
                         Value::Array(rpms),
-                        Value::Nil,
+                        if brmap.is_empty() {
+                            Value::Nil
+                        } else {
+                            Value::Struct(brmap)
+                        },
                     ],
                     kw,
                 )
@@ -499,7 +536,7 @@ async fn run_arch_builds(
 
 /// kojid's `wait(subtasks, all=True, failany=True)`: waits for every child; the first
 /// failed (or canceled) child cancels its siblings and fails the parent with its fault.
-async fn wait_children(
+pub(crate) async fn wait_children(
     ctx: &TaskCtx,
     parent: i64,
     h: &TaskHandles,
@@ -558,9 +595,43 @@ async fn handle_build_arch(
     let pkg = param_str(task, 0, "pkg")?;
     let arch = param_str(task, 2, "arch")?.to_owned();
     let keep_srpm = opt_param(task, 3, "keep_srpm").is_truthy();
+    let opts = opt_param(task, 4, "opts");
     let (srpm_path, info) = read_work_srpm(&ctx.cfg, pkg).await?;
     tracing::info!(task = id, nvr = %info.nvr(), arch = %arch, "buildArch");
 
+    let Some(repo_id) = opts.get("repo_id").and_then(Value::as_i64) else {
+        // An older parent (or a hand-made task) without a repo: build as before.
+        tracing::info!(
+            task = id,
+            "buildArch without a repo_id: BuildRequires are not checked"
+        );
+        return build_in_task_dir(ctx, id, h, srpm_path, arch, keep_srpm, Vec::new(), None).await;
+    };
+    // The buildroot exists on the hub from here until the build ends, whatever its
+    // outcome: while it is BUILDING, the repo counts as in use and is not deleted.
+    let br = repotasks::open_buildroot(ctx, id, repo_id, &arch).await?;
+    let outcome = async {
+        let notes = repotasks::check_build_requires(ctx, id, &br, &info).await?;
+        build_in_task_dir(ctx, id, h, srpm_path, arch, keep_srpm, notes, Some(br.id)).await
+    }
+    .await;
+    repotasks::expire_buildroot(ctx, id, &br).await;
+    outcome
+}
+
+/// The build proper: rpmbuild in the task directory, logs uploaded as they grow, then
+/// the RPMs. `brootid` is reported in the result (Koji's `brootid`).
+#[allow(clippy::too_many_arguments)]
+async fn build_in_task_dir(
+    ctx: &TaskCtx,
+    id: i64,
+    h: &TaskHandles,
+    srpm_path: PathBuf,
+    arch: String,
+    keep_srpm: bool,
+    root_notes: Vec<String>,
+    brootid: Option<i64>,
+) -> Result<Value, TaskError> {
     let dir = TaskDir::new(&ctx.cfg.work_dir, id);
     let d2 = dir.clone();
     tokio::task::spawn_blocking(move || d2.prepare())
@@ -578,6 +649,7 @@ async fn handle_build_arch(
         srpm: srpm_path.clone(),
         arch,
         backend: ctx.backend.clone(),
+        root_notes,
     };
     let log_list = executor::log_files(&job.backend, &dir);
     let mut tails: Vec<LogTail> = log_list
@@ -635,7 +707,7 @@ async fn handle_build_arch(
     r.insert("rpms".into(), Value::Array(rpms));
     r.insert("srpms".into(), Value::Array(srpms));
     r.insert("logs".into(), Value::Array(logs));
-    r.insert("brootid".into(), Value::Nil);
+    r.insert("brootid".into(), brootid.map_or(Value::Nil, Value::Int));
     Ok(Value::Struct(r))
 }
 
@@ -647,7 +719,7 @@ async fn sync_logs(hub: &Hub, tails: &mut [LogTail], upload_path: &str, id: i64)
     }
 }
 
-async fn upload_one(
+pub(crate) async fn upload_one(
     ctx: &TaskCtx,
     upload_path: &str,
     p: &std::path::Path,
@@ -698,6 +770,8 @@ mod tests {
         assert_eq!(task_weight("build"), 0.2);
         assert_eq!(task_weight("buildArch"), 1.5);
         assert_eq!(task_weight("tagBuild"), 1.0);
+        assert_eq!(task_weight("newRepo"), 0.1);
+        assert_eq!(task_weight("createrepo"), 1.5);
         assert_eq!(task_weight("other"), 1.0);
     }
 

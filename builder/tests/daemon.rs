@@ -4,129 +4,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::fakehub::{
-    ASSIGNED, CANCELED, CLOSED, Call, FAILED, FREE, FakeHub, OPEN, is_final, write_host_cert,
-};
-use common::{Spec, live_processes_with, make_srpm};
-use kkoji_builder::Config;
-use kkoji_builder::daemon::{self, DaemonError};
-use koji_protocol::{Struct, Value, kstruct};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
-const LONG: Duration = Duration::from_secs(120);
-
-struct Farm {
-    tmp: tempfile::TempDir,
-    hub: Arc<FakeHub>,
-    cfg: Config,
-    stop: Option<oneshot::Sender<()>>,
-    daemon: Option<JoinHandle<Result<(), DaemonError>>>,
-}
-
-impl Farm {
-    async fn new(extra: &str) -> Farm {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("kkoji_builder=debug")
-            .with_test_writer()
-            .try_init();
-        let tmp = tempfile::tempdir().unwrap();
-        let topdir = tmp.path().join("topdir");
-        std::fs::create_dir_all(topdir.join("work")).unwrap();
-        let hub = FakeHub::start(&topdir).await;
-        let cert = write_host_cert(tmp.path());
-        let text = format!(
-            "hub = \"{url}\"\nhost_cert = \"{cert}\"\ntopdir = \"{top}\"\nwork_dir = \"{work}\"\n\
-minspace_mb = 1\nload_check = false\npoll_timeout_secs = 5\nmount_timeout_secs = 2\n{extra}\n\
-[[mounts]]\npath = \"{top}\"\nkind = \"dir\"\n",
-            url = hub.url(),
-            cert = cert.display(),
-            top = topdir.display(),
-            work = tmp.path().join("work").display(),
-        );
-        let cfg = Config::parse(Path::new("test.toml"), &text).unwrap();
-        Farm {
-            tmp,
-            hub,
-            cfg,
-            stop: None,
-            daemon: None,
-        }
-    }
-
-    /// Builds an SRPM and puts it where the CLI's upload would be; returns the path
-    /// relative to `work/`.
-    fn upload_srpm(&self, spec: &Spec) -> String {
-        let srpm = make_srpm(&self.tmp.path().join(format!("src-{}", spec.name)), spec);
-        let rel = format!(
-            "cli-build/1795351145.1675758.TtqclEgM/{}",
-            srpm.file_name().unwrap().to_string_lossy()
-        );
-        let dst = self.cfg.topdir.join("work").join(&rel);
-        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
-        std::fs::copy(&srpm, &dst).unwrap();
-        rel
-    }
-
-    fn start(&mut self) {
-        let (tx, rx) = oneshot::channel::<()>();
-        let cfg = self.cfg.clone();
-        self.stop = Some(tx);
-        self.daemon = Some(tokio::spawn(async move {
-            daemon::run(cfg, async {
-                let _ = rx.await;
-            })
-            .await
-        }));
-    }
-
-    async fn stop(&mut self) -> Result<(), DaemonError> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let h = self.daemon.take().expect("daemon started");
-        tokio::time::timeout(Duration::from_secs(40), h)
-            .await
-            .expect("daemon did not stop within 40 s")
-            .unwrap()
-    }
-
-    fn work_file(&self, rel: &str) -> PathBuf {
-        self.cfg.topdir.join("work").join(rel)
-    }
-}
-
-fn strs(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|x| x.as_str().map(str::to_owned))
-        .collect()
-}
-
-/// Every call but the long-poll holds the session lock from prepare to answer, so the
-/// hub sees callnums strictly increasing.
-fn assert_callnums_increase(calls: &[Call]) {
-    let mut last = -1;
-    for c in calls.iter().filter(|c| c.method != "host.waitTasks") {
-        if let Some(n) = c.callnum {
-            assert!(n > last, "callnum {n} of {} after {last}", c.method);
-            last = n;
-        }
-    }
-}
-
-fn noarch_spec(name: &str) -> Spec<'_> {
-    Spec {
-        name,
-        arch_line: "BuildArch: noarch",
-        build: "echo building",
-    }
-}
+use common::fakehub::{ASSIGNED, CANCELED, CLOSED, FAILED, FREE, OPEN, is_final};
+use common::farm::{Farm, LONG, assert_callnums_increase, noarch_spec, strs};
+use common::{Spec, live_processes_with};
+use kkoji_builder::daemon::DaemonError;
+use koji_protocol::{Value, kstruct};
 
 #[tokio::test]
 async fn scratch_build_end_to_end() {
@@ -172,7 +56,7 @@ async fn scratch_build_end_to_end() {
             Value::Int(10),
             Value::from("noarch"),
             Value::Bool(true),
-            Value::Struct(Struct::new()),
+            kstruct! {"repo_id" => 1},
         ]
     );
     assert_eq!(child.state, CLOSED);
@@ -192,7 +76,22 @@ async fn scratch_build_end_to_end() {
             format!("{up}/state.log")
         ]
     );
-    assert_eq!(result.get("brootid"), Some(&Value::Nil));
+    assert_eq!(result.get("brootid"), Some(&Value::Int(1)));
+    // the build used the tag's current repo; its buildroot was BUILDING during the
+    // build and EXPIRED after
+    let br = farm.hub.state.lock().unwrap().buildroots[&1].clone();
+    assert_eq!(
+        (
+            br.repo_id,
+            br.arch.as_str(),
+            br.task_id,
+            br.states.as_slice()
+        ),
+        (1, "x86_64", Some(child.id), &[0, 2, 3][..])
+    );
+    let req = &farm.hub.calls("repo.request")[0];
+    assert_eq!(req.params, vec![Value::Int(10)]);
+    assert_eq!(req.kwargs.get("min_event"), Some(&Value::from("last")));
 
     // the uploads landed intact
     let info = kkoji_builder::srpm::read_srpm(&farm.work_file(&rpm)).unwrap();
@@ -240,7 +139,7 @@ async fn scratch_build_end_to_end() {
     assert_eq!(data.get("maxjobs"), Some(&Value::Int(10)));
     assert_eq!(
         strs(data.get("methods")),
-        vec!["build", "buildArch", "tagBuild"]
+        vec!["build", "buildArch", "tagBuild", "newRepo", "createrepo"]
     );
     assert!(
         !farm.hub.calls("host.waitTasks").is_empty(),
@@ -291,6 +190,10 @@ async fn regular_build_imports_and_tags() {
     assert_eq!(complete[0].params[0], Value::Int(parent));
     assert_eq!(complete[0].params[1], Value::Int(77));
     assert!(complete[0].kwargs.contains_key("logs"));
+    // brmap: every imported file → the buildroot that built it
+    let brmap = complete[0].params[4].as_struct().expect("brmap");
+    assert_eq!(brmap.len(), 2, "{brmap:?}");
+    assert!(brmap.values().all(|v| *v == Value::Int(1)));
 
     let tasks = farm.hub.state.lock().unwrap().tasks.clone();
     let tag = tasks
@@ -452,7 +355,7 @@ async fn disabled_host_and_unhandled_method() {
     let mut farm = Farm::new("").await;
     let id = farm
         .hub
-        .add_task("createrepo", vec![Value::Int(1)], ASSIGNED);
+        .add_task("wrapperRPM", vec![Value::Int(1)], ASSIGNED);
     farm.start();
     farm.hub
         .wait_for("a refusal", LONG, |st| {
@@ -464,7 +367,7 @@ async fn disabled_host_and_unhandled_method() {
     assert_eq!(r.kwargs.get("soft"), Some(&Value::Bool(false)));
     assert_eq!(
         r.kwargs.get("msg"),
-        Some(&Value::from("no handler for method createrepo"))
+        Some(&Value::from("no handler for method wrapperRPM"))
     );
     farm.hub.state.lock().unwrap().enabled = false;
     farm.hub
@@ -543,6 +446,8 @@ async fn cancel_kills_the_build_and_reports_nothing() {
             st.tasks.get(&next).is_some_and(|t| t.state == CLOSED)
         })
         .await;
+    // a buildArch without a repo_id (an older parent) builds without a buildroot
+    assert!(farm.hub.calls("host.newBuildRoot").is_empty());
     farm.stop().await.unwrap();
 }
 

@@ -53,6 +53,7 @@ async fn noarch_build_produces_rpm_and_logs() {
         srpm,
         arch: "noarch".into(),
         backend: rpmbuild(),
+        root_notes: Vec::new(),
     };
     let out = run_build(&job, &dir, &CancelToken::new()).await.unwrap();
     let names: Vec<String> = out
@@ -108,6 +109,7 @@ async fn arch_build_targets_the_arch() {
         srpm,
         arch: arch.clone(),
         backend: rpmbuild(),
+        root_notes: Vec::new(),
     };
     let out = run_build(&job, &dir, &CancelToken::new()).await.unwrap();
     assert_eq!(out.rpms.len(), 1);
@@ -137,6 +139,7 @@ async fn failing_build_reports_the_error_line() {
         srpm,
         arch: "noarch".into(),
         backend: rpmbuild(),
+        root_notes: Vec::new(),
     };
     let err = run_build(&job, &dir, &CancelToken::new())
         .await
@@ -172,6 +175,7 @@ async fn missing_srpm_and_missing_program() {
         srpm: tmp.path().join("nope.src.rpm"),
         arch: "noarch".into(),
         backend: rpmbuild(),
+        root_notes: Vec::new(),
     };
     let err = run_build(&job, &dir, &CancelToken::new())
         .await
@@ -221,6 +225,7 @@ async fn cancel_kills_the_whole_process_group() {
         srpm,
         arch: "noarch".into(),
         backend: rpmbuild(),
+        root_notes: Vec::new(),
     };
     let cancel = CancelToken::new();
     let c2 = cancel.clone();

@@ -1,6 +1,8 @@
 //! An in-memory hub speaking the host side of the protocol over plain HTTP, just enough
 //! to drive the daemon through real builds: sessions and callnums, the task table with
-//! parent/child waits, uploads into a topdir, and a record of every call.
+//! parent/child waits, uploads into a topdir, buildroot repos (requests that queue a
+//! `newRepo` task, repoInit/repoDone with the contract's directory layout, buildroots),
+//! and a record of every call.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -52,6 +54,45 @@ pub struct Call {
     pub callnum: Option<i64>,
 }
 
+/// One repo row.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub id: i64,
+    pub tag_id: i64,
+    pub tag_name: String,
+    pub state: i64,
+    pub create_event: i64,
+    pub task_id: Option<i64>,
+    pub opts: Value,
+}
+
+/// One repo request (`repo.request`).
+#[derive(Debug, Clone)]
+pub struct RepoRequest {
+    pub id: i64,
+    pub tag_id: i64,
+    pub min_event: i64,
+    pub active: bool,
+    pub task_id: Option<i64>,
+    pub repo_id: Option<i64>,
+}
+
+/// One buildroot (`host.newBuildRoot`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Buildroot {
+    pub id: i64,
+    pub repo_id: i64,
+    pub arch: String,
+    pub task_id: Option<i64>,
+    /// Every state it was set to, in order (0 = INIT at creation).
+    pub states: Vec<i64>,
+}
+
+pub const REPO_INIT: i64 = 0;
+pub const REPO_READY: i64 = 1;
+pub const BUILD_TAG: i64 = 10;
+pub const BUILD_TAG_NAME: &str = "tb";
+
 #[derive(Debug, Default)]
 pub struct State {
     pub enabled: bool,
@@ -66,6 +107,23 @@ pub struct State {
     pub expire_next: bool,
     /// `sslLogin(renew=True)` is refused.
     pub refuse_renew: bool,
+    /// The build tag's arches (`getBuildConfig`/`getTag`).
+    pub tag_arches: String,
+    pub repos: BTreeMap<i64, Repo>,
+    pub next_repo: i64,
+    pub requests: BTreeMap<i64, RepoRequest>,
+    pub buildroots: BTreeMap<i64, Buildroot>,
+    /// The event counter (repoInit takes the next one).
+    pub event: i64,
+    /// tagLastChangeEvent of the build tag: repos older than this are not current.
+    pub last_change: i64,
+    /// What repoInit writes into every arch's pkglist / blocklist.
+    pub pkglist: Vec<String>,
+    pub blocklist: Vec<String>,
+    /// `getExternalRepoList` of the build tag.
+    pub external_repos: Vec<Value>,
+    /// Queued newRepo tasks stay FREE (no builder gets them), so builds keep waiting.
+    pub hold_repo_tasks: bool,
 }
 
 pub struct FakeHub {
@@ -88,6 +146,9 @@ impl FakeHub {
                 enabled: true,
                 capacity: 4.0,
                 next_id: 1,
+                tag_arches: "x86_64 noarch".into(),
+                next_repo: 1,
+                event: 1000,
                 ..State::default()
             }),
             changed: Notify::new(),
@@ -181,6 +242,103 @@ impl FakeHub {
         }
         drop(st);
         self.notify();
+    }
+
+    /// Marks the build tag changed: its existing repos are no longer current, so the next
+    /// `repo.request` queues a `newRepo` task.
+    pub fn tag_changed(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.event += 1;
+        st.last_change = st.event;
+    }
+
+    /// Creates a READY repo of the build tag the way repoInit + createrepo + repoDone
+    /// would (layout, pkglist, repodata of the given packages); returns its id.
+    pub fn make_ready_repo(&self) -> i64 {
+        let (id, dir, arches, lines) = {
+            let mut st = self.state.lock().unwrap();
+            let (id, _) = Self::init_repo(&mut st, &self.topdir, None, Value::Nil);
+            if let Some(r) = st.repos.get_mut(&id) {
+                r.state = REPO_READY;
+            }
+            (
+                id,
+                repo_dir(&self.topdir, id),
+                repo_arches(&st.tag_arches),
+                st.pkglist.clone(),
+            )
+        };
+        for a in arches {
+            let ad = dir.join(&a);
+            let files: Vec<kkoji_repodata::RpmFile> = lines
+                .iter()
+                .map(|l| kkoji_repodata::RpmFile {
+                    path: ad.join(l),
+                    location_href: l.clone(),
+                })
+                .collect();
+            let pkgs = kkoji_repodata::read_packages(&files, &Default::default()).unwrap();
+            kkoji_repodata::write_repo(&ad, &pkgs, &Default::default()).unwrap();
+        }
+        id
+    }
+
+    /// Creates the repo row and its directory (the contract's layout); returns
+    /// (repo_id, event_id).
+    fn init_repo(st: &mut State, topdir: &Path, task_id: Option<i64>, opts: Value) -> (i64, i64) {
+        let id = st.next_repo;
+        st.next_repo += 1;
+        st.event += 1;
+        let event = st.event;
+        st.repos.insert(
+            id,
+            Repo {
+                id,
+                tag_id: BUILD_TAG,
+                tag_name: BUILD_TAG_NAME.into(),
+                state: REPO_INIT,
+                create_event: event,
+                task_id,
+                opts,
+            },
+        );
+        let dir = repo_dir(topdir, id);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("repo.json"), format!("{{\"id\": {id}}}")).unwrap();
+        for a in repo_arches(&st.tag_arches) {
+            let ad = dir.join(&a);
+            std::fs::create_dir_all(&ad).unwrap();
+            std::os::unix::fs::symlink("../../../..", ad.join("toplink")).unwrap();
+            let mut text = st.pkglist.join("\n");
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            std::fs::write(ad.join("pkglist"), text).unwrap();
+            let mut text = st.blocklist.join("\n");
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            std::fs::write(ad.join("blocklist"), text).unwrap();
+        }
+        (id, event)
+    }
+
+    fn repo_struct(r: &Repo) -> Value {
+        kstruct! {
+            "id" => r.id, "state" => r.state, "tag_id" => r.tag_id,
+            "tag_name" => r.tag_name.as_str(), "create_event" => r.create_event,
+            "task_id" => r.task_id, "opts" => r.opts.clone(), "dist" => false,
+            "problem" => None::<&str>,
+        }
+    }
+
+    fn request_struct(st: &State, r: &RepoRequest) -> Value {
+        let task_state = r.task_id.and_then(|t| st.tasks.get(&t)).map(|t| t.state);
+        kstruct! {
+            "id" => r.id, "tag_id" => r.tag_id, "tag_name" => BUILD_TAG_NAME,
+            "min_event" => r.min_event, "active" => r.active, "task_id" => r.task_id,
+            "task_state" => task_state, "repo_id" => r.repo_id, "tries" => 1,
+        }
     }
 
     /// Waits until `f` holds (polling), panicking with `what` after `timeout`.
@@ -606,7 +764,8 @@ impl FakeHub {
                 _ => Ok(Value::Nil),
             },
             "getBuildConfig" | "getTag" => Ok(kstruct! {
-                "id" => 10, "name" => "tb", "arches" => "x86_64 noarch", "extra" => Struct::new(),
+                "id" => BUILD_TAG, "name" => BUILD_TAG_NAME, "arches" => st.tag_arches.as_str(),
+                "extra" => Struct::new(),
             }),
             "getPackageConfig" => match p.get(1).and_then(Value::as_str) {
                 Some(n) if n.starts_with("kkojitest-unlisted") => Ok(Value::Nil),
@@ -640,12 +799,216 @@ impl FakeHub {
                 }
                 Ok(Value::Nil)
             }
+            "repo.request" => {
+                let tag = int(0)?;
+                let current = st
+                    .repos
+                    .values()
+                    .filter(|r| {
+                        r.tag_id == tag && r.state == REPO_READY && r.create_event >= st.last_change
+                    })
+                    .max_by_key(|r| r.id)
+                    .cloned();
+                if let Some(r) = current {
+                    return Ok(kstruct! {
+                        "repo" => Self::repo_struct(&r), "request" => None::<&str>,
+                        "duplicate" => false,
+                    });
+                }
+                if let Some(r) = st.requests.values().find(|r| r.active && r.tag_id == tag) {
+                    return Ok(kstruct! {
+                        "repo" => None::<&str>, "request" => Self::request_struct(&st, r),
+                        "duplicate" => true,
+                    });
+                }
+                // the hub's queue: a newRepo task in the repo queue's call form
+                let rid = st.requests.len() as i64 + 1;
+                let tid = st.next_id;
+                st.next_id += 1;
+                let mut kwargs = Struct::new();
+                kwargs.insert(
+                    "opts".into(),
+                    kstruct! {"src" => false, "debuginfo" => false, "separate_src" => false},
+                );
+                kwargs.insert("event".into(), Value::Int(st.event));
+                let params = koji_protocol::join_kwargs(
+                    vec![kstruct! {"id" => tag, "name" => BUILD_TAG_NAME}],
+                    kwargs,
+                );
+                let hold = st.hold_repo_tasks;
+                st.tasks.insert(
+                    tid,
+                    Task {
+                        id: tid,
+                        parent: None,
+                        label: None,
+                        method: "newRepo".into(),
+                        params,
+                        arch: "noarch".into(),
+                        state: if hold { FREE } else { ASSIGNED },
+                        host_id: (!hold).then_some(HOST_ID),
+                        waiting: false,
+                        awaited: false,
+                        weight: 0.1,
+                        result: None,
+                    },
+                );
+                let req = RepoRequest {
+                    id: rid,
+                    tag_id: tag,
+                    min_event: st.last_change,
+                    active: true,
+                    task_id: Some(tid),
+                    repo_id: None,
+                };
+                let v = kstruct! {
+                    "repo" => None::<&str>, "request" => Self::request_struct(&st, &req),
+                    "duplicate" => false,
+                };
+                st.requests.insert(rid, req);
+                Ok(v)
+            }
+            "repo.checkRequest" => {
+                let rid = int(0)?;
+                let Some(mut req) = st.requests.get(&rid).cloned() else {
+                    return Err(Fault::generic(format!("No such repo request: {rid}")));
+                };
+                if req.active
+                    && let Some(t) = req.task_id.and_then(|t| st.tasks.get(&t))
+                    && matches!(t.state, FAILED | CANCELED)
+                {
+                    req.active = false;
+                    st.requests.insert(rid, req.clone());
+                }
+                let repo = req
+                    .repo_id
+                    .and_then(|r| st.repos.get(&r))
+                    .map(Self::repo_struct)
+                    .unwrap_or(Value::Nil);
+                Ok(kstruct! {"repo" => repo, "request" => Self::request_struct(&st, &req)})
+            }
+            "repoInfo" => {
+                let rid = int(0)?;
+                match st.repos.get(&rid) {
+                    Some(r) => Ok(Self::repo_struct(r)),
+                    None if p.get(1).is_some_and(Value::is_truthy) => {
+                        Err(Fault::generic(format!("No such repo: {rid}")))
+                    }
+                    None => Ok(Value::Nil),
+                }
+            }
+            "getRepo" => Ok(st
+                .repos
+                .values()
+                .filter(|r| r.state == REPO_READY)
+                .max_by_key(|r| r.id)
+                .map(Self::repo_struct)
+                .unwrap_or(Value::Nil)),
+            "getExternalRepoList" => Ok(Value::Array(st.external_repos.clone())),
+            "host.repoInit" => {
+                let task_id = kw.get("task_id").and_then(Value::as_i64);
+                let opts = kw.get("opts").cloned().unwrap_or(Value::Nil);
+                let (id, event) = Self::init_repo(&mut st, &self.topdir, task_id, opts);
+                Ok(Value::Array(vec![Value::Int(id), Value::Int(event)]))
+            }
+            "host.repoDone" => {
+                let rid = int(0)?;
+                let data = p
+                    .get(1)
+                    .and_then(Value::as_struct)
+                    .cloned()
+                    .unwrap_or_default();
+                let dir = repo_dir(&self.topdir, rid);
+                for (arch, v) in &data {
+                    let (Some(up), Some(files)) = (
+                        v.as_array().and_then(|a| a.first()).and_then(Value::as_str),
+                        v.as_array()
+                            .and_then(|a| a.get(1))
+                            .and_then(Value::as_array),
+                    ) else {
+                        return Err(Fault::generic(format!("bad repoDone data for {arch}")));
+                    };
+                    let rd = dir.join(arch).join("repodata");
+                    std::fs::create_dir_all(&rd).unwrap();
+                    for f in files.iter().filter_map(Value::as_str) {
+                        let src = self.topdir.join("work").join(up).join(f);
+                        std::fs::rename(&src, rd.join(f)).map_err(|e| {
+                            Fault::generic(format!("cannot move {}: {e}", src.display()))
+                        })?;
+                    }
+                }
+                let task_id = match st.repos.get_mut(&rid) {
+                    Some(r) if r.state == REPO_INIT => {
+                        r.state = REPO_READY;
+                        r.task_id
+                    }
+                    _ => return Err(Fault::generic(format!("repo {rid} is not INIT"))),
+                };
+                for req in st.requests.values_mut() {
+                    if req.active && req.task_id.is_some() && req.task_id == task_id {
+                        req.active = false;
+                        req.repo_id = Some(rid);
+                    }
+                }
+                Ok(Value::Nil)
+            }
+            "host.newBuildRoot" => {
+                let repo_id = int(0)?;
+                let arch = p
+                    .get(1)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let id = st.buildroots.len() as i64 + 1;
+                st.buildroots.insert(
+                    id,
+                    Buildroot {
+                        id,
+                        repo_id,
+                        arch,
+                        task_id: kw.get("task_id").and_then(Value::as_i64),
+                        states: vec![0],
+                    },
+                );
+                Ok(Value::Int(id))
+            }
+            "host.setBuildRootState" => {
+                let id = int(0)?;
+                let state = int(1)?;
+                match st.buildroots.get_mut(&id) {
+                    Some(b) => {
+                        b.states.push(state);
+                        Ok(Value::Nil)
+                    }
+                    None => Err(Fault::generic(format!("No such buildroot: {id}"))),
+                }
+            }
             m => Err(Fault::generic(format!("Invalid method: {m}"))),
         };
         drop(st);
         self.notify();
         r
     }
+}
+
+/// `TOPDIR/repos/tb/<id>`.
+pub fn repo_dir(topdir: &Path, id: i64) -> PathBuf {
+    topdir
+        .join("repos")
+        .join(BUILD_TAG_NAME)
+        .join(id.to_string())
+}
+
+/// The hub's repo arches for tag arches: canonical, without noarch.
+pub fn repo_arches(tag_arches: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in tag_arches.split_whitespace() {
+        let a = kkoji_builder::srpm::canon_arch(a);
+        if a != "noarch" && a != "src" && !out.iter().any(|x| x == a) {
+            out.push(a.to_owned());
+        }
+    }
+    out
 }
 
 fn unquote(s: &str) -> String {

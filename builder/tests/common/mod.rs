@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fakehub;
+pub mod farm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,6 +68,43 @@ pub fn make_srpm(dir: &Path, spec: &Spec) -> PathBuf {
         .join(format!("{}-1.0-1.src.rpm", spec.name));
     assert!(p.is_file(), "{} not written", p.display());
     p
+}
+
+/// Builds the binary `<name>-1.0-1.<arch>.rpm` from `spec` in `dir` and returns its path.
+pub fn make_rpm(dir: &Path, spec: &Spec) -> PathBuf {
+    require_rpmbuild();
+    let specdir = dir.join("spec");
+    std::fs::create_dir_all(&specdir).unwrap();
+    let specfile = specdir.join(format!("{}.spec", spec.name));
+    std::fs::write(&specfile, spec.text()).unwrap();
+    let top = dir.join("rpmtop");
+    let out = Command::new("rpmbuild")
+        .env("HOME", dir)
+        .arg("-bb")
+        .arg("--define")
+        .arg(format!("_topdir {}", top.display()))
+        .arg(&specfile)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rpmbuild -bb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: Vec<PathBuf> = std::fs::read_dir(top.join("RPMS"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy()
+                    .starts_with(&format!("{}-1.0-1.", spec.name))
+            })
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
 }
 
 /// Live (non-zombie) processes whose command line contains `needle`.
