@@ -609,6 +609,7 @@ async fn build_arch_repodata(
             compression,
             groups: comps.map(Groups::File),
             revision: None,
+            ..Default::default()
         };
         kkoji_repodata::write_repo(&od, &merged, &opts)
             .map_err(|e| format!("{l}: writing repodata: {e}"))?;

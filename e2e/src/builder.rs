@@ -1,5 +1,5 @@
 //! Extra builders for a test: a host certificate from the farm CA, a host row (`koji
-//! add-host`), a config under `ROOT/work/builder-NAME/`, and the `e2e-kkoji-builder` daemon
+//! add-host`, also in the createrepo channel), a config under `ROOT/work/builder-NAME/`, and the `e2e-kkoji-builder` daemon
 //! in a process group of its own, stopped when dropped.
 
 use std::fs::{self, OpenOptions};
@@ -56,6 +56,8 @@ impl TestBuilder {
         farm.koji(&["add-host", name, "x86_64", "noarch"])
             .ok()
             .stdout_has(&format!("{name} added: id "));
+        // builds wait for a buildroot repo, made by newRepo tasks of the createrepo channel
+        farm.koji(&["add-host-to-channel", name, "createrepo"]).ok();
         let ca = kkoji_certs::load_ca(&farm.ca_dir()).expect("load the farm CA");
         let issued = ca
             .issue_host(name, 30)

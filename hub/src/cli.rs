@@ -41,6 +41,10 @@ enum Cmd {
         /// The builder program (default: kkoji-builder next to this program).
         #[arg(long)]
         builder_bin: Option<PathBuf>,
+        /// Also run kkoji-repo-regen (kojira's job: keep build-tag repos current, expire and
+        /// delete old ones) from this program, as the admin.
+        #[arg(long)]
+        repo_regen_bin: Option<PathBuf>,
         /// Seconds after which a silent builder's tasks go back to FREE (default 900).
         #[arg(long)]
         host_timeout: Option<u64>,
@@ -109,6 +113,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             listen,
             no_builder,
             builder_bin,
+            repo_regen_bin,
             host_timeout,
             ready_timeout,
         } => {
@@ -119,7 +124,15 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             if let Some(t) = ready_timeout {
                 sched.ready_timeout = t;
             }
-            quickstart(&state_dir, listen, no_builder, builder_bin, sched).await
+            quickstart(
+                &state_dir,
+                listen,
+                no_builder,
+                builder_bin,
+                repo_regen_bin,
+                sched,
+            )
+            .await
         }
     }
 }
@@ -131,6 +144,7 @@ async fn quickstart(
     listen: SocketAddr,
     no_builder: bool,
     builder_bin: Option<PathBuf>,
+    repo_regen_bin: Option<PathBuf>,
     scheduler: crate::scheduler::SchedulerConfig,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(state_dir)
@@ -223,14 +237,33 @@ async fn quickstart(
         let cfg = crate::farm::prepare(&state_dir, &server, &config.topdir)?;
         Some((bin, cfg))
     };
+    let regen = match repo_regen_bin {
+        Some(bin) => {
+            if !bin.exists() {
+                anyhow::bail!(
+                    "the repo-regen program {} does not exist (build it with `cargo build -p kkoji-repo-regen`)",
+                    bin.display()
+                );
+            }
+            let cfg = crate::farm::prepare_repo_regen(
+                &state_dir,
+                &server,
+                &config.topdir,
+                &paths.user_bundle(ADMIN),
+            )?;
+            Some((bin, cfg))
+        }
+        None => None,
+    };
+    let regen_log = state_dir.join("repo-regen").join("repo-regen.log");
     let log = state_dir.join("builder").join("builder.log");
-    let running: std::sync::Arc<std::sync::Mutex<Option<crate::farm::LocalBuilder>>> =
+    let running: std::sync::Arc<std::sync::Mutex<Vec<crate::farm::LocalChild>>> =
         Default::default();
     let on_signal = {
         let r = running.clone();
         move || {
             if let Ok(mut g) = r.lock() {
-                g.take();
+                g.clear();
             }
         }
     };
@@ -242,13 +275,21 @@ async fn quickstart(
             if let Some((bin, cfg)) = &builder {
                 let b = crate::farm::LocalBuilder::spawn(bin, cfg, &log)?;
                 if let Ok(mut g) = running.lock() {
-                    *g = Some(b);
+                    g.push(b);
                 }
                 println!(
                     "local builder {} started (log: {})",
                     crate::farm::LOCAL_BUILDER,
                     log.display()
                 );
+            }
+            if let Some((bin, cfg)) = &regen {
+                let r =
+                    crate::farm::LocalChild::spawn_named("repo regenerator", bin, cfg, &regen_log)?;
+                if let Ok(mut g) = running.lock() {
+                    g.push(r);
+                }
+                println!("kkoji-repo-regen started (log: {})", regen_log.display());
             }
             println!("kkoji hub ready at {server}");
             println!(
@@ -262,7 +303,7 @@ async fn quickstart(
     .await;
     // normally stopped on the signal already; this covers start-up errors
     if let Ok(mut g) = running.lock() {
-        g.take();
+        g.clear();
     }
     result
 }

@@ -1,5 +1,6 @@
 //! The farm in a box: `quickstart` also runs one local builder as a child process, with a
-//! host certificate, a host row and a builder config of its own under the state directory.
+//! host certificate, a host row and a builder config of its own under the state directory,
+//! and optionally kkoji-repo-regen.
 
 use anyhow::Context;
 use kkoji_certs::{CaPaths, CertKind};
@@ -93,9 +94,39 @@ fn toml_string(s: &str) -> String {
     out
 }
 
-/// A builder left running by an earlier hub of this state directory (e.g. after kill -9)
-/// still holds the host's exclusive session: stop it before starting a new one.
-fn stop_leftover(pidfile: &Path) {
+/// The config of quickstart's kkoji-repo-regen (kojira's job), as the admin user: the farm
+/// in a box has one operator. Written only if missing.
+pub fn prepare_repo_regen(
+    state_dir: &Path,
+    hub_url: &str,
+    topdir: &Path,
+    admin_cert: &Path,
+) -> anyhow::Result<PathBuf> {
+    let cert_dir = state_dir.join("certs");
+    let paths = CaPaths::new(&cert_dir);
+    let dir = state_dir.join("repo-regen");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let q = |p: &Path| toml_string(&p.display().to_string());
+    let config = format!(
+        "# written by kkoji-hub quickstart; edit freely, it is rewritten only if missing\n\
+         hub = {}\nca = {}\ncert = {}\ntopdir = {}\ninterval_secs = 10\n",
+        toml_string(hub_url),
+        q(&paths.ca_cert),
+        q(admin_cert),
+        q(topdir),
+    );
+    let path = dir.join("repo-regen.toml");
+    if !path.exists() {
+        let tmp = dir.join(".repo-regen.toml.tmp");
+        std::fs::write(&tmp, config).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(path)
+}
+
+/// A child left running by an earlier hub of this state directory (e.g. after kill -9; a
+/// builder still holds the host's exclusive session): stop it before starting a new one.
+fn stop_leftover(pidfile: &Path, config: &Path) {
     let Some(pid) = std::fs::read_to_string(pidfile)
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok())
@@ -103,16 +134,12 @@ fn stop_leftover(pidfile: &Path) {
         return;
     };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let config = pidfile.with_file_name("builder.toml");
     let ours = String::from_utf8_lossy(&cmdline).contains(&*config.to_string_lossy());
     if !ours {
         return;
     }
     let p = nix::unistd::Pid::from_raw(pid);
-    tracing::warn!(
-        pid,
-        "stopping a local builder left over from an earlier run"
-    );
+    tracing::warn!(pid, "stopping a child left over from an earlier run");
     let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline && std::path::Path::new(&format!("/proc/{pid}")).exists() {
@@ -121,21 +148,37 @@ fn stop_leftover(pidfile: &Path) {
     let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
 }
 
-/// The running local builder; stopped (SIGTERM, then SIGKILL after 15 s) when dropped.
-pub struct LocalBuilder {
+/// A running child of quickstart (the local builder, kkoji-repo-regen); stopped (SIGTERM,
+/// then SIGKILL after 15 s) when dropped.
+pub struct LocalChild {
+    what: &'static str,
     child: Child,
 }
 
-impl LocalBuilder {
-    pub fn spawn(bin: &Path, config: &Path, log: &Path) -> anyhow::Result<LocalBuilder> {
+/// The local builder.
+pub type LocalBuilder = LocalChild;
+
+impl LocalChild {
+    pub fn spawn(bin: &Path, config: &Path, log: &Path) -> anyhow::Result<LocalChild> {
+        Self::spawn_named("local builder", bin, config, log)
+    }
+
+    /// Runs `bin --config CONFIG` with its output appended to `log`; its pid is kept in
+    /// CONFIG with the extension `.pid`.
+    pub fn spawn_named(
+        what: &'static str,
+        bin: &Path,
+        config: &Path,
+        log: &Path,
+    ) -> anyhow::Result<LocalChild> {
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .with_context(|| format!("cannot open {}", log.display()))?;
         let errf = logf.try_clone()?;
-        let pidfile = config.with_file_name("builder.pid");
-        stop_leftover(&pidfile);
+        let pidfile = config.with_extension("pid");
+        stop_leftover(&pidfile, config);
         let mut cmd = Command::new(bin);
         cmd.arg("--config").arg(config).stdout(logf).stderr(errf);
         // the builder must not outlive a hub that was killed (kill -9 leaves no chance to
@@ -148,28 +191,28 @@ impl LocalBuilder {
         }
         let child = cmd
             .spawn()
-            .with_context(|| format!("cannot start the local builder {}", bin.display()))?;
+            .with_context(|| format!("cannot start the {what} {}", bin.display()))?;
         if let Err(e) = std::fs::write(&pidfile, child.id().to_string()) {
-            tracing::warn!(error = %e, path = %pidfile.display(), "cannot record the builder's pid");
+            tracing::warn!(error = %e, path = %pidfile.display(), "cannot record the {what}'s pid");
         }
-        tracing::info!(pid = child.id(), log = %log.display(), "local builder started");
-        Ok(LocalBuilder { child })
+        tracing::info!(pid = child.id(), log = %log.display(), "{what} started");
+        Ok(LocalChild { what, child })
     }
 }
 
-impl Drop for LocalBuilder {
+impl Drop for LocalChild {
     fn drop(&mut self) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                tracing::info!("local builder stopped");
+                tracing::info!("{} stopped", self.what);
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        tracing::warn!("local builder did not stop in 15 s; killing it");
+        tracing::warn!("{} did not stop in 15 s; killing it", self.what);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

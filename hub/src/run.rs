@@ -84,6 +84,7 @@ async fn serve_until_signal(
     on_ready: impl FnOnce(&HubConfig, &Hub) -> anyhow::Result<()>,
     on_signal: impl FnOnce() + Send + 'static,
 ) -> anyhow::Result<()> {
+    crate::topdir::ensure_layout(&config.topdir)?;
     let pool = crate::db::open(&db.url, config.db.max_connections).await?;
     let tls = TlsSetup::load(
         &config.tls.cert,
@@ -233,6 +234,7 @@ impl Drop for RunningHub {
 /// Start serving `config` on an existing database URL (migrations applied). The listen
 /// address may use port 0; the bound address is in the handle.
 pub async fn start_background(config: HubConfig, database_url: &str) -> anyhow::Result<RunningHub> {
+    crate::topdir::ensure_layout(&config.topdir)?;
     let pool = crate::db::open(database_url, config.db.max_connections).await?;
     if let Some(admin) = &config.bootstrap_admin {
         bootstrap_admin(&pool, admin).await?;

@@ -24,6 +24,18 @@ pub fn clean_relative(p: &str) -> Result<PathBuf, Fault> {
     Ok(out)
 }
 
+/// The top-level directories builders and tools expect (kojid refuses repo tasks when
+/// `repos/` is missing, taking it for an absent mount).
+pub fn ensure_layout(topdir: &Path) -> std::io::Result<()> {
+    for d in ["packages", "repos", "work", "scratch"] {
+        let p = topdir.join(d);
+        std::fs::create_dir_all(&p).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot create {}: {e}", p.display()))
+        })?;
+    }
+    Ok(())
+}
+
 pub fn work(topdir: &Path) -> PathBuf {
     topdir.join("work")
 }

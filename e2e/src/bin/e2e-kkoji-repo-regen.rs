@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    kkoji_repo_regen::cli_main()
+}
