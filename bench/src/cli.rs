@@ -28,6 +28,32 @@ pub enum Cmd {
     /// Scheduling: many simulated builders (protocol-level, in this process) pick up light
     /// tasks; pickup latency (FREE -> OPEN), assignment throughput, duplicates, hub CPU.
     Sched(SchedArgs),
+    /// Repodata: kkoji-repodata vs createrepo_c on N synthetic RPMs, full generation
+    /// (cold cache) and regeneration after one package changed (warm cache vs --update).
+    Repodata(RepodataArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RepodataArgs {
+    /// Synthetic RPMs to generate.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub packages: u64,
+
+    /// Worker threads for both tools (createrepo_c --workers); 0 = one per core.
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+
+    /// Runs per variant; the median is reported.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub runs: u64,
+
+    /// Working directory (kept; default: a temporary directory, removed afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -250,8 +276,26 @@ mod tests {
         v.extend_from_slice(args);
         Cli::try_parse_from(v).map(|c| match c.cmd {
             Cmd::Hub(a) => a,
-            Cmd::Sched(_) => panic!("not hub"),
+            _ => panic!("not hub"),
         })
+    }
+
+    #[test]
+    fn repodata_defaults_and_options() {
+        let parse = |args: &[&str]| {
+            let mut v = vec!["kkoji-bench", "repodata"];
+            v.extend_from_slice(args);
+            Cli::try_parse_from(v).map(|c| match c.cmd {
+                Cmd::Repodata(a) => a,
+                _ => panic!("not repodata"),
+            })
+        };
+        let a = parse(&[]).unwrap();
+        assert_eq!((a.packages, a.workers, a.runs), (2000, 0, 5));
+        let a = parse(&["--packages", "50", "--workers", "1", "--runs", "2"]).unwrap();
+        assert_eq!((a.packages, a.workers, a.runs), (50, 1, 2));
+        assert!(parse(&["--packages", "0"]).is_err());
+        assert!(parse(&["--runs", "0"]).is_err());
     }
 
     fn sched_args(args: &[&str]) -> Result<SchedArgs, clap::Error> {
@@ -259,7 +303,7 @@ mod tests {
         v.extend_from_slice(args);
         Cli::try_parse_from(v).map(|c| match c.cmd {
             Cmd::Sched(a) => a,
-            Cmd::Hub(_) => panic!("not sched"),
+            _ => panic!("not sched"),
         })
     }
 

@@ -2,13 +2,15 @@
 //! one), seeds it, and measures requests/s and latency percentiles of read-only calls over
 //! TLS with a logged-in session per client, along with the hub's RSS and CPU use.
 //! `kkoji-bench sched` simulates many builders and measures task pickup latency, assignment
-//! throughput and duplicate assignments.
+//! throughput and duplicate assignments. `kkoji-bench repodata` compares kkoji-repodata with
+//! createrepo_c on synthetic RPMs (full generation and regeneration after one change).
 
 pub mod cli;
 pub mod hubproc;
 pub mod load;
 pub mod monitor;
 pub mod procfs;
+pub mod repodata;
 pub mod report;
 pub mod run;
 pub mod sched;

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Hub(args) => hub(&args, &multi),
         Cmd::Sched(args) => kkoji_bench::sched::main(&args, &multi),
+        Cmd::Repodata(args) => kkoji_bench::repodata::main(&args, &multi),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

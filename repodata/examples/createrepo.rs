@@ -24,6 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let dir = dir.ok_or("usage: createrepo DIR [--zstd] [--cache DIR] [--groups FILE]")?;
     let cache = cache.map(MetaCache::open).transpose()?;
+    // as create_repo does: compressed chunks live next to the package metadata
+    opts.chunk_cache = cache.as_ref().map(|c| c.dir().join("chunks"));
     let t = Instant::now();
     let read = ReadPackagesOptions {
         cache: cache.as_ref(),

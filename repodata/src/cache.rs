@@ -3,7 +3,8 @@
 //! Regenerating a repo is dominated by reading (hashing) every RPM; with this cache a
 //! regeneration after one package changed reads only that package:
 //!
-//! * `objects/<aa>/<sha256>-<limit>.json`: the [`PackageMeta`] of one RPM content,
+//! * `objects/<aa>/<sha256>-<limit>.v<format>`: the [`PackageMeta`] of one RPM content
+//!   (in a compact binary form: loading 2000 of them is most of a warm regeneration),
 //!   keyed by the file's SHA-256 (and the changelog limit it was read with). Identical
 //!   packages at different paths (the same build in many tag repos) share it.
 //! * `index.json`: path → (size, mtime with nanoseconds, device, inode) → SHA-256, so
@@ -24,13 +25,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec;
 use crate::error::{Error, Result};
 use crate::meta::PackageMeta;
 use crate::rpmread::{ReadOptions, read_rpm_with};
 
 /// Bumped whenever the cached representation or the reading rules change, so stale
 /// entries from an older kkoji are ignored instead of misread.
-const FORMAT: u32 = 1;
+/// 2: entries in the binary form of [`crate::codec`] instead of JSON.
+const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Stamp {
@@ -56,18 +59,6 @@ impl Stamp {
 struct IndexFile {
     format: u32,
     entries: HashMap<String, Stamp>,
-}
-
-#[derive(Serialize)]
-struct EntryOut<'a> {
-    format: u32,
-    meta: &'a PackageMeta,
-}
-
-#[derive(Deserialize)]
-struct EntryIn {
-    format: u32,
-    meta: PackageMeta,
 }
 
 /// A directory of cached per-package metadata; see the module docs for the layout.
@@ -206,17 +197,16 @@ impl MetaCache {
         self.dir
             .join("objects")
             .join(shard)
-            .join(format!("{sha}-{limit}.json"))
+            .join(format!("{sha}-{limit}.v{FORMAT}"))
     }
 
     fn load(&self, sha: &str, opts: &ReadOptions) -> Option<PackageMeta> {
         let path = self.entry_path(sha, opts);
         let bytes = fs::read(&path).ok()?;
-        match serde_json::from_slice::<EntryIn>(&bytes) {
-            Ok(e) if e.format == FORMAT && e.meta.checksum == sha => Some(e.meta),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable cache entry");
+        match codec::decode(&bytes) {
+            Some(meta) if meta.checksum == sha => Some(meta),
+            _ => {
+                tracing::warn!(path = %path.display(), "ignoring unreadable cache entry");
                 None
             }
         }
@@ -229,12 +219,7 @@ impl MetaCache {
         }
         let parent = path.parent().unwrap_or(&self.dir).to_path_buf();
         fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-        let bytes = serde_json::to_vec(&EntryOut {
-            format: FORMAT,
-            meta,
-        })
-        .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        write_atomic(&parent, &path, &bytes)
+        write_atomic(&parent, &path, &codec::encode(meta))
     }
 }
 

@@ -15,6 +15,8 @@
 //! [`create_repo`] chains them like `createrepo_c DIR`.
 
 mod cache;
+mod chunks;
+mod codec;
 mod compress;
 mod error;
 mod merge;

@@ -43,6 +43,9 @@ pub struct ReadPackagesOptions<'a> {
     /// Advanced by one per package.
     pub progress: Option<&'a ProgressBar>,
     pub on_bad_rpm: OnBadRpm,
+    /// Reader threads; 0 (the default) means one per core. Like createrepo_c's
+    /// `--workers`, so a benchmark can compare the two at the same parallelism.
+    pub workers: usize,
 }
 
 /// Lists `*.rpm` under `dir` (recursively, following symlinks), with hrefs relative to
@@ -107,11 +110,15 @@ pub fn read_packages(
     files: &[RpmFile],
     opts: &ReadPackagesOptions<'_>,
 ) -> Result<Vec<PackageMeta>> {
-    let workers = std::thread::available_parallelism()
+    let cores = std::thread::available_parallelism()
         .map(|n| n.get())
-        .unwrap_or(1)
-        .min(files.len())
-        .max(1);
+        .unwrap_or(1);
+    let workers = if opts.workers == 0 {
+        cores
+    } else {
+        opts.workers
+    };
+    let workers = workers.min(files.len()).max(1);
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<PackageMeta>>>> =
@@ -173,6 +180,8 @@ pub fn read_packages(
 
 /// `createrepo_c DIR`: finds the RPMs under `dir`, reads them (through `cache`) and writes
 /// `dir/repodata/`. With `OnBadRpm::Fail` a bad RPM aborts before anything is written.
+/// With a metadata cache and no `chunk_cache` of its own, compressed chunks are kept in
+/// the cache's `chunks/` directory, so regenerating after a small change is cheap.
 pub fn create_repo(
     dir: impl AsRef<Path>,
     read: &ReadPackagesOptions<'_>,
@@ -181,5 +190,14 @@ pub fn create_repo(
     let dir = dir.as_ref();
     let files = find_rpms(dir)?;
     let packages = read_packages(&files, read)?;
-    write_repo(dir, &packages, write)
+    match (read.cache, &write.chunk_cache) {
+        (Some(cache), None) => {
+            let write = WriteOptions {
+                chunk_cache: Some(cache.dir().join("chunks")),
+                ..write.clone()
+            };
+            write_repo(dir, &packages, &write)
+        }
+        _ => write_repo(dir, &packages, write),
+    }
 }

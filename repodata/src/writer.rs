@@ -10,6 +10,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::chunks::{self, ChunkStore};
 use crate::compress::{Compression, Encoder, HashWriter};
 use crate::error::{Error, Result};
 use crate::meta::PackageMeta;
@@ -35,6 +36,10 @@ pub struct WriteOptions {
     pub groups: Option<Groups>,
     /// `<revision>`; defaults to the current Unix time, as createrepo_c does.
     pub revision: Option<String>,
+    /// Directory of compressed chunks from earlier runs (see "Incremental regeneration"
+    /// in the crate docs); with it, only the chunks whose XML changed are compressed again. [`crate::create_repo`]
+    /// uses `<metadata cache>/chunks` when it has a [`crate::MetaCache`] and this is None.
+    pub chunk_cache: Option<PathBuf>,
 }
 
 /// Writes `dir/repodata/` for `packages` and returns what repomd.xml says.
@@ -64,16 +69,22 @@ pub fn write_repo(
         .map_err(|e| Error::io(dir, e))?;
     let tmp_path = tmp.path().to_path_buf();
     let c = opts.compression;
+    let ranges = chunks::ranges(&order);
+    let store = opts.chunk_cache.as_deref().map(ChunkStore::new);
 
     // primary, filelists and other are independent streams: write them concurrently.
     let (primary, filelists, other) = std::thread::scope(|s| {
         let order = &order;
         let tmp_path = &tmp_path;
+        let ranges = &ranges;
+        let store = store.as_ref();
         let p = s.spawn(move || {
             write_md(
                 tmp_path,
                 "primary",
                 order,
+                ranges,
+                store,
                 &xmlwrite::primary_head(order.len()),
                 xmlwrite::primary_package,
                 "</metadata>",
@@ -86,6 +97,8 @@ pub fn write_repo(
                 tmp_path,
                 "filelists",
                 order,
+                ranges,
+                store,
                 &xmlwrite::filelists_head(order.len()),
                 xmlwrite::filelists_package,
                 "</filelists>",
@@ -97,6 +110,8 @@ pub fn write_repo(
             tmp_path,
             "other",
             order,
+            ranges,
+            store,
             &xmlwrite::other_head(order.len()),
             xmlwrite::other_package,
             "</otherdata>",
@@ -131,10 +146,13 @@ pub fn write_repo(
     write_synced(&repomd_path, repomd.to_xml().as_bytes())?;
     sync_dir(&tmp_path)?;
     swap_into_place(dir, tmp)?;
+    let (reused, compressed) = store.as_ref().map_or((0, 0), ChunkStore::stats);
     tracing::info!(
         dir = %dir.display(),
         packages = packages.len(),
         revision = %repomd.revision,
+        chunks_reused = reused,
+        chunks_compressed = compressed,
         "wrote repodata"
     );
     Ok(repomd)
@@ -149,38 +167,52 @@ fn sort_key(p: &PackageMeta) -> (&str, &str) {
     }
 }
 
-/// Streams one metadata file through both checksums and the compressor, then names it
-/// after its compressed checksum.
+/// Writes one metadata file as a sequence of compressed members (head, one per chunk of
+/// packages, footer), hashing the uncompressed stream for `open-checksum` and the file for
+/// `checksum`, then names it after its compressed checksum. Chunks found in `store` (same
+/// XML, same compression) are copied instead of compressed again.
 #[allow(clippy::too_many_arguments)]
 fn write_md(
     tmp: &Path,
     kind: &str,
     pkgs: &[&PackageMeta],
+    ranges: &[std::ops::Range<usize>],
+    store: Option<&ChunkStore>,
     head: &str,
     render: fn(&mut String, &PackageMeta),
     footer: &str,
     c: Compression,
     now: i64,
 ) -> Result<RepoMdRecord> {
+    use sha2::Digest;
     let staging = tmp.join(format!("{kind}.xml{}", c.suffix()));
     let io = |e| Error::io(&staging, e);
     let file = File::create(&staging).map_err(io)?;
-    let compressed = HashWriter::new(BufWriter::with_capacity(256 * 1024, file));
-    let mut open = HashWriter::new(Encoder::new(compressed, c).map_err(io)?);
-    open.write_all(head.as_bytes()).map_err(io)?;
-    let mut buf = String::with_capacity(128 * 1024);
-    for p in pkgs {
-        render(&mut buf, p);
-        if buf.len() >= 64 * 1024 {
-            open.write_all(buf.as_bytes()).map_err(io)?;
-            buf.clear();
+    let mut out = HashWriter::new(BufWriter::with_capacity(256 * 1024, file));
+    let mut open = sha2::Sha256::new();
+    let mut open_size: u64 = 0;
+    let mut member = |out: &mut HashWriter<_>, xml: &str, cache: bool| -> Result<()> {
+        open.update(xml.as_bytes());
+        open_size += xml.len() as u64;
+        match store.filter(|_| cache) {
+            Some(st) => st.write_chunk(out, kind, c, xml).map_err(io),
+            None => out
+                .write_all(&chunks::compress(xml.as_bytes(), c).map_err(io)?)
+                .map_err(io),
         }
+    };
+    member(&mut out, head, false)?;
+    let mut buf = String::with_capacity(256 * 1024);
+    for r in ranges {
+        buf.clear();
+        for p in pkgs.get(r.clone()).unwrap_or_default() {
+            render(&mut buf, p);
+        }
+        member(&mut out, &buf, true)?;
     }
-    buf.push_str(footer);
-    open.write_all(buf.as_bytes()).map_err(io)?;
-    let (enc, open_sha, open_size) = open.finish();
-    let compressed = enc.finish().map_err(io)?;
-    let (bufw, sha, size) = compressed.finish();
+    member(&mut out, footer, false)?;
+    let open_sha = hex::encode(open.finalize());
+    let (bufw, sha, size) = out.finish();
     let file = bufw.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;
     let name = format!("{sha}-{kind}.xml{}", c.suffix());

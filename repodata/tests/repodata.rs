@@ -65,6 +65,22 @@ fn assert_same_packages(ours: &[PackageMeta], theirs: &[PackageMeta], what: &str
     assert!(diffs.is_empty(), "{what}:\n{}", diffs.join("\n"));
 }
 
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        count_files(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 fn all_packages(dir: &Path) -> Vec<PackageMeta> {
     read_packages(&find_rpms(dir).unwrap(), &ReadPackagesOptions::default()).unwrap()
 }
@@ -146,6 +162,9 @@ fn dnf_reads_our_repo_gzip_and_zstd() {
             compression,
             groups: Some(Groups::Bytes(COMPS.as_bytes().to_vec())),
             revision: Some("42".into()),
+            // every file is several compressed members (head, chunks, footer); dnf must
+            // read them as one stream
+            chunk_cache: None,
         };
         let md = create_repo(repo.path(), &ReadPackagesOptions::default(), &opts).unwrap();
         let suffix = compression.suffix();
@@ -245,6 +264,9 @@ fn cache_rereads_only_the_changed_package_and_output_is_identical() {
     let md1 = create_repo(repo.path(), &read, &opts).unwrap();
     assert_eq!(cache.rpm_reads(), 0);
     assert_eq!(cache.hits(), n);
+    let chunk_files = |_: ()| count_files(&cache_dir.path().join("chunks"));
+    let chunks1 = chunk_files(());
+    assert!(chunks1 >= 3, "compressed chunks are kept in the cache");
 
     // Replace beta with a rebuilt (different) package.
     let rebuilt = tmpdir();
@@ -271,6 +293,9 @@ fn cache_rereads_only_the_changed_package_and_output_is_identical() {
     let md2 = create_repo(repo.path(), &read, &opts).unwrap();
     assert_eq!(cache.rpm_reads(), 1, "only the replaced package is read");
     assert_eq!(cache.hits(), n - 1);
+    // The few packages share one chunk per file: exactly one new chunk each for primary,
+    // filelists and other.
+    assert_eq!(chunk_files(()), chunks1 + 3);
     assert_ne!(
         md1.record("primary").unwrap().checksum,
         md2.record("primary").unwrap().checksum
@@ -340,6 +365,7 @@ fn failed_write_leaves_previous_repodata_intact() {
         compression: Compression::Zstd,
         groups: Some(Groups::File(repo.path().join("no-such-comps.xml"))),
         revision: None,
+        chunk_cache: None,
     };
     let err = write_repo(repo.path(), &packages, &opts).unwrap_err();
     assert!(err.to_string().contains("no-such-comps.xml"), "{err}");
