@@ -23,9 +23,22 @@ pub type IsolatedTest = (&'static str, fn());
 
 /// Starts one farm, runs `tests` against it (in parallel, as `cargo test` would), stops it.
 pub fn run_shared(hub_bin: &str, tests: &[SharedTest]) -> ExitCode {
+    run_shared_with(hub_bin, tests, false)
+}
+
+/// Like [`run_shared`], one test at a time in the listed order: for tests whose tools act on
+/// the whole farm (kkoji-repo-regen requests, expires and deletes repos of every tag).
+pub fn run_shared_serial(hub_bin: &str, tests: &[SharedTest]) -> ExitCode {
+    run_shared_with(hub_bin, tests, true)
+}
+
+fn run_shared_with(hub_bin: &str, tests: &[SharedTest], serial: bool) -> ExitCode {
     set_hub_bin(hub_bin);
     install_panic_hook();
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    if serial {
+        args.test_threads = Some(1);
+    }
     let any_selected = tests
         .iter()
         .any(|(name, _)| !args.is_filtered_out(&Trial::test(*name, || Ok(()))));
@@ -112,6 +125,19 @@ macro_rules! shared_farm_main {
     ($($test:ident),* $(,)?) => {
         fn main() -> ::std::process::ExitCode {
             $crate::suite::run_shared(
+                env!("CARGO_BIN_EXE_e2e-kkoji-hub"),
+                &[$((stringify!($test), $test as fn(&$crate::Farm))),*],
+            )
+        }
+    };
+}
+
+/// Like [`shared_farm_main`], running the tests one at a time in the listed order.
+#[macro_export]
+macro_rules! serial_farm_main {
+    ($($test:ident),* $(,)?) => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::suite::run_shared_serial(
                 env!("CARGO_BIN_EXE_e2e-kkoji-hub"),
                 &[$((stringify!($test), $test as fn(&$crate::Farm))),*],
             )

@@ -14,7 +14,8 @@ use kkoji_e2e::builds::{Spec, make_noarch_rpm, make_srpm, wait_for};
 use kkoji_e2e::cli::run_with_timeout;
 use kkoji_e2e::{Farm, Output};
 
-kkoji_e2e::shared_farm_main!(
+// one at a time: kkoji-repo-regen acts on every tag of the farm
+kkoji_e2e::serial_farm_main!(
     regen_and_wait_repo_give_a_repo_dnf_reads_like_createrepo_c,
     repo_regen_refreshes_the_build_tag_and_build_requires_resolve,
     external_repo_is_merged_and_upstream_changes_make_a_new_repo,
@@ -30,11 +31,13 @@ const REPO_TIMEOUT: Duration = Duration::from_secs(180);
 fn repo_target(farm: &Farm, name: &str, packages: &[&str]) {
     let build_tag = format!("{name}-build");
     farm.koji(&["add-tag", name]).ok();
-    farm.koji(&["add-tag", &build_tag, "--arches", "x86_64"]).ok();
+    farm.koji(&["add-tag", &build_tag, "--arches", "x86_64"])
+        .ok();
     farm.koji(&["add-tag-inheritance", &build_tag, name]).ok();
     farm.koji(&["add-target", name, &build_tag, name]).ok();
     for p in packages {
-        farm.koji(&["add-pkg", "--owner", "kojiadmin", name, p]).ok();
+        farm.koji(&["add-pkg", "--owner", "kojiadmin", name, p])
+            .ok();
     }
 }
 
@@ -169,7 +172,10 @@ fn dnf_repoquery(repo: &str, args: &[&str]) -> Vec<String> {
         .args(args)
         .env("LC_ALL", "C.UTF-8");
     let out = run_with_timeout(cmd, Duration::from_secs(120));
-    assert!(out.status == Some(0), "dnf repoquery {args:?} on {repo}:\n{out}");
+    assert!(
+        out.status == Some(0),
+        "dnf repoquery {args:?} on {repo}:\n{out}"
+    );
     let mut lines: Vec<String> = out
         .stdout
         .lines()
@@ -230,7 +236,11 @@ fn createrepo_c(dir: &Path) {
     let mut cmd = Command::new("createrepo_c");
     cmd.arg("--no-database").arg(dir);
     let out = run_with_timeout(cmd, Duration::from_secs(120));
-    assert!(out.status == Some(0), "createrepo_c {}:\n{out}", dir.display());
+    assert!(
+        out.status == Some(0),
+        "createrepo_c {}:\n{out}",
+        dir.display()
+    );
 }
 
 /// The user kkoji-repo-regen logs in as (permission `repo`), once per farm.
@@ -260,7 +270,10 @@ fn regen_conf(farm: &Farm, name: &str, extra: &str) -> PathBuf {
 fn regen_once(conf: &Path) -> Output {
     let bin = kkoji_e2e::farm::hub_bin().with_file_name("e2e-kkoji-repo-regen");
     let mut cmd = Command::new(bin);
-    cmd.arg("--config").arg(conf).arg("--once").env("RUST_LOG", "info");
+    cmd.arg("--config")
+        .arg(conf)
+        .arg("--once")
+        .env("RUST_LOG", "info");
     let out = run_with_timeout(cmd, Duration::from_secs(120));
     assert!(out.status == Some(0), "repo-regen --once failed:\n{out}");
     out
@@ -273,7 +286,11 @@ fn regen_and_wait_repo_give_a_repo_dnf_reads_like_createrepo_c(farm: &Farm) {
     build_ok(farm, "rp1", &srpm);
 
     let out = regen_wait(farm, "rp1-build");
-    assert!(out.status == Some(0), "regen-repo:\n{out}\n{}", farm.builder_log_tail(60));
+    assert!(
+        out.status == Some(0),
+        "regen-repo:\n{out}\n{}",
+        farm.builder_log_tail(60)
+    );
     let id = got_repo(&out);
     let out = farm
         .koji(&["wait-repo", "rp1-build", "--build", "rp1foo-1.0-1"])
@@ -290,7 +307,10 @@ fn regen_and_wait_repo_give_a_repo_dnf_reads_like_createrepo_c(farm: &Farm) {
     assert_eq!(dnf_repoquery(&ours, &nevra), vec!["rp1foo-0:1.0-1.noarch"]);
     // the `latest` link points at it
     let latest = farm.topdir().join("repos/rp1-build/latest/x86_64");
-    assert_eq!(dnf_repoquery(&file_url(&latest), &nevra), vec!["rp1foo-0:1.0-1.noarch"]);
+    assert_eq!(
+        dnf_repoquery(&file_url(&latest), &nevra),
+        vec!["rp1foo-0:1.0-1.noarch"]
+    );
 
     // createrepo_c over the very same RPMs: same packages, versions and dependencies
     let copy = farm.work_dir("rp1-createrepo");
@@ -305,7 +325,12 @@ fn regen_and_wait_repo_give_a_repo_dnf_reads_like_createrepo_c(farm: &Farm) {
         &["--provides", "rp1foo"][..],
         &["--requires", "rp1foo"][..],
         &["-l", "rp1foo"][..],
-        &["--whatprovides", "/usr/share/rp1foo/hello.txt", "--qf", "%{name}"][..],
+        &[
+            "--whatprovides",
+            "/usr/share/rp1foo/hello.txt",
+            "--qf",
+            "%{name}",
+        ][..],
     ] {
         assert_eq!(dnf_repoquery(&ours, q), dnf_repoquery(&theirs, q), "{q:?}");
     }
@@ -350,22 +375,46 @@ fn repo_regen_refreshes_the_build_tag_and_build_requires_resolve(farm: &Farm) {
     let out = farm.koji_in_for(
         &farm.root().join("home"),
         REPO_TIMEOUT,
-        &["wait-repo", "--no-request", "rp2-build", "--build", "rp2base-1.0-1"],
+        &[
+            "wait-repo",
+            "--no-request",
+            "rp2-build",
+            "--build",
+            "rp2base-1.0-1",
+        ],
     );
-    assert!(out.status == Some(0), "wait-repo:\n{out}\n{}", farm.builder_log_tail(60));
+    assert!(
+        out.status == Some(0),
+        "wait-repo:\n{out}\n{}",
+        farm.builder_log_tail(60)
+    );
     let id = got_repo(&out);
     assert_eq!(
-        dnf_repoquery(&file_url(&arch_dir(farm, "rp2-build", id)), &["--qf", "%{name}"]),
+        dnf_repoquery(
+            &file_url(&arch_dir(farm, "rp2-build", id)),
+            &["--qf", "%{name}"]
+        ),
         vec!["rp2base"]
     );
 
     // a build that BuildRequires the first package resolves it from that repo
-    let app = srpm_with(&farm.work_dir("rp2app"), "rp2app", "BuildRequires: rp2base >= 1.0");
+    let app = srpm_with(
+        &farm.work_dir("rp2app"),
+        "rp2app",
+        "BuildRequires: rp2base >= 1.0",
+    );
     build_ok(farm, "rp2", &app);
     // one that BuildRequires something no package provides fails, saying what is missing
-    let bad = srpm_with(&farm.work_dir("rp2bad"), "rp2bad", "BuildRequires: rp2-nowhere");
+    let bad = srpm_with(
+        &farm.work_dir("rp2bad"),
+        "rp2bad",
+        "BuildRequires: rp2-nowhere",
+    );
     let out = build(farm, "rp2", &bad);
-    assert!(out.status != Some(0), "a build with an unmet BuildRequires passed:\n{out}");
+    assert!(
+        out.status != Some(0),
+        "a build with an unmet BuildRequires passed:\n{out}"
+    );
     assert!(
         out.stdout.contains("rp2-nowhere") || out.stderr.contains("rp2-nowhere"),
         "the failure does not name the missing dependency:\n{out}"
@@ -376,7 +425,11 @@ fn external_repo_is_merged_and_upstream_changes_make_a_new_repo(farm: &Farm) {
     repo_target(farm, "rp3", &[]);
     let up = farm.work_dir("rp3-upstream");
     let pkgs = farm.work_dir("rp3-pkgs");
-    fs::copy(make_noarch_rpm(&pkgs, "rp3ext"), up.join("rp3ext-1.0-1.noarch.rpm")).unwrap();
+    fs::copy(
+        make_noarch_rpm(&pkgs, "rp3ext"),
+        up.join("rp3ext-1.0-1.noarch.rpm"),
+    )
+    .unwrap();
     fs::copy(
         make_noarch_rpm(&pkgs, "rp3blocked"),
         up.join("rp3blocked-1.0-1.noarch.rpm"),
@@ -384,24 +437,46 @@ fn external_repo_is_merged_and_upstream_changes_make_a_new_repo(farm: &Farm) {
     .unwrap();
     createrepo_c(&up);
     let http = HttpDir::serve(&up);
-    farm.koji(&["add-external-repo", "-t", "rp3-build", "rp3-upstream", &http.url()])
-        .ok();
+    farm.koji(&[
+        "add-external-repo",
+        "-t",
+        "rp3-build",
+        "rp3-upstream",
+        &http.url(),
+    ])
+    .ok();
     // a package blocked in the tag stays out in koji merge mode
-    farm.koji(&["add-pkg", "--owner", "kojiadmin", "rp3", "rp3blocked"]).ok();
+    farm.koji(&["add-pkg", "--owner", "kojiadmin", "rp3", "rp3blocked"])
+        .ok();
     farm.koji(&["block-pkg", "rp3", "rp3blocked"]).ok();
 
     let out = regen_wait(farm, "rp3-build");
-    assert!(out.status == Some(0), "regen-repo:\n{out}\n{}", farm.builder_log_tail(60));
+    assert!(
+        out.status == Some(0),
+        "regen-repo:\n{out}\n{}",
+        farm.builder_log_tail(60)
+    );
     let first = got_repo(&out);
     let ours = file_url(&arch_dir(farm, "rp3-build", first));
     assert_eq!(dnf_repoquery(&ours, &["--qf", "%{name}"]), vec!["rp3ext"]);
-    let loc = dnf_repoquery(&ours, &["--location", "rp3ext"]);
-    assert_eq!(loc, vec![format!("{}rp3ext-1.0-1.noarch.rpm", http.url())]);
+    // the external package is fetched from upstream (xml:base; dnf 4's --location ignores it)
+    let base = dnf_repoquery(&ours, &["--qf", "%{name} %{baseurl} %{location}"]);
+    assert_eq!(
+        base,
+        vec![format!(
+            "rp3ext {} rp3ext-1.0-1.noarch.rpm",
+            http.url().trim_end_matches('/')
+        )]
+    );
 
     // upstream changes; repo-regen notices and a new repo has the new package
     let conf = regen_conf(farm, "rp3", "");
     regen_once(&conf);
-    fs::copy(make_noarch_rpm(&pkgs, "rp3new"), up.join("rp3new-1.0-1.noarch.rpm")).unwrap();
+    fs::copy(
+        make_noarch_rpm(&pkgs, "rp3new"),
+        up.join("rp3new-1.0-1.noarch.rpm"),
+    )
+    .unwrap();
     // repomd timestamps have one-second resolution
     std::thread::sleep(Duration::from_millis(1100));
     createrepo_c(&up);
@@ -416,7 +491,10 @@ fn external_repo_is_merged_and_upstream_changes_make_a_new_repo(farm: &Farm) {
         }
     });
     assert_eq!(
-        dnf_repoquery(&file_url(&arch_dir(farm, "rp3-build", second)), &["--qf", "%{name}"]),
+        dnf_repoquery(
+            &file_url(&arch_dir(farm, "rp3-build", second)),
+            &["--qf", "%{name}"]
+        ),
         vec!["rp3ext", "rp3new"]
     );
 }
@@ -435,9 +513,13 @@ fn corrupt_rpm_and_bad_upstreams_leave_the_previous_repo(farm: &Farm) {
     let bytes = fs::read(&rpm).unwrap();
     fs::write(&rpm, &bytes[..bytes.len() / 2]).unwrap();
     // a change of the tag so that a new repo is due
-    farm.koji(&["add-pkg", "--owner", "kojiadmin", "rp4", "rp4other"]).ok();
+    farm.koji(&["add-pkg", "--owner", "kojiadmin", "rp4", "rp4other"])
+        .ok();
     let out = regen_wait(farm, "rp4-build");
-    assert!(out.status != Some(0), "a repo with a corrupt RPM was made:\n{out}");
+    assert!(
+        out.status != Some(0),
+        "a repo with a corrupt RPM was made:\n{out}"
+    );
     let bad = newest_repo(farm, "rp4-build");
     assert_eq!(bad["state"].as_i64(), Some(4), "{bad}");
     let problem = bad["problem"].as_str().unwrap_or("");
@@ -455,14 +537,22 @@ fn corrupt_rpm_and_bad_upstreams_leave_the_previous_repo(farm: &Farm) {
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://127.0.0.1:{}/", closed.local_addr().unwrap().port());
     drop(closed);
-    farm.koji(&["add-external-repo", "-t", "rp4-build", "rp4-dead", &dead]).ok();
+    farm.koji(&["add-external-repo", "-t", "rp4-build", "rp4-dead", &dead])
+        .ok();
     let out = regen_wait(farm, "rp4-build");
-    assert!(out.status != Some(0), "a repo with an unreachable upstream was made:\n{out}");
+    assert!(
+        out.status != Some(0),
+        "a repo with an unreachable upstream was made:\n{out}"
+    );
     let bad = newest_repo(farm, "rp4-build");
     assert_eq!(bad["state"].as_i64(), Some(4), "{bad}");
-    assert!(bad["problem"].as_str().unwrap_or("").contains(&dead), "{bad}");
+    assert!(
+        bad["problem"].as_str().unwrap_or("").contains(&dead),
+        "{bad}"
+    );
     assert_eq!(repo_state(farm, good), 1);
-    farm.koji(&["remove-external-repo", "rp4-dead", "rp4-build"]).ok();
+    farm.koji(&["remove-external-repo", "rp4-dead", "rp4-build"])
+        .ok();
 
     // a truncated upstream repomd.xml
     let up = farm.work_dir("rp4-upstream");
@@ -476,13 +566,25 @@ fn corrupt_rpm_and_bad_upstreams_leave_the_previous_repo(farm: &Farm) {
     let text = fs::read_to_string(&md).unwrap();
     fs::write(&md, &text[..text.len() / 2]).unwrap();
     let http = HttpDir::serve(&up);
-    farm.koji(&["add-external-repo", "-t", "rp4-build", "rp4-trunc", &http.url()])
-        .ok();
+    farm.koji(&[
+        "add-external-repo",
+        "-t",
+        "rp4-build",
+        "rp4-trunc",
+        &http.url(),
+    ])
+    .ok();
     let out = regen_wait(farm, "rp4-build");
-    assert!(out.status != Some(0), "a repo with a truncated upstream was made:\n{out}");
+    assert!(
+        out.status != Some(0),
+        "a repo with a truncated upstream was made:\n{out}"
+    );
     let bad = newest_repo(farm, "rp4-build");
     assert_eq!(bad["state"].as_i64(), Some(4), "{bad}");
-    assert!(bad["problem"].as_str().unwrap_or("").contains("repomd.xml"), "{bad}");
+    assert!(
+        bad["problem"].as_str().unwrap_or("").contains("repomd.xml"),
+        "{bad}"
+    );
     assert_eq!(repo_state(farm, good), 1, "{}", repos_of(farm, "rp4-build"));
     assert_eq!(
         fs::read_link(&latest).unwrap(),
@@ -501,8 +603,14 @@ fn expiry_and_deletion_keep_the_newest_repo(farm: &Farm) {
     let mut ids = Vec::new();
     for i in 0..3 {
         // each repo follows a change of the tag
-        farm.koji(&["add-pkg", "--owner", "kojiadmin", "rp5", &format!("rp5p{i}")])
-            .ok();
+        farm.koji(&[
+            "add-pkg",
+            "--owner",
+            "kojiadmin",
+            "rp5",
+            &format!("rp5p{i}"),
+        ])
+        .ok();
         ids.push(got_repo(&regen_wait(farm, "rp5-build").ok()));
     }
     let newest = *ids.last().unwrap();
@@ -520,11 +628,21 @@ fn expiry_and_deletion_keep_the_newest_repo(farm: &Farm) {
     for old in &ids[..2] {
         assert_eq!(repo_state(farm, *old), 3, "repo {old}:\n{log1}\n{log2}");
         assert!(
-            !farm.topdir().join(format!("repos/rp5-build/{old}")).exists(),
+            !farm
+                .topdir()
+                .join(format!("repos/rp5-build/{old}"))
+                .exists(),
             "the directory of deleted repo {old} is still there"
         );
     }
     assert_eq!(repo_state(farm, newest), 1, "{log1}\n{log2}");
-    assert!(arch_dir(farm, "rp5-build", newest).join("repodata/repomd.xml").exists());
-    assert!(!stray.exists(), "the stray directory was not pruned:\n{log1}\n{log2}");
+    assert!(
+        arch_dir(farm, "rp5-build", newest)
+            .join("repodata/repomd.xml")
+            .exists()
+    );
+    assert!(
+        !stray.exists(),
+        "the stray directory was not pruned:\n{log1}\n{log2}"
+    );
 }

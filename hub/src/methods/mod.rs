@@ -373,6 +373,18 @@ pub fn registry() -> Registry {
         handler!(packages::package_list_add),
     );
     r.add(
+        "packageListBlock",
+        "taginfo, pkginfo, force=False",
+        "Block a package in a tag. [tag]",
+        handler!(packages::package_list_block),
+    );
+    r.add(
+        "packageListUnblock",
+        "taginfo, pkginfo, force=False",
+        "Unblock a package in a tag. [tag]",
+        handler!(packages::package_list_unblock),
+    );
+    r.add(
         "packageListRemove",
         "taginfo, pkginfo, force=False",
         "Remove a package from a tag's list. [tag]",

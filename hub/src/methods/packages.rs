@@ -353,3 +353,64 @@ pub async fn get_package_config(c: &mut Ctx, a: Args) -> HResult<Value> {
     }
     Ok(Value::Nil)
 }
+
+/// packageListAdd with the given arguments, bound as a client call would be.
+async fn add_with(c: &mut Ctx, pos: Vec<Value>, kw: koji_protocol::Struct) -> HResult<Value> {
+    let args = match c.hub.registry.get("packageListAdd") {
+        Some(m) => m.sig.bind("packageListAdd", pos, kw)?,
+        None => return Err(Fault::generic("packageListAdd is not registered").into()),
+    };
+    package_list_add(c, args).await
+}
+
+/// Whether the package is listed in the tag (itself or inherited) and whether blocked there.
+async fn listing(c: &mut Ctx, tag_id: i64, pkg_id: i64) -> HResult<Option<bool>> {
+    let mut seen = HashSet::new();
+    for (tid, filt) in inheritance_order(c, tag_id, None).await? {
+        for r in tag_listing(c, Some(tid), None).await? {
+            if r.package_id == pkg_id
+                && filters_pass(&filt, &r.package_name)
+                && seen.insert(r.package_id)
+            {
+                return Ok(Some(r.blocked));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// packageListBlock(taginfo, pkginfo, force=False): the package stays listed but no build
+/// of it is in the tag's repos (or inherited by its children).
+pub async fn package_list_block(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("tag").await?;
+    let (tag_id, tag_name) = require_tag(c, a.val(0)).await?;
+    let (pkg_id, pkg_name) = common::get(c, Named::Package, &a.ident(1)?).await?;
+    if listing(c, tag_id, pkg_id).await? != Some(false) {
+        return Err(Fault::generic(format!(
+            "Package {pkg_name} is not included in tag listing of {tag_name} or is already blocked"
+        ))
+        .into());
+    }
+    let mut kw = koji_protocol::Struct::new();
+    kw.insert("block".into(), Value::Bool(true));
+    kw.insert("force".into(), a.val(2).clone());
+    add_with(c, vec![Value::Int(tag_id), Value::Int(pkg_id)], kw).await
+}
+
+/// packageListUnblock(taginfo, pkginfo, force=False): the tag lists the package unblocked
+/// (an entry of its own, which also overrides a block inherited from a parent).
+pub async fn package_list_unblock(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("tag").await?;
+    let (tag_id, tag_name) = require_tag(c, a.val(0)).await?;
+    let (pkg_id, pkg_name) = common::get(c, Named::Package, &a.ident(1)?).await?;
+    if listing(c, tag_id, pkg_id).await? != Some(true) {
+        return Err(Fault::generic(format!(
+            "Package {pkg_name} is not blocked in tag {tag_name}"
+        ))
+        .into());
+    }
+    let mut kw = koji_protocol::Struct::new();
+    kw.insert("block".into(), Value::Bool(false));
+    kw.insert("force".into(), a.val(2).clone());
+    add_with(c, vec![Value::Int(tag_id), Value::Int(pkg_id)], kw).await
+}
