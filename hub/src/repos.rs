@@ -609,6 +609,7 @@ pub async fn check_queue(c: &mut Ctx, cfg: &ReposConfig) -> HResult<usize> {
     )
     .await?;
     let mut running = 0i64;
+    let mut changed = false;
     let mut needs_task = Vec::new();
     for req in &waiting {
         let Some(task_id) = req.task_id else {
@@ -618,7 +619,8 @@ pub async fn check_queue(c: &mut Ctx, cfg: &ReposConfig) -> HResult<usize> {
         let retry = match req.task_state {
             Some(tasks::state::CLOSED) => match repo_from_task(c, task_id).await? {
                 Some(repo) if satisfies(req, &repo) => {
-                    set_request(c, req.id, Some(repo.id), false, None).await?;
+                    set_request(c, req.id, Some(repo.id), false, Some(task_id)).await?;
+                    changed = true;
                     false
                 }
                 _ => {
@@ -644,6 +646,7 @@ pub async fn check_queue(c: &mut Ctx, cfg: &ReposConfig) -> HResult<usize> {
             }
         };
         if retry {
+            changed = true;
             if req.tries > cfg.retries {
                 tracing::error!(request = req.id, tag = %req.tag_name, tries = req.tries, "retries exhausted for repo request");
                 set_request(c, req.id, None, false, req.task_id).await?;
@@ -675,6 +678,9 @@ pub async fn check_queue(c: &mut Ctx, cfg: &ReposConfig) -> HResult<usize> {
         tracing::info!(request = req.id, task = task_id, tag = %req.tag_name, "created newRepo task for repo request");
         running += 1;
         made += 1;
+    }
+    if made == 0 && !changed {
+        return Ok(0);
     }
     // finished requests stay readable for a while, then go
     sqlx::query(
@@ -1271,6 +1277,19 @@ pub async fn background_queue_pass(hub: std::sync::Arc<crate::hub::Hub>) {
         addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         cert: crate::tls::ClientCert::None,
     });
+    // most passes follow ordinary task events: skip the transaction when no request waits
+    let waiting: Result<Option<i32>, _> =
+        sqlx::query_scalar("SELECT 1 FROM repo_queue WHERE active AND repo_id IS NULL LIMIT 1")
+            .fetch_optional(&hub.pool)
+            .await;
+    match waiting {
+        Ok(None) => return,
+        Ok(Some(_)) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look at the repo queue");
+            return;
+        }
+    }
     let cfg = hub.config.repos.clone();
     let mut c = Ctx::new(hub, peer, None);
     c.method = "repo.checkQueue";
