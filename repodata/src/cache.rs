@@ -117,6 +117,35 @@ impl MetaCache {
         self.hits.load(Ordering::Relaxed)
     }
 
+    /// What the index knows about `path` when the file is unchanged since it was read:
+    /// (SHA-256, mtime, size). Nothing else is loaded: this is how an incremental run
+    /// learns which packages it need not look at.
+    pub(crate) fn peek(&self, path: &Path) -> Result<Option<(String, i64, u64)>> {
+        let st = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let key = std::path::absolute(path)
+            .map_err(|e| Error::io(path, e))?
+            .to_string_lossy()
+            .into_owned();
+        let known = self.index.lock().ok().and_then(|idx| {
+            idx.get(&key)
+                .filter(|s| s.matches(&st))
+                .map(|s| (s.sha256.clone(), st.mtime(), st.size()))
+        });
+        if known.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(known)
+    }
+
+    /// What, besides a package's checksum, decides the metadata read for it: the cache
+    /// format and the changelog limit. Part of the keys of whole-chunk records.
+    pub(crate) fn id_context(&self, opts: &ReadOptions) -> String {
+        let limit = opts
+            .changelog_limit
+            .map_or_else(|| "all".to_string(), |n| n.to_string());
+        format!("meta-v{FORMAT}-{limit}")
+    }
+
     /// Like [`crate::read_rpm_with`], but answers from the cache when the file is
     /// unchanged (same size, mtime, device and inode as when it was last read).
     ///
@@ -128,7 +157,18 @@ impl MetaCache {
         location_href: &str,
         opts: &ReadOptions,
     ) -> Result<PackageMeta> {
-        let path = path.as_ref();
+        self.read_rpm_counted(path.as_ref(), location_href, opts, true)
+    }
+
+    /// [`MetaCache::read_rpm`]; `count_hit` is false when the package was already counted
+    /// as a hit by [`MetaCache::peek`] in the same run.
+    pub(crate) fn read_rpm_counted(
+        &self,
+        path: &Path,
+        location_href: &str,
+        opts: &ReadOptions,
+        count_hit: bool,
+    ) -> Result<PackageMeta> {
         let st = fs::metadata(path).map_err(|e| Error::io(path, e))?;
         let key = std::path::absolute(path)
             .map_err(|e| Error::io(path, e))?
@@ -142,7 +182,9 @@ impl MetaCache {
         if let Some(stamp) = known
             && let Some(mut meta) = self.load(&stamp.sha256, opts)
         {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+            if count_hit {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+            }
             meta.location_href = location_href.to_string();
             meta.time_file = st.mtime();
             meta.size_package = st.size();

@@ -19,6 +19,7 @@ mod chunks;
 mod codec;
 mod compress;
 mod error;
+mod incremental;
 mod merge;
 mod meta;
 mod reader;
@@ -33,6 +34,7 @@ mod xmlwrite;
 pub use cache::MetaCache;
 pub use compress::Compression;
 pub use error::{Error, Result};
+pub use incremental::create_repo_from;
 pub use merge::{
     MergeInput, MergeMode, MixedMergeModes, ParseMergeModeError, check_merge_modes, merge_arches,
     merge_repos,

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::meta::PackageMeta;
 use crate::repomd::RepoMd;
 use crate::rpmread::{ReadOptions, read_rpm_with};
-use crate::writer::{WriteOptions, write_repo};
+use crate::writer::WriteOptions;
 
 /// One RPM to publish: where it is on disk and where the repo says it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,8 +180,8 @@ pub fn read_packages(
 
 /// `createrepo_c DIR`: finds the RPMs under `dir`, reads them (through `cache`) and writes
 /// `dir/repodata/`. With `OnBadRpm::Fail` a bad RPM aborts before anything is written.
-/// With a metadata cache and no `chunk_cache` of its own, compressed chunks are kept in
-/// the cache's `chunks/` directory, so regenerating after a small change is cheap.
+/// With a metadata cache, only what changed since the last run is read, rendered and
+/// compressed (see [`crate::create_repo_from`]).
 pub fn create_repo(
     dir: impl AsRef<Path>,
     read: &ReadPackagesOptions<'_>,
@@ -189,15 +189,5 @@ pub fn create_repo(
 ) -> Result<RepoMd> {
     let dir = dir.as_ref();
     let files = find_rpms(dir)?;
-    let packages = read_packages(&files, read)?;
-    match (read.cache, &write.chunk_cache) {
-        (Some(cache), None) => {
-            let write = WriteOptions {
-                chunk_cache: Some(cache.dir().join("chunks")),
-                ..write.clone()
-            };
-            write_repo(dir, &packages, &write)
-        }
-        _ => write_repo(dir, &packages, write),
-    }
+    crate::incremental::create_repo_from(dir, &files, read, write)
 }

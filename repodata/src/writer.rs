@@ -56,7 +56,93 @@ pub fn write_repo(
 ) -> Result<RepoMd> {
     let dir = dir.as_ref();
     let mut order: Vec<&PackageMeta> = packages.iter().collect();
-    order.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    order.sort_by(|a, b| sort_key(&a.location_href).cmp(&sort_key(&b.location_href)));
+    let ranges = chunks::ranges(order.iter().map(|p| p.location_href.as_str()));
+    let store = opts.chunk_cache.as_deref().map(ChunkStore::new);
+    let c = opts.compression;
+    let chunk = |i: usize, kind: Kind, xml: &mut String, member: &mut Vec<u8>| -> Result<()> {
+        for p in ranges
+            .get(i)
+            .and_then(|r| order.get(r.clone()))
+            .unwrap_or_default()
+        {
+            kind.render(xml, p);
+        }
+        let compressed = match &store {
+            Some(st) => st.member(kind.name(), c, xml),
+            None => chunks::compress(xml.as_bytes(), c),
+        };
+        compressed
+            .map(|m| member.extend_from_slice(&m))
+            .map_err(|e| Error::io(dir, e))
+    };
+    let md = write_chunked(dir, order.len(), ranges.len(), &chunk, opts)?;
+    if let Some(st) = &store {
+        let (reused, compressed) = st.stats();
+        tracing::debug!(reused, compressed, "compressed chunks");
+    }
+    Ok(md)
+}
+
+/// The three metadata files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Primary,
+    Filelists,
+    Other,
+}
+
+impl Kind {
+    pub(crate) const ALL: [Kind; 3] = [Kind::Primary, Kind::Filelists, Kind::Other];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Primary => "primary",
+            Kind::Filelists => "filelists",
+            Kind::Other => "other",
+        }
+    }
+
+    /// Appends one package's XML.
+    pub(crate) fn render(self, out: &mut String, p: &PackageMeta) {
+        match self {
+            Kind::Primary => xmlwrite::primary_package(out, p),
+            Kind::Filelists => xmlwrite::filelists_package(out, p),
+            Kind::Other => xmlwrite::other_package(out, p),
+        }
+    }
+
+    fn head(self, n: usize) -> String {
+        match self {
+            Kind::Primary => xmlwrite::primary_head(n),
+            Kind::Filelists => xmlwrite::filelists_head(n),
+            Kind::Other => xmlwrite::other_head(n),
+        }
+    }
+
+    fn footer(self) -> &'static str {
+        match self {
+            Kind::Primary => "</metadata>",
+            Kind::Filelists => "</filelists>",
+            Kind::Other => "</otherdata>",
+        }
+    }
+}
+
+/// Produces chunk `i` of a file: appends its uncompressed XML to the `String` and its
+/// compressed member to the `Vec`.
+pub(crate) type ChunkFn<'a> =
+    dyn Fn(usize, Kind, &mut String, &mut Vec<u8>) -> Result<()> + Sync + 'a;
+
+/// Writes `dir/repodata/` from `chunks` chunks of `packages` packages (the chunks in
+/// output order, produced by `chunk`), plus groups, atomically.
+pub(crate) fn write_chunked(
+    dir: &Path,
+    packages: usize,
+    chunks: usize,
+    chunk: &ChunkFn<'_>,
+    opts: &WriteOptions,
+) -> Result<RepoMd> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -69,66 +155,27 @@ pub fn write_repo(
         .map_err(|e| Error::io(dir, e))?;
     let tmp_path = tmp.path().to_path_buf();
     let c = opts.compression;
-    let ranges = chunks::ranges(&order);
-    let store = opts.chunk_cache.as_deref().map(ChunkStore::new);
 
     // primary, filelists and other are independent streams: write them concurrently.
-    let (primary, filelists, other) = std::thread::scope(|s| {
-        let order = &order;
+    let results: Vec<Result<RepoMdRecord>> = std::thread::scope(|s| {
         let tmp_path = &tmp_path;
-        let ranges = &ranges;
-        let store = store.as_ref();
-        let p = s.spawn(move || {
-            write_md(
-                tmp_path,
-                "primary",
-                order,
-                ranges,
-                store,
-                &xmlwrite::primary_head(order.len()),
-                xmlwrite::primary_package,
-                "</metadata>",
-                c,
-                now,
-            )
-        });
-        let f = s.spawn(move || {
-            write_md(
-                tmp_path,
-                "filelists",
-                order,
-                ranges,
-                store,
-                &xmlwrite::filelists_head(order.len()),
-                xmlwrite::filelists_package,
-                "</filelists>",
-                c,
-                now,
-            )
-        });
-        let o = write_md(
-            tmp_path,
-            "other",
-            order,
-            ranges,
-            store,
-            &xmlwrite::other_head(order.len()),
-            xmlwrite::other_package,
-            "</otherdata>",
-            c,
-            now,
-        );
-        let join = |h: std::thread::ScopedJoinHandle<'_, Result<RepoMdRecord>>| {
-            h.join().unwrap_or_else(|_| {
-                Err(Error::io(
-                    tmp_path,
-                    std::io::Error::other("metadata writer thread panicked"),
-                ))
+        let handles: Vec<_> = Kind::ALL
+            .into_iter()
+            .map(|kind| s.spawn(move || write_md(tmp_path, kind, packages, chunks, chunk, c, now)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::io(
+                        tmp_path,
+                        std::io::Error::other("metadata writer thread panicked"),
+                    ))
+                })
             })
-        };
-        (join(p), join(f), o)
+            .collect()
     });
-    let mut records = vec![primary?, filelists?, other?];
+    let mut records = results.into_iter().collect::<Result<Vec<_>>>()?;
 
     if let Some(groups) = &opts.groups {
         let bytes = match groups {
@@ -146,83 +193,74 @@ pub fn write_repo(
     write_synced(&repomd_path, repomd.to_xml().as_bytes())?;
     sync_dir(&tmp_path)?;
     swap_into_place(dir, tmp)?;
-    let (reused, compressed) = store.as_ref().map_or((0, 0), ChunkStore::stats);
     tracing::info!(
         dir = %dir.display(),
-        packages = packages.len(),
+        packages,
         revision = %repomd.revision,
-        chunks_reused = reused,
-        chunks_compressed = compressed,
         "wrote repodata"
     );
     Ok(repomd)
 }
 
-/// createrepo_c's package order: file name, then directory.
-fn sort_key(p: &PackageMeta) -> (&str, &str) {
-    let href = p.location_href.as_str();
+/// createrepo_c's package order: file name, then directory (of `location_href`).
+pub(crate) fn sort_key(href: &str) -> (&str, &str) {
     match href.rfind('/') {
         Some(i) => (&href[i + 1..], &href[..i]),
         None => (href, ""),
     }
 }
 
-/// Writes one metadata file as a sequence of compressed members (head, one per chunk of
-/// packages, footer), hashing the uncompressed stream for `open-checksum` and the file for
-/// `checksum`, then names it after its compressed checksum. Chunks found in `store` (same
-/// XML, same compression) are copied instead of compressed again.
-#[allow(clippy::too_many_arguments)]
+/// Writes one metadata file as a sequence of compressed members (head, one per chunk,
+/// footer), hashing the uncompressed stream for `open-checksum` and the file for
+/// `checksum`, then names it after its compressed checksum.
 fn write_md(
     tmp: &Path,
-    kind: &str,
-    pkgs: &[&PackageMeta],
-    ranges: &[std::ops::Range<usize>],
-    store: Option<&ChunkStore>,
-    head: &str,
-    render: fn(&mut String, &PackageMeta),
-    footer: &str,
+    kind: Kind,
+    packages: usize,
+    chunks: usize,
+    chunk: &ChunkFn<'_>,
     c: Compression,
     now: i64,
 ) -> Result<RepoMdRecord> {
     use sha2::Digest;
-    let staging = tmp.join(format!("{kind}.xml{}", c.suffix()));
+    let name = kind.name();
+    let staging = tmp.join(format!("{name}.xml{}", c.suffix()));
     let io = |e| Error::io(&staging, e);
     let file = File::create(&staging).map_err(io)?;
     let mut out = HashWriter::new(BufWriter::with_capacity(256 * 1024, file));
     let mut open = sha2::Sha256::new();
     let mut open_size: u64 = 0;
-    let mut member = |out: &mut HashWriter<_>, xml: &str, cache: bool| -> Result<()> {
+    let mut xml = String::with_capacity(512 * 1024);
+    let mut member = Vec::with_capacity(128 * 1024);
+    for i in 0..chunks + 2 {
+        xml.clear();
+        member.clear();
+        if i == 0 || i == chunks + 1 {
+            xml.push_str(&if i == 0 {
+                kind.head(packages)
+            } else {
+                kind.footer().to_string()
+            });
+            member = chunks::compress(xml.as_bytes(), c).map_err(io)?;
+        } else {
+            chunk(i - 1, kind, &mut xml, &mut member)?;
+        }
         open.update(xml.as_bytes());
         open_size += xml.len() as u64;
-        match store.filter(|_| cache) {
-            Some(st) => st.write_chunk(out, kind, c, xml).map_err(io),
-            None => out
-                .write_all(&chunks::compress(xml.as_bytes(), c).map_err(io)?)
-                .map_err(io),
-        }
-    };
-    member(&mut out, head, false)?;
-    let mut buf = String::with_capacity(256 * 1024);
-    for r in ranges {
-        buf.clear();
-        for p in pkgs.get(r.clone()).unwrap_or_default() {
-            render(&mut buf, p);
-        }
-        member(&mut out, &buf, true)?;
+        out.write_all(&member).map_err(io)?;
     }
-    member(&mut out, footer, false)?;
     let open_sha = hex::encode(open.finalize());
     let (bufw, sha, size) = out.finish();
     let file = bufw.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;
-    let name = format!("{sha}-{kind}.xml{}", c.suffix());
-    let final_path = tmp.join(&name);
+    let file_name = format!("{sha}-{name}.xml{}", c.suffix());
+    let final_path = tmp.join(&file_name);
     fs::rename(&staging, &final_path).map_err(io)?;
     Ok(RepoMdRecord {
-        kind: kind.to_string(),
+        kind: name.to_string(),
         checksum: sha256(sha),
         open_checksum: Some(sha256(open_sha)),
-        location_href: format!("repodata/{name}"),
+        location_href: format!("repodata/{file_name}"),
         timestamp: now,
         size: Some(size),
         open_size: Some(open_size),
