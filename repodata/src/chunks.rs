@@ -6,22 +6,30 @@
 //! formats allow a file to be a concatenation of independent members (RFC 1952 gzip
 //! members, zstd frames), and every reader of repodata decompresses such files as one
 //! stream (zlib's gzread, Python's gzip, libzstd's streaming decoder): dnf, libsolv,
-//! createrepo_c and yum. So each file is written as
+//! createrepo_c and mergerepo_c read them (tested). So each file is written as
 //!
 //! `member(head) member(chunk 1) … member(chunk n) member(footer)`
 //!
 //! where a chunk is a run of consecutive packages (in output order). Chunk boundaries fall
-//! after packages whose *name* hashes to 0 mod [`AVG_CHUNK`] (at most [`MAX_CHUNK`]
-//! packages per chunk), so they depend on the packages themselves, not on positions: a new
-//! build of one package, or a package added or removed, changes only the chunk it is in.
-//! The head (which holds the package count) and the footer are members of their own.
+//! after packages whose *name* (taken from the file name) hashes to 0 mod [`AVG_CHUNK`]
+//! (at most [`MAX_CHUNK`] packages per chunk), so they depend on the packages themselves,
+//! not on positions: a new build of one package, or a package added or removed, changes
+//! only the chunk it is in. The head (which holds the package count) and the footer are
+//! members of their own. The uncompressed stream is exactly what createrepo_c writes.
 //!
-//! A compressed chunk is stored under the SHA-256 of its uncompressed XML (and the
-//! compression), so a hit is by construction the right bytes; the stored file also
-//! carries the SHA-256 of the compressed bytes, checked before use. The uncompressed XML
-//! is still rendered and hashed for every chunk (that is what `open-checksum` needs, and
-//! it is cheap next to compressing), so the output stays byte-identical to createrepo_c's
-//! once decompressed.
+//! Two stores keep chunks between runs, both under one directory:
+//!
+//! * [`ChunkStore`] (`<dir>/<kind>/…`), for [`crate::write_repo`], which is handed the
+//!   packages: a compressed member stored under the SHA-256 of its uncompressed XML (and
+//!   the compression), so a hit is by construction the right bytes. The XML is still
+//!   rendered and hashed, only compression is saved.
+//! * [`IdStore`] (`<dir>/id/<kind>/…`), for [`crate::create_repo_from`]: the XML and the
+//!   member of a chunk stored under the identity of its packages (content checksum, href,
+//!   mtime, size), so an unchanged chunk is copied without loading its packages' metadata
+//!   or rendering it; its XML is only hashed for `open-checksum`.
+//!
+//! Stored files carry checksums (the member's SHA-256, the XML's CRC-32) and are checked
+//! before use; a damaged one is rebuilt. Nothing is evicted yet.
 
 use std::fs;
 use std::io::{self, Write};
@@ -40,7 +48,10 @@ use crate::compress::{Compression, Encoder};
 pub const AVG_CHUNK: u64 = 32;
 /// Longest chunk, so that a run of unlucky names does not make one huge chunk.
 pub const MAX_CHUNK: usize = 256;
-/// Part of every key: bump when the rendering or the compression settings change.
+/// Part of every key. **Bump it whenever the rendered XML (xmlwrite.rs, the reading rules
+/// behind [`crate::PackageMeta`]) or the compression settings change**: [`IdStore`]
+/// records are keyed by package identity, not by their XML, and would otherwise be
+/// reused with the old output.
 const KEY_VERSION: &str = "kkoji-chunk-1";
 
 /// FNV-1a: stable across runs and platforms (unlike std's RandomState).

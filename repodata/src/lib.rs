@@ -13,6 +13,28 @@
 //!   (merge modes `koji`, `simple`, `bare`), for the buildroot repo.
 //!
 //! [`create_repo`] chains them like `createrepo_c DIR`.
+//!
+//! # Incremental regeneration
+//!
+//! A build tag's repo is regenerated after every build, usually with one package
+//! different. With a [`MetaCache`], [`create_repo`] / [`create_repo_from`] do only the
+//! work that change needs:
+//!
+//! 1. Each file is `stat`ed; the cache index maps an unchanged file (same size, mtime,
+//!    inode) to its SHA-256. Only new or changed RPMs are read (hashed and parsed).
+//! 2. The packages, in createrepo_c's order, are cut into chunks of about 32 at
+//!    boundaries chosen by package name, so a change moves no boundary but its own.
+//! 3. primary, filelists and other are each written as a sequence of compressed members
+//!    (gzip members or zstd frames; readers decompress them as one stream), one per chunk.
+//!    A chunk whose packages (checksum, href, mtime, size) are the same as in an earlier
+//!    run is copied from the record that run left in `<cache>/chunks/id/`: its
+//!    uncompressed XML is hashed for `open-checksum`, its compressed member is copied. Only
+//!    chunks with a changed package load their packages' metadata, render and compress.
+//!
+//! The output is byte-identical to a run without cache, and decompresses to exactly what
+//! createrepo_c writes. [`write_repo`] (for callers that merge packages from several
+//! sources) gets part of the benefit through [`WriteOptions::chunk_cache`]: unchanged
+//! chunks are not compressed again, but every package is still loaded and rendered.
 
 mod cache;
 mod chunks;

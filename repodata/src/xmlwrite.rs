@@ -3,6 +3,9 @@
 //! with `&amp; &lt; &gt;` (and `&#13;`), attributes additionally escaping `"`, tab and
 //! newlines and writing every non-ASCII character as a hexadecimal character reference.
 //!
+//! Any change to the output here must bump `chunks::KEY_VERSION`, or incremental runs
+//! would keep reusing chunks rendered the old way.
+//!
 //! Writing by hand instead of through an XML writer is deliberate: it is what lets our
 //! output be compared byte for byte with createrepo_c's, and it is the fastest way to
 //! produce the (large) filelists.
