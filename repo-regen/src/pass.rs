@@ -308,6 +308,16 @@ async fn requests<H: RegenHub>(
             Some((id, ev)) => format!("repo {id} at event {ev}"),
             None => "no READY repo".to_owned(),
         };
+        let why = match v.repo {
+            Some((id, ev)) => format!(
+                "its newest READY repo {id} (event {ev}) predates the tag's last change (event {})",
+                v.last_change
+            ),
+            None => format!(
+                "no READY repo (the tag's last change is event {})",
+                v.last_change
+            ),
+        };
         match p.decision {
             RequestDecision::Current => {
                 debug!(tag, repo = ?v.repo, last_change = v.last_change, "repo is current");
@@ -366,9 +376,7 @@ async fn requests<H: RegenHub>(
                             request = ?o.request_id,
                             repo = ?o.repo_id,
                             duplicate = o.duplicate,
-                            "requested a repo: {repo_desc} is older than the tag's last \
-                             change (event {}){retry}",
-                            v.last_change
+                            "requested a repo: {why}{retry}"
                         );
                         rep.requested.push(tag.to_owned());
                     }
