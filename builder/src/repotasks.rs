@@ -515,6 +515,8 @@ async fn build_arch_repodata(
     let outdir = root.join("repo");
     let extdir = root.join("external");
     let cache_dir = ctx.cfg.work_dir.join("repodata-cache");
+    // compressed chunks of earlier runs: only chunks whose packages changed are compressed
+    let chunk_dir = cache_dir.join("chunks");
     let label = format!("repo {repo_id} ({tag_name} {arch})");
 
     // The tag's own packages, through the metadata cache: a regeneration after one new
@@ -609,7 +611,7 @@ async fn build_arch_repodata(
             compression,
             groups: comps.map(Groups::File),
             revision: None,
-            ..Default::default()
+            chunk_cache: Some(chunk_dir),
         };
         kkoji_repodata::write_repo(&od, &merged, &opts)
             .map_err(|e| format!("{l}: writing repodata: {e}"))?;
