@@ -519,3 +519,61 @@ fn bad_rpms_are_named_and_block_the_write_or_are_skipped() {
     createrepo_c(repo.path(), crc.path(), &[]);
     assert_eq!(read_repo(crc.path()).unwrap().len(), 5);
 }
+
+/// What a user of dnf sees is the same for our repodata and createrepo_c's over the same
+/// RPMs: the package set with epochs, every dependency kind including the weak ones with
+/// their flags, file provides from primary and from filelists, file lists and changelogs.
+#[test]
+fn dnf_answers_the_same_for_our_repo_and_createrepo_c() {
+    let repo = repo_with_fixtures();
+    create_repo(
+        repo.path(),
+        &ReadPackagesOptions::default(),
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    let crc = tmpdir();
+    createrepo_c(repo.path(), crc.path(), &[]);
+    let all = dnf_repoquery(repo.path(), &["--qf", "%{name}.%{arch}"]);
+    assert_eq!(all.len(), 5, "4 binary + 1 source package: {all:?}");
+    let mut queries: Vec<Vec<String>> = vec![
+        vec![
+            "--qf".into(),
+            "%{name}-%{epoch}:%{version}-%{release}.%{arch} %{sourcerpm}".into(),
+        ],
+        vec!["--whatprovides".into(), "/usr/bin/alpha".into()],
+        vec!["--whatprovides".into(), "/usr/share/alpha/data.txt".into()],
+        vec!["--whatprovides".into(), "alpha-api >= 1.1".into()],
+        vec!["--whatrecommends".into(), "gamma".into()],
+    ];
+    for pkg in ["alpha", "beta", "gamma", "uni"] {
+        for kind in [
+            "--provides",
+            "--requires",
+            "--conflicts",
+            "--obsoletes",
+            "--recommends",
+            "--suggests",
+            "--supplements",
+            "--enhances",
+            "-l",
+            "--changelog",
+        ] {
+            queries.push(vec![kind.into(), pkg.into()]);
+        }
+    }
+    let mut nonempty = 0;
+    for q in &queries {
+        let args: Vec<&str> = q.iter().map(String::as_str).collect();
+        let ours = dnf_repoquery(repo.path(), &args);
+        let theirs = dnf_repoquery(crc.path(), &args);
+        assert_eq!(ours, theirs, "dnf repoquery {args:?}");
+        nonempty += usize::from(!ours.is_empty());
+    }
+    // the comparison is not vacuous: most queries have answers
+    assert!(
+        nonempty > queries.len() / 2,
+        "{nonempty} of {}",
+        queries.len()
+    );
+}
