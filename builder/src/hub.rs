@@ -126,22 +126,10 @@ pub fn client_config(
     ca: Option<&Path>,
     timeout: Duration,
 ) -> Result<ClientConfig, HubError> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|err| HubError::ReadFile {
-            path: p.display().to_string(),
-            err,
-        })
-    };
-    let mut c = ClientConfig::new(hub);
-    c.identity_pem = Some(read(host_cert)?);
-    c.ca_pem = match ca {
-        Some(p) => Some(read(p)?),
-        None => None,
-    };
-    c.timeout = timeout;
-    // a dropped keep-alive connection is re-sent (same callnum), as koji does
-    c.max_retries = 2;
-    Ok(c)
+    ClientConfig::for_daemon(hub, host_cert, ca, timeout).map_err(|e| HubError::ReadFile {
+        path: e.path.display().to_string(),
+        err: e.err,
+    })
 }
 
 pub struct Hub {

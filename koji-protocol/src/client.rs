@@ -79,6 +79,37 @@ impl ClientConfig {
             max_retries: 0,
         }
     }
+
+    /// A daemon's client (builder, repo-regen): identity and CA read from PEM files as
+    /// koji's `cert =` and `serverca =`, and a dropped keep-alive connection re-sent once or
+    /// twice with the same callnum, as koji does.
+    pub fn for_daemon(
+        server: impl Into<String>,
+        identity: &std::path::Path,
+        ca: Option<&std::path::Path>,
+        timeout: Duration,
+    ) -> Result<Self, PemFileError> {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|err| PemFileError {
+                path: p.to_path_buf(),
+                err,
+            })
+        };
+        let mut c = ClientConfig::new(server);
+        c.identity_pem = Some(read(identity)?);
+        c.ca_pem = ca.map(read).transpose()?;
+        c.timeout = timeout;
+        c.max_retries = 2;
+        Ok(c)
+    }
+}
+
+/// A certificate or CA file that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {err}", path.display())]
+pub struct PemFileError {
+    pub path: std::path::PathBuf,
+    pub err: std::io::Error,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@ pub mod kwargs;
 pub mod multicall;
 pub mod value;
 
-pub use client::{ClientConfig, ClientError, KojiClient};
+pub use client::{ClientConfig, ClientError, KojiClient, PemFileError};
 pub use decode::{DecodeError, Limits, MethodCall, Response, decode_call, decode_response};
 pub use encode::{encode_call, encode_fault, encode_response};
 pub use fault::{Fault, codes};

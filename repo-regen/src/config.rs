@@ -81,13 +81,7 @@ fn default_max_backoff() -> u64 {
     3_600
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: cannot read: {err}")]
-    Read { path: PathBuf, err: std::io::Error },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-}
+pub use kkoji_toml_config::ConfigError;
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -100,24 +94,9 @@ impl Config {
 
     /// Parses and validates; `path` is only used in messages.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        };
-        let de = toml::Deserializer::parse(text)
-            .map_err(|e| invalid(e.to_string().trim_end().to_owned()))?;
-        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            let inner = inner.trim_end();
-            if key == "." || key.is_empty() {
-                invalid(inner.to_owned())
-            } else {
-                invalid(format!("key `{key}`: {inner}"))
-            }
-        })?;
+        let cfg: Config = kkoji_toml_config::parse(path, text)?;
         cfg.validate()
-            .map_err(|(key, msg)| invalid(format!("key `{key}`: {msg}")))?;
+            .map_err(|(key, msg)| ConfigError::bad_key(path, key, msg))?;
         Ok(cfg)
     }
 

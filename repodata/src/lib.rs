@@ -67,7 +67,7 @@ pub use meta::{
 pub use reader::{RepoReadOptions, read_repo, read_repo_with, read_repomd};
 pub use remote::{read_remote_repo, remote_repomd_timestamp};
 pub use repomd::{Checksum, RepoMd, RepoMdRecord};
-pub use rpmread::{DEFAULT_CHANGELOG_LIMIT, ReadOptions, read_rpm, read_rpm_with};
+pub use rpmread::{DEFAULT_CHANGELOG_LIMIT, ReadOptions, read_rpm, read_rpm_with, rpmvercmp};
 pub use scan::{OnBadRpm, ReadPackagesOptions, RpmFile, create_repo, find_rpms, read_packages};
 pub use writer::{Groups, WriteOptions, write_repo};
 

@@ -695,7 +695,7 @@ fn libc_dep_greater(new: &str, cur: &str) -> bool {
 /// rpm's `rpmvercmp`: segments of digits compare numerically, letters lexically, a
 /// numeric segment is newer than an alphabetic one, `~` sorts before everything and `^`
 /// after the base version.
-pub(crate) fn rpmvercmp(a: &str, b: &str) -> std::cmp::Ordering {
+pub fn rpmvercmp(a: &str, b: &str) -> std::cmp::Ordering {
     use std::cmp::Ordering::*;
     if a == b {
         return Equal;
