@@ -414,10 +414,12 @@ impl Daemon {
             capacity: self.host.capacity,
             load_avg,
             task_load: self.task_load(),
+            // a parent waiting for its subtasks holds no slot: a builder whose slots were all
+            // taken by waiting parents could never run their children
             jobs: self
                 .running
                 .values()
-                .filter(|r| !r.join.is_finished())
+                .filter(|r| !r.waiting && !r.join.is_finished())
                 .count(),
             maxjobs: self.cfg.maxjobs,
             work_dir: self.cfg.work_dir.clone(),

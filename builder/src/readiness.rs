@@ -44,7 +44,7 @@ pub struct Facts {
     pub load_avg: Option<f64>,
     /// Sum of the weights of local tasks that are not waiting on subtasks.
     pub task_load: f64,
-    /// Local tasks (waiting ones included), against `maxjobs`.
+    /// Local tasks not waiting on subtasks, against `maxjobs`.
     pub jobs: usize,
     pub maxjobs: u32,
     pub work_dir: PathBuf,

@@ -681,6 +681,12 @@ pub(crate) async fn buildroot_repo(
         }
         return Ok(rid);
     }
+    // A waiting task's weight and slot do not count against the host's capacity and
+    // maxjobs (on the hub and in our own readiness check), so the newRepo/createrepo tasks
+    // this build may wait for can run here even when several builds wait at once (kojid
+    // waits in a subtask). Set before asking: the newRepo task can reach this builder
+    // before repo.request has even returned.
+    ctx.hub.task_set_wait(task_id, &[]).await?;
     let mut kw = Struct::new();
     kw.insert("min_event".into(), Value::from("last"));
     let r = ctx
@@ -711,10 +717,6 @@ pub(crate) async fn buildroot_repo(
         request = req_id,
         "waiting for a current buildroot repo"
     );
-    // A waiting task's weight does not count against the host's capacity (on the hub and
-    // in our own readiness check), so the newRepo/createrepo tasks this build waits for
-    // can run here even when several builds wait at once (kojid waits in a subtask).
-    ctx.hub.task_set_wait(task_id, &[]).await?;
     let started = Instant::now();
     let mut last_note = Instant::now();
     let mut polls = REPO_POLLS.iter().copied();

@@ -26,6 +26,8 @@ pub struct BuilderSettings {
     pub mounts: Vec<(String, String)>,
     /// `poll_timeout_secs`.
     pub poll_timeout_secs: u64,
+    /// `maxjobs`.
+    pub maxjobs: u32,
 }
 
 impl Default for BuilderSettings {
@@ -34,6 +36,7 @@ impl Default for BuilderSettings {
             load_check: false,
             mounts: Vec::new(),
             poll_timeout_secs: 10,
+            maxjobs: 4,
         }
     }
 }
@@ -74,13 +77,14 @@ impl TestBuilder {
         fs::create_dir_all(&work).expect("create builder work_dir");
         let mut config = format!(
             "hub = {:?}\nhost_cert = {}\nca = {}\ntopdir = {}\nwork_dir = {}\n\
-             maxjobs = 4\nminspace_mb = 64\nload_check = {}\nmount_timeout_secs = 5\n\
+             maxjobs = {}\nminspace_mb = 64\nload_check = {}\nmount_timeout_secs = 5\n\
              poll_timeout_secs = {}\n\n[[mounts]]\npath = {}\nkind = \"dir\"\n",
             farm.server_url(),
             toml_str(&cert),
             toml_str(&farm.ca_cert()),
             toml_str(&farm.topdir()),
             toml_str(&work),
+            settings.maxjobs,
             settings.load_check,
             settings.poll_timeout_secs,
             toml_str(&farm.topdir()),

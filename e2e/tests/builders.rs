@@ -21,6 +21,7 @@ kkoji_e2e::isolated_main!(
     load_above_capacity_makes_the_builder_not_ready,
     missing_mount_makes_the_builder_not_ready,
     lost_builder_task_is_finished_by_another_builder,
+    one_slot_builder_runs_a_build_with_its_repo_tasks,
 );
 
 /// Bound for anything that involves a build or a builder's check-in on a busy machine.
@@ -501,4 +502,54 @@ fn lost_builder_task_is_finished_by_another_builder() {
         file_names(&dl),
         ["phoenix-1.0-1.noarch.rpm", "phoenix-1.0-1.src.rpm"]
     );
+}
+
+/// A builder with `maxjobs = 1` alone in the farm runs a whole build: the build waits for
+/// its buildroot repo (newRepo, which waits for createrepo), then for its buildArch. Tasks
+/// waiting for subtasks hold no slot, or the first waiting parent would block the farm.
+fn one_slot_builder_runs_a_build_with_its_repo_tasks() {
+    let farm = Farm::start_with(&["--no-builder"]);
+    add_target(&farm, "slot", &[]);
+    let mut b = TestBuilder::new(
+        &farm,
+        "one-slot",
+        &BuilderSettings {
+            maxjobs: 1,
+            ..BuilderSettings::default()
+        },
+    );
+    b.start();
+    let dir = farm.work_dir("slot");
+    let srpm = make_srpm(&dir, "slotted", Spec::Noarch);
+    let out = farm.koji_in_for(
+        &dir,
+        LONG,
+        &[
+            "build",
+            "--scratch",
+            "--wait",
+            "slot",
+            "slotted-1.0-1.src.rpm",
+        ],
+    );
+    assert!(
+        out.status == Some(0),
+        "the build did not finish on a one-slot builder:\n{out}\n{}",
+        b.log_tail(30)
+    );
+    let _ = srpm;
+    let tasks = farm.call_json(&["listTasks"]);
+    let closed: Vec<&str> = tasks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["state"].as_i64() == Some(CLOSED))
+        .filter_map(|t| t["method"].as_str())
+        .collect();
+    for method in ["newRepo", "createrepo", "buildArch"] {
+        assert!(
+            closed.contains(&method),
+            "no {method} task closed: {closed:?}"
+        );
+    }
 }

@@ -122,7 +122,8 @@ pub async fn run(pool: &PgPool, cfg: &SchedulerConfig) -> Result<Option<usize>, 
         "SELECT h.id, c.arches, c.capacity, h.data, \
            COALESCE((SELECT sum(t.weight) FROM task t WHERE t.host_id = h.id AND t.state IN (1, 4) \
                      AND NOT COALESCE(t.waiting, FALSE)), 0) AS load, \
-           (SELECT count(*) FROM task t WHERE t.host_id = h.id AND t.state IN (1, 4)) AS ntasks, \
+           (SELECT count(*) FROM task t WHERE t.host_id = h.id AND t.state IN (1, 4) \
+                     AND NOT COALESCE(t.waiting, FALSE)) AS ntasks, \
            ARRAY(SELECT hc.channel_id FROM host_channels hc JOIN channels ch ON ch.id = hc.channel_id \
                  WHERE hc.host_id = h.id AND hc.active AND ch.enabled) AS channels \
          FROM host h JOIN host_config c ON c.host_id = h.id AND c.active \

@@ -440,6 +440,13 @@ pub async fn subtask(c: &mut Ctx, a: Args) -> HResult<Value> {
         },
     )
     .await?;
+    // A parent that makes subtasks is about to wait for them: from now on it does not
+    // count against its host's capacity and maxjobs, or a host full of parents could never
+    // take their children (the child may be offered before the parent's taskSetWait).
+    sqlx::query("UPDATE task SET waiting = TRUE WHERE id = $1")
+        .bind(parent as i32)
+        .execute(c.db().await?)
+        .await?;
     Ok(Value::Int(id))
 }
 
