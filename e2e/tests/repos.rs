@@ -296,6 +296,20 @@ fn regen_and_wait_repo_give_a_repo_dnf_reads_like_createrepo_c(farm: &Farm) {
         .koji(&["wait-repo", "rp1-build", "--build", "rp1foo-1.0-1"])
         .ok();
     assert_eq!(got_repo(&out), id);
+    // the authenticated request path of wait-repo gives the same repo
+    let out = farm.koji(&["wait-repo", "--request", "rp1-build"]).ok();
+    assert_eq!(got_repo(&out), id);
+    // the direct task path (`--make-task`: newRepo, watched like any task)
+    let out = farm.koji_in_for(
+        &farm.root().join("home"),
+        REPO_TIMEOUT,
+        &["regen-repo", "--make-task", "--wait", "rp1-build"],
+    );
+    assert!(out.status == Some(0), "regen-repo --make-task:\n{out}");
+    out.clone()
+        .stdout_has("Regenerating repo for tag: rp1-build")
+        .stdout_has("newRepo (rp1-build)")
+        .stdout_has("completed successfully");
     let info = farm.koji(&["repoinfo", &id.to_string()]).ok();
     info.clone()
         .stdout_has("State: READY")
