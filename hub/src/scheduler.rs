@@ -20,8 +20,13 @@ pub struct SchedulerConfig {
     pub assign_timeout: u64,
     /// OPEN tasks of a host silent for this long go back to FREE (the host is presumed dead).
     pub host_timeout: u64,
-    /// How long a soft refusal keeps a task away from the refusing host.
+    /// How long a soft refusal keeps a task away from the refusing host while another host
+    /// could take it.
     pub soft_refusal_timeout: u64,
+    /// After this long a softly refused task may go back to the refusing host when no other
+    /// host can take it (a soft refusal says "not now": on a one-builder farm waiting the
+    /// whole timeout would stall the task for nothing).
+    pub soft_refusal_retry: u64,
     /// maxjobs of hosts that did not report their own.
     pub max_jobs: i64,
     /// Seconds between background runs (timeouts are enforced then).
@@ -35,6 +40,7 @@ impl Default for SchedulerConfig {
             assign_timeout: 300,
             host_timeout: 900,
             soft_refusal_timeout: 900,
+            soft_refusal_retry: 30,
             max_jobs: 15,
             interval: 10,
         }
@@ -164,10 +170,13 @@ pub async fn run(pool: &PgPool, cfg: &SchedulerConfig) -> Result<Option<usize>, 
     let free = sqlx::query(
         "SELECT t.id, t.channel_id, t.arch, t.weight, \
            ARRAY(SELECT r.host_id FROM task_refusals r WHERE r.task_id = t.id \
-                 AND (NOT r.soft OR r.time > clock_timestamp() - make_interval(secs => $1))) AS refused \
+                 AND (NOT r.soft OR r.time > clock_timestamp() - make_interval(secs => $2))) AS barred, \
+           ARRAY(SELECT r.host_id FROM task_refusals r WHERE r.task_id = t.id \
+                 AND r.soft AND r.time > clock_timestamp() - make_interval(secs => $1)) AS avoided \
          FROM task t WHERE t.state = 0 ORDER BY t.priority, t.create_time, t.id LIMIT 1000",
     )
     .bind(cfg.soft_refusal_timeout as f64)
+    .bind(cfg.soft_refusal_retry.min(cfg.soft_refusal_timeout) as f64)
     .fetch_all(&mut *tx)
     .await?;
     let mut assigned: HashMap<i32, Vec<i32>> = HashMap::new();
@@ -177,12 +186,14 @@ pub async fn run(pool: &PgPool, cfg: &SchedulerConfig) -> Result<Option<usize>, 
         let channel: i32 = r.try_get("channel_id")?;
         let arch: String = r.try_get("arch")?;
         let weight: f64 = r.try_get("weight")?;
-        let refused: HashSet<i32> = r.try_get::<Vec<i32>, _>("refused")?.into_iter().collect();
+        let barred: HashSet<i32> = r.try_get::<Vec<i32>, _>("barred")?.into_iter().collect();
+        let avoided: HashSet<i32> = r.try_get::<Vec<i32>, _>("avoided")?.into_iter().collect();
+        // hosts that did not refuse first; a soft refuser only when nobody else can
         let best = hosts
             .iter_mut()
             .filter(|h| h.channels.contains(&channel) && h.arches.contains(&arch))
-            .filter(|h| !refused.contains(&h.id) && h.fits(weight))
-            .min_by_key(|h| h.rank());
+            .filter(|h| !barred.contains(&h.id) && h.fits(weight))
+            .min_by_key(|h| (avoided.contains(&h.id), h.rank()));
         let Some(h) = best else { continue };
         h.load += weight;
         h.ntasks += 1;

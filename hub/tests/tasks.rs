@@ -818,3 +818,56 @@ async fn two_hubs_never_hand_out_a_task_twice() {
         "every task opened exactly once (a: {ra:?}, b: {rb:?})"
     );
 }
+
+/// A soft refusal says "not now": the task goes to another host if there is one, and comes
+/// back to the refuser after `soft_refusal_retry` when nobody else can take it (a one-builder
+/// farm must not stall for the whole refusal timeout). A hard refusal never comes back.
+#[tokio::test]
+async fn soft_refusal_comes_back_when_no_other_host_can_take_it() {
+    let farm = Farm::start_with(|c| {
+        c.scheduler.soft_refusal_retry = 1;
+        c.scheduler.interval = 1;
+    })
+    .await;
+    let admin = farm.admin().await;
+    setup_target(&admin).await;
+    let lonely = host(&farm, &admin, "lonely", &["x86_64"], 4.0).await;
+    lonely
+        .call("host.updateHost", vec![0.0.into(), true.into()])
+        .await
+        .unwrap();
+    let (srpm, _) = rpmbuild(farm.dir.path(), "foo", false, "true");
+    let src = upload(&admin, "cli-build/9.soft", &srpm).await;
+    let scratch = Value::Struct(kw(&[("scratch", true.into())]));
+    let t = admin
+        .call(
+            "build",
+            vec![src.as_str().into(), "t-target".into(), scratch],
+        )
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    assert_eq!(id(&wait_one(&lonely).await), t);
+    lonely
+        .call(
+            "host.refuseTask",
+            vec![t.into(), true.into(), "not now: task load 4.0".into()],
+        )
+        .await
+        .unwrap();
+    // back to the only host once the retry delay has passed
+    assert_eq!(id(&wait_one(&lonely).await), t);
+    lonely
+        .call(
+            "host.refuseTask",
+            vec![t.into(), false.into(), "never".into()],
+        )
+        .await
+        .unwrap();
+    let again = lonely
+        .call("host.waitTasks", vec![Value::Double(3.0)])
+        .await
+        .unwrap();
+    assert_eq!(again, Value::Array(vec![]), "a hard refusal came back");
+}

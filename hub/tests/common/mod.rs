@@ -22,6 +22,11 @@ pub struct Farm {
 
 impl Farm {
     pub async fn start() -> Farm {
+        Farm::start_with(|_| {}).await
+    }
+
+    /// Like [`Farm::start`], with the hub config adjusted by `tweak` first.
+    pub async fn start_with(tweak: impl FnOnce(&mut HubConfig)) -> Farm {
         let cluster = CLUSTER
             .get_or_init(|| async { TestCluster::start().await.expect("test cluster") })
             .await;
@@ -34,7 +39,7 @@ impl Farm {
             .expect("server cert");
         kkoji_certs::write_server_pair(&certs, "localhost", &server).expect("server pair");
         let paths = CaPaths::new(&certs);
-        let config = HubConfig {
+        let mut config = HubConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             state_dir: dir.path().to_path_buf(),
             database_url: Some(db.clone()),
@@ -54,6 +59,7 @@ impl Farm {
             scheduler: Default::default(),
             repos: Default::default(),
         };
+        tweak(&mut config);
         let hub = start_background(config, &db).await.expect("hub");
         let url = format!("https://127.0.0.1:{}/kojihub", hub.addr.port());
         Farm { hub, dir, ca, url }
