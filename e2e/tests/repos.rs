@@ -371,6 +371,18 @@ fn regen_and_wait_repo_give_a_repo_dnf_reads_like_createrepo_c(farm: &Farm) {
         fs::read_to_string(root.join("root/usr/share/rp1foo/hello.txt")).unwrap(),
         "hello\n"
     );
+
+    // blocked in the build tag (it is inherited from rp1): the next repo leaves it out
+    farm.koji(&["block-pkg", "rp1-build", "rp1foo"]).ok();
+    let blocked = got_repo(&regen_wait(farm, "rp1-build").ok());
+    assert!(blocked > id);
+    let adir = arch_dir(farm, "rp1-build", blocked);
+    assert_eq!(fs::read_to_string(adir.join("pkglist")).unwrap(), "");
+    assert_eq!(
+        fs::read_to_string(adir.join("blocklist")).unwrap(),
+        "rp1foo\n"
+    );
+    assert!(dnf_repoquery(&file_url(&adir), &["--qf", "%{name}"]).is_empty());
 }
 
 fn repo_regen_refreshes_the_build_tag_and_build_requires_resolve(farm: &Farm) {

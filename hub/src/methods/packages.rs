@@ -363,38 +363,49 @@ async fn add_with(c: &mut Ctx, pos: Vec<Value>, kw: koji_protocol::Struct) -> HR
     package_list_add(c, args).await
 }
 
-/// Whether the package is listed in the tag (itself or inherited) and whether blocked there.
-async fn listing(c: &mut Ctx, tag_id: i64, pkg_id: i64) -> HResult<Option<bool>> {
-    let mut seen = HashSet::new();
+/// The package's nearest listing for the tag (itself or inherited): (blocked, owner).
+async fn listing(c: &mut Ctx, tag_id: i64, pkg_id: i64) -> HResult<Option<(bool, Option<i64>)>> {
     for (tid, filt) in inheritance_order(c, tag_id, None).await? {
         for r in tag_listing(c, Some(tid), None).await? {
-            if r.package_id == pkg_id
-                && filters_pass(&filt, &r.package_name)
-                && seen.insert(r.package_id)
-            {
-                return Ok(Some(r.blocked));
+            if r.package_id == pkg_id && filters_pass(&filt, &r.package_name) {
+                return Ok(Some((r.blocked, r.owner_id)));
             }
         }
     }
     Ok(None)
 }
 
+/// packageListAdd(tag, pkg, owner=<inherited owner>, block=BLOCK, force=FORCE): a tag
+/// without its own entry takes the owner of the inherited one, as Koji does.
+async fn set_blocked(
+    c: &mut Ctx,
+    tag_id: i64,
+    pkg_id: i64,
+    owner: Option<i64>,
+    block: bool,
+    force: &Value,
+) -> HResult<Value> {
+    let mut kw = koji_protocol::Struct::new();
+    kw.insert("block".into(), Value::Bool(block));
+    kw.insert("force".into(), force.clone());
+    if let Some(o) = owner {
+        kw.insert("owner".into(), Value::Int(o));
+    }
+    add_with(c, vec![Value::Int(tag_id), Value::Int(pkg_id)], kw).await
+}
 /// packageListBlock(taginfo, pkginfo, force=False): the package stays listed but no build
 /// of it is in the tag's repos (or inherited by its children).
 pub async fn package_list_block(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("tag").await?;
     let (tag_id, tag_name) = require_tag(c, a.val(0)).await?;
     let (pkg_id, pkg_name) = common::get(c, Named::Package, &a.ident(1)?).await?;
-    if listing(c, tag_id, pkg_id).await? != Some(false) {
+    let Some((false, owner)) = listing(c, tag_id, pkg_id).await? else {
         return Err(Fault::generic(format!(
             "Package {pkg_name} is not included in tag listing of {tag_name} or is already blocked"
         ))
         .into());
-    }
-    let mut kw = koji_protocol::Struct::new();
-    kw.insert("block".into(), Value::Bool(true));
-    kw.insert("force".into(), a.val(2).clone());
-    add_with(c, vec![Value::Int(tag_id), Value::Int(pkg_id)], kw).await
+    };
+    set_blocked(c, tag_id, pkg_id, owner, true, a.val(2)).await
 }
 
 /// packageListUnblock(taginfo, pkginfo, force=False): the tag lists the package unblocked
@@ -403,14 +414,11 @@ pub async fn package_list_unblock(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("tag").await?;
     let (tag_id, tag_name) = require_tag(c, a.val(0)).await?;
     let (pkg_id, pkg_name) = common::get(c, Named::Package, &a.ident(1)?).await?;
-    if listing(c, tag_id, pkg_id).await? != Some(true) {
+    let Some((true, owner)) = listing(c, tag_id, pkg_id).await? else {
         return Err(Fault::generic(format!(
             "Package {pkg_name} is not blocked in tag {tag_name}"
         ))
         .into());
-    }
-    let mut kw = koji_protocol::Struct::new();
-    kw.insert("block".into(), Value::Bool(false));
-    kw.insert("force".into(), a.val(2).clone());
-    add_with(c, vec![Value::Int(tag_id), Value::Int(pkg_id)], kw).await
+    };
+    set_blocked(c, tag_id, pkg_id, owner, false, a.val(2)).await
 }
