@@ -844,7 +844,6 @@ async fn blocked_names(c: &mut Ctx, tag_id: i64, event: Option<i64>) -> HResult<
 struct RepoRpm {
     href: String,
     arch: String,
-    name: String,
 }
 
 /// The RPMs of the latest builds of the tag at `event` (inheritance, filters, blocked
@@ -916,7 +915,7 @@ async fn repo_rpms(
         };
         let href =
             format!("toplink/packages/{bn}/{bv}/{br}/{arch}/{name}-{version}-{release}.{arch}.rpm");
-        out.push(RepoRpm { href, arch, name });
+        out.push(RepoRpm { href, arch });
     }
     Ok(out)
 }
@@ -944,6 +943,13 @@ pub async fn repo_init(
     over: Option<&Opts>,
 ) -> HResult<(i64, i64)> {
     let (tag_id, tag_name) = common::get(c, Named::Tag, tag).await?;
+    // the name becomes a directory under repos/: one plain component, nothing else
+    if tag_name.contains('/') || tag_name == "." || tag_name == ".." {
+        return Err(Fault::generic(format!(
+            "tag name {tag_name:?} cannot be a repo directory name"
+        ))
+        .into());
+    }
     let event = match event {
         Some(e) => e,
         None => c.event().await?,
@@ -977,7 +983,6 @@ pub async fn repo_init(
                 list.push(&r.href);
             }
         }
-        let _ = &r.name;
     }
     let mut blocked_sorted: Vec<&String> = blocked.iter().collect();
     blocked_sorted.sort();
