@@ -592,15 +592,23 @@ fn satisfies(req: &Request, repo: &Repo) -> bool {
 
 /// Koji's check_repo_queue: settle requests whose task finished, retry failed ones, and
 /// start newRepo tasks for waiting requests while fewer than `max_tasks` run. Returns the
-/// number of tasks created. One hub at a time (advisory lock); another hub's pass in
-/// progress makes this a no-op.
-pub async fn check_queue(c: &mut Ctx, cfg: &ReposConfig) -> HResult<usize> {
-    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(QUEUE_LOCK)
-        .fetch_one(c.db().await?)
-        .await?;
-    if !got {
-        return Ok(0);
+/// number of tasks created. One pass at a time (advisory lock): with `wait` it runs after
+/// a pass in progress, without it (background passes) it leaves the work to that pass.
+pub async fn check_queue(c: &mut Ctx, cfg: &ReposConfig, wait: bool) -> HResult<usize> {
+    if wait {
+        // an explicit call (repo.checkQueue) does the work, after any pass in progress
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(QUEUE_LOCK)
+            .execute(c.db().await?)
+            .await?;
+    } else {
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(QUEUE_LOCK)
+            .fetch_one(c.db().await?)
+            .await?;
+        if !got {
+            return Ok(0);
+        }
     }
     let waiting = fetch_requests(
         c,
@@ -1298,7 +1306,7 @@ pub async fn background_queue_pass(hub: std::sync::Arc<crate::hub::Hub>) {
     let cfg = hub.config.repos.clone();
     let mut c = Ctx::new(hub, peer, None);
     c.method = "repo.checkQueue";
-    match check_queue(&mut c, &cfg).await {
+    match check_queue(&mut c, &cfg, false).await {
         Ok(_) => {
             if let Err(e) = c.commit().await {
                 tracing::warn!(error = %e, "repo queue pass did not commit");

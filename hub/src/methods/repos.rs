@@ -342,7 +342,7 @@ pub async fn auto_requests(c: &mut Ctx, _a: Args) -> HResult<Value> {
 pub async fn check_queue(c: &mut Ctx, _a: Args) -> HResult<Value> {
     c.assert_perm("repo").await?;
     let cfg = c.hub.config.repos.clone();
-    repos::check_queue(c, &cfg).await?;
+    repos::check_queue(c, &cfg, true).await?;
     Ok(Value::Nil)
 }
 
