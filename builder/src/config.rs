@@ -182,19 +182,12 @@ pub use kkoji_toml_config::ConfigError;
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
-            path: path.to_path_buf(),
-            err,
-        })?;
-        Self::parse(path, &text)
+        kkoji_toml_config::load_checked(path, Config::validate)
     }
 
     /// Parses and validates; `path` is only used in messages.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = kkoji_toml_config::parse(path, text)?;
-        cfg.validate()
-            .map_err(|(key, msg)| ConfigError::bad_key(path, key, msg))?;
-        Ok(cfg)
+        kkoji_toml_config::parse_checked(path, text, Config::validate)
     }
 
     fn validate(&self) -> Result<(), (String, String)> {

@@ -1067,9 +1067,11 @@ pub async fn repo_done(c: &mut Ctx, repo_id: i64, data: &Struct, expire: bool) -
             if let Some(p) = dst.parent() {
                 std::fs::create_dir_all(p).map_err(|e| io_fault("create", p, e))?;
             }
-            std::fs::rename(&src, &dst)
+            // linked, not moved: if anything below fails (a full disk, the commit), the
+            // uploads are still there for the task's retry of repoDone
+            std::fs::hard_link(&src, &dst)
                 .or_else(|_| std::fs::copy(&src, &dst).map(|_| ()))
-                .map_err(|e| io_fault("move", &src, e))?;
+                .map_err(|e| io_fault("copy", &src, e))?;
         }
         let final_dir = adir.join("repodata");
         if final_dir.exists() {

@@ -177,6 +177,11 @@ async fn request_task_init_done_and_fulfilment() {
     let f = farm.path("repomd.xml");
     std::fs::write(&f, "<repomd/>\n").unwrap();
     upload(&h, &dir, &f).await;
+    // a missing file fails the call and keeps what was uploaded for the next try
+    let partial = kstruct! { "x86_64" => Value::Array(vec![dir.clone().into(), Value::Array(vec!["repomd.xml".into(), "missing.xml".into()])]) };
+    let (code, msg) = fault(h.call("host.repoDone", vec![repo_id.into(), partial]).await);
+    assert_eq!(code, codes::GENERIC);
+    assert!(msg.contains("missing.xml"), "{msg}");
     let data = kstruct! { "x86_64" => Value::Array(vec![dir.clone().into(), Value::Array(vec!["repomd.xml".into()])]) };
     h.call("host.repoDone", vec![repo_id.into(), data.clone()])
         .await

@@ -31,11 +31,7 @@ impl ConfigError {
 
 /// Reads and parses `path`.
 pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
-        path: path.to_path_buf(),
-        err,
-    })?;
-    parse(path, &text)
+    load_checked(path, |_: &T| Ok::<(), (&str, &str)>(()))
 }
 
 /// Parses `text`; `path` is only used in messages. A wrong value is reported with its
@@ -57,6 +53,40 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigEr
             invalid(format!("key `{key}`: {inner}"))
         }
     })
+}
+
+/// [`load`], then the config's own checks of parsed values: `check` answers
+/// `Err((key, message))` for the first bad one.
+pub fn load_checked<T, K, M>(
+    path: &Path,
+    check: impl FnOnce(&T) -> Result<(), (K, M)>,
+) -> Result<T, ConfigError>
+where
+    T: DeserializeOwned,
+    K: std::fmt::Display,
+    M: std::fmt::Display,
+{
+    let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
+        path: path.to_path_buf(),
+        err,
+    })?;
+    parse_checked(path, &text, check)
+}
+
+/// [`parse`], then the config's own checks (see [`load_checked`]).
+pub fn parse_checked<T, K, M>(
+    path: &Path,
+    text: &str,
+    check: impl FnOnce(&T) -> Result<(), (K, M)>,
+) -> Result<T, ConfigError>
+where
+    T: DeserializeOwned,
+    K: std::fmt::Display,
+    M: std::fmt::Display,
+{
+    let cfg: T = parse(path, text)?;
+    check(&cfg).map_err(|(key, msg)| ConfigError::bad_key(path, key, msg))?;
+    Ok(cfg)
 }
 
 #[cfg(test)]

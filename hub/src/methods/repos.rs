@@ -154,7 +154,9 @@ pub async fn repo_delete(c: &mut Ctx, a: Args) -> HResult<Value> {
 pub async fn set_state(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("repo").await?;
     let st = a.i64(1)?;
-    repos::set_state(c, a.i64(0)?, st as i32, None).await?;
+    let st =
+        i32::try_from(st).map_err(|_| Fault::parameter(format!("Invalid repo state: {st}")))?;
+    repos::set_state(c, id_arg(&a, 0)?, st, None).await?;
     Ok(Value::Nil)
 }
 
