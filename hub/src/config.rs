@@ -99,13 +99,23 @@ impl Default for LimitsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DbConfig {
     pub max_connections: u32,
+    /// How long a call waits for a free connection before it answers ServerOffline (which
+    /// the stock kojid retries) instead of queueing without end.
+    pub acquire_timeout_secs: f64,
 }
 
 impl Default for DbConfig {
     fn default() -> Self {
         DbConfig {
             max_connections: 16,
+            acquire_timeout_secs: 10.0,
         }
+    }
+}
+
+impl DbConfig {
+    pub fn acquire_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.acquire_timeout_secs)
     }
 }
 
@@ -162,6 +172,14 @@ impl HubConfig {
         }
         if self.db.max_connections == 0 {
             return Err(bad("db.max_connections", "must be at least 1"));
+        }
+        if !(self.db.acquire_timeout_secs.is_finite()
+            && (0.05..=600.0).contains(&self.db.acquire_timeout_secs))
+        {
+            return Err(bad(
+                "db.acquire_timeout_secs",
+                "must be between 0.05 and 600 seconds",
+            ));
         }
         Ok(())
     }

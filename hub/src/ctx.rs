@@ -3,7 +3,7 @@
 //! commits whole with its event, or leaves nothing behind.
 
 use crate::error::{HResult, HubError};
-use crate::hub::Hub;
+use crate::hub::{Hub, HubState};
 use crate::session::Session;
 use crate::tls::PeerInfo;
 use koji_protocol::Fault;
@@ -12,7 +12,9 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use std::sync::Arc;
 
 pub struct Ctx {
-    pub hub: Arc<Hub>,
+    /// Private: handlers see [`Ctx::hub`] (no pool) and [`Ctx::db`] (the call's own
+    /// connection), never the pool itself.
+    hub: Arc<Hub>,
     pub peer: Arc<PeerInfo>,
     /// The validated session, if the request carried one.
     pub session: Option<Session>,
@@ -45,14 +47,31 @@ impl Ctx {
         }
     }
 
+    /// The hub's shared state (config, caches, wake-ups), without its connection pool.
+    pub fn hub(&self) -> &HubState {
+        self.hub.state()
+    }
+
     /// The call's transaction, begun on first use so that calls which never touch the
     /// database (getAPIVersion, hello) cost no round trip.
     pub async fn db(&mut self) -> HResult<&mut PgConnection> {
         if self.tx.is_none() {
             self.tx = Some(if self.readonly {
-                Conn::Plain(self.hub.pool.acquire().await?)
+                Conn::Plain(
+                    self.hub
+                        .pool()
+                        .acquire()
+                        .await
+                        .map_err(|e| self.hub.acquire_failed(e))?,
+                )
             } else {
-                Conn::Tx(self.hub.pool.begin().await?)
+                Conn::Tx(
+                    self.hub
+                        .pool()
+                        .begin()
+                        .await
+                        .map_err(|e| self.hub.acquire_failed(e))?,
+                )
             });
         }
         match self.tx.as_mut() {

@@ -52,7 +52,8 @@ pub async fn handle_xmlrpc(
         Ok(_) => {
             tracing::debug!(%method, elapsed_us = started.elapsed().as_micros() as u64, "call")
         }
-        Err(f) => tracing::info!(%method, code = f.code, fault = %f.string, "call failed"),
+        // debug, not info: a misbehaving client must not be able to flood the log
+        Err(f) => tracing::debug!(%method, code = f.code, fault = %f.string, "call failed"),
     }
     match out {
         Ok(v) => encode_response(&v),
@@ -76,7 +77,7 @@ async fn check_session(
     session::validate(hub, peer, headers, method)
         .await
         .map(Some)
-        .map_err(HubError::into_fault)
+        .map_err(|e| e.into_fault_for(method))
 }
 
 async fn run(ctx: &mut Ctx, m: &Method, params: Vec<Value>) -> Result<Value, HubError> {
@@ -103,12 +104,12 @@ async fn single(
     ctx.readonly = m.readonly;
     match run(&mut ctx, m, params).await {
         Ok(v) => {
-            ctx.commit().await.map_err(HubError::into_fault)?;
+            ctx.commit().await.map_err(|e| e.into_fault_for(m.name))?;
             Ok(v)
         }
         Err(e) => {
             ctx.rollback().await;
-            Err(e.into_fault())
+            Err(e.into_fault_for(m.name))
         }
     }
 }
@@ -137,22 +138,47 @@ async fn multicall(
         let entry = multicall_entry(&hub2, &mut ctx, call).await;
         match entry {
             Ok(v) => results.push(multicall_ok(v)),
-            Err(e) => results.push(multicall_fault(&e.into_fault())),
+            Err((name, e)) => results.push(multicall_fault(&e.into_fault_for(&name))),
         }
     }
     ctx.method = "multiCall";
-    ctx.commit().await.map_err(HubError::into_fault)?;
+    ctx.commit()
+        .await
+        .map_err(|e| e.into_fault_for("multiCall"))?;
     Ok(Value::Array(results))
 }
 
-async fn multicall_entry(hub: &Hub, ctx: &mut Ctx, call: Value) -> Result<Value, HubError> {
+async fn multicall_entry(
+    hub: &Hub,
+    ctx: &mut Ctx,
+    call: Value,
+) -> Result<Value, (String, HubError)> {
     let Value::Struct(mut s) = call else {
-        return Err(Fault::parameter("multicall entries must be structs").into());
+        return Err((
+            String::new(),
+            Fault::parameter("multicall entries must be structs").into(),
+        ));
     };
     let name = match s.shift_remove("methodName") {
         Some(Value::String(n)) => n,
-        _ => return Err(Fault::parameter("multicall entry lacks methodName").into()),
+        _ => {
+            return Err((
+                String::new(),
+                Fault::parameter("multicall entry lacks methodName").into(),
+            ));
+        }
     };
+    multicall_run(hub, ctx, &name, s)
+        .await
+        .map_err(|e| (name, e))
+}
+
+async fn multicall_run(
+    hub: &Hub,
+    ctx: &mut Ctx,
+    name: &str,
+    mut s: koji_protocol::Struct,
+) -> Result<Value, HubError> {
     let params = match s.shift_remove("params") {
         Some(Value::Array(p)) => p,
         None => Vec::new(),
@@ -161,10 +187,7 @@ async fn multicall_entry(hub: &Hub, ctx: &mut Ctx, call: Value) -> Result<Value,
     if name == "multiCall" || name == "system.multicall" {
         return Err(Fault::generic("multicall cannot be nested").into());
     }
-    let m = hub
-        .registry
-        .get(&name)
-        .ok_or_else(|| invalid_method(&name))?;
+    let m = hub.registry.get(name).ok_or_else(|| invalid_method(name))?;
     let event_before = ctx.current_event();
     let wrote_before = ctx.wrote;
     ctx.savepoint().await?;

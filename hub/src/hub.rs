@@ -1,11 +1,35 @@
 //! The shared state of a running hub.
+//!
+//! The connection pool is kept apart from what handlers may see: a handler reaches the hub
+//! only through its call's [`crate::ctx::Ctx`], which hands out [`HubState`] (config,
+//! caches, wake-ups) and the call's own connection, never the pool. So no call can hold one
+//! pool connection while it waits for a second one (with as many such calls as the pool has
+//! connections, every one of them would wait forever).
 
 use crate::config::HubConfig;
 use crate::registry::Registry;
 use sqlx::PgPool;
 
+/// How often host polls may wake the scheduler (task events wake it at once anyway).
+const POOL_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+const POLL_WAKE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
 pub struct Hub {
-    pub pool: PgPool,
+    /// Only the call context, session validation and background loops take connections.
+    pool: PgPool,
+    state: HubState,
+}
+
+impl std::ops::Deref for Hub {
+    type Target = HubState;
+    fn deref(&self) -> &HubState {
+        &self.state
+    }
+}
+
+/// Everything of a running hub but its connection pool.
+pub struct HubState {
     pub config: HubConfig,
     pub registry: Registry,
     /// Bumped whenever tasks change (on this or another hub, via LISTEN/NOTIFY): wakes
@@ -22,9 +46,13 @@ pub struct Hub {
     pub tag_cache: std::sync::Mutex<
         std::collections::HashMap<crate::signature::Ident, (u64, koji_protocol::Value)>,
     >,
+    /// When a polling host last woke the scheduler (see [`HubState::wake_scheduler_for_poll`]).
+    last_poll_wake: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When an exhausted pool was last logged (see [`Hub::acquire_failed`]).
+    last_pool_log: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
-impl Hub {
+impl HubState {
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
@@ -65,6 +93,29 @@ impl Hub {
         }
     }
 
+    /// Ask the background loop for a scheduler pass (passes asked for while one runs
+    /// coalesce into one).
+    pub fn wake_scheduler(&self) {
+        self.task_events.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A host found nothing assigned: a pass may have work for it. Polls of many hosts ask
+    /// at most once per [`POLL_WAKE_INTERVAL`], so 200 polling builders do not keep the
+    /// scheduler running back to back.
+    pub fn wake_scheduler_for_poll(&self) {
+        let now = std::time::Instant::now();
+        let mut last = self
+            .last_poll_wake
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_some_and(|t| now.duration_since(t) < POLL_WAKE_INTERVAL) {
+            return;
+        }
+        *last = Some(now);
+        drop(last);
+        self.wake_scheduler();
+    }
+
     pub fn bump_generation(&self) {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -75,14 +126,52 @@ impl Hub {
     pub fn new(pool: PgPool, config: HubConfig) -> Hub {
         Hub {
             pool,
-            config,
-            registry: crate::methods::registry(),
-            task_events: tokio::sync::watch::Sender::new(0),
-            host_events: std::sync::Mutex::new(std::collections::HashMap::new()),
-            sessions: crate::session::SessionCache::new(),
-            generation: std::sync::atomic::AtomicU64::new(0),
-            tag_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+            state: HubState {
+                config,
+                registry: crate::methods::registry(),
+                task_events: tokio::sync::watch::Sender::new(0),
+                host_events: std::sync::Mutex::new(std::collections::HashMap::new()),
+                sessions: crate::session::SessionCache::new(),
+                generation: std::sync::atomic::AtomicU64::new(0),
+                tag_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+                last_poll_wake: std::sync::Mutex::new(None),
+                last_pool_log: std::sync::Mutex::new(None),
+            },
         }
+    }
+
+    /// The pool, for the call context, session validation and background loops only.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn state(&self) -> &HubState {
+        &self.state
+    }
+
+    /// Note a failed connection acquisition. An exhausted pool is logged at most once per
+    /// [`POOL_LOG_INTERVAL`] with its size, not once per refused call (a crowd of builders
+    /// would flood the log).
+    pub(crate) fn acquire_failed(&self, e: sqlx::Error) -> crate::error::HubError {
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            let now = std::time::Instant::now();
+            let mut last = self
+                .state
+                .last_pool_log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !last.is_some_and(|t| now.duration_since(t) < POOL_LOG_INTERVAL) {
+                *last = Some(now);
+                tracing::warn!(
+                    pool_size = self.pool.size(),
+                    idle = self.pool.num_idle(),
+                    max_connections = self.state.config.db.max_connections,
+                    acquire_timeout_secs = self.state.config.db.acquire_timeout_secs,
+                    "database pool exhausted: calls are answered ServerOffline until a connection frees"
+                );
+            }
+        }
+        crate::error::HubError::Db(e)
     }
 }
 
@@ -93,7 +182,7 @@ pub fn spawn_background(hub: std::sync::Arc<Hub>) -> Vec<tokio::task::JoinHandle
     let listener_hub = hub.clone();
     let listen = tokio::spawn(async move {
         loop {
-            match sqlx::postgres::PgListener::connect_with(&listener_hub.pool).await {
+            match sqlx::postgres::PgListener::connect_with(listener_hub.pool()).await {
                 Ok(mut l) => {
                     if let Err(e) = l
                         .listen_all(["kkoji_tasks", "kkoji_changes", "kkoji_assigned"])
@@ -152,7 +241,7 @@ pub fn spawn_background(hub: std::sync::Arc<Hub>) -> Vec<tokio::task::JoinHandle
             events.borrow_and_update();
             // another hub's pass may hold the lock and have missed the newest task: retry
             for attempt in 0..20u64 {
-                match crate::scheduler::run(&hub.pool, &hub.config.scheduler).await {
+                match crate::scheduler::run(hub.pool(), &hub.config.scheduler).await {
                     Ok(Some(_)) => break,
                     Ok(None) => {
                         tokio::time::sleep(std::time::Duration::from_millis(5 * (attempt + 1)))

@@ -981,7 +981,7 @@ pub async fn repo_init(
     let arches = tag_arches(c, tag_id, Some(event)).await?;
     let blocked = blocked_names(c, tag_id, Some(event)).await?;
     let rpms = repo_rpms(c, tag_id, event, &opts, &blocked).await?;
-    let dir = repo_dir(&c.hub.config.topdir, &tag_name, id);
+    let dir = repo_dir(&c.hub().config.topdir, &tag_name, id);
     let mut lists: BTreeMap<&str, Vec<&str>> =
         arches.iter().map(|a| (a.as_str(), Vec::new())).collect();
     for r in &rpms {
@@ -1036,7 +1036,7 @@ pub async fn repo_done(c: &mut Ctx, repo_id: i64, data: &Struct, expire: bool) -
     if repo.state != state::INIT {
         return Err(Fault::generic(format!("Repo {repo_id} not in INIT state")).into());
     }
-    let topdir = c.hub.config.topdir.clone();
+    let topdir = c.hub().config.topdir.clone();
     let dir = repo_dir(&topdir, &repo.tag_name, repo_id);
     for (arch, v) in data {
         let parts = v.as_array().unwrap_or(&[]);
@@ -1295,7 +1295,7 @@ pub async fn background_queue_pass(hub: std::sync::Arc<crate::hub::Hub>) {
     // most passes follow ordinary task events: skip the transaction when no request waits
     let waiting: Result<Option<i32>, _> =
         sqlx::query_scalar("SELECT 1 FROM repo_queue WHERE active AND repo_id IS NULL LIMIT 1")
-            .fetch_optional(&hub.pool)
+            .fetch_optional(hub.pool())
             .await;
     match waiting {
         Ok(None) => return,

@@ -85,7 +85,12 @@ async fn serve_until_signal(
     on_signal: impl FnOnce() + Send + 'static,
 ) -> anyhow::Result<()> {
     crate::topdir::ensure_layout(&config.topdir)?;
-    let pool = crate::db::open(&db.url, config.db.max_connections).await?;
+    let pool = crate::db::open(
+        &db.url,
+        config.db.max_connections,
+        config.db.acquire_timeout(),
+    )
+    .await?;
     let tls = TlsSetup::load(
         &config.tls.cert,
         &config.tls.key,
@@ -207,6 +212,8 @@ fn make_traversable(dir: &std::path::Path) -> anyhow::Result<()> {
 pub struct RunningHub {
     pub addr: std::net::SocketAddr,
     pub hub: Arc<Hub>,
+    /// The hub's database, for tests and tools that inspect it from outside a call.
+    pub pool: sqlx::PgPool,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -235,7 +242,12 @@ impl Drop for RunningHub {
 /// address may use port 0; the bound address is in the handle.
 pub async fn start_background(config: HubConfig, database_url: &str) -> anyhow::Result<RunningHub> {
     crate::topdir::ensure_layout(&config.topdir)?;
-    let pool = crate::db::open(database_url, config.db.max_connections).await?;
+    let pool = crate::db::open(
+        database_url,
+        config.db.max_connections,
+        config.db.acquire_timeout(),
+    )
+    .await?;
     if let Some(admin) = &config.bootstrap_admin {
         bootstrap_admin(&pool, admin).await?;
     }
@@ -251,6 +263,7 @@ pub async fn start_background(config: HubConfig, database_url: &str) -> anyhow::
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let hub = Arc::new(Hub::new(pool.clone(), config));
+    let pool_handle = pool.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let h = hub.clone();
     let task = tokio::spawn(async move {
@@ -267,6 +280,7 @@ pub async fn start_background(config: HubConfig, database_url: &str) -> anyhow::
     Ok(RunningHub {
         addr,
         hub,
+        pool: pool_handle,
         shutdown: Some(tx),
         task: Some(task),
     })

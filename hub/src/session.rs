@@ -91,7 +91,7 @@ fn auth(msg: impl Into<String>) -> HubError {
 }
 
 /// The address a session is bound to.
-pub fn client_ip(hub: &Hub, peer: &crate::tls::PeerInfo) -> String {
+pub fn client_ip(hub: &crate::hub::HubState, peer: &crate::tls::PeerInfo) -> String {
     if hub.config.auth.check_client_ip {
         peer.addr.ip().to_string()
     } else {
@@ -126,8 +126,9 @@ pub async fn validate(
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .bind(key)
-                .fetch_optional(&hub.pool)
-                .await?
+                .fetch_optional(hub.pool())
+                .await
+                .map_err(|e| hub.acquire_failed(e))?
                 .ok_or_else(invalid)?;
             let s = row_to_session(&row)?;
             let excl_id: Option<i64> = row.try_get("excl_id")?;
@@ -147,8 +148,9 @@ pub async fn validate(
         if Utc::now() - since > limit {
             sqlx::query("UPDATE sessions SET expired = TRUE WHERE id = $1 OR master = $1")
                 .bind(s.id)
-                .execute(&hub.pool)
-                .await?;
+                .execute(hub.pool())
+                .await
+                .map_err(|e| hub.acquire_failed(e))?;
             hub.sessions.forget_user(s.user_id);
             s.expired = true;
         }
@@ -222,7 +224,7 @@ pub async fn ssl_login(ctx: &mut Ctx, a: Args) -> HResult<Value> {
     }
     let (dn, mut name) = match &ctx.peer.cert {
         ClientCert::Verified { dn, .. } => {
-            let comp = ctx.hub.config.auth.dn_username_component.clone();
+            let comp = ctx.hub().config.auth.dn_username_component.clone();
             let name = ctx
                 .peer
                 .cert
@@ -239,7 +241,7 @@ pub async fn ssl_login(ctx: &mut Ctx, a: Args) -> HResult<Value> {
         ClientCert::Invalid(why) => return Err(auth(format!("could not verify client: {why}"))),
     };
     if let Some(proxy) = a.opt_str(0)? {
-        if !ctx.hub.config.auth.proxy_dns.iter().any(|d| d == &dn) {
+        if !ctx.hub().config.auth.proxy_dns.iter().any(|d| d == &dn) {
             return Err(auth(format!("{dn} is not authorized to login other users")));
         }
         name = proxy.to_string();
@@ -263,10 +265,10 @@ pub async fn ssl_login(ctx: &mut Ctx, a: Args) -> HResult<Value> {
         .execute(&mut *db)
         .await?;
         ctx.mark_write();
-        ctx.hub.sessions.forget_user(old.user_id);
+        ctx.hub().sessions.forget_user(old.user_id);
         return Ok(login_struct(old.id, &key));
     }
-    let creates = ctx.hub.config.auth.login_creates_user;
+    let creates = ctx.hub().config.auth.login_creates_user;
     let db = ctx.db().await?;
     let user: Option<(i32, i32)> = sqlx::query_as("SELECT id, status FROM users WHERE name = $1")
         .bind(&name)
@@ -290,7 +292,7 @@ pub async fn ssl_login(ctx: &mut Ctx, a: Args) -> HResult<Value> {
         return Err(auth(format!("logins by {name} are not allowed")));
     }
     let key = random_key(i64::from(uid));
-    let hostip = client_ip(&ctx.hub, &ctx.peer);
+    let hostip = client_ip(ctx.hub(), &ctx.peer);
     let db = ctx.db().await?;
     let sid: i64 = sqlx::query_scalar(
         "INSERT INTO sessions (user_id, key, hostip, authtype) VALUES ($1, $2, $3, 2) RETURNING id",
@@ -330,7 +332,7 @@ pub async fn logout(ctx: &mut Ctx, a: Args) -> HResult<Value> {
     ctx.mark_write();
     // the session row is closed by this very call: the commit must not re-check it
     ctx.session_closed = target == me.id || Some(target) == me.master;
-    ctx.hub.sessions.forget_user(me.user_id);
+    ctx.hub().sessions.forget_user(me.user_id);
     Ok(Value::Nil)
 }
 
@@ -367,7 +369,7 @@ pub async fn exclusive_session(ctx: &mut Ctx, a: Args) -> HResult<Value> {
         .execute(&mut *db)
         .await?;
     ctx.mark_write();
-    ctx.hub.sessions.forget_user(me.user_id);
+    ctx.hub().sessions.forget_user(me.user_id);
     Ok(Value::Nil)
 }
 
@@ -382,7 +384,7 @@ pub async fn shared_session(ctx: &mut Ctx, _a: Args) -> HResult<Value> {
         .execute(ctx.db().await?)
         .await?;
     ctx.mark_write();
-    ctx.hub.sessions.forget_user(me.user_id);
+    ctx.hub().sessions.forget_user(me.user_id);
     Ok(Value::Nil)
 }
 
@@ -422,7 +424,7 @@ pub async fn logout_child(ctx: &mut Ctx, a: Args) -> HResult<Value> {
     }
     ctx.mark_write();
     // the closed child must not stay usable from this hub's session cache
-    ctx.hub.sessions.forget_user(me.user_id);
+    ctx.hub().sessions.forget_user(me.user_id);
     Ok(Value::Nil)
 }
 

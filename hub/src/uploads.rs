@@ -73,7 +73,7 @@ async fn authorize_dir(c: &mut Ctx, rel: &Path) -> HResult<PathBuf> {
         .components()
         .map(|x| x.as_os_str().to_string_lossy().into_owned())
         .collect();
-    let dir = topdir::work(&c.hub.config.topdir).join(rel);
+    let dir = topdir::work(&c.hub().config.topdir).join(rel);
     let uid = c.assert_login()?.user_id;
     if comps.first().map(String::as_str) == Some("tasks") {
         let task_id: Option<i64> = comps.get(2).and_then(|s| s.parse().ok());
@@ -295,7 +295,7 @@ pub async fn check_upload(c: &mut Ctx, a: Args) -> HResult<Value> {
     let rel = topdir::clean_relative(a.str(0)?)?;
     let name = a.str(1)?.to_string();
     check_filename(&name)?;
-    let dir = topdir::work(&c.hub.config.topdir).join(&rel);
+    let dir = topdir::work(&c.hub().config.topdir).join(&rel);
     let path = dir.join(&name);
     let Ok(meta) = std::fs::symlink_metadata(&path) else {
         return Ok(Value::Nil);

@@ -67,7 +67,7 @@ async fn login_refused_without_or_with_foreign_or_expired_cert() {
     assert!(msg.contains("expired"), "{msg}");
     // no session was created by any of the refused logins
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
-        .fetch_one(&farm.hub.hub.pool)
+        .fetch_one(&farm.hub.pool)
         .await
         .unwrap();
     assert_eq!(n, 0);
@@ -155,7 +155,7 @@ async fn expired_session_gets_auth_expired_and_logout_closes() {
     let (sid, _) = a.session().unwrap();
     sqlx::query("UPDATE sessions SET start_time = now() - interval '2 days' WHERE id = $1")
         .bind(sid)
-        .execute(&farm.hub.hub.pool)
+        .execute(&farm.hub.pool)
         .await
         .unwrap();
     let (code, msg) = fault(a.call("getLoggedInUser", vec![]).await);
@@ -231,7 +231,7 @@ async fn multicall_runs_each_entry_in_its_own_savepoint() {
     assert_eq!(tag.get("name").and_then(Value::as_str), Some("mc-1"));
     // exactly one tag and one event came out of the batch
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tag WHERE name = 'mc-1'")
-        .fetch_one(&farm.hub.hub.pool)
+        .fetch_one(&farm.hub.pool)
         .await
         .unwrap();
     assert_eq!(n, 1);

@@ -252,7 +252,7 @@ pub async fn get_build_logs(c: &mut Ctx, a: Args) -> HResult<Value> {
         .join(field_str(&b, "version"))
         .join(field_str(&b, "release"))
         .join("data/logs");
-    let base = c.hub.config.topdir.join(&rel);
+    let base = c.hub().config.topdir.join(&rel);
     let mut out = Vec::new();
     for f in topdir::list_files(&base) {
         let p = Path::new(&f);
@@ -469,7 +469,7 @@ pub async fn complete_build(c: &mut Ctx, a: Args) -> HResult<Value> {
         ))
         .into());
     }
-    let topdir = c.hub.config.topdir.clone();
+    let topdir = c.hub().config.topdir.clone();
     let srpm = a.str(2)?.to_string();
     let (srpm_path, srpm_info) = work_input(&topdir, &srpm)?;
     let (n, v, r) = (
@@ -587,7 +587,7 @@ pub async fn move_build_to_scratch(c: &mut Ctx, a: Args) -> HResult<Value> {
     let owner = common::user_name_of(c, i64::from(t.try_get::<i32, _>("owner")?))
         .await?
         .unwrap_or_else(|| "unknown".into());
-    let topdir = c.hub.config.topdir.clone();
+    let topdir = c.hub().config.topdir.clone();
     let mut all = vec![a.str(1)?.to_string()];
     all.extend(paths(a.val(2), "rpms")?);
     let mut files = Vec::new();
@@ -883,7 +883,7 @@ pub async fn get_changelog_entries(c: &mut Ctx, a: Args) -> HResult<Value> {
         field_str(&b, "version"),
         field_str(&b, "release"),
     );
-    let path = topdir::build_dir(&c.hub.config.topdir, n, v, r)
+    let path = topdir::build_dir(&c.hub().config.topdir, n, v, r)
         .join("src")
         .join(format!("{n}-{v}-{r}.src.rpm"));
     let author = a.opt_str(3)?.map(str::to_string);
@@ -984,7 +984,7 @@ pub async fn get_rpm_headers(c: &mut Ctx, a: Args) -> HResult<Value> {
     };
     let b = require_build(c, &Value::Int(i64::from(build_id))).await?;
     let path = topdir::build_dir(
-        &c.hub.config.topdir,
+        &c.hub().config.topdir,
         field_str(&b, "name"),
         field_str(&b, "version"),
         field_str(&b, "release"),

@@ -25,7 +25,7 @@ pub async fn echo(_c: &mut Ctx, a: Args) -> HResult<Value> {
 }
 
 pub async fn list_methods(c: &mut Ctx, _a: Args) -> HResult<Value> {
-    let mut names: Vec<Value> = c.hub.registry.names().map(Value::from).collect();
+    let mut names: Vec<Value> = c.hub().registry.names().map(Value::from).collect();
     names.push("multiCall".into());
     names.push("system.multicall".into());
     Ok(Value::Array(names))
@@ -33,7 +33,7 @@ pub async fn list_methods(c: &mut Ctx, _a: Args) -> HResult<Value> {
 
 pub async fn method_help(c: &mut Ctx, a: Args) -> HResult<Value> {
     let name = a.str(0)?;
-    Ok(match c.hub.registry.get(name) {
+    Ok(match c.hub().registry.get(name) {
         Some(m) => Value::String(format!(
             "{}({})\ndescription: {}",
             m.name, m.sig.text, m.doc
@@ -45,8 +45,8 @@ pub async fn method_help(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// `_listapi`: what `koji list-api` prints, from the same signatures the binder uses.
 pub async fn list_api(c: &mut Ctx, _a: Args) -> HResult<Value> {
     let mut out = Vec::new();
-    for name in c.hub.registry.names() {
-        let Some(m) = c.hub.registry.get(name) else {
+    for name in c.hub().registry.names() {
+        let Some(m) = c.hub().registry.get(name) else {
             continue;
         };
         let args: Vec<Value> = m

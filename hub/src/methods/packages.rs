@@ -356,7 +356,7 @@ pub async fn get_package_config(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// packageListAdd with the given arguments, bound as a client call would be.
 async fn add_with(c: &mut Ctx, pos: Vec<Value>, kw: koji_protocol::Struct) -> HResult<Value> {
-    let args = match c.hub.registry.get("packageListAdd") {
+    let args = match c.hub().registry.get("packageListAdd") {
         Some(m) => m.sig.bind("packageListAdd", pos, kw)?,
         None => return Err(Fault::generic("packageListAdd is not registered").into()),
     };

@@ -196,7 +196,7 @@ pub async fn new_repo(c: &mut Ctx, a: Args) -> HResult<Value> {
             owner,
             arch: "noarch",
             channel_id,
-            priority: c.hub.config.repos.task_priority,
+            priority: c.hub().config.repos.task_priority,
             parent: None,
             label: None,
         },
@@ -343,7 +343,7 @@ pub async fn auto_requests(c: &mut Ctx, _a: Args) -> HResult<Value> {
 /// repo.checkQueue()
 pub async fn check_queue(c: &mut Ctx, _a: Args) -> HResult<Value> {
     c.assert_perm("repo").await?;
-    let cfg = c.hub.config.repos.clone();
+    let cfg = c.hub().config.repos.clone();
     repos::check_queue(c, &cfg, true).await?;
     Ok(Value::Nil)
 }

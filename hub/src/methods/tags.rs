@@ -77,9 +77,9 @@ pub async fn get_tag(c: &mut Ctx, a: Args) -> HResult<Value> {
     let event = a.opt_i64(2)?;
     // the current record of a tag is read far more often than it changes: serve it from the
     // hub's cache while no change has been committed since it was read
-    let generation = c.hub.generation();
+    let generation = c.hub().generation();
     if event.is_none()
-        && let Ok(cache) = c.hub.tag_cache.lock()
+        && let Ok(cache) = c.hub().tag_cache.lock()
         && let Some((g, v)) = cache.get(&ident)
         && *g == generation
     {
@@ -88,7 +88,7 @@ pub async fn get_tag(c: &mut Ctx, a: Args) -> HResult<Value> {
     let found = tag_record(c, &ident, event).await?;
     if event.is_none()
         && let Some(v) = &found
-        && let Ok(mut cache) = c.hub.tag_cache.lock()
+        && let Ok(mut cache) = c.hub().tag_cache.lock()
     {
         if cache.len() > 10_000 {
             cache.clear();

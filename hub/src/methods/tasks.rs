@@ -41,7 +41,7 @@ pub async fn build(c: &mut Ctx, a: Args) -> HResult<Value> {
         return Err(Fault::generic(format!("No such build target: {tident}")).into());
     }
     // the source must be a completely uploaded source RPM
-    let path = topdir::complete_work_file(&c.hub.config.topdir, &src)?;
+    let path = topdir::complete_work_file(&c.hub().config.topdir, &src)?;
     let info = tokio::task::spawn_blocking(move || crate::rpmhdr::read(&path))
         .await
         .map_err(|e| Fault::generic(format!("header reader failed: {e}")))?
@@ -436,7 +436,7 @@ pub async fn list_task_output(c: &mut Ctx, a: Args) -> HResult<Value> {
     if a.truthy(3) {
         tasks::require(c, id).await?;
     }
-    let dir = topdir::task_dir(&c.hub.config.topdir, id);
+    let dir = topdir::task_dir(&c.hub().config.topdir, id);
     let files = topdir::list_files(&dir);
     let (stat, all) = (a.truthy(1), a.truthy(2));
     if !stat && !all {
@@ -490,7 +490,7 @@ pub async fn download_task_output(c: &mut Ctx, a: Args) -> HResult<Value> {
     let size = a.opt_i64(3)?.unwrap_or(-1);
     const MAX: i64 = 16 << 20;
     let size = if (0..=MAX).contains(&size) { size } else { MAX } as usize;
-    let path = topdir::task_dir(&c.hub.config.topdir, id).join(rel);
+    let path = topdir::task_dir(&c.hub().config.topdir, id).join(rel);
     let data = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
         use std::io::{Read, Seek, SeekFrom};
         let mut f = std::fs::File::open(&path)?;

@@ -148,7 +148,7 @@ async fn set_user_status(c: &mut Ctx, a: Args, status: i32) -> HResult<Value> {
         .bind(id as i32)
         .execute(c.db().await?)
         .await?;
-    c.hub.sessions.forget_user(id);
+    c.hub().sessions.forget_user(id);
     Ok(Value::Nil)
 }
 

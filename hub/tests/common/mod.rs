@@ -55,7 +55,10 @@ impl Farm {
             },
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
-            db: DbConfig { max_connections: 4 },
+            db: DbConfig {
+                max_connections: 4,
+                ..DbConfig::default()
+            },
             scheduler: Default::default(),
             repos: Default::default(),
         };
