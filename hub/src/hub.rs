@@ -180,9 +180,14 @@ impl Hub {
 /// when no builder asks.
 pub fn spawn_background(hub: std::sync::Arc<Hub>) -> Vec<tokio::task::JoinHandle<()>> {
     let listener_hub = hub.clone();
+    // The listener keeps its connection for good: it gets a pool of its own, so the calls'
+    // pool keeps every one of its `max_connections`.
+    let listener_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with((*hub.pool().connect_options()).clone());
     let listen = tokio::spawn(async move {
         loop {
-            match sqlx::postgres::PgListener::connect_with(listener_hub.pool()).await {
+            match sqlx::postgres::PgListener::connect_with(&listener_pool).await {
                 Ok(mut l) => {
                     if let Err(e) = l
                         .listen_all(["kkoji_tasks", "kkoji_changes", "kkoji_assigned"])

@@ -196,3 +196,44 @@ async fn sixty_four_concurrent_build_submissions_with_reads_all_get_answers() {
         .unwrap();
     assert_eq!(n.as_array().map(<[Value]>::len), Some(64));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_finds_no_free_connection_answers_server_offline_and_the_hub_recovers() {
+    let farm = Farm::start_with(|c| {
+        c.db.max_connections = 2;
+        c.db.acquire_timeout_secs = 0.5;
+    })
+    .await;
+    let admin = farm.admin().await;
+    // take every connection of the hub's pool, as a crowd of slow calls would
+    // (background loops use it too: keep asking until both are ours)
+    let mut held = Vec::new();
+    let until = std::time::Instant::now() + DEADLINE;
+    while held.len() < 2 {
+        assert!(
+            std::time::Instant::now() < until,
+            "never got the pool's connections"
+        );
+        if let Ok(c) = farm.hub.pool.acquire().await {
+            held.push(c);
+        }
+    }
+    let err = admin
+        .call("getTag", vec!["nothing".into()])
+        .await
+        .expect_err("no connection is free");
+    match err {
+        koji_protocol::client::ClientError::Fault(f) => {
+            assert_eq!(f.code, koji_protocol::codes::SERVER_OFFLINE, "{}", f.string);
+            assert!(f.string.contains("getTag"), "{}", f.string);
+        }
+        other => panic!("expected a ServerOffline fault, got {other:?}"),
+    }
+    drop(held);
+    // the stock client retries ServerOffline; the retry is served
+    let tag = admin
+        .call("getTag", vec!["nothing".into()])
+        .await
+        .expect("served once connections are free");
+    assert!(matches!(tag, Value::Nil));
+}
