@@ -22,6 +22,13 @@ command -v dnf >/dev/null 2>&1 || need_apt+=(dnf)
 [ -x /usr/bin/python3 ] || need_apt+=(python3)
 /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 /usr/bin/python3 -c 'import rpm' >/dev/null 2>&1 || need_apt+=(python3-rpm)
+# the stock kojid (run by e2e/tests/stock_kojid.rs when KOJI_SRC names a Koji source tree)
+# imports dnf, librepo and Cheetah from Debian's python3
+if [ -n "${KOJI_SRC:-}" ]; then
+    /usr/bin/python3 -c 'import dnf' >/dev/null 2>&1 || need_apt+=(python3-dnf)
+    /usr/bin/python3 -c 'import librepo' >/dev/null 2>&1 || need_apt+=(python3-librepo)
+    /usr/bin/python3 -c 'import Cheetah' >/dev/null 2>&1 || need_apt+=(python3-cheetah)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "ensure-deps: installing ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -39,3 +46,8 @@ if ! "$venv/bin/python" -c 'import koji, rpm' >/dev/null 2>&1; then
     "$venv/bin/pip" install -q requests python-dateutil defusedxml six
 fi
 "$venv/bin/python" -c 'import koji, rpm' >/dev/null
+# ... and python-multilib, which Debian does not package
+if [ -n "${KOJI_SRC:-}" ] && ! "$venv/bin/python" -c 'import multilib' >/dev/null 2>&1; then
+    echo "ensure-deps: installing python-multilib into $venv (for the stock kojid)" >&2
+    "$venv/bin/pip" install -q python-multilib
+fi

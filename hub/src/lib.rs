@@ -11,6 +11,7 @@ pub mod farm;
 pub mod hub;
 pub mod methods;
 pub mod names;
+pub mod policy;
 pub mod pyrepr;
 pub mod registry;
 pub mod repos;

@@ -285,13 +285,41 @@ impl Args {
         }
     }
 
+    /// An id (or count) that must fit the database's 32-bit columns. The decoder takes 64-bit
+    /// integers, so a wider number is refused here as ParameterError rather than wrapped by a
+    /// cast into some other row's id.
+    pub fn opt_id(&self, i: usize) -> HResult<Option<i32>> {
+        match self.opt_i64(i)? {
+            None => Ok(None),
+            Some(n) => i32::try_from(n).map(Some).map_err(|_| {
+                HubError::Fault(Fault::parameter(format!(
+                    "{} out of range: {n}",
+                    self.name(i)
+                )))
+            }),
+        }
+    }
+
+    pub fn id(&self, i: usize) -> HResult<i32> {
+        match self.opt_id(i)? {
+            Some(n) => Ok(n),
+            None => Err(self.type_error(i, "int")),
+        }
+    }
+
+    /// A float argument. NaN and infinities are refused (they have no place in a load, a
+    /// capacity or a timeout, and must never reach SQL).
     pub fn opt_f64(&self, i: usize) -> HResult<Option<f64>> {
         match self.val(i) {
             Value::Nil => Ok(None),
-            v => v
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| self.type_error(i, "float")),
+            v => match v.as_f64() {
+                Some(f) if f.is_finite() => Ok(Some(f)),
+                Some(f) => Err(HubError::Fault(Fault::parameter(format!(
+                    "{} must be a finite number, not {f}",
+                    self.name(i)
+                )))),
+                None => Err(self.type_error(i, "float")),
+            },
         }
     }
 

@@ -23,6 +23,25 @@ pub mod state {
 /// Koji's default priority; lower numbers run first.
 pub const PRIO_DEFAULT: i64 = 20;
 
+/// The priorities a task may have. Koji sets no bound; kkoji does, so that no number from
+/// the wire wraps when stored (a huge "low" priority once came out negative and jumped the
+/// queue).
+pub const PRIO_RANGE: std::ops::RangeInclusive<i64> = -1000..=1000;
+
+/// A task priority from the wire, checked against [`PRIO_RANGE`].
+pub fn checked_priority(p: i64) -> HResult<i64> {
+    if PRIO_RANGE.contains(&p) {
+        Ok(p)
+    } else {
+        Err(Fault::parameter(format!(
+            "priority {p} is out of range ({}..={})",
+            PRIO_RANGE.start(),
+            PRIO_RANGE.end()
+        ))
+        .into())
+    }
+}
+
 /// Weights a task starts with (the builder may adjust them with setTaskWeight).
 pub fn default_weight(method: &str) -> f64 {
     match method {

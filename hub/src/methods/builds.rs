@@ -225,22 +225,45 @@ fn rpm_value(r: &sqlx::postgres::PgRow) -> HResult<Value> {
 /// listRPMs(buildID=None, buildrootID=None, imageID=None, componentBuildrootID=None,
 /// hostID=None, arches=None, queryOpts=None, draft=None)
 pub async fn list_rpms(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let build = a.opt_i64(0)?;
-    let br = a.opt_i64(1)?;
+    let build = a.opt_id(0)?;
+    let br = a.opt_id(1)?;
+    let component_br = a.opt_id(3)?;
     let arches = a.opt_str_list(5)?;
     let qo = common::QueryOpts::parse(a.val(6), &["id", "name", "arch", "nvr"])?;
     let rows = sqlx::query(
-        "SELECT id, name, version, release, epoch, arch, payloadhash, size, buildtime, build_id, \
-                buildroot_id, external_repo_id, metadata_only FROM rpminfo \
-         WHERE ($1::int IS NULL OR build_id = $1) AND ($2::int IS NULL OR buildroot_id = $2) \
-           AND ($3::text[] IS NULL OR arch = ANY($3)) ORDER BY id",
+        "SELECT r.id, r.name, r.version, r.release, r.epoch, r.arch, r.payloadhash, r.size, r.buildtime, \
+                r.build_id, r.buildroot_id, r.external_repo_id, r.metadata_only, \
+                COALESCE(er.name, 'INTERNAL') AS external_repo_name, bl.is_update \
+         FROM rpminfo r LEFT JOIN external_repo er ON er.id = r.external_repo_id \
+         LEFT JOIN buildroot_listing bl ON bl.rpm_id = r.id AND bl.buildroot_id = $4 \
+         WHERE ($1::int IS NULL OR r.build_id = $1) AND ($2::int IS NULL OR r.buildroot_id = $2) \
+           AND ($3::text[] IS NULL OR r.arch = ANY($3)) \
+           AND ($4::int IS NULL OR bl.buildroot_id IS NOT NULL) ORDER BY r.id",
     )
-    .bind(common::opt_i32(build))
-    .bind(common::opt_i32(br))
+    .bind(build)
+    .bind(br)
     .bind(arches)
+    .bind(component_br)
     .fetch_all(c.db().await?)
     .await?;
-    let out = rows.iter().map(rpm_value).collect::<HResult<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let mut v = rpm_value(r)?;
+        if let Value::Struct(m) = &mut v {
+            m.insert(
+                "external_repo_name".into(),
+                Value::String(r.try_get("external_repo_name")?),
+            );
+            // Koji adds is_update when listing a buildroot's components
+            if component_br.is_some() {
+                m.insert(
+                    "is_update".into(),
+                    Value::Bool(r.try_get::<Option<bool>, _>("is_update")?.unwrap_or(false)),
+                );
+            }
+        }
+        out.push(v);
+    }
     Ok(qo.apply(out))
 }
 
@@ -1038,5 +1061,177 @@ mod tests {
             Some(("foo-bar", "1.0", "1.fc40"))
         );
         assert_eq!(parse_nvr("foo-1"), None);
+    }
+}
+
+/// getAverageBuildDuration(package, age=None): mean seconds from creation to completion of
+/// the package's completed builds that had a task (imports would skew it); None without any.
+pub async fn get_average_build_duration(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let Some((pkg, _)) = common::find(c, Named::Package, &a.ident(0)?).await? else {
+        return Ok(Value::Nil);
+    };
+    let pkg = i32::try_from(pkg).map_err(|_| Fault::parameter("package id out of range"))?;
+    let months = match a.opt_i64(1)? {
+        None => None,
+        Some(m) if (0..=1200).contains(&m) => i32::try_from(m).ok(),
+        Some(m) => return Err(Fault::parameter(format!("age out of range: {m}")).into()),
+    };
+    let avg: Option<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM avg(b.completion_time - e.time))::float8 FROM build b \
+         JOIN events e ON e.id = b.create_event \
+         WHERE b.pkg_id = $1 AND b.state = 1 AND b.task_id IS NOT NULL \
+           AND ($2::int IS NULL OR b.completion_time > now() - make_interval(months => $2))",
+    )
+    .bind(pkg)
+    .bind(months)
+    .fetch_one(c.db().await?)
+    .await?;
+    Ok(avg.map_or(Value::Nil, Value::Double))
+}
+
+/// The release after `release` (Koji's rules): "" -> incr, "7" -> "8", "7.el9" -> "8.el9",
+/// "20240101.nightly.3" -> "20240101.nightly.4"; anything else is not incrementable.
+pub fn next_release(release: Option<&str>, incr: i64) -> Option<String> {
+    let bump = |n: &str| -> Option<String> {
+        let v: i64 = n.parse().ok()?;
+        Some(v.checked_add(incr)?.to_string())
+    };
+    let digits = |p: &str| !p.is_empty() && p.chars().all(|ch| ch.is_ascii_digit());
+    let Some(r) = release.filter(|r| !r.is_empty()) else {
+        return Some(incr.to_string());
+    };
+    let parts: Vec<&str> = r.split('.').collect();
+    match parts.as_slice() {
+        [n] if digits(n) => bump(n),
+        [n, dist] if digits(n) => Some(format!("{}.{dist}", bump(n)?)),
+        [a, b, n] if digits(n) => Some(format!("{a}.{b}.{}", bump(n)?)),
+        _ => None,
+    }
+}
+
+/// getNextRelease(build_info, incr=1): the next release of `name`-`version` after its newest
+/// building, completed or deleted build.
+pub async fn get_next_release(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let info = a
+        .opt_struct(0)?
+        .ok_or_else(|| Fault::parameter("build_info must be a dict with name and version"))?;
+    let (Some(Value::String(name)), Some(Value::String(version))) =
+        (info.get("name"), info.get("version"))
+    else {
+        return Err(Fault::parameter("build_info must be a dict with name and version").into());
+    };
+    let incr = a.opt_i64(1)?.unwrap_or(1);
+    if !(1..=1_000_000).contains(&incr) {
+        return Err(Fault::parameter("incr parameter must be a positive integer").into());
+    }
+    let release: Option<String> = sqlx::query_scalar(
+        "SELECT b.release FROM build b JOIN package p ON p.id = b.pkg_id \
+         WHERE p.name = $1 AND b.version = $2 AND b.state IN (0, 1, 2) AND NOT b.draft \
+         ORDER BY b.id DESC LIMIT 1",
+    )
+    .bind(name)
+    .bind(version)
+    .fetch_optional(c.db().await?)
+    .await?;
+    match next_release(release.as_deref(), incr) {
+        Some(r) => Ok(Value::String(r)),
+        None => Err(build_error(format!(
+            "Unable to increment release value: {}",
+            release.unwrap_or_default()
+        ))),
+    }
+}
+
+fn build_error(msg: String) -> crate::error::HubError {
+    Fault::new(codes::BUILD, msg).into()
+}
+
+/// listTaggedRPMS(tag, event=None, inherit=False, latest=False, package=None, arch=None, ...)
+/// -> [rpms, builds]: the RPMs of the builds `listTagged` gives, each with its build's tag.
+pub async fn list_tagged_rpms(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let tag = match super::tags::tag_record(c, &a.ident(0)?, a.opt_i64(1)?).await? {
+        Some(t) => t,
+        None if !a.truthy(9) => return Ok(Value::Array(Vec::new())),
+        None => {
+            return Err(Fault::generic(format!(
+                "No such tagInfo: {}",
+                crate::pyrepr::repr(a.val(0))
+            ))
+            .into());
+        }
+    };
+    let tag_id = tag
+        .get("id")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| Fault::generic("tag record without id"))?;
+    let pkg = a.opt_str(4)?.map(str::to_string);
+    let arches = a.opt_str_list(5)?;
+    let owner = a.opt_str(7)?.map(str::to_string);
+    let builds: Vec<Value> = tagged_builds(
+        c,
+        tag_id,
+        a.opt_i64(1)?,
+        a.truthy(2),
+        pkg.as_deref(),
+        a.truthy(3),
+    )
+    .await?
+    .into_iter()
+    .filter(|b| {
+        owner
+            .as_deref()
+            .is_none_or(|o| field_str(b, "owner_name") == o)
+    })
+    .collect();
+    let ids: Vec<i32> = builds
+        .iter()
+        .filter_map(|b| b.get("id").and_then(Value::as_i64))
+        .filter_map(|i| i32::try_from(i).ok())
+        .collect();
+    let rows = sqlx::query(
+        "SELECT id, name, version, release, epoch, arch, payloadhash, size, buildtime, build_id, \
+                buildroot_id, external_repo_id, metadata_only FROM rpminfo \
+         WHERE build_id = ANY($1) AND ($2::text[] IS NULL OR arch = ANY($2)) ORDER BY id",
+    )
+    .bind(&ids)
+    .bind(arches)
+    .fetch_all(c.db().await?)
+    .await?;
+    let by_build: std::collections::HashMap<i64, &Value> = builds
+        .iter()
+        .filter_map(|b| b.get("id").and_then(Value::as_i64).map(|i| (i, b)))
+        .collect();
+    let mut rpms = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let mut v = rpm_value(r)?;
+        let bid = i64::from(r.try_get::<Option<i32>, _>("build_id")?.unwrap_or(0));
+        if let (Value::Struct(m), Some(b)) = (&mut v, by_build.get(&bid)) {
+            for k in ["tag_id", "tag_name"] {
+                if let Some(x) = b.get(k) {
+                    m.insert(k.into(), x.clone());
+                }
+            }
+        }
+        rpms.push(v);
+    }
+    Ok(Value::Array(vec![Value::Array(rpms), Value::Array(builds)]))
+}
+
+#[cfg(test)]
+mod release_tests {
+    use super::next_release;
+
+    #[test]
+    fn releases_increment_as_koji_does() {
+        assert_eq!(next_release(None, 1).as_deref(), Some("1"));
+        assert_eq!(next_release(Some("123"), 1).as_deref(), Some("124"));
+        assert_eq!(next_release(Some("123.el8"), 2).as_deref(), Some("125.el8"));
+        assert_eq!(
+            next_release(Some("123.snapshot.456"), 1).as_deref(),
+            Some("123.snapshot.457")
+        );
+        assert_eq!(next_release(Some("1.2.3.4"), 1), None);
+        assert_eq!(next_release(Some("abc"), 1), None);
+        assert_eq!(next_release(Some("99999999999999999999"), 1), None);
     }
 }

@@ -182,18 +182,34 @@ pub async fn wait_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
     }
 }
 
-/// host.getHostTasks(): my OPEN tasks.
+/// host.getHostTasks(): my OPEN tasks. A waiting task with an awaited subtask that has
+/// finished carries `alert: True`: the stock kojid wakes the task's process on it (SIGUSR2),
+/// without which a parent such as newRepo would sleep forever after its createrepo finished.
 pub async fn get_host_tasks(c: &mut Ctx, _a: Args) -> HResult<Value> {
     let host = verify(c).await?;
-    let rows: Vec<(i32, Option<bool>, f64)> = sqlx::query_as(
-        "SELECT id, waiting, weight FROM task WHERE host_id = $1 AND state = 1 ORDER BY id",
+    let host = i32::try_from(host).map_err(|_| Fault::parameter("host id out of range"))?;
+    let rows: Vec<(i32, Option<bool>, f64, bool)> = sqlx::query_as(
+        "SELECT t.id, t.waiting, t.weight, \
+                (t.waiting IS TRUE AND EXISTS (SELECT 1 FROM task s WHERE s.parent = t.id \
+                   AND s.awaited IS TRUE AND s.state IN ($3, $4, $5))) AS alert \
+         FROM task t WHERE t.host_id = $1 AND t.state = $2 ORDER BY t.id",
     )
-    .bind(host as i32)
+    .bind(host)
+    .bind(state::OPEN)
+    .bind(state::CLOSED)
+    .bind(state::CANCELED)
+    .bind(state::FAILED)
     .fetch_all(c.db().await?)
     .await?;
     Ok(Value::Array(
         rows.into_iter()
-            .map(|(id, w, wt)| kstruct! { "id" => id, "waiting" => w, "weight" => wt })
+            .map(|(id, w, wt, alert)| {
+                let mut v = kstruct! { "id" => id, "waiting" => w, "weight" => wt };
+                if alert && let Value::Struct(m) = &mut v {
+                    m.insert("alert".into(), Value::Bool(true));
+                }
+                v
+            })
             .collect(),
     ))
 }
@@ -223,8 +239,9 @@ pub async fn open_task(c: &mut Ctx, a: Args) -> HResult<Value> {
     Ok(v)
 }
 
-/// The task must be OPEN on the calling host.
-async fn assert_holds(c: &mut Ctx, host: i64, id: i64) -> HResult<sqlx::postgres::PgRow> {
+/// The task must be OPEN on the calling host (Koji's `Task.assertHost`): a host acts only
+/// on tasks it holds.
+pub async fn assert_holds(c: &mut Ctx, host: i64, id: i64) -> HResult<sqlx::postgres::PgRow> {
     let r = tasks::require(c, id).await?;
     let st: i32 = r.try_get("state")?;
     let h: Option<i32> = r.try_get("host_id")?;
@@ -561,4 +578,59 @@ pub async fn task_wait_results(c: &mut Ctx, a: Args) -> HResult<Value> {
         out.push(Value::Array(vec![Value::from(id), v]));
     }
     Ok(Value::Array(out))
+}
+
+/// host.tagNotification(is_successful, tag_id, from_id, build_id, user_id,
+/// ignore_success=False, failure_msg=''): a builder reports how a tag operation it ran
+/// ended. Koji turns this into notification mail; kkoji records it (no mail is sent).
+pub async fn tag_notification(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = verify(c).await?;
+    let ok = a.truthy(0);
+    if ok && a.truthy(5) {
+        return Ok(Value::Nil);
+    }
+    let msg: String = a
+        .opt_str(6)?
+        .unwrap_or_default()
+        .chars()
+        .take(4000)
+        .collect();
+    c.mark_write();
+    sqlx::query(
+        "INSERT INTO tag_notification (is_successful, tag_id, from_id, build_id, user_id, failure_msg, host_id) \
+         VALUES ($1, (SELECT id FROM tag WHERE id = $2), (SELECT id FROM tag WHERE id = $3), $4, $5, $6, $7)",
+    )
+    .bind(ok)
+    .bind(a.opt_id(1)?)
+    .bind(a.opt_id(2)?)
+    .bind(a.id(3)?)
+    .bind(a.id(4)?)
+    .bind(&msg)
+    .bind(i32::try_from(host).map_err(|_| Fault::parameter("host id out of range"))?)
+    .execute(c.db().await?)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+            Fault::generic("tagNotification names an unknown build or user").into()
+        }
+        _ => crate::error::HubError::Db(e),
+    })?;
+    tracing::info!(host, ok, "tag notification recorded");
+    Ok(Value::Nil)
+}
+
+/// host.distRepoMove(repo_id, uploadpath, arch): moves one arch of a dist repo into place.
+/// kkoji makes no dist repos yet (`koji dist-repo` is not served), so every repo it knows is
+/// refused as Koji refuses a repo that is not a dist repo.
+pub async fn dist_repo_move(c: &mut Ctx, a: Args) -> HResult<Value> {
+    verify(c).await?;
+    let id = a.id(0)?;
+    let exists: Option<i32> = sqlx::query_scalar("SELECT id FROM repo WHERE id = $1")
+        .bind(id)
+        .fetch_optional(c.db().await?)
+        .await?;
+    match exists {
+        None => Err(Fault::generic(format!("No such repo: {id}")).into()),
+        Some(_) => Err(Fault::generic(format!("Repo {id} is not a dist repo")).into()),
+    }
 }

@@ -1,5 +1,6 @@
 //! Every exported hub method, registered with its Koji signature.
 
+pub mod buildroots;
 pub mod builds;
 pub mod common;
 pub mod external_repos;
@@ -7,6 +8,7 @@ pub mod host_api;
 pub mod hosts;
 pub mod misc;
 pub mod packages;
+pub mod policy;
 pub mod repos;
 pub mod tags;
 pub mod targets;
@@ -910,6 +912,84 @@ pub fn registry() -> Registry {
         "brootid, state, task_id=None",
         "Change a buildroot's state.",
         handler!(repos::host_set_buildroot_state),
+    );
+    r.add(
+        "host.setBuildRootList",
+        "brootid, rpmlist, task_id=None",
+        "Record the packages a new buildroot was populated with.",
+        handler!(buildroots::host_set_list),
+    );
+    r.add(
+        "host.updateBuildRootList",
+        "brootid, rpmlist, task_id=None",
+        "Record packages added to a buildroot while it builds.",
+        handler!(buildroots::host_update_list),
+    );
+    r.add(
+        "getBuildroot",
+        "buildrootID, strict=False",
+        "One buildroot's record, as listBuildroots shows it.",
+        handler!(buildroots::get_buildroot),
+    );
+    r.add(
+        "host.assertPolicy",
+        "name, data, default='deny'",
+        "Raise ActionNotAllowed unless the named policy allows the data.",
+        handler!(policy::assert_policy),
+    );
+    r.add(
+        "host.checkPolicy",
+        "name, data, default='deny', strict=False",
+        "[allowed, reason] of the named policy for the data.",
+        handler!(policy::check_policy),
+    );
+    r.add(
+        "host.evalPolicy",
+        "name, data",
+        "The action the named policy gives for the data.",
+        handler!(policy::eval_policy),
+    );
+    r.add(
+        "host.tagNotification",
+        "is_successful, tag_id, from_id, build_id, user_id, ignore_success=False, failure_msg=''",
+        "Record the outcome of a tag operation for its owner.",
+        handler!(host_api::tag_notification),
+    );
+    r.add(
+        "host.distRepoMove",
+        "repo_id, uploadpath, arch",
+        "Move one arch of a dist repo into place.",
+        handler!(host_api::dist_repo_move),
+    );
+    r.add(
+        "makeTask",
+        "*args, **opts",
+        "[admin] Create an arbitrary task: makeTask(method, arglist, channel=, priority=, arch=).",
+        handler!(tasks::make_task),
+    );
+    r.add(
+        "taskFinished",
+        "taskId",
+        "True if the task is CLOSED, CANCELED or FAILED.",
+        handler!(tasks::task_finished),
+    );
+    r.add(
+        "getAverageBuildDuration",
+        "package, age=None",
+        "Average seconds of a package's completed builds (over the last `age` months).",
+        handler!(builds::get_average_build_duration),
+    );
+    r.add(
+        "getNextRelease",
+        "build_info, incr=1",
+        "The next release for a package's name and version.",
+        handler!(builds::get_next_release),
+    );
+    r.add(
+        "listTaggedRPMS",
+        "tag, event=None, inherit=False, latest=False, package=None, arch=None, rpmsigs=False, owner=None, type=None, strict=True, extra=True, draft=None",
+        "[rpms, builds] of the builds tagged in a tag.",
+        handler!(builds::list_tagged_rpms),
     );
     r
 }

@@ -23,7 +23,7 @@ pub async fn build(c: &mut Ctx, a: Args) -> HResult<Value> {
                 Fault::action_not_allowed("only admins may create high-priority tasks").into(),
             );
         }
-        Some(p) => PRIO_DEFAULT + p,
+        Some(p) => tasks::checked_priority(PRIO_DEFAULT.saturating_add(p))?,
         None => PRIO_DEFAULT,
     };
     if src.contains("://") {
@@ -505,4 +505,115 @@ pub async fn download_task_output(c: &mut Ctx, a: Args) -> HResult<Value> {
     Ok(Value::String(
         base64::engine::general_purpose::STANDARD.encode(data),
     ))
+}
+
+/// makeTask(method, arglist, channel=None, priority=None, arch=None): [admin] create any task
+/// (`koji make-task`). The owner is always the caller, as in Koji.
+pub async fn make_task(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("admin").await?;
+    let me = c.assert_login()?.user_id;
+    let mut opts = a.extra.clone();
+    opts.shift_remove("__starstar");
+    let mut rest = a.rest.iter();
+    let method = match rest.next().or_else(|| opts.get("method")) {
+        Some(Value::String(m)) => m.clone(),
+        _ => return Err(Fault::parameter("makeTask needs a method name (a str)").into()),
+    };
+    if method.is_empty()
+        || method.len() > 64
+        || !method
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+    {
+        return Err(Fault::parameter(format!("Invalid task method: {method}")).into());
+    }
+    let arglist = match rest.next().or_else(|| opts.get("arglist")) {
+        Some(Value::Array(l)) => l.clone(),
+        None | Some(Value::Nil) => Vec::new(),
+        Some(_) => return Err(Fault::parameter("makeTask arglist must be a list").into()),
+    };
+    if rest.next().is_some() {
+        return Err(Fault::parameter("makeTask takes (method, arglist) and options").into());
+    }
+    for k in opts.keys() {
+        match k.as_str() {
+            "method" | "arglist" | "channel" | "priority" | "arch" => {}
+            "owner" => {
+                return Err(
+                    Fault::action_not_allowed("The owner option is not allowed here").into(),
+                );
+            }
+            other => {
+                return Err(
+                    Fault::parameter(format!("makeTask option {other} is not supported")).into(),
+                );
+            }
+        }
+    }
+    // the CLI sends --priority as text
+    let priority = match opts.get("priority") {
+        None | Some(Value::Nil) => PRIO_DEFAULT,
+        Some(Value::Int(p)) => tasks::checked_priority(*p)?,
+        Some(Value::String(s)) => tasks::checked_priority(
+            s.trim()
+                .parse::<i64>()
+                .map_err(|_| Fault::parameter(format!("Invalid priority: {s}")))?,
+        )?,
+        Some(_) => return Err(Fault::parameter("priority must be an int").into()),
+    };
+    let arch = match opts.get("arch") {
+        None | Some(Value::Nil) => "noarch".to_string(),
+        Some(Value::String(s)) => {
+            let parsed = crate::names::parse_arches(s)?;
+            if parsed.is_empty() {
+                "noarch".to_string()
+            } else {
+                parsed
+            }
+        }
+        Some(_) => return Err(Fault::parameter("arch must be a str").into()),
+    };
+    let channel_id = match opts.get("channel") {
+        None | Some(Value::Nil) => tasks::channel_id(c, "default").await?,
+        Some(Value::String(name)) => tasks::channel_id(c, name).await?,
+        Some(Value::Int(id)) => {
+            let id = i32::try_from(*id).map_err(|_| Fault::parameter("channel id out of range"))?;
+            let found: Option<i32> = sqlx::query_scalar("SELECT id FROM channels WHERE id = $1")
+                .bind(id)
+                .fetch_optional(c.db().await?)
+                .await?;
+            i64::from(found.ok_or_else(|| Fault::generic(format!("No such channel: {id}")))?)
+        }
+        Some(_) => return Err(Fault::parameter("channel must be a name or an id").into()),
+    };
+    let enabled: Option<bool> = sqlx::query_scalar("SELECT enabled FROM channels WHERE id = $1")
+        .bind(i32::try_from(channel_id).map_err(|_| Fault::parameter("channel id out of range"))?)
+        .fetch_optional(c.db().await?)
+        .await?;
+    if enabled == Some(false) {
+        return Err(Fault::generic(format!("Channel {channel_id} is disabled.")).into());
+    }
+    let id = tasks::create(
+        c,
+        NewTask {
+            method: &method,
+            params: arglist,
+            owner: me,
+            arch: &arch,
+            channel_id,
+            priority,
+            parent: None,
+            label: None,
+        },
+    )
+    .await?;
+    Ok(Value::Int(id))
+}
+
+/// taskFinished(taskId) -> True when the task is CLOSED, CANCELED or FAILED.
+pub async fn task_finished(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let id = a.id(0)?;
+    let r = tasks::require(c, i64::from(id)).await?;
+    let st: i32 = r.try_get("state")?;
+    Ok(Value::Bool(state::is_final(st)))
 }
