@@ -146,9 +146,18 @@ pub struct HubArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "getAPIVersion,getTag,listHosts,getLoggedInUser"
+        default_value = "getAPIVersion,getTag,listHosts,getLoggedInUser,host-poll"
     )]
     pub methods: Vec<BenchMethod>,
+
+    /// Client counts of the host-poll scenario (each client a builder host), comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "8,64,200",
+        value_parser = clap::value_parser!(u32).range(1..=4096)
+    )]
+    pub poll_clients: Vec<u32>,
 
     /// State directory for the hub we start (default: a fresh temporary directory, removed
     /// afterwards). An existing quickstart directory is reused as it is.
@@ -214,6 +223,11 @@ pub enum BenchMethod {
     #[value(name = "getLoggedInUser")]
     #[serde(rename = "getLoggedInUser")]
     GetLoggedInUser,
+    /// What the stock kojid does every cycle: `host.updateHost` then `host.getTasks`, each
+    /// client its own builder host (host certificate, exclusive session).
+    #[value(name = "host-poll")]
+    #[serde(rename = "host-poll")]
+    HostPoll,
 }
 
 impl BenchMethod {
@@ -223,6 +237,24 @@ impl BenchMethod {
             BenchMethod::GetTag => "getTag",
             BenchMethod::ListHosts => "listHosts",
             BenchMethod::GetLoggedInUser => "getLoggedInUser",
+            BenchMethod::HostPoll => "host-poll",
+        }
+    }
+
+    /// Clients of this scenario are builder hosts, not the admin.
+    pub fn needs_hosts(self) -> bool {
+        matches!(self, BenchMethod::HostPoll)
+    }
+
+    /// The XML-RPC call a client makes at its `i`-th iteration.
+    pub fn call(self, i: u64) -> (&'static str, Vec<Value>) {
+        match self {
+            BenchMethod::HostPoll if i.is_multiple_of(2) => (
+                "host.updateHost",
+                vec![Value::Double(0.0), Value::Bool(true)],
+            ),
+            BenchMethod::HostPoll => ("host.getTasks", Vec::new()),
+            m => (m.name(), m.params()),
         }
     }
 
@@ -256,6 +288,14 @@ impl BenchMethod {
             BenchMethod::GetLoggedInUser => match v.get("name").and_then(Value::as_str) {
                 Some(_) => Ok(()),
                 None => Err(format!("expected a user, got a {}", v.type_name())),
+            },
+            // updateHost answers None, getTasks a list
+            BenchMethod::HostPoll => match v {
+                Value::Nil | Value::Array(_) => Ok(()),
+                other => Err(format!(
+                    "expected None or a list, got {}",
+                    other.type_name()
+                )),
             },
         }
     }
@@ -335,6 +375,19 @@ mod tests {
     }
 
     #[test]
+    fn host_poll_alternates_check_in_and_poll() {
+        let m = BenchMethod::HostPoll;
+        assert!(m.needs_hosts());
+        assert_eq!(m.call(0).0, "host.updateHost");
+        assert_eq!(m.call(1).0, "host.getTasks");
+        assert_eq!(m.call(2).0, "host.updateHost");
+        assert!(m.check(&Value::Nil).is_ok());
+        assert!(m.check(&Value::Array(vec![])).is_ok());
+        assert!(m.check(&Value::Int(1)).is_err());
+        assert!(!BenchMethod::GetTag.needs_hosts());
+    }
+
+    #[test]
     fn defaults() {
         let a = hub_args(&[]).unwrap();
         assert_eq!(a.duration_secs, 10);
@@ -346,9 +399,11 @@ mod tests {
                 BenchMethod::GetApiVersion,
                 BenchMethod::GetTag,
                 BenchMethod::ListHosts,
-                BenchMethod::GetLoggedInUser
+                BenchMethod::GetLoggedInUser,
+                BenchMethod::HostPoll
             ]
         );
+        assert_eq!(a.poll_clients, vec![8, 64, 200]);
         assert!(a.hub_url.is_none() && a.state_dir.is_none() && a.port.is_none());
     }
 

@@ -27,6 +27,8 @@ pub struct Target {
     pub url: String,
     pub ca_pem: Vec<u8>,
     pub cert_pem: Vec<u8>,
+    /// Host identities (certificate + key PEM) for scenarios whose clients are builders.
+    pub host_pems: Arc<Vec<Vec<u8>>>,
 }
 
 impl Target {
@@ -46,6 +48,30 @@ impl Target {
     pub async fn logged_in_client(&self) -> anyhow::Result<KojiClient> {
         let c = self.client()?;
         c.ssl_login().await.context("sslLogin")?;
+        Ok(c)
+    }
+
+    /// Builder host `i`: logged in with its own certificate, exclusive session (forced: a
+    /// previous run's may linger), as kojid does.
+    pub async fn logged_in_host(&self, i: usize) -> anyhow::Result<KojiClient> {
+        let pem = self
+            .host_pems
+            .get(i)
+            .with_context(|| format!("no host identity {i} (only {})", self.host_pems.len()))?;
+        let c = KojiClient::new(ClientConfig {
+            server: self.url.clone(),
+            ca_pem: Some(self.ca_pem.clone()),
+            identity_pem: Some(pem.clone()),
+            timeout: REQUEST_TIMEOUT,
+            max_retries: 0,
+        })
+        .context("client configuration")?;
+        c.ssl_login().await.context("host sslLogin")?;
+        let mut kw = koji_protocol::Struct::new();
+        kw.insert("force".into(), koji_protocol::Value::Bool(true));
+        c.call_kw("exclusiveSession", Vec::new(), kw)
+            .await
+            .context("exclusiveSession")?;
         Ok(c)
     }
 }
@@ -163,11 +189,18 @@ fn new_hist() -> anyhow::Result<Histogram<u64>> {
 }
 
 /// Logs in `n` clients concurrently.
-async fn login_all(target: &Target, n: usize) -> anyhow::Result<Vec<KojiClient>> {
+async fn login_all(target: &Target, n: usize, hosts: bool) -> anyhow::Result<Vec<KojiClient>> {
     let mut set = JoinSet::new();
     for i in 0..n {
         let t = target.clone();
-        set.spawn(async move { (i, t.logged_in_client().await) });
+        set.spawn(async move {
+            let c = if hosts {
+                t.logged_in_host(i).await
+            } else {
+                t.logged_in_client().await
+            };
+            (i, c)
+        });
     }
     let mut clients = Vec::with_capacity(n);
     let mut first_err = None;
@@ -244,15 +277,16 @@ async fn worker(
         last_completion: warm_end,
         client,
     };
-    let name = method.name();
-    let params = method.params();
     tokio::time::sleep_until(start.into()).await;
+    let mut i: u64 = 0;
     loop {
         let t0 = Instant::now();
         if t0 >= end {
             break;
         }
-        let res = r.client.call(name, params.clone()).await;
+        let (name, params) = method.call(i);
+        i = i.wrapping_add(1);
+        let res = r.client.call(name, params).await;
         let t1 = Instant::now();
         let outcome = match res {
             Ok(v) => method.check(&v).map_err(|m| (ErrKind::BadAnswer, m)),
@@ -302,7 +336,7 @@ pub async fn run_scenario(
     watch: &Watch,
     multi: &MultiProgress,
 ) -> anyhow::Result<ScenarioResult> {
-    let clients = login_all(target, cfg.clients)
+    let clients = login_all(target, cfg.clients, cfg.method.needs_hosts())
         .await
         .with_context(|| format!("logging in {} clients", cfg.clients))?;
     // Give every worker a moment to reach the start line together.

@@ -23,6 +23,13 @@ pub const TARGET_RPS: [(BenchMethod, f64); 2] = [
 ];
 pub const TARGET_P99_MS: f64 = 20.0;
 pub const TARGET_HUB_RSS_MIB: f64 = 100.0;
+/// host-poll (issue: builders polling the hub): at 64 builders, and no drop at 200.
+pub const TARGET_POLL_RPS: f64 = 5_000.0;
+pub const TARGET_POLL_P99_MS: f64 = 50.0;
+/// "No drop": 200 builders keep at least this share of the 64-builder throughput.
+pub const TARGET_POLL_KEEP: f64 = 0.9;
+/// Koji 1.36 measured on this machine with the same load (64 hosts): req/s, p99 ms.
+pub const KOJI_REF_POLL: (f64, f64) = (434.0, 356.0);
 
 /// One row of the report (what the table prints and the JSON holds).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -295,6 +302,44 @@ pub fn target_checks(rows: &[Row]) -> Vec<TargetCheck> {
             pass: Some((b as f64 / MIB) < TARGET_HUB_RSS_MIB),
         },
         None => not_measured(what),
+    });
+    let poll = BenchMethod::HostPoll;
+    let what = format!(
+        "host-poll @ 64 builders >= {} req/s, p99 < {TARGET_POLL_P99_MS} ms (Koji: {} req/s, p99 {} ms)",
+        thousands(TARGET_POLL_RPS),
+        thousands(KOJI_REF_POLL.0),
+        KOJI_REF_POLL.1
+    );
+    out.push(match find(rows, poll, 64) {
+        Some(r) => TargetCheck {
+            what,
+            measured: format!(
+                "{} req/s, p99 {:.2} ms (x{:.1} Koji)",
+                thousands(r.req_per_sec),
+                r.p99_ms,
+                r.req_per_sec / KOJI_REF_POLL.0
+            ),
+            pass: Some(
+                r.req_per_sec >= TARGET_POLL_RPS && r.p99_ms < TARGET_POLL_P99_MS && r.ok > 0,
+            ),
+        },
+        None => not_measured(what),
+    });
+    let what = format!(
+        "host-poll @ 200 builders keeps >= {:.0}% of the 64-builder req/s",
+        TARGET_POLL_KEEP * 100.0
+    );
+    out.push(match (find(rows, poll, 64), find(rows, poll, 200)) {
+        (Some(a), Some(b)) if a.req_per_sec > 0.0 => TargetCheck {
+            what,
+            measured: format!(
+                "{} req/s ({:.0}%)",
+                thousands(b.req_per_sec),
+                100.0 * b.req_per_sec / a.req_per_sec
+            ),
+            pass: Some(b.req_per_sec >= TARGET_POLL_KEEP * a.req_per_sec),
+        },
+        _ => not_measured(what),
     });
     let errs: u64 = rows
         .iter()
@@ -572,6 +617,8 @@ mod tests {
                 Some(true),
                 Some(false),
                 Some(false),
+                None,
+                None,
                 Some(true)
             ]
         );

@@ -78,6 +78,7 @@ pub fn setup(args: &HubArgs, interrupt: &Interrupt) -> anyhow::Result<Setup> {
             url: url.clone(),
             ca_pem: std::fs::read(ca).with_context(|| format!("{}", ca.display()))?,
             cert_pem: std::fs::read(cert).with_context(|| format!("{}", cert.display()))?,
+            host_pems: Arc::new(Vec::new()),
         };
         return Ok(Setup {
             target,
@@ -105,6 +106,7 @@ pub fn setup(args: &HubArgs, interrupt: &Interrupt) -> anyhow::Result<Setup> {
         ca_pem: std::fs::read(&hub.ca_pem).with_context(|| format!("{}", hub.ca_pem.display()))?,
         cert_pem: std::fs::read(&hub.cert_pem)
             .with_context(|| format!("{}", hub.cert_pem.display()))?,
+        host_pems: Arc::new(Vec::new()),
     };
     Ok(Setup {
         target,
@@ -174,7 +176,27 @@ pub async fn run(
         .await
         .context("logging in as the admin")?;
     seed(&admin, args.seed_hosts).await.context("seeding")?;
-    for &m in &args.methods {
+    let mut target = setup.target.clone();
+    let mut no_hosts_why = None;
+    if args.methods.iter().any(|m| m.needs_hosts()) {
+        match &setup.hub {
+            Some(hub) => {
+                let n = args.poll_clients.iter().copied().max().unwrap_or(0) as usize;
+                target.host_pems = Arc::new(
+                    poll_hosts(&admin, &hub.state_dir.join("certs"), n)
+                        .await
+                        .context("preparing the host-poll builders")?,
+                );
+            }
+            None => {
+                no_hosts_why = Some(
+                    "host-poll needs a hub started by kkoji-bench (its farm CA issues the host certificates)"
+                        .to_string(),
+                );
+            }
+        }
+    }
+    for &m in args.methods.iter().filter(|m| !m.needs_hosts()) {
         let v = admin
             .call(m.name(), m.params())
             .await
@@ -190,9 +212,20 @@ pub async fn run(
     let mut rows = Vec::new();
     let mut hub_problem = None;
     'outer: for &method in &args.methods {
-        for &clients in &args.clients {
+        let counts = if method.needs_hosts() {
+            &args.poll_clients
+        } else {
+            &args.clients
+        };
+        for &clients in counts {
             if interrupt.is_set() {
                 break 'outer;
+            }
+            if method.needs_hosts()
+                && let Some(why) = &no_hosts_why
+            {
+                rows.push(Row::failed(method, clients as usize, why.clone()));
+                continue;
             }
             if let Some(pid) = setup.watch.hub_pid
                 && !crate::procfs::alive(pid)
@@ -209,7 +242,7 @@ pub async fn run(
             };
             tracing::info!(%method, clients, "scenario");
             let res = tokio::select! {
-                r = load::run_scenario(&setup.target, &cfg, &setup.watch, multi) => r,
+                r = load::run_scenario(&target, &cfg, &setup.watch, multi) => r,
                 () = interrupt.wait() => break 'outer,
             };
             let row = match res {
@@ -244,6 +277,21 @@ pub async fn run(
         interrupted: interrupt.is_set(),
         hub_problem,
     })
+}
+
+/// `n` builder hosts (`bench-poller-NNN`, x86_64 and noarch) and their certificates from the
+/// farm CA in `certs_dir`.
+async fn poll_hosts(
+    admin: &KojiClient,
+    certs_dir: &std::path::Path,
+    n: usize,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let names: Vec<String> = (1..=n).map(|i| format!("bench-poller-{i:03}")).collect();
+    crate::sched::setup::ensure_hosts(admin, &names).await?;
+    let dir = certs_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || crate::sched::setup::issue_identities(&dir, &names))
+        .await
+        .context("issuing host certificates")?
 }
 
 fn idle(watch: &Watch) -> Idle {

@@ -28,6 +28,9 @@ pub struct Ctx {
     event: Option<i64>,
     /// The call changed data; the session's callnum is persisted with the commit.
     pub wrote: bool,
+    /// The call changed data other hubs may have cached (everything but a host's check-in):
+    /// the commit tells them (NOTIFY kkoji_changes).
+    notify_changes: bool,
     perms: Option<Vec<String>>,
 }
 
@@ -43,6 +46,7 @@ impl Ctx {
             tx: None,
             event: None,
             wrote: false,
+            notify_changes: false,
             perms: None,
         }
     }
@@ -98,6 +102,7 @@ impl Ctx {
             .into());
         }
         self.wrote = true;
+        self.notify_changes = true;
         let id: i64 = sqlx::query_scalar("INSERT INTO events DEFAULT VALUES RETURNING id")
             .fetch_one(self.db().await?)
             .await?;
@@ -116,6 +121,30 @@ impl Ctx {
 
     pub fn mark_write(&mut self) {
         self.wrote = true;
+        self.notify_changes = true;
+    }
+
+    /// A write no other hub caches (a builder's check-in: load, ready flag, status). It is
+    /// committed with the callnum like any write, but sends no change notification: with
+    /// hundreds of builders checking in, one NOTIFY per check-in would serialise their
+    /// commits on PostgreSQL's notification queue and wake every hub's listener for nothing.
+    pub fn mark_checkin_write(&mut self) {
+        self.wrote = true;
+    }
+
+    /// Commit this call's transaction without waiting for its WAL flush. Only for calls whose
+    /// every write is a check-in (`host.updateHost`, the liveness bump of `host.getTasks`): a
+    /// crash may lose the last second of check-ins, which the next check-in rewrites; it can
+    /// never lose or reorder a state change (those are in other transactions, flushed as
+    /// usual). Without this each of hundreds of polling builders waits for a disk flush.
+    pub async fn checkin_only_commit(&mut self) -> HResult<()> {
+        if self.readonly {
+            return Ok(());
+        }
+        sqlx::query("SET LOCAL synchronous_commit TO off")
+            .execute(self.db().await?)
+            .await?;
+        Ok(())
     }
 
     pub fn user_id(&self) -> Option<i64> {
@@ -240,7 +269,7 @@ impl Ctx {
                 self.hub.sessions.set_callnum(sid, n);
             }
         }
-        let changed = self.wrote && matches!(self.tx, Some(Conn::Tx(_)));
+        let changed = self.wrote && self.notify_changes && matches!(self.tx, Some(Conn::Tx(_)));
         if changed {
             // other hubs drop their cached reads when this commits
             sqlx::query("SELECT pg_notify('kkoji_changes', '')")

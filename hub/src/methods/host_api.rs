@@ -90,25 +90,31 @@ pub async fn update_host(c: &mut Ctx, a: Args) -> HResult<Value> {
         .and_then(Value::as_str)
         .map(|s| s.chars().take(500).collect::<String>());
     let stored = data.map(|d| super::common::store_value(&Value::Struct(d)));
-    c.mark_write();
-    sqlx::query(
-        "UPDATE host SET task_load = $1, ready = $2, update_time = clock_timestamp(), \
-         data = COALESCE($3, data), status = $4 WHERE id = $5",
+    c.mark_checkin_write();
+    c.checkin_only_commit().await?;
+    let id = i32::try_from(id).map_err(|_| Fault::parameter("host id out of range"))?;
+    // the row as it was, to know whether the host just became ready
+    let was_ready: Option<bool> = sqlx::query_scalar(
+        "WITH old AS (SELECT ready FROM host WHERE id = $5 FOR UPDATE) \
+         UPDATE host SET task_load = $1, ready = $2, update_time = clock_timestamp(), \
+                data = COALESCE($3, data), status = $4 FROM old WHERE id = $5 RETURNING old.ready",
     )
     .bind(load)
     .bind(ready)
     .bind(stored)
     .bind(status)
-    .bind(id as i32)
-    .execute(c.db().await?)
+    .bind(id)
+    .fetch_optional(c.db().await?)
     .await?;
-    if ready {
+    // A host that just became ready may be what a queued task waits for. One that stays
+    // ready needs no pass per check-in: new tasks and finished ones wake the scheduler, and
+    // its periodic pass covers the rest.
+    if ready && was_ready == Some(false) {
         tasks::notify_tasks(c).await?;
     }
     Ok(Value::Nil)
 }
 
-/// The host's ASSIGNED tasks, read on the call's own connection (one indexed read).
 async fn assigned_tasks(c: &mut Ctx, host: i64) -> HResult<Vec<Value>> {
     let host = i32::try_from(host).map_err(|_| Fault::parameter("host id out of range"))?;
     let rows = sqlx::query(
@@ -143,6 +149,7 @@ async fn assigned_tasks(c: &mut Ctx, host: i64) -> HResult<Vec<Value>> {
 /// reads, not 200 serialised scheduler passes.
 pub async fn get_tasks(c: &mut Ctx, _a: Args) -> HResult<Value> {
     let host = verify(c).await?;
+    c.checkin_only_commit().await?;
     let t = assigned_tasks(c, host).await?;
     if t.is_empty() {
         c.hub().wake_scheduler_for_poll();
