@@ -182,7 +182,7 @@ impl Runner<'_> {
 
     fn swap_inner(&self, s: &SwapSpec) -> (Outcome, String) {
         let t = self.plan.timeout();
-        let dev = match resolve_device(&s.device, t) {
+        let dev = match resolve_device(&s.device, self.plan.device_wait(), t) {
             Ok(d) => d,
             Err(e) => return (Outcome::Failed, e),
         };
@@ -203,7 +203,10 @@ impl Runner<'_> {
             return (Outcome::Failed, format!("{} does not exist", dev.display()));
         }
         if !self.changing() {
-            return (Outcome::WouldChange, format!("{} not active", dev.display()));
+            return (
+                Outcome::WouldChange,
+                format!("{} not active", dev.display()),
+            );
         }
         let argv = vec!["swapon".to_string(), dev.display().to_string()];
         command_result(&argv, t, format!("{} activated", dev.display()))
@@ -220,6 +223,9 @@ impl Runner<'_> {
     }
 
     fn mount_inner(&self, m: &MountSpec) -> (Outcome, String) {
+        if let Some(why) = self.missing(&m.requires) {
+            return (Outcome::Skipped, why);
+        }
         let t = m.timeout(self.plan);
         let table = match read_mountinfo() {
             Ok(t) => t,
@@ -230,7 +236,7 @@ impl Runner<'_> {
         }) && m.fstype != "bind";
         // The device, resolved only where it names one (not for tmpfs, nfs, bind).
         let resolved = match (&m.device, is_block) {
-            (Some(d), true) => Some(resolve_device(d, t)),
+            (Some(d), true) => Some(resolve_device(d, self.plan.device_wait(), t)),
             _ => None,
         };
         if let Some(e) = find_mount(&table, &m.path) {
@@ -280,7 +286,10 @@ impl Runner<'_> {
             _ => format!("{source} as {}", m.fstype),
         };
         if !self.changing() {
-            return (Outcome::WouldChange, format!("not mounted; would mount {what}"));
+            return (
+                Outcome::WouldChange,
+                format!("not mounted; would mount {what}"),
+            );
         }
         let path = m.path.clone();
         match on_thread("mkdir", t, move || std::fs::create_dir_all(&path)) {
@@ -322,7 +331,10 @@ impl Runner<'_> {
                 Some(Ok(())) => None,
                 Some(Err(why)) => Some(format!("needs {}: {why}", r.display())),
                 // validated against the plan, so only reachable through a bug
-                None => Some(format!("needs {}, which the plan does not mount", r.display())),
+                None => Some(format!(
+                    "needs {}, which the plan does not mount",
+                    r.display()
+                )),
             }
         })
     }

@@ -24,6 +24,9 @@ pub struct Plan {
     /// abandoned and reported (a dead NFS server must never hang the boot).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// How long a `UUID=`/`LABEL=` device that is not there yet is waited for.
+    #[serde(default = "default_device_wait")]
+    pub device_wait_secs: u64,
     /// Command that starts a service; `{name}` is replaced by the service name.
     #[serde(default = "default_start")]
     pub start_command: Vec<String>,
@@ -68,6 +71,10 @@ pub struct MountSpec {
     /// Overrides the plan's `timeout_secs` for this mount.
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// Mounts of this plan that must be usable first, e.g. the data volume under a bind
+    /// mount (binding the empty mount point instead would hide the missing volume).
+    #[serde(default)]
+    pub requires: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +114,9 @@ pub struct ServiceSpec {
 fn default_timeout() -> u64 {
     20
 }
+fn default_device_wait() -> u64 {
+    10
+}
 fn default_true() -> bool {
     true
 }
@@ -141,6 +151,10 @@ impl Plan {
         Duration::from_secs(self.timeout_secs)
     }
 
+    pub fn device_wait(&self) -> Duration {
+        Duration::from_secs(self.device_wait_secs)
+    }
+
     /// The plan's mount for exactly this path.
     pub fn mount_for(&self, path: &Path) -> Option<&MountSpec> {
         let want = normalize(path);
@@ -171,6 +185,9 @@ impl Plan {
         if self.timeout_secs == 0 || self.timeout_secs > 3600 {
             return err("timeout_secs".into(), "must be between 1 and 3600");
         }
+        if self.device_wait_secs > 3600 {
+            return err("device_wait_secs".into(), "must be at most 3600");
+        }
         if self.start_command.is_empty() {
             return err("start_command".into(), "must name a program");
         }
@@ -187,8 +204,7 @@ impl Plan {
             if m.fstype.trim().is_empty() || m.fstype.contains([' ', ',']) {
                 return err(k("fstype"), "must be a filesystem type such as ext4");
             }
-            if needs_device(&m.fstype) && m.device.as_deref().is_none_or(|d| d.trim().is_empty())
-            {
+            if needs_device(&m.fstype) && m.device.as_deref().is_none_or(|d| d.trim().is_empty()) {
                 return err(k("device"), "is required for this fstype");
             }
             if m.fstype.starts_with("nfs")
@@ -203,13 +219,27 @@ impl Plan {
             if let Some(o) = &m.options
                 && (o.contains(' ') || o.split(',').any(str::is_empty))
             {
-                return err(k("options"), "must be comma-separated options without spaces");
+                return err(
+                    k("options"),
+                    "must be comma-separated options without spaces",
+                );
             }
             if self.mount[..i]
                 .iter()
                 .any(|p| normalize(&p.path) == normalize(&m.path))
             {
                 return err(k("path"), "is listed twice");
+            }
+            for r in &m.requires {
+                if !self.mount[..i]
+                    .iter()
+                    .any(|p| normalize(&p.path) == normalize(r))
+                {
+                    return Err((
+                        k("requires"),
+                        format!("{} is no mount listed before this one", r.display()),
+                    ));
+                }
             }
         }
         for (i, l) in self.symlink.iter().enumerate() {
@@ -319,7 +349,10 @@ requires = ["/mnt/koji"]
 
     #[test]
     fn bad_plans_name_file_and_key() {
-        let m = msg(&GOOD.replace("requires = [\"/mnt/koji\"]\n", "requires = [\"/mnt/kojj\"]\n"));
+        let m = msg(&GOOD.replace(
+            "requires = [\"/mnt/koji\"]\n",
+            "requires = [\"/mnt/kojj\"]\n",
+        ));
         assert!(m.starts_with("/etc/kkoji/boot.toml:"), "{m}");
         assert!(m.contains("service[1].requires"), "{m}");
         let m = msg(&GOOD.replace("fstype = \"ext4\"", "fstype = \"ext4\"\nopts = \"x\""));

@@ -209,8 +209,10 @@ pub fn run_bounded(argv: &[String], timeout: Duration) -> Result<Bounded<Output>
     }
 }
 
-/// A device spec (`/dev/x`, `UUID=…`, `LABEL=…`) resolved to a device node.
-pub fn resolve_device(spec: &str, timeout: Duration) -> Result<PathBuf, String> {
+/// A device spec (`/dev/x`, `UUID=…`, `LABEL=…`) resolved to a device node. Devices may
+/// show up late at boot (NVMe enumeration, a volume attached after the VM started), so a
+/// tag that is not found is looked up again until `wait` has passed.
+pub fn resolve_device(spec: &str, wait: Duration, timeout: Duration) -> Result<PathBuf, String> {
     let (flag, value) = if let Some(u) = spec.strip_prefix("UUID=") {
         ("-U", u)
     } else if let Some(l) = spec.strip_prefix("LABEL=") {
@@ -223,12 +225,28 @@ pub fn resolve_device(spec: &str, timeout: Duration) -> Result<PathBuf, String> 
         .iter()
         .map(|s| s.to_string())
         .collect();
-    match run_bounded(&argv, timeout)? {
-        Bounded::Done(o) if o.success && !o.stdout.trim().is_empty() => {
-            Ok(PathBuf::from(o.stdout.trim()))
+    let deadline = Instant::now() + wait;
+    loop {
+        let why = match run_bounded(&argv, timeout)? {
+            Bounded::Done(o) if o.success && !o.stdout.trim().is_empty() => {
+                return Ok(PathBuf::from(o.stdout.trim()));
+            }
+            Bounded::Done(o) if o.text.is_empty() => format!("no device with {spec}"),
+            Bounded::Done(o) => format!("no device with {spec} (blkid: {})", o.text),
+            Bounded::TimedOut(t) => {
+                return Err(format!(
+                    "looking up {spec}: blkid did not answer within {t:?}"
+                ));
+            }
+        };
+        if Instant::now() >= deadline {
+            return Err(if wait.is_zero() {
+                why
+            } else {
+                format!("{why} after waiting {wait:?}")
+            });
         }
-        Bounded::Done(_) => Err(format!("no device with {spec}")),
-        Bounded::TimedOut(t) => Err(format!("looking up {spec}: blkid did not answer within {t:?}")),
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
@@ -263,7 +281,11 @@ mod tests {
             run_bounded(&argv, Duration::from_millis(200)).unwrap(),
             Bounded::TimedOut(Duration::from_millis(200))
         );
-        let argv = vec!["sh".into(), "-c".into(), "echo out; echo err >&2; exit 3".into()];
+        let argv = vec![
+            "sh".into(),
+            "-c".into(),
+            "echo out; echo err >&2; exit 3".into(),
+        ];
         let Bounded::Done(o) = run_bounded(&argv, Duration::from_secs(60)).unwrap() else {
             panic!("sh timed out")
         };
@@ -275,7 +297,9 @@ mod tests {
     #[test]
     fn abandoned_thread_does_not_block() {
         let (_tx, rx) = mpsc::channel::<()>();
-        let r = on_thread("wait", Duration::from_millis(100), move || rx.recv().is_ok());
+        let r = on_thread("wait", Duration::from_millis(100), move || {
+            rx.recv().is_ok()
+        });
         assert_eq!(r.unwrap(), Bounded::TimedOut(Duration::from_millis(100)));
         assert_eq!(
             on_thread("quick", Duration::from_secs(60), || 7).unwrap(),
