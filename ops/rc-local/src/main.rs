@@ -40,6 +40,8 @@ enum Command {
     },
     /// Show the plan against the machine; exit 1 when anything differs.
     Status,
+    /// Only read and validate the plan (touches nothing, not even to look).
+    Check,
 }
 
 fn main() -> ExitCode {
@@ -59,10 +61,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Command::Check = cli.command {
+        println!(
+            "{}: ok ({} swap, {} mounts, {} symlinks, {} services)",
+            cli.plan.display(),
+            plan.swap.len(),
+            plan.mount.len(),
+            plan.symlink.len(),
+            plan.service.len()
+        );
+        return ExitCode::SUCCESS;
+    }
     let mode = match cli.command {
         Command::Apply { dry_run: false } => Mode::Apply,
         Command::Apply { dry_run: true } => Mode::DryRun,
-        Command::Status => Mode::Status,
+        Command::Status | Command::Check => Mode::Status,
     };
     let report = run(&plan, mode);
     print!("{report}");
