@@ -22,11 +22,10 @@ command -v dnf >/dev/null 2>&1 || need_apt+=(dnf)
 [ -x /usr/bin/python3 ] || need_apt+=(python3)
 /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 /usr/bin/python3 -c 'import rpm' >/dev/null 2>&1 || need_apt+=(python3-rpm)
-# ops tests (rc-local, builder prepare): loop devices with ext4/xfs, swap, a FUSE mount
+# ops tests (rc-local, builder prepare): loop devices with ext4/xfs, swap, namespaces
 command -v mkfs.xfs >/dev/null 2>&1 || need_apt+=(xfsprogs)
 command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
 { command -v losetup && command -v unshare && command -v blkid && command -v wipefs; } >/dev/null 2>&1 || need_apt+=(util-linux mount)
-command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "ensure-deps: installing ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
