@@ -426,3 +426,83 @@ fn expiry_notices_cover_server_certificate_ca_and_crl() {
     let e = expiry_notices(&t.path().join("missing.crt"), &p.ca_cert, None, 30).unwrap_err();
     assert!(e.to_string().contains("missing.crt"), "{e}");
 }
+
+/// One TLS 1.3 handshake (plus a byte each way) with `server` over loopback, presenting the
+/// client certificate bundle `client`; Ok when the server accepted it.
+fn handshake(server: Arc<rustls::ServerConfig>, ca: &Path, client: &Path) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let srv = std::thread::spawn(move || -> Result<(), String> {
+        let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
+        let conn = rustls::ServerConnection::new(server).map_err(|e| e.to_string())?;
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).map_err(|e| e.to_string())?;
+        s.write_all(&b).map_err(|e| e.to_string())?;
+        s.flush().map_err(|e| e.to_string())
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    for c in kkoji_certs::crl::load_certs(ca).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(client)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(client).unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut c = rustls::StreamOwned::new(conn, tcp);
+    let client_side = c
+        .write_all(b"x")
+        .and_then(|()| c.flush())
+        .and_then(|()| {
+            let mut b = [0u8; 1];
+            c.read_exact(&mut b)
+        })
+        .map_err(|e| e.to_string());
+    let server_side = srv.join().unwrap();
+    client_side.and(server_side)
+}
+
+#[test]
+fn a_running_tls_server_refuses_a_certificate_revoked_after_it_started() {
+    let (_t, dir) = farm();
+    let p = CaPaths::new(&dir);
+    ok(&dir, &["issue-server", "localhost", "--san", "127.0.0.1"]);
+    use rustls::pki_types::pem::PemObject;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(p.server_cert("localhost"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(p.server_key("localhost")).unwrap();
+    // client certificates required: a refused one ends the handshake
+    let verifier =
+        ReloadingClientVerifier::new(&p.ca_cert, Some(&p.crl), provider(), false).unwrap();
+    let server = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .unwrap(),
+    );
+    handshake(server.clone(), &p.ca_cert, &p.user_bundle("alice")).unwrap();
+    ok(&dir, &["revoke", "alice"]);
+    // the same ServerConfig (no restart) refuses alice once the CRL is re-read
+    eventually("alice refused by the running server", || {
+        handshake(server.clone(), &p.ca_cert, &p.user_bundle("alice")).is_err()
+    });
+    handshake(server, &p.ca_cert, &p.user_bundle("bob")).unwrap();
+}
