@@ -464,6 +464,24 @@ fn missing_data_volume_keeps_its_services_down() {
     // the scratch volume and the rest of the plan still happened
     assert_eq!(fstype_at(&f.p("mnt/tmp")).as_deref(), Some("ext4"));
     assert!(f.p("var/cache/mrepo").is_symlink());
+
+    // something else mounted on the data mount point is not taken for the volume
+    std::fs::create_dir_all(f.p("mnt/koji")).unwrap();
+    sh(&[
+        "mount",
+        "-t",
+        "tmpfs",
+        "stand-in",
+        f.p("mnt/koji").to_str().unwrap(),
+    ]);
+    let (code, report) = f.run(&plan, &["apply"]);
+    assert_eq!(code, 1, "{report}");
+    let m = line(&report, "mount", &data);
+    assert!(
+        m.contains("FAILED") && m.contains("the plan says xfs"),
+        "{m}"
+    );
+    assert_eq!(f.started(), ["httpd", "rsyncd"]);
 }
 
 #[test]
