@@ -375,6 +375,28 @@ impl fmt::Display for ExpiryNotice {
     }
 }
 
+/// Logs every [`expiry_notices`] entry as a warning (an error when already past) and returns
+/// how many there were; a file that cannot be read is logged too. What the hub calls at
+/// start-up and once a day.
+pub fn warn_expiring(server_cert: &Path, ca: &Path, crl: Option<&Path>, within_days: i64) -> usize {
+    match expiry_notices(server_cert, ca, crl, within_days) {
+        Ok(notices) => {
+            for n in &notices {
+                if n.days_left < 0 {
+                    tracing::error!("{n}");
+                } else {
+                    tracing::warn!("{n}");
+                }
+            }
+            notices.len()
+        }
+        Err(e) => {
+            tracing::warn!("cannot check certificate expiry: {e}");
+            1
+        }
+    }
+}
+
 fn days_left(at: OffsetDateTime) -> i64 {
     (at - OffsetDateTime::now_utc())
         .whole_seconds()

@@ -416,6 +416,25 @@ pub fn write_crl(dir: &Path, days: u32) -> Result<PathBuf, CertError> {
     Ok(paths.crl)
 }
 
+/// Makes sure `crl.pem` exists and stays valid for at least `min_days` more days,
+/// re-signing it (valid [`DEFAULT_CRL_DAYS`]) when it is missing, unreadable or due; returns
+/// its path. For the hub's quickstart at every start.
+pub fn ensure_crl(dir: &Path, min_days: i64) -> Result<PathBuf, CertError> {
+    let paths = CaPaths::new(dir);
+    let fresh = paths.crl.exists()
+        && crate::crl::expiry_notices(&paths.ca_cert, &paths.ca_cert, Some(&paths.crl), min_days)
+            .map(|n| !n.iter().any(|n| n.what == "CRL"))
+            .unwrap_or(false)
+        && crate::crl::load_crls(&paths.crl).is_ok_and(|c| {
+            // one CRL per CA: a CA added since (rotate-ca by hand?) needs a new file
+            signers(dir).is_ok_and(|s| s.len() == c.len())
+        });
+    if fresh {
+        return Ok(paths.crl);
+    }
+    write_crl(dir, DEFAULT_CRL_DAYS)
+}
+
 /// Finds what `target` names: a serial (hex, colons allowed) of any known certificate, or a
 /// user/host/server name (`kind` settles a name used for several kinds).
 pub fn find(dir: &Path, target: &str, kind: Option<CertKind>) -> Result<Known, CertError> {
@@ -790,6 +809,20 @@ pub const DEFAULT_ROTATE_DAYS: u32 = DEFAULT_CA_DAYS;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ensure_crl_writes_once_and_renews_when_due() {
+        let d = tempfile::tempdir().unwrap();
+        crate::init_ca(d.path(), "T", 30).unwrap();
+        let p = ensure_crl(d.path(), 30).unwrap();
+        let first = fs::read(&p).unwrap();
+        assert_eq!(ensure_crl(d.path(), 30).unwrap(), p);
+        assert_eq!(fs::read(&p).unwrap(), first, "a fresh CRL was re-signed");
+        write_crl(d.path(), 5).unwrap();
+        let due = fs::read(&p).unwrap();
+        ensure_crl(d.path(), 30).unwrap();
+        assert_ne!(fs::read(&p).unwrap(), due, "a CRL due in 5 days was kept");
+    }
 
     #[test]
     fn serials_normalize() {

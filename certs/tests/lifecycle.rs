@@ -425,6 +425,14 @@ fn expiry_notices_cover_server_certificate_ca_and_crl() {
     );
     let e = expiry_notices(&t.path().join("missing.crt"), &p.ca_cert, None, 30).unwrap_err();
     assert!(e.to_string().contains("missing.crt"), "{e}");
+    assert_eq!(
+        kkoji_certs::crl::warn_expiring(&crt, &p.ca_cert, Some(&crl), 30),
+        3
+    );
+    assert_eq!(
+        kkoji_certs::crl::warn_expiring(&t.path().join("missing.crt"), &p.ca_cert, None, 30),
+        1
+    );
 }
 
 /// One TLS 1.3 handshake (plus a byte each way) with `server` over loopback, presenting the
