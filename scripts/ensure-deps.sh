@@ -29,6 +29,10 @@ if [ -n "${KOJI_SRC:-}" ]; then
     /usr/bin/python3 -c 'import librepo' >/dev/null 2>&1 || need_apt+=(python3-librepo)
     /usr/bin/python3 -c 'import Cheetah' >/dev/null 2>&1 || need_apt+=(python3-cheetah)
 fi
+# ops tests (rc-local, builder prepare): loop devices with ext4/xfs, swap, namespaces
+command -v mkfs.xfs >/dev/null 2>&1 || need_apt+=(xfsprogs)
+command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
+{ command -v losetup && command -v unshare && command -v blkid && command -v wipefs; } >/dev/null 2>&1 || need_apt+=(util-linux mount)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "ensure-deps: installing ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive

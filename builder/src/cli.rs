@@ -37,6 +37,16 @@ enum Command {
         #[arg(long)]
         no_hub: bool,
     },
+    /// Make this host ready as a builder: scratch disk, directory tree, symlinks, swap,
+    /// volumes (the config's [prepare] and [[mounts]]). Idempotent; exit 1 if a step failed.
+    Prepare {
+        /// Format the scratch disk if (and only if) it holds no filesystem signature.
+        #[arg(long)]
+        mkfs: bool,
+        /// Say what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn init_tracing() {
@@ -85,6 +95,18 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
+            })
+        }
+        Command::Prepare { mkfs, dry_run } => {
+            let report = rt.block_on(crate::prepare::prepare(
+                &cfg,
+                crate::prepare::PrepareOptions { mkfs, dry_run },
+            ));
+            print!("{report}");
+            Ok(if report.failed() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
             })
         }
         Command::Run => {

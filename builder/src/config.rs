@@ -69,6 +69,9 @@ pub struct Config {
     /// Volumes that must be present and answering before the builder takes work.
     #[serde(default)]
     pub mounts: Vec<MountSpec>,
+    /// Host preparation for `kkoji-builder prepare` (scratch disk, tree, swap).
+    #[serde(default)]
+    pub prepare: Option<crate::prepare::PrepareSpec>,
 }
 
 /// The `repo_compression` setting.
@@ -225,6 +228,9 @@ impl Config {
         }
         if self.rpmbuild.trim().is_empty() {
             return bad("rpmbuild", "must not be empty");
+        }
+        if let Some(p) = &self.prepare {
+            p.validate()?;
         }
         for (i, m) in self.mounts.iter().enumerate() {
             let key = |k: &str| format!("mounts[{i}].{k}");

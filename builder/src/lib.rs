@@ -14,6 +14,7 @@ pub mod executor;
 pub mod hub;
 pub mod mountopts;
 pub mod mounts;
+pub mod prepare;
 pub mod probe;
 pub mod readiness;
 pub mod repotasks;

@@ -25,10 +25,10 @@ pub const DEFAULT_LEAF_DAYS: u32 = 825;
 
 /// Backdating of `notBefore`, so a builder whose clock runs a few minutes slow does not reject
 /// a certificate issued a moment ago.
-const BACKDATE: Duration = Duration::minutes(5);
+pub(crate) const BACKDATE: Duration = Duration::minutes(5);
 
 /// Organization in every subject, so kkoji certificates are recognisable in browser stores.
-const ORG: &str = "kkoji";
+pub(crate) const ORG: &str = "kkoji";
 
 /// A freshly issued certificate and its private key, both PEM (key is PKCS#8).
 #[derive(Clone, PartialEq, Eq)]
@@ -62,14 +62,14 @@ impl fmt::Debug for Ca {
     }
 }
 
-fn gen_err(e: impl fmt::Display) -> CertError {
+pub(crate) fn gen_err(e: impl fmt::Display) -> CertError {
     CertError::Generate(e.to_string())
 }
 
 /// A random positive serial of 16 bytes (RFC 5280 allows up to 20). rcgen's default derives the
 /// serial from the public key; random serials stay unique even if a key were ever reused, and
 /// they make revocation entries unambiguous.
-fn random_serial() -> SerialNumber {
+pub(crate) fn random_serial() -> SerialNumber {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     // Positive and without a leading zero byte, so DER needs no padding.
@@ -77,7 +77,7 @@ fn random_serial() -> SerialNumber {
     SerialNumber::from_slice(&bytes)
 }
 
-fn validity(days: u32) -> Result<(OffsetDateTime, OffsetDateTime), CertError> {
+pub(crate) fn validity(days: u32) -> Result<(OffsetDateTime, OffsetDateTime), CertError> {
     if days == 0 {
         return Err(CertError::Generate(
             "validity must be at least 1 day".into(),
@@ -87,7 +87,7 @@ fn validity(days: u32) -> Result<(OffsetDateTime, OffsetDateTime), CertError> {
     Ok((now - BACKDATE, now + Duration::days(i64::from(days))))
 }
 
-fn new_key() -> Result<KeyPair, CertError> {
+pub(crate) fn new_key() -> Result<KeyPair, CertError> {
     KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err)
 }
 
@@ -139,14 +139,19 @@ pub fn init_ca(dir: &Path, common_name: &str, days: u32) -> Result<Ca, CertError
 /// that does not belong to the certificate (a classic after restoring from a mixed backup).
 pub fn load_ca(dir: &Path) -> Result<Ca, CertError> {
     let paths = CaPaths::new(dir);
-    let cert_pem =
-        fs::read_to_string(&paths.ca_cert).map_err(|e| CertError::io(&paths.ca_cert, e))?;
-    let key_pem = fs::read_to_string(&paths.ca_key).map_err(|e| CertError::io(&paths.ca_key, e))?;
-    let key_what = paths.ca_key.display().to_string();
-    warn_if_readable_by_others(&paths.ca_key);
+    load_ca_files(&paths.ca_cert, &paths.ca_key)
+}
+
+/// A CA from its certificate (the first one of the file) and key files; also used for the
+/// archived CAs of earlier rotations, which still sign the CRL for what they issued.
+pub(crate) fn load_ca_files(cert: &Path, key: &Path) -> Result<Ca, CertError> {
+    let cert_pem = fs::read_to_string(cert).map_err(|e| CertError::io(cert, e))?;
+    let key_pem = fs::read_to_string(key).map_err(|e| CertError::io(key, e))?;
+    let key_what = key.display().to_string();
+    warn_if_readable_by_others(key);
     let key = KeyPair::from_pem(&key_pem)
         .map_err(|e| CertError::parse(&key_what, format!("not a usable private key: {e}")))?;
-    Ca::from_parts(cert_pem, key, &paths.ca_cert.display().to_string())
+    Ca::from_parts(cert_pem, key, &cert.display().to_string())
 }
 
 /// A CA key readable by others lets anyone on the machine mint kkoji admins; say so loudly
@@ -227,7 +232,7 @@ impl Ca {
         days: u32,
     ) -> Result<Issued, CertError> {
         let (nb, na) = validity(days)?;
-        self.issue_inner(CertKind::Server, hostname, sans, nb, na)
+        self.issue_inner(CertKind::Server, hostname, sans, nb, na, None)
     }
 
     /// Issues with explicit dates, e.g. an already expired certificate for tests of expiry
@@ -239,7 +244,26 @@ impl Ca {
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
     ) -> Result<Issued, CertError> {
-        self.issue_inner(kind, name, &[], not_before, not_after)
+        self.issue_inner(kind, name, &[], not_before, not_after, None)
+    }
+
+    /// Renewal: the same kind, name and SANs, fresh dates and serial; `key` keeps the
+    /// holder's key (e.g. a key in a hardware token), `None` makes a new one.
+    pub fn reissue(
+        &self,
+        kind: CertKind,
+        name: &str,
+        sans: &[String],
+        days: u32,
+        key: Option<KeyPair>,
+    ) -> Result<Issued, CertError> {
+        let (nb, na) = validity(days)?;
+        self.issue_inner(kind, name, sans, nb, na, key)
+    }
+
+    /// The signer, for CRLs and cross-certificates.
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
     }
 
     fn issue_inner(
@@ -249,6 +273,7 @@ impl Ca {
         extra_sans: &[String],
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
+        key: Option<KeyPair>,
     ) -> Result<Issued, CertError> {
         validate_name(name)?;
         if not_after <= not_before {
@@ -293,7 +318,10 @@ impl Ca {
         params.serial_number = Some(random_serial());
         params.not_before = not_before;
         params.not_after = not_after;
-        let key = new_key()?;
+        let key = match key {
+            Some(k) => k,
+            None => new_key()?,
+        };
         let cert = params.signed_by(&key, &self.issuer).map_err(gen_err)?;
         Ok(Issued {
             cert_pem: cert.pem(),

@@ -72,6 +72,11 @@ fn info_from(x509: &X509Certificate<'_>, now: OffsetDateTime) -> CertInfo {
     }
 }
 
+/// [`CertInfo`] of a DER certificate; `what` names it in errors.
+pub(crate) fn info_of_der(der: &[u8], what: &str) -> Result<CertInfo, CertError> {
+    Ok(info_from(&parse_der(der, what)?, OffsetDateTime::now_utc()))
+}
+
 fn inspect_named(pem: &str, what: &str) -> Result<CertInfo, CertError> {
     let der = first_cert_der(pem, what)?;
     let x509 = parse_der(&der, what)?;

@@ -22,8 +22,10 @@
 //! rustls, openssl and browsers all accept P-256.
 
 mod ca;
+pub mod crl;
 mod inspect;
 mod koji_config;
+pub mod lifecycle;
 mod p12;
 mod store;
 

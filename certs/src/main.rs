@@ -1,16 +1,18 @@
 //! `kkoji-certs`: command-line front end to the kkoji CA (see the crate README).
 //!
-//! Exit codes: 0 success, 1 `check` found an expired certificate, 2 any error.
+//! Exit codes: 0 success, 1 `check` found something expired or expiring within the window,
+//! 2 any error.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use kkoji_certs::lifecycle::{self, DEFAULT_CRL_DAYS, DEFAULT_ROTATE_DAYS, Origin, Reason};
 use kkoji_certs::{
-    CaPaths, CertKind, DEFAULT_CA_DAYS, DEFAULT_LEAF_DAYS, KojiProfile, check_expiry, export_p12,
-    init_ca, load_ca, read_bundle, scan_certs, validate_name, write_koji_config, write_secret_file,
-    write_server_pair, write_user_bundle,
+    CaPaths, CertKind, DEFAULT_CA_DAYS, DEFAULT_LEAF_DAYS, KojiProfile, export_p12, init_ca,
+    load_ca, read_bundle, validate_name, write_koji_config, write_secret_file, write_server_pair,
+    write_user_bundle,
 };
 
 #[derive(Parser, Debug)]
@@ -96,11 +98,64 @@ enum Cmd {
         #[arg(long, default_value = "kkoji")]
         profile: String,
     },
-    /// List every certificate with days left; exit 1 if any has expired.
+    /// Check every certificate in use, the CA and the CRL; exit 1 if any expires within
+    /// --warn-days (or has expired). For cron and monitoring.
     Check {
         #[arg(long, default_value_t = 30)]
         warn_days: i64,
     },
+    /// List every certificate issued (in use, archived by renew, earlier CAs) with subject,
+    /// serial, expiry and revocation.
+    List,
+    /// Revoke a certificate by name or serial and re-sign the CRL (DIR/crl.pem).
+    Revoke {
+        /// A user/host/server name, or a serial as shown by `list`.
+        target: String,
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<CertKind>,
+        /// unspecified, key-compromise, affiliation-changed, superseded, cessation-of-operation
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+        #[arg(long, default_value_t = DEFAULT_CRL_DAYS)]
+        crl_days: u32,
+    },
+    /// Issue a new certificate for the same name (and SANs); the old one is archived.
+    Renew {
+        name: String,
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<CertKind>,
+        /// Keep the current key instead of making a new one.
+        #[arg(long)]
+        keep_key: bool,
+        /// Also revoke the replaced certificate (reason superseded).
+        #[arg(long)]
+        revoke_old: bool,
+        #[arg(long, default_value_t = DEFAULT_LEAF_DAYS)]
+        days: u32,
+    },
+    /// Replace the CA: new key and certificate, the old CA cross-signed and still trusted
+    /// (DIR/ca.crt becomes new + old), so existing certificates keep working until renewed.
+    RotateCa {
+        /// Common name of the new CA (default: the old one with today's date).
+        #[arg(long)]
+        cn: Option<String>,
+        #[arg(long, default_value_t = DEFAULT_ROTATE_DAYS)]
+        days: u32,
+    },
+    /// Re-sign the CRL (new next-update date); run monthly from cron.
+    Crl {
+        #[arg(long, default_value_t = DEFAULT_CRL_DAYS)]
+        days: u32,
+    },
+}
+
+fn parse_kind(s: &str) -> Result<CertKind, String> {
+    match s {
+        "user" => Ok(CertKind::User),
+        "host" => Ok(CertKind::Host),
+        "server" => Ok(CertKind::Server),
+        _ => Err(format!("{s:?}: one of user, host, server")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -215,12 +270,99 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", out.display());
         }
         Cmd::Check { warn_days } => return check(&dir, warn_days),
+        Cmd::List => list(&dir)?,
+        Cmd::Revoke {
+            target,
+            kind,
+            reason,
+            crl_days,
+        } => {
+            let reason: Reason = reason.parse()?;
+            let r = lifecycle::revoke(&dir, &target, kind, reason, crl_days)?;
+            println!(
+                "revoked {} (serial {}, {}); CRL {}",
+                r.name,
+                r.serial,
+                r.reason.as_str(),
+                paths.crl.display()
+            );
+        }
+        Cmd::Renew {
+            name,
+            kind,
+            keep_key,
+            revoke_old,
+            days,
+        } => {
+            let r = lifecycle::renew(&dir, &name, kind, days, keep_key, revoke_old)?;
+            println!("{}", r.path.display());
+            eprintln!(
+                "renewed {name}: serial {} replaces {} (archived as {}){}",
+                r.new_serial,
+                r.old_serial,
+                r.archived.display(),
+                if r.old_revoked {
+                    "; the old one is revoked".to_string()
+                } else {
+                    format!(
+                        "; the old one stays valid until it expires: `kkoji-certs revoke {}` to end it now",
+                        r.old_serial
+                    )
+                }
+            );
+        }
+        Cmd::RotateCa { cn, days } => {
+            let r = lifecycle::rotate_ca(&dir, cn.as_deref(), days)?;
+            println!("{}", paths.ca_cert.display());
+            eprintln!(
+                "new CA {} replaces {} (archived in {}; cross-certificate {}). \
+                 {} now holds both CAs: give it to the hub (client_ca) and to clients (serverca); \
+                 renew certificates with `kkoji-certs renew NAME` at leisure.",
+                r.new_serial,
+                r.old_serial,
+                r.archived.display(),
+                r.cross_cert.display(),
+                paths.ca_cert.display()
+            );
+        }
+        Cmd::Crl { days } => {
+            println!("{}", lifecycle::write_crl(&dir, days)?.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+fn list(dir: &Path) -> Result<()> {
+    println!(
+        "{:<8} {:<40} {:<34} {:<10} {:>6}  status",
+        "kind", "subject", "serial", "expires", "days"
+    );
+    for k in lifecycle::known_certs(dir)? {
+        let status = match (&k.revoked, k.info.is_expired()) {
+            (Some(r), _) => format!("REVOKED {} ({})", r.revoked_at.date(), r.reason.as_str()),
+            (None, true) => "EXPIRED".to_string(),
+            (None, false) => "valid".to_string(),
+        };
+        println!(
+            "{:<8} {:<40} {:<34} {:<10} {:>6}  {status}",
+            k.origin.to_string(),
+            k.info.subject,
+            k.serial,
+            k.info.not_after.date().to_string(),
+            k.info.days_left,
+        );
+    }
+    Ok(())
+}
+
+/// Certificates in use (not archived, not revoked), the current CA and the CRL.
 fn check(dir: &Path, warn_days: i64) -> Result<ExitCode> {
-    for (path, info) in scan_certs(dir)? {
+    let mut problems = 0;
+    for k in lifecycle::known_certs(dir)? {
+        if matches!(k.origin, Origin::Archived | Origin::OldCa) || k.revoked.is_some() {
+            continue;
+        }
+        let info = &k.info;
         let state = if info.is_expired() {
             "EXPIRED"
         } else if info.days_left < warn_days {
@@ -234,30 +376,42 @@ fn check(dir: &Path, warn_days: i64) -> Result<ExitCode> {
             info.days_left,
             info.subject,
             info.not_after.date(),
-            path.display()
+            k.path.display()
         );
-    }
-    let warnings = check_expiry(dir, warn_days)?;
-    let mut expired = false;
-    for w in &warnings {
-        let who = w.subject_cn.as_deref().unwrap_or("(no CN)");
-        if w.expired {
-            expired = true;
+        let who = info.subject_cn.as_deref().unwrap_or("(no CN)");
+        if info.is_expired() {
+            problems += 1;
             eprintln!(
                 "ERROR: {} ({who}) EXPIRED on {}",
-                w.path.display(),
-                w.not_after.date()
+                k.path.display(),
+                info.not_after.date()
             );
-        } else {
+        } else if info.days_left < warn_days {
+            problems += 1;
             eprintln!(
                 "WARNING: {} ({who}) expires in {} days, on {}",
-                w.path.display(),
-                w.days_left,
-                w.not_after.date()
+                k.path.display(),
+                info.days_left,
+                info.not_after.date()
             );
         }
     }
-    Ok(if expired {
+    let paths = CaPaths::new(dir);
+    if paths.crl.exists() {
+        for n in kkoji_certs::crl::expiry_notices(
+            &paths.ca_cert,
+            &paths.ca_cert,
+            Some(&paths.crl),
+            warn_days,
+        )?
+        .into_iter()
+        .filter(|n| n.what == "CRL")
+        {
+            problems += 1;
+            eprintln!("WARNING: {n}; re-sign it with `kkoji-certs crl`");
+        }
+    }
+    Ok(if problems > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -154,9 +154,9 @@ fn end_to_end() {
     for cn in ["CN=Test CA", "CN=alice", "CN=builder-01", "CN=hub.example"] {
         assert!(stdout.contains(cn), "{cn} missing from {stdout}");
     }
-    // alice has 90 days: a warning with --warn-days 100, still exit 0.
+    // alice has 90 days: with --warn-days 100 that is a warning and exit 1 (for cron).
     let out = run(&dir, &["check", "--warn-days", "100"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("alice"));
 
     // An expired certificate makes check exit 1.
