@@ -117,7 +117,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let err = r
                         .last_error
                         .as_deref()
-                        .filter(|_| r.last_attempt != r.last_good)
                         .map(|e| format!("  LAST ATTEMPT FAILED: {e}"))
                         .unwrap_or_default();
                     println!(
