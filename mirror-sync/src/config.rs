@@ -365,10 +365,10 @@ impl Config {
                     );
                 }
             }
-            if let Some(b) = &r.bandwidth_limit {
-                if let Err(m) = parse_rate(b) {
-                    return bad(k("bandwidth_limit"), m);
-                }
+            if let Some(b) = &r.bandwidth_limit
+                && let Err(m) = parse_rate(b)
+            {
+                return bad(k("bandwidth_limit"), m);
             }
             if r.gpgcheck && r.gpg_keys.is_empty() {
                 return bad(k("gpgcheck"), "needs gpg_keys".into());
@@ -471,9 +471,7 @@ impl Config {
         for a in args {
             let hits: Vec<&Instance> = all
                 .iter()
-                .filter(|i| {
-                    &i.label == a || &i.dist == a || format!("{}-{}", i.dist, i.arch) == *a
-                })
+                .filter(|i| &i.label == a || &i.dist == a || format!("{}-{}", i.dist, i.arch) == *a)
                 .collect();
             if hits.is_empty() {
                 return Err(format!(

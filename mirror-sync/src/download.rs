@@ -76,10 +76,15 @@ impl Downloader {
         }
         // a previous run may have finished the bytes but not the rename
         if let Some(size) = want.size
-            && tokio::fs::metadata(&part).await.is_ok_and(|m| m.len() == size)
+            && tokio::fs::metadata(&part)
+                .await
+                .is_ok_and(|m| m.len() == size)
             && self.verify(&part, want).await.is_ok()
         {
-            return self.pool.adopt(&part, &want.sum).map_err(|e| fail(e.to_string()));
+            return self
+                .pool
+                .adopt(&part, &want.sum)
+                .map_err(|e| fail(e.to_string()));
         }
 
         let mut last: Vec<Option<FetchError>> = vec![None; self.mirrors.len()];
@@ -108,10 +113,7 @@ impl Downloader {
                             let _ = tokio::fs::remove_file(&part).await;
                             FetchError {
                                 url: url.clone(),
-                                reason: format!(
-                                    "{} bytes, but the metadata says {size}",
-                                    got.len
-                                ),
+                                reason: format!("{} bytes, but the metadata says {size}", got.len),
                                 permanent: true,
                             }
                         }

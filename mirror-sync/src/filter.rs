@@ -33,7 +33,10 @@ pub fn glob_match(pat: &str, s: &str) -> bool {
                     }
                 }
                 hit != neg
-                    && inner(rest.get(close + 1..).unwrap_or(&[]), s.get(1..).unwrap_or(&[]))
+                    && inner(
+                        rest.get(close + 1..).unwrap_or(&[]),
+                        s.get(1..).unwrap_or(&[]),
+                    )
             }
             Some((c, rest)) => s.first() == Some(c) && inner(rest, s.get(1..).unwrap_or(&[])),
         }
@@ -45,7 +48,11 @@ pub fn glob_match(pat: &str, s: &str) -> bool {
 
 /// A glob matches the package name or its file name (`foo-1.0-1.noarch.rpm`).
 fn matches(pats: &[String], p: &PackageMeta) -> bool {
-    let file = p.location_href.rsplit('/').next().unwrap_or(&p.location_href);
+    let file = p
+        .location_href
+        .rsplit('/')
+        .next()
+        .unwrap_or(&p.location_href);
     pats.iter()
         .any(|g| glob_match(g, &p.name) || glob_match(g, file))
 }

@@ -105,7 +105,8 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 fn read_header(f: &mut impl Read, path: &Path) -> Result<(Vec<u8>, Vec<u8>), String> {
     let bad = |m: &str| format!("{}: not a usable RPM: {m}", path.display());
     let mut intro = [0u8; 16];
-    f.read_exact(&mut intro).map_err(|_| bad("truncated header"))?;
+    f.read_exact(&mut intro)
+        .map_err(|_| bad("truncated header"))?;
     if intro[..4] != HEADER_MAGIC {
         return Err(bad("bad header magic"));
     }
@@ -116,7 +117,8 @@ fn read_header(f: &mut impl Read, path: &Path) -> Result<(Vec<u8>, Vec<u8>), Str
         return Err(bad("implausible header size"));
     }
     let mut rest = vec![0u8; index_len + size];
-    f.read_exact(&mut rest).map_err(|_| bad("truncated header"))?;
+    f.read_exact(&mut rest)
+        .map_err(|_| bad("truncated header"))?;
     let mut all = intro.to_vec();
     all.extend_from_slice(&rest);
     Ok((all, rest.split_off(index_len)))
@@ -140,7 +142,9 @@ fn rpm_header_signature(path: &Path) -> Result<(Vec<u8>, Vec<u8>), String> {
     let n = be32(&sig_all, 8).unwrap_or(0);
     let mut found = None;
     for i in 0..n {
-        let Some(base) = usize::try_from(i).ok().and_then(|i| i.checked_mul(16)?.checked_add(16))
+        let Some(base) = usize::try_from(i)
+            .ok()
+            .and_then(|i| i.checked_mul(16)?.checked_add(16))
         else {
             break;
         };

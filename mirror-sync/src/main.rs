@@ -122,7 +122,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!(
                         "{}{}\tlast good: {}\tupstream revision: {}\tpackages: {} (kept: {}){err}",
                         r.label,
-                        if r.configured { "" } else { " (not configured)" },
+                        if r.configured {
+                            ""
+                        } else {
+                            " (not configured)"
+                        },
                         r.last_good.as_deref().unwrap_or("never"),
                         r.upstream_revision,
                         r.packages,
@@ -234,7 +238,11 @@ async fn register_all(
     for (i, spec) in ctx.cfg.repos.iter().enumerate() {
         let Some(reg) = &spec.register else { continue };
         let mine: Vec<_> = insts.iter().filter(|x| x.spec_index == i).collect();
-        if mine.is_empty() || mine.iter().any(|x| failed.iter().any(|(l, _)| l == &x.label)) {
+        if mine.is_empty()
+            || mine
+                .iter()
+                .any(|x| failed.iter().any(|(l, _)| l == &x.label))
+        {
             continue;
         }
         let url = ctx.cfg.register_url(spec);
@@ -251,10 +259,17 @@ async fn register_all(
 
 fn print_report(r: &sync::Report, dry_run: bool) {
     if r.status == "unchanged" {
-        println!("{}: unchanged (upstream revision {})", r.label, r.upstream_revision);
+        println!(
+            "{}: unchanged (upstream revision {})",
+            r.label, r.upstream_revision
+        );
         return;
     }
-    let verb = if dry_run { "would download" } else { "downloaded" };
+    let verb = if dry_run {
+        "would download"
+    } else {
+        "downloaded"
+    };
     println!(
         "{}: {verb} {} packages ({} bytes); {} added, {} updated, {} deleted, {} kept; metadata {}",
         r.label,
@@ -264,7 +279,11 @@ fn print_report(r: &sync::Report, dry_run: bool) {
         r.updated.len(),
         r.removed.len(),
         r.kept.len(),
-        if r.metadata_changes { "changes" } else { "unchanged" }
+        if r.metadata_changes {
+            "changes"
+        } else {
+            "unchanged"
+        }
     );
     for a in &r.added {
         println!("  + {a}");

@@ -21,7 +21,9 @@ pub fn parse_metalink(text: &str) -> Vec<String> {
     while let Some(start) = rest.find("<url") {
         rest = &rest[start + 4..];
         let Some(gt) = rest.find('>') else { break };
-        let Some(end) = rest.find("</url>") else { break };
+        let Some(end) = rest.find("</url>") else {
+            break;
+        };
         if end < gt {
             continue;
         }
@@ -93,6 +95,9 @@ mod tests {
 <url protocol="https" type="https" location="DE" preference="100">https://m1/f/40/x86_64/os/repodata/repomd.xml</url>
 <url protocol="http" type="http">http://m2/os/repodata/repomd.xml</url>
 </resources></file></files></metalink>"#;
-        assert_eq!(parse_metalink(ml), ["https://m1/f/40/x86_64/os/", "http://m2/os/"]);
+        assert_eq!(
+            parse_metalink(ml),
+            ["https://m1/f/40/x86_64/os/", "http://m2/os/"]
+        );
     }
 }

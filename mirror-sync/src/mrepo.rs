@@ -271,7 +271,10 @@ mod tests {
         let p = d.path().join("mrepo.conf");
         std::fs::write(&p, "[main]\nwwwdir = /w\n[f]\nos = ftp://x/\n").unwrap();
         let e = load(&p).unwrap_err().to_string();
-        assert!(e.starts_with(&p.display().to_string()) && e.contains("ftp://x/"), "{e}");
+        assert!(
+            e.starts_with(&p.display().to_string()) && e.contains("ftp://x/"),
+            "{e}"
+        );
         std::fs::write(&p, "[main]\nsrcdir = /s\n").unwrap();
         let e = load(&p).unwrap_err().to_string();
         assert!(e.contains("main.wwwdir"), "{e}");

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 
 /// A checksum as upstream metadata gives it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Sum {
     /// `sha256`, `sha512`, `sha1` (`sha` is taken as sha1, as yum does).
     pub kind: String,

@@ -209,9 +209,10 @@ fn switch(layout: &Layout, tree: &Path) -> Result<(), String> {
             nix::fcntl::RenameFlags::RENAME_EXCHANGE,
         )
         .map_err(|e| format!("{}: rename exchange: {e}", layout.dest.display()))?;
-        let keep = layout
-            .trees()
-            .join(format!("mrepo-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S")));
+        let keep = layout.trees().join(format!(
+            "mrepo-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S")
+        ));
         std::fs::rename(&tmp, &keep).map_err(|e| io(&keep, e))?;
         tracing::warn!(
             "{}: the previous (mrepo) directory is kept as {}; remove it when satisfied",

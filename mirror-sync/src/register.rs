@@ -108,9 +108,7 @@ async fn apply(client: &KojiClient, reg: &Register, url: &str) -> Result<Changes
                             kw,
                         )
                         .await
-                        .map_err(|e| {
-                            err(format!("editTagExternalRepo {tag} {}: {e}", reg.name))
-                        })?;
+                        .map_err(|e| err(format!("editTagExternalRepo {tag} {}: {e}", reg.name)))?;
                     ch.relinked.push(tag.clone());
                 }
             }

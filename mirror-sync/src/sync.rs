@@ -190,7 +190,7 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
     if !opts.force
         && published_ok
         && old.repomd_sha256 == repomd_sha
-        && !(delete && !old.retained.is_empty())
+        && (!delete || old.retained.is_empty())
     {
         return Ok(Report {
             label: inst.label.clone(),
@@ -218,7 +218,12 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
     // metadata files: the real pool, or (dry run) a private temporary one
     let real_pool = Pool::new(&cfg.state_dir);
     let tmp = if opts.dry_run {
-        Some(tempfile::Builder::new().prefix("kkoji-mirror-dry-run-").tempdir().map_err(|e| e.to_string())?)
+        Some(
+            tempfile::Builder::new()
+                .prefix("kkoji-mirror-dry-run-")
+                .tempdir()
+                .map_err(|e| e.to_string())?,
+        )
     } else {
         None
     };
@@ -286,7 +291,9 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
     let foreign_base = chosen.iter().any(|p| p.location_base.is_some());
     let old_by_na: HashMap<(String, String), Vec<&PkgEntry>> =
         old.packages.values().fold(HashMap::new(), |mut m, e| {
-            m.entry((e.name.clone(), e.arch.clone())).or_default().push(e);
+            m.entry((e.name.clone(), e.arch.clone()))
+                .or_default()
+                .push(e);
             m
         });
     let new_na: HashSet<(String, String)> = chosen
@@ -452,7 +459,8 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
     let metadata = if rewrite {
         // full metadata of everything published: upstream's (filelists, changelogs) and
         // the retained packages' from the tree published last time
-        let full = read_repo_with(&staging, &RepoReadOptions::default()).map_err(|e| e.to_string())?;
+        let full =
+            read_repo_with(&staging, &RepoReadOptions::default()).map_err(|e| e.to_string())?;
         let keep: HashSet<&String> = new_hrefs.iter().collect();
         let mut pkgs: Vec<PackageMeta> = full
             .into_iter()
@@ -462,7 +470,8 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
             let cur = current
                 .as_ref()
                 .ok_or_else(|| "retained packages but no published tree".to_string())?;
-            let prev = read_repo_with(cur, &RepoReadOptions::default()).map_err(|e| e.to_string())?;
+            let prev =
+                read_repo_with(cur, &RepoReadOptions::default()).map_err(|e| e.to_string())?;
             let want: HashSet<&String> = retained.iter().collect();
             pkgs.extend(prev.into_iter().filter(|p| want.contains(&p.location_href)));
         }
@@ -470,9 +479,7 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
             p.location_base = None;
         }
         chosen.clear();
-        let groups = md
-            .record("group")
-            .map(|r| staging.join(&r.location_href));
+        let groups = md.record("group").map(|r| staging.join(&r.location_href));
         Metadata::Rewrite {
             packages: pkgs,
             groups,
@@ -673,7 +680,8 @@ pub fn prune(cfg: &Config, label: &str) -> Result<Vec<PathBuf>, String> {
     let layout = Layout::new(&st.dest)?;
     let mut removed = Vec::new();
     if std::fs::symlink_metadata(&layout.dest).is_ok_and(|m| m.file_type().is_symlink()) {
-        std::fs::remove_file(&layout.dest).map_err(|e| format!("{}: {e}", layout.dest.display()))?;
+        std::fs::remove_file(&layout.dest)
+            .map_err(|e| format!("{}: {e}", layout.dest.display()))?;
         removed.push(layout.dest.clone());
     }
     let trees = layout.trees();
@@ -699,7 +707,9 @@ pub fn snapshot(cfg: &Config, label: &str, name: &str) -> Result<PathBuf, String
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '+' | '-'))
         || name.starts_with('.')
     {
-        return Err(format!("snapshot name `{name}`: letters, digits, _ . + - only"));
+        return Err(format!(
+            "snapshot name `{name}`: letters, digits, _ . + - only"
+        ));
     }
     let inst = cfg
         .instances()

@@ -202,7 +202,10 @@ impl Transport {
                 }
             })?;
             if data.len() > max {
-                return Err(FetchError::permanent(url, format!("larger than {max} bytes")));
+                return Err(FetchError::permanent(
+                    url,
+                    format!("larger than {max} bytes"),
+                ));
             }
             return Ok(data);
         }
@@ -231,7 +234,10 @@ impl Transport {
             };
             if let Ok(data) = frame.into_data() {
                 if out.len() + data.len() > max {
-                    return Err(FetchError::permanent(url, format!("larger than {max} bytes")));
+                    return Err(FetchError::permanent(
+                        url,
+                        format!("larger than {max} bytes"),
+                    ));
                 }
                 out.extend_from_slice(&data);
             }
@@ -377,10 +383,9 @@ fn tempfile_in_tmp() -> Result<TmpPath, FetchError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    Ok(TmpPath(std::env::temp_dir().join(format!(
-        "kkoji-mirror-{}-{n}",
-        std::process::id()
-    ))))
+    Ok(TmpPath(
+        std::env::temp_dir().join(format!("kkoji-mirror-{}-{n}", std::process::id())),
+    ))
 }
 
 /// Joins a base URL and a relative href.

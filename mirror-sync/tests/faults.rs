@@ -12,7 +12,6 @@ use common::*;
 
 struct Setup {
     _tmp: tempfile::TempDir,
-    root: PathBuf,
     www: PathBuf,
     server: Server,
     plain: Upstream,
@@ -69,7 +68,6 @@ gpg_keys = ["{key}"]
     .unwrap();
     Setup {
         _tmp: tmp,
-        root,
         www,
         server,
         plain,
@@ -174,7 +172,8 @@ fn not_found_fails_over_to_the_next_mirror_and_fails_when_all_miss() {
     );
     assert_eq!(repoquery(&plain_dest(&s)).len(), 3);
 
-    s.plain.set(&["alpha-1.0", "beta-1.0", "gamma-1.0", "delta-1.0"]);
+    s.plain
+        .set(&["alpha-1.0", "beta-1.0", "gamma-1.0", "delta-1.0"]);
     for m in ["plain", "mirror2"] {
         s.server.fault(
             &format!("/{m}/Packages/delta-1.0-1.noarch.rpm"),
@@ -235,7 +234,10 @@ fn unreachable_upstream_fails_that_repo_only() {
     let s = setup_with(None, &[format!("http://127.0.0.1:{closed}/plain/")]);
     let t = sync_fails(&s, "test-noarch-plain");
     assert!(t.contains("unreachable"), "{t}");
-    assert!(t.contains(&format!("127.0.0.1:{closed}/plain/repodata/repomd.xml")), "{t}");
+    assert!(
+        t.contains(&format!("127.0.0.1:{closed}/plain/repodata/repomd.xml")),
+        "{t}"
+    );
     assert_eq!(repoquery(&s.www.join("test-noarch/RPMS.signed")), OLD);
     assert!(!plain_dest(&s).exists());
 }
@@ -259,7 +261,10 @@ fn full_disk_keeps_the_tree() {
         .arg(&mnt)
         .status()
         .unwrap();
-    assert!(st.success(), "mounting a tmpfs needs root (CI runs as root)");
+    assert!(
+        st.success(),
+        "mounting a tmpfs needs root (CI runs as root)"
+    );
     let _guard = Tmpfs(mnt.clone());
     let s = setup_with(Some(mnt.clone()), &[]);
     mirror_ok(&s.config, &["sync"]);

@@ -103,11 +103,21 @@ fn full_noop_incremental_delete_and_history() {
     let s = setup("");
     // 1. first sync mirrors everything
     let out = mirror_ok(&s.config, &["sync"]);
-    assert!(out.contains("test-noarch-plain: downloaded 3 packages"), "{out}");
-    assert!(out.contains("test-noarch-signed: downloaded 2 packages"), "{out}");
+    assert!(
+        out.contains("test-noarch-plain: downloaded 3 packages"),
+        "{out}"
+    );
+    assert!(
+        out.contains("test-noarch-signed: downloaded 2 packages"),
+        "{out}"
+    );
     assert_eq!(
         repoquery(&dest(&s, "plain")),
-        ["alpha-1.0-1.noarch", "beta-1.0-1.noarch", "gamma-1.0-1.noarch"]
+        [
+            "alpha-1.0-1.noarch",
+            "beta-1.0-1.noarch",
+            "gamma-1.0-1.noarch"
+        ]
     );
     // the signed repo keeps upstream's signed metadata byte for byte
     assert_eq!(
@@ -150,10 +160,17 @@ fn full_noop_incremental_delete_and_history() {
             "gamma-1.0-1.noarch"
         ]
     );
-    assert!(dest(&s, "plain").join(Upstream::href("gamma-1.0")).is_file());
+    assert!(
+        dest(&s, "plain")
+            .join(Upstream::href("gamma-1.0"))
+            .is_file()
+    );
 
     // a snapshot freezes this state
-    let snap = mirror_ok(&s.config, &["snapshot", "test-noarch-plain", "before-delete"]);
+    let snap = mirror_ok(
+        &s.config,
+        &["snapshot", "test-noarch-plain", "before-delete"],
+    );
     let snap_dir = PathBuf::from(snap.trim().trim_start_matches("file://"));
     assert!(snap_dir.join("repodata/repomd.xml").is_file(), "{snap}");
     // hard links: the snapshot costs no space for packages
@@ -168,7 +185,11 @@ fn full_noop_incremental_delete_and_history() {
     assert!(rpm_requests(&s.server.take_requests()).is_empty());
     assert_eq!(
         repoquery(&dest(&s, "plain")),
-        ["alpha-1.1-1.noarch", "beta-1.0-1.noarch", "delta-1.0-1.noarch"]
+        [
+            "alpha-1.1-1.noarch",
+            "beta-1.0-1.noarch",
+            "delta-1.0-1.noarch"
+        ]
     );
     assert!(!dest(&s, "plain").join(Upstream::href("gamma-1.0")).exists());
     // the snapshot still has everything
@@ -189,16 +210,21 @@ fn full_noop_incremental_delete_and_history() {
     ))
     .unwrap();
     let log = log.as_array().unwrap();
-    let entries: Vec<&serde_json::Value> =
-        log.iter().filter(|e| e["snapshot"].is_null()).collect();
+    let entries: Vec<&serde_json::Value> = log.iter().filter(|e| e["snapshot"].is_null()).collect();
     assert_eq!(entries.len(), 4, "{log:?}");
     assert_eq!(entries[1]["unchanged"], true);
-    assert_eq!(entries[2]["added"], serde_json::json!(["delta-1.0-1.noarch"]));
+    assert_eq!(
+        entries[2]["added"],
+        serde_json::json!(["delta-1.0-1.noarch"])
+    );
     assert_eq!(
         entries[2]["updated"],
         serde_json::json!(["alpha-1.0-1.noarch -> alpha-1.1-1.noarch"])
     );
-    assert_eq!(entries[3]["removed"], serde_json::json!(["gamma-1.0-1.noarch"]));
+    assert_eq!(
+        entries[3]["removed"],
+        serde_json::json!(["gamma-1.0-1.noarch"])
+    );
     let human = mirror_ok(&s.config, &["log", "test-noarch-plain"]);
     assert!(human.contains("+ delta-1.0-1.noarch"), "{human}");
 }

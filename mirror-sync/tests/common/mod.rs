@@ -62,11 +62,16 @@ fn spec(name: &str, version: &str, kib: usize) -> String {
 fn gen_key(home: &Path, uid: &str) {
     std::fs::create_dir_all(home).unwrap();
     std::fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    run_ok(
-        Command::new("gpg")
-            .env("GNUPGHOME", home)
-            .args(["--batch", "--passphrase", "", "--quick-gen-key", uid, "rsa2048", "sign", "never"]),
-    );
+    run_ok(Command::new("gpg").env("GNUPGHOME", home).args([
+        "--batch",
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        uid,
+        "rsa2048",
+        "sign",
+        "never",
+    ]));
 }
 
 pub fn rpms() -> &'static Rpms {
@@ -101,11 +106,11 @@ pub fn rpms() -> &'static Rpms {
         let other_gnupg = tmp.path().join("gnupg-other");
         gen_key(&other_gnupg, "somebody else <else@example.com>");
         let key = tmp.path().join("RPM-GPG-KEY-test");
-        let out = run_ok(
-            Command::new("gpg")
-                .env("GNUPGHOME", &gnupg)
-                .args(["--armor", "--export", "mirror@example.com"]),
-        );
+        let out = run_ok(Command::new("gpg").env("GNUPGHOME", &gnupg).args([
+            "--armor",
+            "--export",
+            "mirror@example.com",
+        ]));
         std::fs::write(&key, out.stdout).unwrap();
         let sdir = tmp.path().join("signed");
         std::fs::create_dir_all(&sdir).unwrap();
@@ -160,14 +165,23 @@ impl Upstream {
             std::fs::remove_file(e.unwrap().path()).unwrap();
         }
         for p in pkgs {
-            let src = if self.signed { &r.signed[*p] } else { &r.files[*p] };
+            let src = if self.signed {
+                &r.signed[*p]
+            } else {
+                &r.files[*p]
+            };
             std::fs::copy(src, self.dir.join(Self::href(p))).unwrap();
         }
         self.createrepo();
     }
 
     pub fn createrepo(&self) {
-        run_ok(Command::new("createrepo_c").arg("-q").arg("--no-database").arg(&self.dir));
+        run_ok(
+            Command::new("createrepo_c")
+                .arg("-q")
+                .arg("--no-database")
+                .arg(&self.dir),
+        );
         if self.signed {
             self.sign_repomd(&rpms().gnupg);
         }
@@ -220,7 +234,12 @@ impl Server {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let faults: Arc<Mutex<HashMap<String, Fault>>> = Arc::new(Mutex::new(HashMap::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, f, s, rt) = (requests.clone(), faults.clone(), stop.clone(), root.to_path_buf());
+        let (r, f, s, rt) = (
+            requests.clone(),
+            faults.clone(),
+            stop.clone(),
+            root.to_path_buf(),
+        );
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
@@ -409,10 +428,17 @@ pub fn tree_hash(dir: &Path) -> BTreeMap<String, String> {
                 format!("link {}", std::fs::read_link(&p).unwrap().display())
             } else if m.is_dir() {
                 walk(base, &p, out);
-                format!("dir {:o} {}", m.mode(), m.mtime_nsec() + m.mtime() * 1_000_000_000)
+                format!(
+                    "dir {:o} {}",
+                    m.mode(),
+                    m.mtime_nsec() + m.mtime() * 1_000_000_000
+                )
             } else {
                 let mut h = Vec::new();
-                std::fs::File::open(&p).unwrap().read_to_end(&mut h).unwrap();
+                std::fs::File::open(&p)
+                    .unwrap()
+                    .read_to_end(&mut h)
+                    .unwrap();
                 use sha2::Digest;
                 format!(
                     "file {:o} {} {} {}",
@@ -425,7 +451,13 @@ pub fn tree_hash(dir: &Path) -> BTreeMap<String, String> {
             out.insert(rel, desc);
         }
     }
-    out.insert(".".into(), format!("{:?}", std::fs::symlink_metadata(dir).map(|m| m.mtime_nsec()).ok()));
+    out.insert(
+        ".".into(),
+        format!(
+            "{:?}",
+            std::fs::symlink_metadata(dir).map(|m| m.mtime_nsec()).ok()
+        ),
+    );
     walk(dir, dir, &mut out);
     out
 }
