@@ -7,6 +7,7 @@
 //! Layers: `config`/`mrepo` → `transport` → `download`/`pool` → `sync` (plan, publish,
 //! state) → `register`; `main.rs` is the command line.
 
+pub mod cli;
 pub mod config;
 pub mod download;
 pub mod filter;
