@@ -182,10 +182,21 @@ fn build(
             }
         }
     }
-    // hard links and directory entries reach the disk before readers can see them
-    let dir = std::fs::File::open(tree).map_err(|e| io(tree, e))?;
-    nix::unistd::syncfs(&dir).map_err(|e| format!("{}: syncfs: {e}", tree.display()))?;
-    Ok(())
+    // the directory entries (hard links) reach the disk before readers can see them; the
+    // files themselves were fsynced when they entered the pool (syncfs would flush the whole
+    // filesystem, which on a busy mirror host costs seconds)
+    fsync_dirs(tree)
+}
+
+fn fsync_dirs(dir: &Path) -> Result<(), String> {
+    for e in std::fs::read_dir(dir).map_err(|e| io(dir, e))?.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            fsync_dirs(&e.path())?;
+        }
+    }
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io(dir, e))
 }
 
 fn switch(layout: &Layout, tree: &Path) -> Result<(), String> {

@@ -177,6 +177,7 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
     let first = mirror_list.first().cloned().unwrap_or_default();
     let repomd_url = join(&first, "repodata/repomd.xml");
     let repomd_sha = sha256_bytes(&repomd_bytes);
+    tracing::debug!("{}: repomd.xml from {first}", inst.label);
 
     let old = state::load(&cfg.state_dir, &inst.label)
         .map_err(|e| e.to_string())?
@@ -210,6 +211,7 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
             .map_err(|e| format!("repodata/repomd.xml.asc: {e}"))?;
         keys.verify_detached(&repomd_bytes, &sig)
             .map_err(|e| format!("{repomd_url}: {e}"))?;
+        tracing::debug!("{}: repomd.xml.asc verified", inst.label);
         Some(sig)
     } else {
         None
@@ -271,6 +273,7 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
     )
     .map_err(|e| e.to_string())?;
     let upstream_count = upstream_all.len();
+    tracing::debug!("{}: {upstream_count} packages upstream", inst.label);
     let mut chosen = filter::select(upstream_all, &inst.include, &inst.exclude, inst.newest_only);
 
     // the plan
@@ -401,6 +404,7 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
         return Err(format!("{n} of {total} downloads failed: {shown}"));
     }
 
+    tracing::debug!("{}: downloads done", inst.label);
     if inst.gpgcheck {
         let keys = Arc::new(Keyring::load(&inst.gpg_keys)?);
         let check: Vec<(String, PathBuf)> = wants
@@ -492,6 +496,7 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
         }
     };
 
+    tracing::debug!("{}: publishing", inst.label);
     let generation = old.generation + 1;
     let tree = publish::publish(&layout, generation, &files, metadata)?;
     publish::remove_old_trees(&layout, &tree);

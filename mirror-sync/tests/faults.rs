@@ -59,6 +59,7 @@ repo = "signed"
 arches = ["noarch"]
 urls = ["{signed}"]
 gpg_keys = ["{key}"]
+gpgcheck = true
 "#,
             www = www.display(),
             signed = server.url("signed/"),
@@ -223,6 +224,101 @@ fn truncated_or_badly_signed_repomd_keeps_the_tree() {
     let t = sync_fails(&s, "test-noarch-signed");
     assert!(t.contains("repomd.xml.asc"), "{t}");
     assert_eq!(repoquery(&signed_dest), OLD);
+
+    // a signed repomd.xml, but one package without a signature (gpgcheck = true)
+    std::fs::copy(
+        &rpms().files["gamma-1.0"],
+        s.signed.dir.join(Upstream::href("gamma-1.0")),
+    )
+    .unwrap();
+    s.signed.createrepo();
+    let t = sync_fails(&s, "test-noarch-signed");
+    assert!(
+        t.contains("gamma-1.0-1.noarch.rpm: package signature"),
+        "{t}"
+    );
+    assert!(t.contains("not signed"), "{t}");
+    assert_eq!(repoquery(&signed_dest), OLD);
+}
+
+#[test]
+fn mirrorlist_metalink_and_rsync_upstreams() {
+    let s = setup();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let up = s.plain.dir.parent().unwrap().to_path_buf();
+    // a mirror list whose first mirror is down, and a metalink
+    std::fs::write(
+        up.join("mirrorlist"),
+        format!(
+            "# mirrors\nhttp://127.0.0.1:{closed}/plain/\n{}\n",
+            s.server.url("plain/")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        up.join("metalink"),
+        format!(
+            "<?xml version=\"1.0\"?><metalink><files><file name=\"repomd.xml\"><resources>\
+             <url protocol=\"http\">{}repodata/repomd.xml</url></resources></file></files></metalink>",
+            s.server.url("mirror2/")
+        ),
+    )
+    .unwrap();
+    // rsync daemon on loopback serving the same upstream
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let rconf = s.www.parent().unwrap().join("rsyncd.conf");
+    std::fs::write(
+        &rconf,
+        format!(
+            "use chroot = false\n[up]\npath = {}\nread only = true\n",
+            up.display()
+        ),
+    )
+    .unwrap();
+    let mut daemon = std::process::Command::new("rsync")
+        .args(["--daemon", "--no-detach", "--address=127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--config={}", rconf.display()))
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rsync daemon did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let config = s.www.parent().unwrap().join("lists.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "www_dir = \"{www}\"\nretries = 0\n\n[[repo]]\ndist = \"ml\"\narches = [\"noarch\"]\nmirrorlist = \"{ml}\"\n\n\
+             [[repo]]\ndist = \"mlk\"\narches = [\"noarch\"]\nmetalink = \"{mk}\"\n\n\
+             [[repo]]\ndist = \"rs\"\narches = [\"noarch\"]\nurls = [\"rsync://127.0.0.1:{port}/up/plain/\"]\n",
+            www = s.www.display(),
+            ml = s.server.url("mirrorlist"),
+            mk = s.server.url("metalink"),
+        ),
+    )
+    .unwrap();
+    let out = mirror(&config, &["sync"]);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(out.status.success(), "{}", text(&out));
+    for d in ["ml", "mlk", "rs"] {
+        assert_eq!(
+            repoquery(&s.www.join(format!("{d}-noarch/RPMS.os"))),
+            OLD,
+            "{d}"
+        );
+    }
 }
 
 #[test]
