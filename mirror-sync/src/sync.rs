@@ -373,17 +373,21 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
     bar.set_style(bar_style());
     bar.set_prefix(inst.label.clone());
     let total = to_fetch.len();
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    bar.set_message(format!("0/{total} pkgs"));
     let sem = Arc::new(tokio::sync::Semaphore::new(cfg.parallel));
     let mut set = tokio::task::JoinSet::new();
     for w in to_fetch {
         let dl = dl.clone();
         let sem = sem.clone();
         let bar = bar.clone();
+        let done = done.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
             let b2 = bar.clone();
             let r = dl.fetch(&w, &move |n| b2.inc(n)).await;
-            bar.set_message(format!("{} pkgs", total));
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            bar.set_message(format!("{n}/{total} pkgs"));
             r
         });
     }
