@@ -36,6 +36,10 @@ pub struct RepoState {
     pub generation: u64,
     /// Published packages by href.
     pub packages: BTreeMap<String, PkgEntry>,
+    /// The config settings that shape the tree (filters, checks) at the last good sync: when
+    /// they change, an unchanged upstream is not a reason to stop early.
+    #[serde(default)]
+    pub settings: String,
     /// hrefs kept although upstream dropped them (no `--delete`).
     #[serde(default)]
     pub retained: Vec<String>,

@@ -135,6 +135,19 @@ async fn fetch_repomd(
     ))
 }
 
+/// What of a repo's config decides the published tree besides upstream.
+fn settings_of(inst: &Instance) -> String {
+    serde_json::json!({
+        "include": inst.include,
+        "exclude": inst.exclude,
+        "newest_only": inst.newest_only,
+        "gpgcheck": inst.gpgcheck,
+        "repo_gpgcheck": inst.repo_gpgcheck,
+        "gpg_keys": inst.gpg_keys,
+    })
+    .to_string()
+}
+
 /// A checksum from metadata, refused when we cannot verify it.
 fn want_of(href: &str, kind: &str, hex: &str, size: Option<u64>) -> Result<Want, String> {
     let sum = Sum::new(kind, hex);
@@ -188,9 +201,11 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
         .as_ref()
         .is_some_and(|t| t.join("repodata/repomd.xml").is_file());
     let delete = opts.delete || inst.delete;
+    let settings = settings_of(inst);
     if !opts.force
         && published_ok
         && old.repomd_sha256 == repomd_sha
+        && old.settings == settings
         && (!delete || old.retained.is_empty())
     {
         return Ok(Report {
@@ -518,6 +533,7 @@ pub async fn sync_repo(ctx: &Ctx, inst: &Instance, opts: &Options) -> Result<Rep
         upstream_revision: md.revision.clone(),
         upstream_timestamp,
         generation,
+        settings,
         packages: entries,
         retained,
         last_attempt: Some(now),

@@ -245,4 +245,21 @@ fn include_exclude_newest_only_rewrite_metadata() {
         repoquery(&dest(&s, "plain")),
         ["alpha-1.1-1.noarch", "beta-1.0-1.noarch"]
     );
+
+    // the filters change, upstream does not: the next sync applies them all the same
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&s.config, text.replace("exclude = [\"gamma*\"]\n", "")).unwrap();
+    mirror_ok(&s.config, &["sync", "test-noarch-plain"]);
+    assert_eq!(
+        rpm_requests(&s.server.take_requests()),
+        ["gamma-1.0-1.noarch.rpm"]
+    );
+    assert_eq!(
+        repoquery(&dest(&s, "plain")),
+        [
+            "alpha-1.1-1.noarch",
+            "beta-1.0-1.noarch",
+            "gamma-1.0-1.noarch"
+        ]
+    );
 }
