@@ -190,3 +190,38 @@ pub fn lock(state_dir: &Path) -> anyhow::Result<Lock> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_writer_at_a_time_and_log_survives_a_bad_line() {
+        let d = tempfile::tempdir().unwrap();
+        let held = lock(d.path()).unwrap();
+        let e = lock(d.path()).err().unwrap().to_string();
+        assert!(
+            e.contains("another kkoji-mirror-sync holds the lock"),
+            "{e}"
+        );
+        drop(held);
+        lock(d.path()).unwrap();
+
+        let entry = LogEntry {
+            time: now(),
+            label: "r".into(),
+            ok: true,
+            added: vec!["a-1-1.noarch".into()],
+            ..Default::default()
+        };
+        append_log(d.path(), &entry).unwrap();
+        let log = repo_dir(d.path(), "r").join("log.jsonl");
+        let mut text = std::fs::read_to_string(&log).unwrap();
+        text.push_str("{not json\n");
+        std::fs::write(&log, text).unwrap();
+        append_log(d.path(), &entry).unwrap();
+        let read = read_log(d.path(), "r").unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[1].added, ["a-1-1.noarch"]);
+    }
+}
