@@ -17,6 +17,11 @@ command -v rpmbuild >/dev/null 2>&1 || need_apt+=(rpm)
 # repodata is checked against createrepo_c and read back with dnf
 command -v createrepo_c >/dev/null 2>&1 || need_apt+=(createrepo-c)
 command -v dnf >/dev/null 2>&1 || need_apt+=(dnf)
+# kkoji-mirror-sync: its tests sign RPMs and repomd.xml with gpg (rpmsign comes with rpm),
+# rsync:// upstreams use rsync, and `kkoji-bench mirror` runs dnf reposync beside it
+command -v gpg >/dev/null 2>&1 || need_apt+=(gnupg)
+command -v rsync >/dev/null 2>&1 || need_apt+=(rsync)
+ls /usr/lib/python3/dist-packages/dnf-plugins/reposync.py >/dev/null 2>&1 || need_apt+=(dnf-plugins-core)
 # the koji CLI checks downloaded RPMs with rpm's python bindings (Debian's python3-rpm),
 # so the venv is made from Debian's python3 with system site packages
 [ -x /usr/bin/python3 ] || need_apt+=(python3)

@@ -31,6 +31,8 @@ pub enum Cmd {
     /// Repodata: kkoji-repodata vs createrepo_c on N synthetic RPMs, full generation
     /// (cold cache) and regeneration after one package changed (warm cache vs --update).
     Repodata(RepodataArgs),
+    /// Mirror: kkoji-mirror-sync vs dnf reposync on a loopback upstream (full, no-op).
+    Mirror(crate::mirror::MirrorArgs),
 }
 
 #[derive(Args, Debug, Clone)]

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod hubproc;
 pub mod load;
+pub mod mirror;
 pub mod monitor;
 pub mod procfs;
 pub mod repodata;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    kkoji_mirror_sync::cli::cli_main()
+}
