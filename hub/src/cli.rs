@@ -162,6 +162,8 @@ async fn quickstart(
         println!("creating the farm CA in {}", cert_dir.display());
         kkoji_certs::init_ca(&cert_dir, "kkoji quickstart CA", 3650)?
     };
+    // a CRL from the start, so `kkoji-certs revoke` works on a running quickstart hub
+    let crl = kkoji_certs::lifecycle::ensure_crl(&cert_dir, 30)?;
     let server_name = "localhost";
     let server_cert = paths.server_cert(server_name);
     let ip = listen.ip().to_string();
@@ -200,7 +202,7 @@ async fn quickstart(
             cert: server_cert,
             key: paths.server_dir.join(format!("{server_name}.key")),
             client_ca: paths.ca_cert.clone(),
-            crl: None,
+            crl: Some(crl),
         },
         auth: AuthConfig::default(),
         limits: LimitsConfig::default(),

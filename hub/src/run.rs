@@ -125,6 +125,7 @@ async fn serve_until_signal(
     };
     on_ready(config, &hub)?;
     let background = crate::hub::spawn_background(hub.clone());
+    let expiry = spawn_expiry_warnings(&config.tls);
     // what runs on the signal (e.g. stopping the local builder) runs while the hub still
     // serves, so it can still talk to the hub
     let stop = async move {
@@ -132,6 +133,7 @@ async fn serve_until_signal(
         let _ = tokio::task::spawn_blocking(on_signal).await;
     };
     crate::server::serve(hub, Arc::new(tls), listener, stop).await;
+    expiry.abort();
     for b in background {
         b.abort();
     }
@@ -283,5 +285,22 @@ pub async fn start_background(config: HubConfig, database_url: &str) -> anyhow::
         pool: pool_handle,
         shutdown: Some(tx),
         task: Some(task),
+    })
+}
+
+/// The farm's CA once expired unnoticed: the hub warns at start-up and then daily when its
+/// server certificate, a CA it trusts or its CRL's next update is within 30 days.
+fn spawn_expiry_warnings(tls: &crate::config::TlsConfig) -> tokio::task::JoinHandle<()> {
+    let (cert, ca, crl) = (tls.cert.clone(), tls.client_ca.clone(), tls.crl.clone());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(86_400));
+        loop {
+            every.tick().await;
+            let (cert, ca, crl) = (cert.clone(), ca.clone(), crl.clone());
+            let _ = tokio::task::spawn_blocking(move || {
+                kkoji_certs::crl::warn_expiring(&cert, &ca, crl.as_deref(), 30)
+            })
+            .await;
+        }
     })
 }

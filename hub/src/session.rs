@@ -222,8 +222,8 @@ pub async fn ssl_login(ctx: &mut Ctx, a: Args) -> HResult<Value> {
     if ctx.session.is_some() && !renew {
         return Err(auth("Already logged in"));
     }
-    let (dn, mut name) = match &ctx.peer.cert {
-        ClientCert::Verified { dn, .. } => {
+    let (dn, subject, mut name) = match &ctx.peer.cert {
+        ClientCert::Verified { dn, subject } => {
             let comp = ctx.hub().config.auth.dn_username_component.clone();
             let name = ctx
                 .peer
@@ -235,13 +235,20 @@ pub async fn ssl_login(ctx: &mut Ctx, a: Args) -> HResult<Value> {
                         "unable to get user information ({comp}) from client certificate"
                     ))
                 })?;
-            (dn.clone(), name)
+            (dn.clone(), subject.clone(), name)
         }
         ClientCert::None => return Err(auth("could not verify client: NONE")),
         ClientCert::Invalid(why) => return Err(auth(format!("could not verify client: {why}"))),
     };
     if let Some(proxy) = a.opt_str(0)? {
-        if !ctx.hub().config.auth.proxy_dns.iter().any(|d| d == &dn) {
+        if !ctx
+            .hub()
+            .config
+            .auth
+            .proxy_dns
+            .iter()
+            .any(|d| crate::tls::dn_matches(&subject, d))
+        {
             return Err(auth(format!("{dn} is not authorized to login other users")));
         }
         name = proxy.to_string();

@@ -8,13 +8,12 @@
 //! with every request of the connection, so `sslLogin` can answer with a clear AuthError.
 
 use rustls::DistinguishedName;
-use rustls::RootCertStore;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::ServerConfig;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -31,7 +30,8 @@ pub struct PeerInfo {
 pub enum ClientCert {
     /// No certificate was presented (anonymous calls).
     None,
-    /// Verified against the farm CA: the subject, most specific attribute first.
+    /// Verified against the farm CA: the subject, most specific attribute first. `dn` is
+    /// for messages only; identity decisions compare `subject` (see [`dn_matches`]).
     Verified {
         dn: String,
         subject: Vec<(String, String)>,
@@ -116,6 +116,8 @@ impl ClientCertVerifier for DeferredVerifier {
 pub struct TlsSetup {
     pub server_config: Arc<ServerConfig>,
     verifier: Arc<dyn ClientCertVerifier>,
+    /// For the reason and date of a revocation in the login fault.
+    crl: Option<std::path::PathBuf>,
 }
 
 pub fn provider() -> Arc<CryptoProvider> {
@@ -137,30 +139,12 @@ impl TlsSetup {
             return Err(file_err(cert, "no certificate found"));
         }
         let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| file_err(key, e))?;
-        let mut roots = RootCertStore::empty();
-        let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(client_ca)
-            .map_err(|e| file_err(client_ca, e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| file_err(client_ca, e))?;
-        if cas.is_empty() {
-            return Err(file_err(client_ca, "no CA certificate found"));
-        }
-        for ca in cas {
-            roots.add(ca).map_err(|e| file_err(client_ca, e))?;
-        }
-        let mut builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-            .allow_unauthenticated();
-        if let Some(crl) = crl {
-            let crls: Vec<CertificateRevocationListDer<'static>> =
-                CertificateRevocationListDer::pem_file_iter(crl)
-                    .map_err(|e| file_err(crl, e))?
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| file_err(crl, e))?;
-            builder = builder.with_crls(crls);
-        }
-        let verifier = builder
-            .build()
-            .map_err(|e| TlsError::Setup(format!("client verifier: {e}")))?;
+        // The CA bundle and the CRL are re-read when they change (at most once a second, on
+        // the next handshake): `kkoji-certs revoke` takes effect without a restart, and a
+        // broken file keeps the last good one (logged).
+        let verifier: Arc<dyn ClientCertVerifier> =
+            kkoji_certs::crl::ReloadingClientVerifier::new(client_ca, crl, provider(), true)
+                .map_err(|e| TlsError::Setup(e.to_string()))?;
         let deferred = Arc::new(DeferredVerifier {
             inner: verifier.clone(),
         });
@@ -174,6 +158,7 @@ impl TlsSetup {
         Ok(TlsSetup {
             server_config: Arc::new(sc),
             verifier,
+            crl: crl.map(Path::to_path_buf),
         })
     }
 
@@ -186,6 +171,20 @@ impl TlsSetup {
             .verifier
             .verify_client_cert(&certs[0], &certs[1..], UnixTime::now())
         {
+            let revoked = matches!(
+                e,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)
+            );
+            if revoked
+                && let Some(path) = &self.crl
+                && let Ok(crls) = kkoji_certs::crl::load_crls(path)
+                && let Some((reason, date)) = kkoji_certs::crl::revocation_of(&crls, &certs[0])
+            {
+                return ClientCert::Invalid(format!(
+                    "certificate has been revoked ({reason}, {})",
+                    date.date()
+                ));
+            }
             return ClientCert::Invalid(describe(&e));
         }
         match subject_of(&certs[0]) {
@@ -251,5 +250,95 @@ fn subject_of(der: &CertificateDer<'_>) -> Result<Vec<(String, String)>, String>
         }
     }
     out.reverse();
+    // mod_ssl takes the first CN, this hub the most specific: with two they could disagree
+    // on who the user is, so such a subject names nobody
+    if out.iter().filter(|(k, _)| k == "CN").count() > 1 {
+        return Err("certificate subject has more than one CN".into());
+    }
     Ok(out)
+}
+
+/// A DN as written in the config (`CN=kojiweb,O=kkoji`, RFC 4514 escapes such as `\,`
+/// honoured), as (attribute, value) pairs. None when it does not parse.
+pub fn parse_dn(text: &str) -> Option<Vec<(String, String)>> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut chars = text.chars();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\\' => cur.push(chars.next()?),
+            ',' => parts.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    parts.push(cur);
+    parts
+        .into_iter()
+        .map(|p| {
+            let (k, v) = p.split_once('=')?;
+            let k = k.trim();
+            if k.is_empty() {
+                return None;
+            }
+            Some((canonical_attr(k), v.trim().to_string()))
+        })
+        .collect()
+}
+
+fn canonical_attr(k: &str) -> String {
+    match k.to_ascii_uppercase().as_str() {
+        "CN" | "2.5.4.3" => "CN".into(),
+        "OU" | "2.5.4.11" => "OU".into(),
+        "O" | "2.5.4.10" => "O".into(),
+        "C" | "2.5.4.6" => "C".into(),
+        "L" | "2.5.4.7" => "L".into(),
+        "ST" | "2.5.4.8" => "ST".into(),
+        "SERIALNUMBER" | "2.5.4.5" => "serialNumber".into(),
+        "EMAILADDRESS" | "E" | "1.2.840.113549.1.9.1" => "emailAddress".into(),
+        "UID" | "0.9.2342.19200300.100.1.1" => "UID".into(),
+        _ => k.to_string(),
+    }
+}
+
+/// Whether a verified subject (most specific attribute first) is the DN `configured`. The
+/// comparison is of parsed attribute/value sequences, in either written order, never of
+/// formatted text: a CN whose value is `kojiweb,O=kkoji` is not `CN=kojiweb,O=kkoji`.
+pub fn dn_matches(subject: &[(String, String)], configured: &str) -> bool {
+    let Some(want) = parse_dn(configured) else {
+        return false;
+    };
+    let same = |a: &[(String, String)], b: &mut dyn Iterator<Item = &(String, String)>| {
+        let b: Vec<&(String, String)> = b.collect();
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|((ka, va), (kb, vb))| ka.eq_ignore_ascii_case(kb) && va == vb)
+    };
+    same(subject, &mut want.iter()) || same(subject, &mut want.iter().rev())
+}
+
+#[cfg(test)]
+mod dn_tests {
+    use super::*;
+
+    fn subj(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_cn_holding_a_comma_is_not_a_longer_dn() {
+        let proxy = subj(&[("CN", "kojiweb"), ("O", "kkoji")]);
+        assert!(dn_matches(&proxy, "CN=kojiweb,O=kkoji"));
+        assert!(dn_matches(&proxy, "O=kkoji, CN=kojiweb"));
+        assert!(dn_matches(&proxy, "cn=kojiweb,o=kkoji"));
+        let forged = subj(&[("CN", "kojiweb,O=kkoji")]);
+        assert!(!dn_matches(&forged, "CN=kojiweb,O=kkoji"));
+        // an escaped comma in the config is part of the value
+        assert!(dn_matches(&forged, "CN=kojiweb\\,O=kkoji"));
+        assert!(!dn_matches(&proxy, "CN=kojiweb"));
+        assert!(!dn_matches(&proxy, "garbage"));
+    }
 }
