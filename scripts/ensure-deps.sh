@@ -17,6 +17,10 @@ command -v rpmbuild >/dev/null 2>&1 || need_apt+=(rpm)
 # repodata is checked against createrepo_c and read back with dnf
 command -v createrepo_c >/dev/null 2>&1 || need_apt+=(createrepo-c)
 command -v dnf >/dev/null 2>&1 || need_apt+=(dnf)
+# kkoji-backup dumps and restores through pg_dump/pg_restore; kkoji-bench backup compares
+# it with duplicity
+command -v pg_restore >/dev/null 2>&1 || need_apt+=(postgresql-client)
+command -v duplicity >/dev/null 2>&1 || need_apt+=(duplicity)
 # the koji CLI checks downloaded RPMs with rpm's python bindings (Debian's python3-rpm),
 # so the venv is made from Debian's python3 with system site packages
 [ -x /usr/bin/python3 ] || need_apt+=(python3)
