@@ -189,6 +189,13 @@ pub fn read_file(path: &Path) -> Result<Manifest, ManifestError> {
     if m.format != FORMAT {
         return Err(bad(format!("unknown format {}", m.format)));
     }
+    // A restore writes these paths under its target: none may lead out of it.
+    if let Some(e) = m.entries.iter().find(|e| !plain_relative(&e.path)) {
+        return Err(bad(format!(
+            "entry {:?} is not a plain relative path",
+            e.path
+        )));
+    }
     let expected = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -197,6 +204,11 @@ pub fn read_file(path: &Path) -> Result<Manifest, ManifestError> {
         return Err(bad(format!("names run {} (renamed file?)", m.run)));
     }
     Ok(m)
+}
+
+/// `.` or `a/b/c` with no empty, `.` or `..` components.
+pub fn plain_relative(p: &str) -> bool {
+    p == "." || (!p.is_empty() && p.split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
 }
 
 /// Finished runs (those with a manifest), oldest first.
@@ -290,6 +302,15 @@ pub fn remove_run(root: &Path, m: &Manifest) -> Result<(), PathError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_paths() {
+        assert!(plain_relative("."));
+        assert!(plain_relative("work/tasks/1/build.log"));
+        for p in ["", "/etc/passwd", "a/../../x", "..", "a//b", "./a"] {
+            assert!(!plain_relative(p), "{p}");
+        }
+    }
 
     #[test]
     fn run_ids_order_and_parse() {
