@@ -31,6 +31,9 @@ pub enum Cmd {
     /// Repodata: kkoji-repodata vs createrepo_c on N synthetic RPMs, full generation
     /// (cold cache) and regeneration after one package changed (warm cache vs --update).
     Repodata(RepodataArgs),
+    /// Backup: kkoji-backup vs duplicity --no-encryption on a synthetic scratch tree (full,
+    /// incremental after 1% changed, full restore).
+    Backup(crate::backup::BackupArgs),
 }
 
 #[derive(Args, Debug, Clone)]

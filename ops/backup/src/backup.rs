@@ -4,7 +4,7 @@
 //! changed since the parent run is streamed into `ephemeral/<RUN>.<full|incr>.tar.zst`,
 //! hashed on the way. Unchanged files are listed with the run that already holds them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -130,7 +130,18 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
         tracing::warn!(file = %p.display(), "removed the leftover of an interrupted run");
     }
     let now = Utc::now();
-    let (kind, parent, why) = plan(s, now, opts.full);
+    let (mut kind, mut parent, mut why) = plan(s, now, opts.full);
+    let mut parent_state = Vec::new();
+    if let Some(p) = &parent {
+        match manifest::state(root, p) {
+            Ok(st) => parent_state = st,
+            Err(e) => {
+                why = format!("full (the chain of {} cannot be read: {e})", p.run);
+                kind = RunKind::Full;
+                parent = None;
+            }
+        }
+    }
     let run_id = manifest::new_run_id(root, now);
     tracing::info!(run = %run_id, "backup run: {why}");
 
@@ -145,10 +156,8 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
     };
 
     let scan = scan_tree(s)?;
-    let parent_entries: HashMap<&str, &Entry> = parent
-        .as_ref()
-        .map(|p| p.entries.iter().map(|e| (e.path.as_str(), e)).collect())
-        .unwrap_or_default();
+    let parent_entries: HashMap<&str, &Entry> =
+        parent_state.iter().map(|e| (e.path.as_str(), e)).collect();
     let archive_rel = manifest::archive_rel(&run_id, kind);
     let archive_path = root.join(&archive_rel);
     let mut errors = scan.errors;
@@ -228,17 +237,17 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
 
     let present: std::collections::HashSet<&str> =
         entries.iter().map(|e| e.path.as_str()).collect();
-    let mut deleted: Vec<String> = parent
-        .as_ref()
-        .map(|p| {
-            p.entries
-                .iter()
-                .filter(|e| !present.contains(e.path.as_str()))
-                .map(|e| e.path.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut deleted: Vec<String> = parent_state
+        .iter()
+        .filter(|e| !present.contains(e.path.as_str()))
+        .map(|e| e.path.clone())
+        .collect();
     deleted.sort();
+    let tree_entries = u64::try_from(entries.len()).unwrap_or(0);
+    // An incremental manifest keeps only what changed.
+    if kind == RunKind::Incremental {
+        entries.retain(|e| parent_entries.get(e.path.as_str()) != Some(&e));
+    }
     let m = Manifest {
         format: manifest::FORMAT,
         run: run_id,
@@ -259,6 +268,7 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
         errors,
         files_stored,
         bytes_stored,
+        tree_entries,
     };
     manifest::write(root, &m)?;
     Ok(RunOutcome {
@@ -591,19 +601,11 @@ pub fn scan_tree(s: &Settings) -> Result<Scan, RunError> {
                     .push(format!("{}: a {what}; skipped", abs.display()));
             }
         }
-        // Pre-order with sorted names: push in reverse so the first name is read next.
-        let mut order: BTreeMap<String, PathBuf> = BTreeMap::new();
-        for (abs, path) in subdirs {
-            order.insert(path, abs);
-        }
-        for (path, abs) in order.into_iter().rev() {
-            stack.push((abs, path));
-        }
+        stack.extend(subdirs);
     }
-    // Directories were listed before their contents were read: keep pre-order by sorting on
-    // path components.
+    // Manifest order: pre-order, names sorted (a directory before its contents).
     scan.items
-        .sort_by(|a, b| component_order(&a.entry.path, &b.entry.path));
+        .sort_by(|a, b| manifest::component_order(&a.entry.path, &b.entry.path));
     // Hard links: the first name (in manifest order) holds the content, later ones point to it.
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
     for item in &mut scan.items {
@@ -620,16 +622,6 @@ pub fn scan_tree(s: &Settings) -> Result<Scan, RunError> {
         }
     }
     Ok(scan)
-}
-
-/// `.` first, then paths compared component by component (a directory before its contents).
-fn component_order(a: &str, b: &str) -> std::cmp::Ordering {
-    match (a == ".", b == ".") {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Less,
-        (false, true) => std::cmp::Ordering::Greater,
-        _ => a.split('/').cmp(b.split('/')),
-    }
 }
 
 fn entry_of(path: &str, m: &fs::Metadata, kind: Kind) -> Entry {

@@ -80,6 +80,15 @@ pub struct Overrides {
     /// Directory with pg_dump and pg_restore
     #[arg(long, global = true)]
     pub pg_bin_dir: Option<PathBuf>,
+    /// Retention: newest runs kept [default: 4]
+    #[arg(long, global = true)]
+    pub keep_last: Option<u32>,
+    /// Retention: weeks whose newest run is kept [default: 8]
+    #[arg(long, global = true)]
+    pub keep_weekly: Option<u32>,
+    /// Retention: months whose newest run is kept [default: 12]
+    #[arg(long, global = true)]
+    pub keep_monthly: Option<u32>,
 }
 
 /// Where the hub's database is.
@@ -267,14 +276,14 @@ impl Settings {
         let pg_bin_dir = ov.pg_bin_dir.clone().or(db.pg_bin_dir);
         let r = file.retention.unwrap_or_default();
         let retention = Retention {
-            keep_last: r.keep_last.unwrap_or(4),
-            keep_weekly: r.keep_weekly.unwrap_or(8),
-            keep_monthly: r.keep_monthly.unwrap_or(12),
+            keep_last: ov.keep_last.or(r.keep_last).unwrap_or(4),
+            keep_weekly: ov.keep_weekly.or(r.keep_weekly).unwrap_or(8),
+            keep_monthly: ov.keep_monthly.or(r.keep_monthly).unwrap_or(12),
         };
         if retention.keep_last == 0 {
             return Err(ConfigError(format!(
                 "{}: must be at least 1 (the newest backup is always kept)",
-                where_("retention.keep_last")
+                from_flag(ov.keep_last.is_some(), "retention.keep_last")
             )));
         }
         let koji_topdir = file.drill.and_then(|d| d.koji_topdir);

@@ -1,7 +1,10 @@
-//! What one run wrote: the manifest (`ephemeral/<RUN>.manifest.json.zst`) lists the whole
+//! What one run wrote: the manifest (`ephemeral/<RUN>.manifest.json.zst`) describes the
 //! tree as it was at the run — every entry with its metadata and content hash, and for each
 //! file the run whose archive holds its bytes — plus the paths deleted since the parent run,
 //! the database dump and the archive with their sizes and hashes.
+//!
+//! An incremental run's manifest holds only the entries that are new or changed since its
+//! parent (and the deleted paths); [`state`] replays the chain to get the whole tree.
 //!
 //! The manifest is written last: a run exists for `list`, `verify` and `restore` only once
 //! its manifest does, so a run killed half-way is simply not there.
@@ -109,6 +112,10 @@ pub struct Manifest {
     pub errors: Vec<String>,
     pub files_stored: u64,
     pub bytes_stored: u64,
+    /// Entries of the whole tree at this run (`entries` of an incremental run holds only
+    /// what changed since its parent).
+    #[serde(default)]
+    pub tree_entries: u64,
 }
 
 impl Manifest {
@@ -123,9 +130,61 @@ impl Manifest {
         runs.dedup();
         runs
     }
+}
 
-    pub fn by_path(&self) -> BTreeMap<&str, &Entry> {
-        self.entries.iter().map(|e| (e.path.as_str(), e)).collect()
+/// The whole tree at run `m`: its full run's entries with every later run's changes and
+/// deletions applied, in manifest order.
+pub fn state(root: &Path, m: &Manifest) -> Result<Vec<Entry>, ManifestError> {
+    if m.kind == RunKind::Full {
+        return Ok(m.entries.clone());
+    }
+    let mut chain = vec![m.clone()];
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let last = chain
+            .last()
+            .map(|c| (c.kind, c.parent.clone(), c.run.clone()));
+        let Some((kind, parent, run)) = last else {
+            break;
+        };
+        if kind == RunKind::Full {
+            break;
+        }
+        let Some(parent) = parent else {
+            return Err(ManifestError::Bad {
+                path: manifest_path(root, &run),
+                msg: "an incremental run without a parent".to_owned(),
+            });
+        };
+        if !seen.insert(parent.clone()) {
+            return Err(ManifestError::Bad {
+                path: manifest_path(root, &run),
+                msg: format!("the chain loops at {parent}"),
+            });
+        }
+        chain.push(read(root, &parent)?);
+    }
+    let mut map: BTreeMap<String, Entry> = BTreeMap::new();
+    for mm in chain.iter().rev() {
+        for d in &mm.deleted {
+            map.remove(d);
+        }
+        for e in &mm.entries {
+            map.insert(e.path.clone(), e.clone());
+        }
+    }
+    let mut v: Vec<Entry> = map.into_values().collect();
+    v.sort_by(|a, b| component_order(&a.path, &b.path));
+    Ok(v)
+}
+
+/// `.` first, then paths compared component by component (a directory before its contents).
+pub fn component_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a == ".", b == ".") {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.split('/').cmp(b.split('/')),
     }
 }
 

@@ -123,8 +123,8 @@ pub fn restore_tree(
         }
         Err(e) => return Err(perr(target)(e).into()),
     }
-    let entries: Vec<&Entry> = m
-        .entries
+    let state = manifest::state(root, m)?;
+    let entries: Vec<&Entry> = state
         .iter()
         .filter(|e| selected(e, sub.as_deref()))
         .collect();
@@ -135,7 +135,7 @@ pub fn restore_tree(
             sub.unwrap_or_default()
         )));
     }
-    let by_path = m.by_path();
+    let by_path: HashMap<&str, &Entry> = state.iter().map(|e| (e.path.as_str(), e)).collect();
     let dest = |p: &str| -> PathBuf {
         if p == "." {
             target.to_path_buf()
@@ -201,13 +201,117 @@ pub fn restore_tree(
         total += c.size;
     }
     let mut progress = Progress::new("restore", total);
+    let root_user = is_root();
+    // Files are read from the archive here and written by a few threads: creating many
+    // small files is kernel time, which several threads overlap.
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(workers * 64);
+    let rx = std::sync::Mutex::new(rx);
+    let failures: std::sync::Mutex<Vec<RestoreError>> = std::sync::Mutex::new(Vec::new());
+    let read_result = std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let job = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    if let Err(err) =
+                        write_file(&job.dests, &job.entry, &job.data, force, root_user)
+                        && let Ok(mut f) = failures.lock()
+                    {
+                        f.push(err);
+                    }
+                }
+            });
+        }
+        let r = read_contents(
+            root,
+            m,
+            wanted,
+            &tx,
+            &mut progress,
+            &mut stats,
+            force,
+            root_user,
+        );
+        drop(tx);
+        r
+    });
+    read_result?;
+    if let Some(err) = failures
+        .into_inner()
+        .ok()
+        .and_then(|mut v| (!v.is_empty()).then(|| v.remove(0)))
+    {
+        return Err(err);
+    }
+    progress.finish();
+    // 3. Symlinks and hard links.
+    for e in &entries {
+        let p = dest(&e.path);
+        match e.kind {
+            Kind::Symlink => {
+                make_room(&p, Kind::Symlink, force)?;
+                std::os::unix::fs::symlink(e.target.as_deref().unwrap_or_default(), &p)
+                    .map_err(perr(&p))?;
+                set_meta(&p, e, true, root_user)?;
+                stats.symlinks += 1;
+            }
+            Kind::Hardlink => {
+                let t = e.target.as_deref().unwrap_or_default();
+                if by_path.get(t).is_some_and(|f| selected(f, sub.as_deref())) {
+                    make_room(&p, Kind::Hardlink, force)?;
+                    fs::hard_link(dest(t), &p).map_err(perr(&p))?;
+                    stats.hardlinks += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    // 4. Directory metadata, deepest first (writing into a directory changes its mtime).
+    for e in entries.iter().rev().filter(|e| e.kind == Kind::Dir) {
+        set_meta(&dest(&e.path), e, false, root_user)?;
+    }
+    Ok(stats)
+}
+
+/// One file for the writer threads.
+struct Job {
+    dests: Vec<PathBuf>,
+    entry: Entry,
+    data: Vec<u8>,
+}
+
+/// Files up to this size are read into memory and handed to a writer thread; larger ones
+/// are streamed to disk by the reader.
+const IN_MEMORY: u64 = 8 << 20;
+
+type Wanted<'a> = BTreeMap<String, HashMap<String, (&'a Entry, Vec<PathBuf>)>>;
+
+/// Reads every archive that holds wanted content once, checks each file's BLAKE3.
+#[allow(clippy::too_many_arguments)]
+fn read_contents(
+    root: &Path,
+    m: &Manifest,
+    wanted: Wanted<'_>,
+    tx: &std::sync::mpsc::SyncSender<Job>,
+    progress: &mut Progress,
+    stats: &mut TreeStats,
+    force: bool,
+    root_user: bool,
+) -> Result<(), RestoreError> {
     for (run, mut files) in wanted {
-        let holder = if run == m.run {
-            m.clone()
+        let archive_rel = if run == m.run {
+            m.archive.path.clone()
         } else {
-            manifest::read(root, &run)?
+            manifest::read(root, &run)?.archive.path
         };
-        let archive = root.join(&holder.archive.path);
+        let archive = root.join(&archive_rel);
         let aerr = |msg: String| RestoreError::Archive {
             archive: archive.clone(),
             msg,
@@ -216,6 +320,7 @@ pub fn restore_tree(
         let dec = zstd::Decoder::new(f).map_err(|e| aerr(e.to_string()))?;
         let mut ar = tar::Archive::new(dec);
         let iter = ar.entries().map_err(|e| aerr(e.to_string()))?;
+        let mut buf = vec![0u8; 1 << 16];
         for ent in iter {
             if files.is_empty() {
                 break;
@@ -232,12 +337,19 @@ pub fn restore_tree(
             let Some((e, dests)) = files.remove(&path) else {
                 continue;
             };
-            let first = &dests[0];
-            make_room(first, Kind::File, force)?;
-            let mut out = File::create(first).map_err(perr(first))?;
             let mut hasher = blake3::Hasher::new();
-            let mut buf = vec![0u8; 1 << 16];
             let mut n_total = 0u64;
+            let in_memory = e.size <= IN_MEMORY;
+            let mut data = Vec::with_capacity(if in_memory {
+                usize::try_from(e.size).unwrap_or(0)
+            } else {
+                0
+            });
+            let mut out = None;
+            if !in_memory {
+                make_room(&dests[0], Kind::File, force)?;
+                out = Some(File::create(&dests[0]).map_err(perr(&dests[0]))?);
+            }
             loop {
                 let n = match ent.read(&mut buf) {
                     Ok(0) => break,
@@ -246,7 +358,10 @@ pub fn restore_tree(
                     Err(err) => return Err(aerr(format!("reading {path}: {err}"))),
                 };
                 hasher.update(&buf[..n]);
-                out.write_all(&buf[..n]).map_err(perr(first))?;
+                match out.as_mut() {
+                    Some(o) => o.write_all(&buf[..n]).map_err(perr(&dests[0]))?,
+                    None => data.extend_from_slice(&buf[..n]),
+                }
                 let n = u64::try_from(n).unwrap_or(0);
                 n_total += n;
                 progress.bytes(n);
@@ -257,17 +372,26 @@ pub fn restore_tree(
                     "{path}: content does not match the manifest (blake3 {got}, {n_total} bytes)"
                 )));
             }
-            drop(out);
-            for d in &dests[1..] {
-                make_room(d, Kind::File, force)?;
-                fs::copy(first, d).map_err(perr(d))?;
-            }
-            for d in &dests {
-                set_meta(d, e, false)?;
-                stats.files += 1;
-                stats.bytes += e.size;
-            }
+            stats.files += u64::try_from(dests.len()).unwrap_or(0);
+            stats.bytes += e.size * u64::try_from(dests.len()).unwrap_or(0);
             progress.file_done(0);
+            match out {
+                Some(o) => {
+                    set_handle_meta(&o, &dests[0], e, root_user)?;
+                    drop(o);
+                    copy_to_others(&dests, e, force, root_user)?;
+                }
+                None => {
+                    let job = Job {
+                        dests,
+                        entry: e.clone(),
+                        data,
+                    };
+                    if tx.send(job).is_err() {
+                        return Err(aerr("the writer threads stopped".to_owned()));
+                    }
+                }
+            }
         }
         if let Some(missing) = files.keys().next() {
             return Err(aerr(format!(
@@ -276,34 +400,50 @@ pub fn restore_tree(
             )));
         }
     }
-    progress.finish();
-    // 3. Symlinks and hard links.
-    for e in &entries {
-        let p = dest(&e.path);
-        match e.kind {
-            Kind::Symlink => {
-                make_room(&p, Kind::Symlink, force)?;
-                std::os::unix::fs::symlink(e.target.as_deref().unwrap_or_default(), &p)
-                    .map_err(perr(&p))?;
-                set_meta(&p, e, true)?;
-                stats.symlinks += 1;
-            }
-            Kind::Hardlink => {
-                let t = e.target.as_deref().unwrap_or_default();
-                if by_path.get(t).is_some_and(|f| selected(f, sub.as_deref())) {
-                    make_room(&p, Kind::Hardlink, force)?;
-                    fs::hard_link(dest(t), &p).map_err(perr(&p))?;
-                    stats.hardlinks += 1;
-                }
-            }
-            _ => {}
-        }
+    Ok(())
+}
+
+/// Writes one file's (already checked) bytes and its metadata; further names get copies.
+fn write_file(
+    dests: &[PathBuf],
+    e: &Entry,
+    data: &[u8],
+    force: bool,
+    root_user: bool,
+) -> Result<(), RestoreError> {
+    let first = &dests[0];
+    make_room(first, Kind::File, force)?;
+    let mut out = File::create(first).map_err(perr(first))?;
+    out.write_all(data).map_err(perr(first))?;
+    set_handle_meta(&out, first, e, root_user)?;
+    drop(out);
+    copy_to_others(dests, e, force, root_user)
+}
+
+fn copy_to_others(
+    dests: &[PathBuf],
+    e: &Entry,
+    force: bool,
+    root_user: bool,
+) -> Result<(), RestoreError> {
+    for d in &dests[1..] {
+        make_room(d, Kind::File, force)?;
+        fs::copy(&dests[0], d).map_err(perr(d))?;
+        set_meta(d, e, false, root_user)?;
     }
-    // 4. Directory metadata, deepest first (writing into a directory changes its mtime).
-    for e in entries.iter().rev().filter(|e| e.kind == Kind::Dir) {
-        set_meta(&dest(&e.path), e, false)?;
+    Ok(())
+}
+
+/// Owner, mode and mtime through the open file (no more path lookups).
+fn set_handle_meta(f: &File, p: &Path, e: &Entry, root_user: bool) -> Result<(), RestoreError> {
+    if root_user {
+        std::os::unix::fs::fchown(f, Some(e.uid), Some(e.gid)).map_err(perr(p))?;
     }
-    Ok(stats)
+    f.set_permissions(fs::Permissions::from_mode(e.mode))
+        .map_err(perr(p))?;
+    let t = filetime::FileTime::from_unix_time(e.mtime, e.mtime_nsec);
+    filetime::set_file_handle_times(f, Some(t), Some(t)).map_err(perr(p))?;
+    Ok(())
 }
 
 /// With `--force`, removes whatever is in the way of a new entry (a directory stays a
@@ -331,17 +471,16 @@ fn make_room(p: &Path, kind: Kind, force: bool) -> Result<(), RestoreError> {
     Ok(())
 }
 
-fn set_meta(p: &Path, e: &Entry, symlink: bool) -> Result<(), RestoreError> {
-    if is_root() {
+fn set_meta(p: &Path, e: &Entry, symlink: bool, root_user: bool) -> Result<(), RestoreError> {
+    if root_user {
         std::os::unix::fs::lchown(p, Some(e.uid), Some(e.gid)).map_err(perr(p))?;
     }
     let t = filetime::FileTime::from_unix_time(e.mtime, e.mtime_nsec);
-    if symlink {
-        filetime::set_symlink_file_times(p, t, t).map_err(perr(p))?;
-    } else {
+    if !symlink {
         fs::set_permissions(p, fs::Permissions::from_mode(e.mode)).map_err(perr(p))?;
-        filetime::set_file_times(p, t, t).map_err(perr(p))?;
     }
+    // utimensat without following: no open of the path (and right for symlinks).
+    filetime::set_symlink_file_times(p, t, t).map_err(perr(p))?;
     Ok(())
 }
 

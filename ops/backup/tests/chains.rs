@@ -134,6 +134,12 @@ fn incremental_chain_restores_every_point_exactly() {
     // Two build.logs (new, changed), secret.key (chmod), run.sh/inside, empty/deeper, and
     // links/a (a new name changes its inode's ctime); root.log and the t1 triple are not.
     assert_eq!(stored[1], 6, "{list:#}");
+    // An incremental manifest records only the changes (the tree has ~30 entries).
+    let changed = list[1]["changed_entries"].as_u64().unwrap();
+    assert!(
+        changed < list[1]["entries"].as_u64().unwrap() && changed > 6,
+        "{list:#}"
+    );
     kb(&root, &tree, &["verify"]).ok();
 
     for (i, ((run, _), expected)) in listed.iter().zip(&points).enumerate() {
