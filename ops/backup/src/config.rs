@@ -216,7 +216,7 @@ impl Settings {
             .build()
             .map_err(|e| ConfigError(format!("{}: {e}", where_("exclude"))))?;
         let full_after_days = ov.full_after_days.or(file.full_after_days).unwrap_or(30);
-        let zstd_level = file.zstd_level.unwrap_or(3);
+        let zstd_level = file.zstd_level.unwrap_or(7);
         if !(1..=19).contains(&zstd_level) {
             return Err(ConfigError(format!(
                 "{}: must be between 1 and 19, got {zstd_level}",

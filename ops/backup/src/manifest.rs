@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::fsutil::{self, AtomicFile, PathError, perr};
 
 pub const MANIFEST_SUFFIX: &str = ".manifest.json.zst";
-pub const FORMAT: u32 = 1;
+/// 2: incremental manifests hold only changes.
+pub const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -159,7 +159,6 @@ pub fn restore_tree(
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
             Err(err) => return Err(perr(&p)(err).into()),
         }
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).map_err(perr(&p))?;
         stats.dirs += 1;
     }
     // 2. File contents, grouped by the run whose archive holds them. A hard link whose
@@ -348,7 +347,7 @@ fn read_contents(
             let mut out = None;
             if !in_memory {
                 make_room(&dests[0], Kind::File, force)?;
-                out = Some(File::create(&dests[0]).map_err(perr(&dests[0]))?);
+                out = Some(create(&dests[0], force)?);
             }
             loop {
                 let n = match ent.read(&mut buf) {
@@ -403,6 +402,17 @@ fn read_contents(
     Ok(())
 }
 
+/// A new file; without --force it must not exist yet.
+fn create(p: &Path, force: bool) -> Result<File, RestoreError> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .create_new(!force)
+        .open(p)
+        .map_err(|e| perr(p)(e).into())
+}
+
 /// Writes one file's (already checked) bytes and its metadata; further names get copies.
 fn write_file(
     dests: &[PathBuf],
@@ -413,7 +423,7 @@ fn write_file(
 ) -> Result<(), RestoreError> {
     let first = &dests[0];
     make_room(first, Kind::File, force)?;
-    let mut out = File::create(first).map_err(perr(first))?;
+    let mut out = create(first, force)?;
     out.write_all(data).map_err(perr(first))?;
     set_handle_meta(&out, first, e, root_user)?;
     drop(out);
@@ -449,6 +459,11 @@ fn set_handle_meta(f: &File, p: &Path, e: &Entry, root_user: bool) -> Result<(),
 /// With `--force`, removes whatever is in the way of a new entry (a directory stays a
 /// directory and is merged into).
 fn make_room(p: &Path, kind: Kind, force: bool) -> Result<(), RestoreError> {
+    // Without --force the target was empty: nothing can be in the way, and creating files
+    // with create_new still refuses to replace anything.
+    if !force {
+        return Ok(());
+    }
     let meta = match fs::symlink_metadata(p) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
