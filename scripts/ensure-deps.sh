@@ -22,6 +22,10 @@ command -v dnf >/dev/null 2>&1 || need_apt+=(dnf)
 command -v gpg >/dev/null 2>&1 || need_apt+=(gnupg)
 command -v rsync >/dev/null 2>&1 || need_apt+=(rsync)
 ls /usr/lib/python3/dist-packages/dnf-plugins/reposync.py >/dev/null 2>&1 || need_apt+=(dnf-plugins-core)
+# kkoji-backup dumps and restores through pg_dump/pg_restore; kkoji-bench backup compares
+# it with duplicity
+command -v pg_restore >/dev/null 2>&1 || need_apt+=(postgresql-client)
+command -v duplicity >/dev/null 2>&1 || need_apt+=(duplicity)
 # the koji CLI checks downloaded RPMs with rpm's python bindings (Debian's python3-rpm),
 # so the venv is made from Debian's python3 with system site packages
 [ -x /usr/bin/python3 ] || need_apt+=(python3)

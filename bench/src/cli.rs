@@ -33,6 +33,9 @@ pub enum Cmd {
     Repodata(RepodataArgs),
     /// Mirror: kkoji-mirror-sync vs dnf reposync on a loopback upstream (full, no-op).
     Mirror(crate::mirror::MirrorArgs),
+    /// Backup: kkoji-backup vs duplicity --no-encryption on a synthetic scratch tree (full,
+    /// incremental after 1% changed, full restore).
+    Backup(crate::backup::BackupArgs),
 }
 
 #[derive(Args, Debug, Clone)]

@@ -5,6 +5,7 @@
 //! throughput and duplicate assignments. `kkoji-bench repodata` compares kkoji-repodata with
 //! createrepo_c on synthetic RPMs (full generation and regeneration after one change).
 
+pub mod backup;
 pub mod cli;
 pub mod hubproc;
 pub mod load;

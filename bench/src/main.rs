@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Cmd::Sched(args) => kkoji_bench::sched::main(&args, &multi),
         Cmd::Repodata(args) => kkoji_bench::repodata::main(&args, &multi),
         Cmd::Mirror(args) => kkoji_bench::mirror::main(&args, &multi),
+        Cmd::Backup(args) => kkoji_bench::backup::main(&args, &multi),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,0 +1,509 @@
+//! `kkoji-bench backup`: kkoji-backup against `duplicity --no-encryption` (what the farm ran
+//! before) on the same synthetic scratch tree, in the same run:
+//!
+//! 1. **Full backup** of a tree of `--files` files (build logs and other small task files
+//!    under `work/tasks/N/ID/`) plus `--rpms` large RPMs that both tools exclude
+//!    (`**/*.rpm`).
+//! 2. **Incremental** after 1% of the files changed (appended to, as growing logs are).
+//! 3. **Full restore** of the latest point (full + incremental) into an empty directory.
+//!
+//! Times and archive sizes (everything each tool wrote to its target, manifests and
+//! signatures included) are printed with the ratios. Both restores are checked against the
+//! tree (file count and bytes), so neither side wins by skipping work.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::MultiProgress;
+use serde::Serialize;
+
+#[derive(Args, Debug, Clone)]
+pub struct BackupArgs {
+    /// Files in the scratch tree (without the RPMs).
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(10..=2_000_000))]
+    pub files: u64,
+    /// Large RPMs in the tree (excluded by both tools).
+    #[arg(long, default_value_t = 20)]
+    pub rpms: u64,
+    /// Size of each RPM in MiB.
+    #[arg(long, default_value_t = 8)]
+    pub rpm_mib: u64,
+    /// Working directory (kept; default: a temporary directory, removed afterwards).
+    /// (default: a temporary directory in /dev/shm, else $TMPDIR).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Skip duplicity (kkoji-backup alone).
+    #[arg(long)]
+    pub no_duplicity: bool,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ToolResult {
+    pub full_s: f64,
+    pub incremental_s: f64,
+    pub restore_s: f64,
+    pub full_bytes: u64,
+    pub incremental_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub files: u64,
+    pub tree_bytes: u64,
+    pub excluded_rpm_bytes: u64,
+    pub changed_files: u64,
+    pub kkoji: ToolResult,
+    pub duplicity: Option<ToolResult>,
+    pub duplicity_version: Option<String>,
+}
+
+/// A tiny PRNG (xorshift) so the tree is the same in every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+const WORDS: [&str; 24] = [
+    "checking",
+    "for",
+    "gcc",
+    "yes",
+    "no",
+    "Building",
+    "RPM",
+    "install",
+    "/usr/lib64",
+    "make[1]:",
+    "Entering",
+    "directory",
+    "warning:",
+    "-O2",
+    "-g",
+    "BUILDROOT",
+    "Processing",
+    "files:",
+    "Requires:",
+    "Provides:",
+    "Wrote:",
+    "Executing(%build):",
+    "+",
+    "exit",
+];
+
+/// Log-like text: lines of words and numbers (compresses like real build logs).
+fn log_text(rng: &mut Rng, bytes: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(usize::try_from(bytes).unwrap_or(0) + 128);
+    let target = usize::try_from(bytes).unwrap_or(0);
+    while out.len() < target {
+        let words = 3 + rng.below(10);
+        for _ in 0..words {
+            let w = WORDS[usize::try_from(rng.below(24)).unwrap_or(0)];
+            out.extend_from_slice(w.as_bytes());
+            out.push(b' ');
+        }
+        out.extend_from_slice(format!("{}\n", rng.below(100_000)).as_bytes());
+    }
+    out
+}
+
+fn noise(rng: &mut Rng, bytes: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(usize::try_from(bytes).unwrap_or(0) + 8);
+    let target = usize::try_from(bytes).unwrap_or(0);
+    while v.len() < target {
+        v.extend_from_slice(&rng.next().to_le_bytes());
+    }
+    v.truncate(target);
+    v
+}
+
+const PER_TASK: [(&str, u64); 5] = [
+    ("build.log", 12_000),
+    ("root.log", 4_000),
+    ("state.log", 600),
+    ("mock_output.log", 300),
+    ("hw_info.log", 900),
+];
+
+/// The scratch tree; returns (bytes without RPMs, RPM bytes).
+fn make_tree(tree: &Path, args: &BackupArgs) -> Result<(u64, u64)> {
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let tasks = args.files.div_ceil(PER_TASK.len() as u64);
+    let mut written = 0u64;
+    let mut bytes = 0u64;
+    for t in 0..tasks {
+        let id = 100_000 + t;
+        let dir = tree.join(format!("work/tasks/{}/{id}", id % 10000));
+        fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+        for (name, avg) in PER_TASK {
+            if written >= args.files {
+                break;
+            }
+            let size = avg / 2 + rng.below(avg);
+            let data = log_text(&mut rng, size);
+            fs::write(dir.join(name), &data)?;
+            bytes += data.len() as u64;
+            written += 1;
+        }
+    }
+    let mut rpm_bytes = 0u64;
+    for i in 0..args.rpms {
+        let id = 100_000 + rng.below(tasks);
+        let p = tree.join(format!(
+            "work/tasks/{}/{id}/pkg{i}-1.0-1.x86_64.rpm",
+            id % 10000
+        ));
+        let data = noise(&mut rng, args.rpm_mib << 20);
+        fs::write(&p, &data)?;
+        rpm_bytes += data.len() as u64;
+    }
+    Ok((bytes, rpm_bytes))
+}
+
+/// 1% of the files get lines appended.
+fn change_one_percent(tree: &Path, args: &BackupArgs) -> Result<u64> {
+    let mut rng = Rng(0x0dd_ba11);
+    let tasks = args.files.div_ceil(PER_TASK.len() as u64);
+    let n = (args.files / 100).max(1);
+    let mut changed = std::collections::BTreeSet::new();
+    while (changed.len() as u64) < n {
+        let id = 100_000 + rng.below(tasks);
+        let name = PER_TASK[usize::try_from(rng.below(PER_TASK.len() as u64)).unwrap_or(0)].0;
+        let p = tree.join(format!("work/tasks/{}/{id}/{name}", id % 10000));
+        if p.exists() && changed.insert(p.clone()) {
+            let mut data = fs::read(&p)?;
+            data.extend_from_slice(&log_text(&mut rng, 2_000));
+            fs::write(&p, &data)?;
+        }
+    }
+    Ok(changed.len() as u64)
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_bytes(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+/// (files, bytes) of regular files, RPMs left out.
+fn tree_stats(dir: &Path) -> (u64, u64) {
+    let mut files = 0;
+    let mut bytes = 0;
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let Ok(m) = fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            if m.is_dir() {
+                let (f, b) = tree_stats(&e.path());
+                files += f;
+                bytes += b;
+            } else if m.is_file() && !e.file_name().to_string_lossy().ends_with(".rpm") {
+                files += 1;
+                bytes += m.len();
+            }
+        }
+    }
+    (files, bytes)
+}
+
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+    let t = Instant::now();
+    let v = f()?;
+    Ok((v, t.elapsed().as_secs_f64()))
+}
+
+fn kkoji_settings(
+    root: &Path,
+    tree: &Path,
+    empty_conf: &Path,
+) -> Result<kkoji_backup::config::Settings> {
+    let ov = kkoji_backup::config::Overrides {
+        config: Some(empty_conf.to_path_buf()),
+        backup_root: Some(root.to_path_buf()),
+        scratch_tree: Some(tree.to_path_buf()),
+        ..Default::default()
+    };
+    kkoji_backup::config::Settings::load(&ov).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn run_kkoji(
+    work: &Path,
+    tree: &Path,
+    args: &BackupArgs,
+    incr: &mut dyn FnMut() -> Result<()>,
+) -> Result<ToolResult> {
+    use kkoji_backup::{backup, manifest, restore};
+    let root = work.join("kkoji-backups");
+    let conf = work.join("empty.toml");
+    fs::write(&conf, "")?;
+    let s = kkoji_settings(&root, tree, &conf)?;
+    let mut r = ToolResult::default();
+    let (_, t) = timed(|| Ok(backup::run(&s, backup::RunOptions::default())?))?;
+    r.full_s = t;
+    r.full_bytes = dir_bytes(&manifest::ephemeral_dir(&root));
+    incr()?;
+    let (out, t) = timed(|| Ok(backup::run(&s, backup::RunOptions::default())?))?;
+    if out.manifest.kind != manifest::RunKind::Incremental {
+        bail!("kkoji-backup's second run was not incremental");
+    }
+    r.incremental_s = t;
+    r.incremental_bytes = dir_bytes(&manifest::ephemeral_dir(&root)) - r.full_bytes;
+    let target = work.join("kkoji-restored");
+    let (_, t) = timed(|| {
+        let m = manifest::read(&root, &out.manifest.run)?;
+        Ok(restore::restore_tree(&root, &m, &target, None, false)?)
+    })?;
+    r.restore_s = t;
+    check_restore("kkoji-backup", tree, &target)?;
+    let _ = args;
+    Ok(r)
+}
+
+fn check_restore(tool: &str, tree: &Path, restored: &Path) -> Result<()> {
+    let want = tree_stats(tree);
+    let got = tree_stats(restored);
+    if want != got {
+        bail!("{tool} restored {got:?} (files, bytes), the tree has {want:?}");
+    }
+    Ok(())
+}
+
+fn duplicity(args: &[&str], work: &Path) -> Result<()> {
+    let out = Command::new("duplicity")
+        .args(args)
+        .env("PASSPHRASE", "")
+        .current_dir(work)
+        .output()
+        .context("cannot run duplicity (Debian package `duplicity`)")?;
+    if !out.status.success() {
+        bail!(
+            "duplicity {} failed: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+fn run_duplicity(work: &Path, tree: &Path) -> Result<ToolResult> {
+    let dest = work.join("duplicity-backups");
+    let cache = work.join("duplicity-cache");
+    fs::create_dir_all(&dest)?;
+    let url = format!("file://{}", dest.display());
+    let exclude = format!("{}/**/*.rpm", tree.display());
+    let tree_s = tree.display().to_string();
+    let cache_s = cache.display().to_string();
+    let common = |mode: &'static str| -> Vec<String> {
+        vec![
+            mode.to_owned(),
+            "--no-encryption".to_owned(),
+            "--archive-dir".to_owned(),
+            cache_s.clone(),
+            "--name".to_owned(),
+            "bench".to_owned(),
+            "--exclude".to_owned(),
+            exclude.clone(),
+            tree_s.clone(),
+            url.clone(),
+        ]
+    };
+    let mut r = ToolResult::default();
+    let a = common("full");
+    let (_, t) = timed(|| duplicity(&a.iter().map(String::as_str).collect::<Vec<_>>(), work))?;
+    r.full_s = t;
+    r.full_bytes = dir_bytes(&dest);
+    Ok(r)
+}
+
+fn duplicity_incremental(work: &Path, tree: &Path, r: &mut ToolResult) -> Result<()> {
+    let dest = work.join("duplicity-backups");
+    let url = format!("file://{}", dest.display());
+    let a = [
+        "incremental",
+        "--no-encryption",
+        "--archive-dir",
+        &work.join("duplicity-cache").display().to_string(),
+        "--name",
+        "bench",
+        "--exclude",
+        &format!("{}/**/*.rpm", tree.display()),
+        &tree.display().to_string(),
+        &url,
+    ]
+    .map(str::to_owned);
+    let (_, t) = timed(|| duplicity(&a.iter().map(String::as_str).collect::<Vec<_>>(), work))?;
+    r.incremental_s = t;
+    r.incremental_bytes = dir_bytes(&dest) - r.full_bytes;
+    let target = work.join("duplicity-restored");
+    let a = [
+        "restore",
+        "--no-encryption",
+        "--archive-dir",
+        &work.join("duplicity-cache").display().to_string(),
+        "--name",
+        "bench",
+        &url,
+        &target.display().to_string(),
+    ]
+    .map(str::to_owned);
+    let (_, t) = timed(|| duplicity(&a.iter().map(String::as_str).collect::<Vec<_>>(), work))?;
+    r.restore_s = t;
+    check_restore("duplicity", tree, &target)?;
+    Ok(())
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.1}x", a / b)
+    } else {
+        "-".to_owned()
+    }
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / 1048576.0)
+}
+
+pub fn render(r: &Report) -> String {
+    let mut out = format!(
+        "kkoji-bench backup: {} files ({}), {} of RPMs excluded, {} files changed for the incremental\n\n",
+        r.files,
+        mib(r.tree_bytes),
+        mib(r.excluded_rpm_bytes),
+        r.changed_files
+    );
+    out.push_str(&format!(
+        "{:<22} {:>14} {:>14} {:>22}\n",
+        "", "kkoji-backup", "duplicity", "duplicity / kkoji"
+    ));
+    let d = r.duplicity.clone().unwrap_or_default();
+    let has = r.duplicity.is_some();
+    let row = |name: &str, k: f64, dv: f64| {
+        format!(
+            "{:<22} {:>13.2}s {:>14} {:>22}\n",
+            name,
+            k,
+            if has {
+                format!("{dv:.2}s")
+            } else {
+                "-".to_owned()
+            },
+            if has { ratio(dv, k) } else { "-".to_owned() }
+        )
+    };
+    out.push_str(&row("full backup", r.kkoji.full_s, d.full_s));
+    out.push_str(&row(
+        "incremental (1%)",
+        r.kkoji.incremental_s,
+        d.incremental_s,
+    ));
+    out.push_str(&row("full restore", r.kkoji.restore_s, d.restore_s));
+    let srow = |name: &str, k: u64, dv: u64| {
+        format!(
+            "{:<22} {:>14} {:>14} {:>22}\n",
+            name,
+            mib(k),
+            if has { mib(dv) } else { "-".to_owned() },
+            if has && k > 0 {
+                format!("{:.2}x", dv as f64 / k as f64)
+            } else {
+                "-".to_owned()
+            }
+        )
+    };
+    out.push_str(&srow("full archive size", r.kkoji.full_bytes, d.full_bytes));
+    out.push_str(&srow(
+        "incremental size",
+        r.kkoji.incremental_bytes,
+        d.incremental_bytes,
+    ));
+    if let Some(v) = &r.duplicity_version {
+        out.push_str(&format!(
+            "\n({v}; sizes include manifests and signatures)\n"
+        ));
+    }
+    out
+}
+
+pub fn main(args: &BackupArgs, _multi: &MultiProgress) -> Result<bool> {
+    let tmp;
+    let work = match &args.dir {
+        Some(d) => {
+            fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => {
+            tmp = tempfile::Builder::new()
+                .prefix("kkoji-bench-backup-")
+                .tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    // Each tool gets its own copy of the tree so the 1% change hits both the same way.
+    let tree_k = work.join("tree-kkoji");
+    let tree_d = work.join("tree-duplicity");
+    eprintln!("generating {} files in {} …", args.files, work.display());
+    let (tree_bytes, rpm_bytes) = make_tree(&tree_k, args)?;
+    if !args.no_duplicity {
+        make_tree(&tree_d, args)?;
+    }
+    eprintln!("kkoji-backup …");
+    let mut changed = 0;
+    let kk = run_kkoji(&work, &tree_k, args, &mut || {
+        changed = change_one_percent(&tree_k, args)?;
+        Ok(())
+    })?;
+    let (dup, version) = if args.no_duplicity {
+        (None, None)
+    } else {
+        let v = Command::new("duplicity")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .ok();
+        eprintln!("duplicity …");
+        let mut d = run_duplicity(&work, &tree_d)?;
+        change_one_percent(&tree_d, args)?;
+        duplicity_incremental(&work, &tree_d, &mut d)?;
+        (Some(d), v)
+    };
+    let report = Report {
+        files: args.files,
+        tree_bytes,
+        excluded_rpm_bytes: rpm_bytes,
+        changed_files: changed,
+        kkoji: kk,
+        duplicity: dup,
+        duplicity_version: version,
+    };
+    println!("{}", render(&report));
+    if let Some(p) = &args.json {
+        fs::write(p, serde_json::to_vec_pretty(&report)?)?;
+    }
+    Ok(true)
+}

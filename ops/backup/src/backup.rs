@@ -1,0 +1,651 @@
+//! `kkoji-backup run`: the database dump and the scratch tree archive of one run.
+//!
+//! The tree is walked once (sorted, so manifests are stable), then every file that is new or
+//! changed since the parent run is streamed into `ephemeral/<RUN>.<full|incr>.tar.zst`,
+//! hashed on the way. Unchanged files are listed with the run that already holds them.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Settings;
+use crate::db;
+use crate::fsutil::{self, AtomicFile, PathError, perr};
+use crate::lock::Lock;
+use crate::manifest::{self, Entry, FileRecord, Kind, Manifest, RunKind};
+use crate::progress::Progress;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Io(#[from] PathError),
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("scratch tree {}: {source}", path.display())]
+    Tree {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing the archive {}: {source}", path.display())]
+    Archive {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunOptions {
+    /// Take a full backup whatever the age of the last one.
+    pub full: bool,
+}
+
+pub fn lock_path(root: &Path) -> PathBuf {
+    root.join(".kkoji-backup.lock")
+}
+
+/// What the next run will do, and why.
+pub fn plan(
+    s: &Settings,
+    now: DateTime<Utc>,
+    force_full: bool,
+) -> (RunKind, Option<Manifest>, String) {
+    let ids = match manifest::run_ids(&s.backup_root) {
+        Ok(ids) => ids,
+        Err(e) => return (RunKind::Full, None, format!("full (cannot list runs: {e})")),
+    };
+    let Some(last) = ids.last() else {
+        return (RunKind::Full, None, "full (no backup yet)".to_owned());
+    };
+    if force_full {
+        return (RunKind::Full, None, "full (--full)".to_owned());
+    }
+    let parent = match manifest::read(&s.backup_root, last) {
+        Ok(m) => m,
+        Err(e) => {
+            return (
+                RunKind::Full,
+                None,
+                format!("full (the last run's manifest is unreadable: {e})"),
+            );
+        }
+    };
+    let last_full = ids.iter().rev().find_map(|id| {
+        manifest::read(&s.backup_root, id)
+            .ok()
+            .filter(|m| m.kind == RunKind::Full)
+            .map(|m| m.time)
+    });
+    let Some(full_time) = last_full else {
+        return (
+            RunKind::Full,
+            None,
+            "full (no readable full backup)".to_owned(),
+        );
+    };
+    let age = now.signed_duration_since(full_time);
+    if age >= chrono::Duration::days(i64::from(s.full_after_days)) {
+        return (
+            RunKind::Full,
+            None,
+            format!(
+                "full (last full is {} days old, full_after_days = {})",
+                age.num_days(),
+                s.full_after_days
+            ),
+        );
+    }
+    let why = format!(
+        "incremental on {} (last full {} days old)",
+        parent.run,
+        age.num_days()
+    );
+    (RunKind::Incremental, Some(parent), why)
+}
+
+pub struct RunOutcome {
+    pub manifest: Manifest,
+    pub removed_leftovers: Vec<PathBuf>,
+}
+
+pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
+    let root = &s.backup_root;
+    fsutil::ensure_dir(root)?;
+    let _lock = Lock::acquire(&lock_path(root))?;
+    let eph = manifest::ephemeral_dir(root);
+    let pgd = manifest::postgres_dir(root);
+    fsutil::ensure_dir(&eph)?;
+    fsutil::ensure_dir(&pgd)?;
+    let mut removed = fsutil::remove_leftovers(&eph)?;
+    removed.extend(fsutil::remove_leftovers(&pgd)?);
+    removed.extend(remove_orphans(root)?);
+    for p in &removed {
+        tracing::warn!(file = %p.display(), "removed the leftover of an interrupted run");
+    }
+    let now = Utc::now();
+    let (mut kind, mut parent, mut why) = plan(s, now, opts.full);
+    let mut parent_state = Vec::new();
+    if let Some(p) = &parent {
+        match manifest::state(root, p) {
+            Ok(st) => parent_state = st,
+            Err(e) => {
+                why = format!("full (the chain of {} cannot be read: {e})", p.run);
+                kind = RunKind::Full;
+                parent = None;
+            }
+        }
+    }
+    let run_id = manifest::new_run_id(root, now);
+    tracing::info!(run = %run_id, "backup run: {why}");
+
+    let database = match &s.database {
+        Some(src) => {
+            let conn = db::Connection::open(src)?;
+            let rel = manifest::dump_rel(src.name(), &run_id);
+            tracing::info!(dump = %rel, "pg_dump -Fc");
+            Some(db::dump(s.pg_bin_dir.as_deref(), &conn.url, root, &rel)?)
+        }
+        None => None,
+    };
+
+    let scan = scan_tree(s)?;
+    let parent_entries: HashMap<&str, &Entry> =
+        parent_state.iter().map(|e| (e.path.as_str(), e)).collect();
+    let archive_rel = manifest::archive_rel(&run_id, kind);
+    let archive_path = root.join(&archive_rel);
+    let mut errors = scan.errors;
+    let mut notes = scan.notes;
+    let mut entries = Vec::with_capacity(scan.items.len());
+    let to_store: u64 = scan
+        .items
+        .iter()
+        .filter(|i| i.entry.kind == Kind::File && !unchanged(&i.entry, &parent_entries))
+        .map(|i| i.entry.size)
+        .sum();
+    let mut progress = Progress::new("backup", to_store);
+    let out = AtomicFile::create(&archive_path)?;
+    let temp = out.temp_path().to_path_buf();
+    let arch_err = |source: io::Error| RunError::Archive {
+        path: temp.clone(),
+        source,
+    };
+    let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
+    let mut enc = zstd::Encoder::new(hashing, s.zstd_level).map_err(arch_err)?;
+    enc.include_checksum(true).map_err(arch_err)?;
+    // Compression is most of a full run's CPU: use every core (same output size).
+    let threads = std::thread::available_parallelism()
+        .map(|n| u32::try_from(n.get()).unwrap_or(1))
+        .unwrap_or(1);
+    if threads > 1 {
+        enc.multithread(threads).map_err(arch_err)?;
+    }
+    let mut tar = tar::Builder::new(enc);
+    let mut files_stored = 0u64;
+    let mut bytes_stored = 0u64;
+    for item in scan.items {
+        let mut e = item.entry;
+        match e.kind {
+            Kind::File if unchanged(&e, &parent_entries) => {
+                if let Some(p) = parent_entries.get(e.path.as_str()) {
+                    e.blake3.clone_from(&p.blake3);
+                    e.stored_in.clone_from(&p.stored_in);
+                }
+            }
+            Kind::File => match store_file(&mut tar, &item.abs, &e) {
+                Ok(stored) => {
+                    progress.file_done(e.size);
+                    if let Some(n) = stored.note {
+                        notes.push(n);
+                    }
+                    e.blake3 = Some(stored.blake3);
+                    e.stored_in = Some(run_id.clone());
+                    files_stored += 1;
+                    bytes_stored += e.size;
+                }
+                Err(StoreError::Source(err)) => {
+                    errors.push(format!("{}: {err}; not backed up", item.abs.display()));
+                    continue;
+                }
+                Err(StoreError::Archive(err)) => return Err(arch_err(err)),
+            },
+            Kind::Dir if e.path != "." => {
+                let mut h = header(&e, tar::EntryType::Directory);
+                tar.append_data(&mut h, format!("{}/", e.path), io::empty())
+                    .map_err(arch_err)?;
+            }
+            Kind::Symlink | Kind::Hardlink => {
+                let t = if e.kind == Kind::Symlink {
+                    tar::EntryType::Symlink
+                } else {
+                    tar::EntryType::Link
+                };
+                let mut h = header(&e, t);
+                let target = e.target.clone().unwrap_or_default();
+                tar.append_link(&mut h, &e.path, &target)
+                    .map_err(arch_err)?;
+            }
+            Kind::Dir => {}
+        }
+        entries.push(e);
+    }
+    let enc = tar.into_inner().map_err(arch_err)?;
+    let hashing = enc.finish().map_err(arch_err)?;
+    let (buf, archive_hash, archive_size) = hashing.finish();
+    let out = buf.into_inner().map_err(|e| arch_err(e.into_error()))?;
+    out.commit()?;
+    progress.finish();
+
+    let present: std::collections::HashSet<&str> =
+        entries.iter().map(|e| e.path.as_str()).collect();
+    let mut deleted: Vec<String> = parent_state
+        .iter()
+        .filter(|e| !present.contains(e.path.as_str()))
+        .map(|e| e.path.clone())
+        .collect();
+    deleted.sort();
+    let tree_entries = u64::try_from(entries.len()).unwrap_or(0);
+    // An incremental manifest keeps only what changed.
+    if kind == RunKind::Incremental {
+        entries.retain(|e| parent_entries.get(e.path.as_str()) != Some(&e));
+    }
+    let m = Manifest {
+        format: manifest::FORMAT,
+        run: run_id,
+        time: now,
+        kind,
+        parent: parent.map(|p| p.run),
+        scratch_tree: s.scratch_tree.display().to_string(),
+        exclude: s.exclude.clone(),
+        archive: FileRecord {
+            path: archive_rel,
+            size: archive_size,
+            blake3: archive_hash,
+        },
+        database,
+        entries,
+        deleted,
+        notes,
+        errors,
+        files_stored,
+        bytes_stored,
+        tree_entries,
+    };
+    manifest::write(root, &m)?;
+    Ok(RunOutcome {
+        manifest: m,
+        removed_leftovers: removed,
+    })
+}
+
+/// Archives and dumps no manifest names: left by a run that died between renaming them and
+/// writing its manifest. Only called under the lock.
+fn remove_orphans(root: &Path) -> Result<Vec<PathBuf>, PathError> {
+    let ids = manifest::run_ids(root)?;
+    let mut known = std::collections::HashSet::new();
+    for id in &ids {
+        if let Ok(m) = manifest::read(root, id) {
+            known.insert(root.join(&m.archive.path));
+            if let Some(d) = &m.database {
+                known.insert(root.join(&d.path));
+            }
+        } else {
+            // An unreadable manifest: keep everything of that run for `verify` to report.
+            return Ok(Vec::new());
+        }
+    }
+    let mut removed = Vec::new();
+    for (dir, suffix) in [
+        (manifest::ephemeral_dir(root), ".tar.zst"),
+        (manifest::postgres_dir(root), ".dump"),
+    ] {
+        for ent in fs::read_dir(&dir).map_err(perr(&dir))?.flatten() {
+            let name = ent.file_name().to_string_lossy().into_owned();
+            let p = ent.path();
+            if !name.starts_with('.') && name.ends_with(suffix) && !known.contains(&p) {
+                fs::remove_file(&p).map_err(perr(&p))?;
+                removed.push(p);
+            }
+        }
+    }
+    Ok(removed)
+}
+
+fn unchanged(e: &Entry, parent: &HashMap<&str, &Entry>) -> bool {
+    let Some(p) = parent.get(e.path.as_str()) else {
+        return false;
+    };
+    p.kind == Kind::File
+        && p.stored_in.is_some()
+        && p.blake3.is_some()
+        && p.size == e.size
+        && p.mtime == e.mtime
+        && p.mtime_nsec == e.mtime_nsec
+        && p.ctime == e.ctime
+        && p.ctime_nsec == e.ctime_nsec
+        && p.ino == e.ino
+        && p.mode == e.mode
+        && p.uid == e.uid
+        && p.gid == e.gid
+}
+
+fn header(e: &Entry, t: tar::EntryType) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(t);
+    h.set_mode(e.mode & 0o7777);
+    h.set_uid(u64::from(e.uid));
+    h.set_gid(u64::from(e.gid));
+    h.set_mtime(u64::try_from(e.mtime).unwrap_or(0));
+    h.set_size(if t == tar::EntryType::Regular {
+        e.size
+    } else {
+        0
+    });
+    h
+}
+
+struct Stored {
+    blake3: String,
+    note: Option<String>,
+}
+
+enum StoreError {
+    /// The file could not be read: reported, the run goes on.
+    Source(io::Error),
+    /// The archive could not be written: the run stops.
+    Archive(io::Error),
+}
+
+/// Streams one file into the archive. The tar header promised `size` bytes: a file that
+/// grew is cut at `size`, one that shrank is padded with zeros (both noted); the recorded
+/// hash is of exactly what the archive holds.
+fn store_file<W: Write>(
+    tar: &mut tar::Builder<W>,
+    abs: &Path,
+    e: &Entry,
+) -> Result<Stored, StoreError> {
+    let f = File::open(abs).map_err(StoreError::Source)?;
+    let mut reader = ExactReader {
+        inner: f.take(e.size),
+        remaining: e.size,
+        padded: 0,
+        hasher: blake3::Hasher::new(),
+        source_error: None,
+    };
+    let mut h = header(e, tar::EntryType::Regular);
+    let res = tar.append_data(&mut h, &e.path, &mut reader);
+    if let Some(err) = reader.source_error.take() {
+        return Err(StoreError::Archive(io::Error::other(format!(
+            "reading {}: {err} (archive left unfinished)",
+            abs.display()
+        ))));
+    }
+    res.map_err(StoreError::Archive)?;
+    let note = (reader.padded > 0).then(|| {
+        format!(
+            "{}: shrank while being read; {} missing bytes stored as zeros",
+            abs.display(),
+            reader.padded
+        )
+    });
+    Ok(Stored {
+        blake3: reader.hasher.finalize().to_hex().to_string(),
+        note,
+    })
+}
+
+struct ExactReader<R> {
+    inner: R,
+    remaining: u64,
+    padded: u64,
+    hasher: blake3::Hasher,
+    source_error: Option<io::Error>,
+}
+
+impl<R: Read> Read for ExactReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let want = usize::try_from(self.remaining)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = match self.inner.read(&mut buf[..want]) {
+            Ok(0) => {
+                buf[..want].fill(0);
+                self.padded += u64::try_from(want).unwrap_or(0);
+                want
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                let msg = e.to_string();
+                self.source_error = Some(e);
+                return Err(io::Error::other(msg));
+            }
+        };
+        self.hasher.update(&buf[..n]);
+        self.remaining -= u64::try_from(n).unwrap_or(0);
+        Ok(n)
+    }
+}
+
+/// Hashes and counts the compressed bytes on their way to the file.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: blake3::Hasher,
+    size: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: blake3::Hasher::new(),
+            size: 0,
+        }
+    }
+    pub fn finish(self) -> (W, String, u64) {
+        (
+            self.inner,
+            self.hasher.finalize().to_hex().to_string(),
+            self.size,
+        )
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += u64::try_from(n).unwrap_or(0);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+pub struct ScanItem {
+    pub entry: Entry,
+    pub abs: PathBuf,
+    /// (device, inode) of a file with more than one name.
+    link_key: Option<(u64, u64)>,
+}
+
+pub struct Scan {
+    pub items: Vec<ScanItem>,
+    pub notes: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+/// Walks the scratch tree (not following symlinks), pre-order, names sorted.
+pub fn scan_tree(s: &Settings) -> Result<Scan, RunError> {
+    let root = &s.scratch_tree;
+    let meta = fs::symlink_metadata(root).map_err(|source| RunError::Tree {
+        path: root.clone(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(RunError::Tree {
+            path: root.clone(),
+            source: io::Error::other("not a directory"),
+        });
+    }
+    let mut scan = Scan {
+        items: Vec::new(),
+        notes: Vec::new(),
+        errors: Vec::new(),
+    };
+    scan.items.push(ScanItem {
+        entry: entry_of(".", &meta, Kind::Dir),
+        abs: root.clone(),
+        link_key: None,
+    });
+    // Stack of directories to read: (absolute, relative).
+    let mut stack: Vec<(PathBuf, String)> = vec![(root.clone(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let mut names: Vec<std::ffi::OsString> = match fs::read_dir(&dir) {
+            Ok(rd) => {
+                let mut v = Vec::new();
+                for ent in rd {
+                    match ent {
+                        Ok(e) => v.push(e.file_name()),
+                        Err(e) => scan.errors.push(format!("{}: {e}", dir.display())),
+                    }
+                }
+                v
+            }
+            Err(e) => {
+                scan.errors.push(format!(
+                    "{}: {e}; its contents are not backed up",
+                    dir.display()
+                ));
+                continue;
+            }
+        };
+        names.sort();
+        let mut subdirs = Vec::new();
+        for name in names {
+            let abs = dir.join(&name);
+            let Some(name) = name.to_str() else {
+                scan.errors.push(format!(
+                    "{}: the name is not UTF-8; not backed up",
+                    abs.display()
+                ));
+                continue;
+            };
+            let path = if rel.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{rel}/{name}")
+            };
+            if s.exclude_set.is_match(&path) {
+                continue;
+            }
+            let meta = match fs::symlink_metadata(&abs) {
+                Ok(m) => m,
+                Err(e) => {
+                    scan.errors
+                        .push(format!("{}: {e}; not backed up", abs.display()));
+                    continue;
+                }
+            };
+            let ft = meta.file_type();
+            if ft.is_dir() {
+                scan.items.push(ScanItem {
+                    entry: entry_of(&path, &meta, Kind::Dir),
+                    abs: abs.clone(),
+                    link_key: None,
+                });
+                subdirs.push((abs, path));
+            } else if ft.is_symlink() {
+                let target = match fs::read_link(&abs) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        scan.errors
+                            .push(format!("{}: {e}; not backed up", abs.display()));
+                        continue;
+                    }
+                };
+                let Some(target) = target.to_str().map(str::to_owned) else {
+                    scan.errors.push(format!(
+                        "{}: the link target is not UTF-8; not backed up",
+                        abs.display()
+                    ));
+                    continue;
+                };
+                let mut e = entry_of(&path, &meta, Kind::Symlink);
+                e.target = Some(target);
+                scan.items.push(ScanItem {
+                    entry: e,
+                    abs,
+                    link_key: None,
+                });
+            } else if ft.is_file() {
+                let link_key = (meta.nlink() > 1).then(|| (meta.dev(), meta.ino()));
+                scan.items.push(ScanItem {
+                    entry: entry_of(&path, &meta, Kind::File),
+                    abs,
+                    link_key,
+                });
+            } else {
+                let what = if ft.is_socket() {
+                    "socket"
+                } else if ft.is_fifo() {
+                    "FIFO"
+                } else {
+                    "device node"
+                };
+                tracing::info!(path = %abs.display(), "skipping a {what}");
+                scan.notes
+                    .push(format!("{}: a {what}; skipped", abs.display()));
+            }
+        }
+        stack.extend(subdirs);
+    }
+    // Manifest order: pre-order, names sorted (a directory before its contents).
+    scan.items
+        .sort_by(|a, b| manifest::component_order(&a.entry.path, &b.entry.path));
+    // Hard links: the first name (in manifest order) holds the content, later ones point to it.
+    let mut links: HashMap<(u64, u64), String> = HashMap::new();
+    for item in &mut scan.items {
+        let Some(key) = item.link_key else { continue };
+        match links.get(&key) {
+            Some(first) => {
+                item.entry.kind = Kind::Hardlink;
+                item.entry.size = 0;
+                item.entry.target = Some(first.clone());
+            }
+            None => {
+                links.insert(key, item.entry.path.clone());
+            }
+        }
+    }
+    Ok(scan)
+}
+
+fn entry_of(path: &str, m: &fs::Metadata, kind: Kind) -> Entry {
+    Entry {
+        path: path.to_owned(),
+        kind,
+        mode: m.mode() & 0o7777,
+        uid: m.uid(),
+        gid: m.gid(),
+        mtime: m.mtime(),
+        mtime_nsec: u32::try_from(m.mtime_nsec()).unwrap_or(0),
+        size: if kind == Kind::File { m.size() } else { 0 },
+        blake3: None,
+        stored_in: None,
+        target: None,
+        ctime: m.ctime(),
+        ctime_nsec: u32::try_from(m.ctime_nsec()).unwrap_or(0),
+        ino: m.ino(),
+    }
+}

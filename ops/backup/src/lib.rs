@@ -1,0 +1,17 @@
+//! kkoji-backup: the farm's weekly backup of the hub database and the scratch tree, with
+//! verification, restore drills, restore and retention. See `docs/runbooks/backup.md`.
+
+pub mod backup;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod fsutil;
+pub mod lock;
+pub mod manifest;
+pub mod progress;
+pub mod prune;
+pub mod restore;
+pub mod status;
+pub mod verify;
+
+pub use cli::cli_main;
