@@ -12,11 +12,31 @@ use koji_protocol::{Fault, Limits, Struct, Value, decode_response, kstruct};
 use sqlx::Row;
 use std::time::Duration;
 
-/// The calling host's id, after Koji's `Host().verify()` checks.
+/// The calling host's id, after Koji's `Host().verify()` checks. Any call of a host is a
+/// sign of life (a builder busy with tasks calls every few seconds but checks in less
+/// often), so this also keeps its host timeout from firing, at most once a second.
 pub async fn verify(c: &mut Ctx) -> HResult<i64> {
+    verify_with(c, true).await
+}
+
+/// `bump`: record the sign of life, in the same statement as the lookup (on the call's own
+/// connection: a second one per call would let a crowd of builders starve the pool). Calls
+/// that record it themselves (`host.updateHost`) or run without a transaction
+/// (`host.getTasks`, which the stock kojid calls right after `host.updateHost`) pass false.
+async fn verify_with(c: &mut Ctx, bump: bool) -> HResult<i64> {
     let s = c.assert_login()?.clone();
-    let host: Option<i32> = sqlx::query_scalar("SELECT id FROM host WHERE user_id = $1")
-        .bind(s.user_id as i32)
+    let uid = i32::try_from(s.user_id).map_err(|_| Fault::parameter("user id out of range"))?;
+    let sql = if bump {
+        "WITH h AS (SELECT id FROM host WHERE user_id = $1), \
+              alive AS (UPDATE host SET update_time = clock_timestamp() \
+                        WHERE id = (SELECT id FROM h) \
+                          AND update_time < clock_timestamp() - interval '1 second' RETURNING 1) \
+         SELECT id FROM h"
+    } else {
+        "SELECT id FROM host WHERE user_id = $1"
+    };
+    let host: Option<i32> = sqlx::query_scalar(sql)
+        .bind(uid)
         .fetch_optional(c.db().await?)
         .await?;
     let Some(host) = host else {
@@ -37,17 +57,6 @@ pub async fn verify(c: &mut Ctx) -> HResult<i64> {
     if !exclusive {
         return Err(Fault::auth("This method requires an exclusive session").into());
     }
-    // Any call of a host is a sign of life (a builder busy with tasks calls every few
-    // seconds but checks in less often): keep its host timeout from firing. On the call's
-    // own connection (a second one per call would let a crowd of builders starve the pool)
-    // and at most once a second.
-    sqlx::query(
-        "UPDATE host SET update_time = clock_timestamp() WHERE id = $1 \
-         AND update_time < clock_timestamp() - interval '1 second'",
-    )
-    .bind(host)
-    .execute(c.db().await?)
-    .await?;
     Ok(i64::from(host))
 }
 
@@ -76,7 +85,7 @@ pub async fn is_enabled(c: &mut Ctx, _a: Args) -> HResult<Value> {
 /// host.updateHost(task_load, ready, data=None): the builder's check-in. `data` may carry
 /// `maxjobs`, `methods` and `status` (why it is or is not ready, shown to admins).
 pub async fn update_host(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let id = verify(c).await?;
+    let id = verify_with(c, false).await?;
     // no negative (or -0.0) loads: the CLI prints them as "-0.0"
     let load = a
         .opt_f64(0)?
@@ -148,8 +157,8 @@ async fn assigned_tasks(c: &mut Ctx, host: i64) -> HResult<Vec<Value>> {
 /// the stock kojid finds its task at its next poll. 200 polling builders cost 200 indexed
 /// reads, not 200 serialised scheduler passes.
 pub async fn get_tasks(c: &mut Ctx, _a: Args) -> HResult<Value> {
-    let host = verify(c).await?;
-    c.checkin_only_commit().await?;
+    // read-only (no transaction): two indexed reads
+    let host = verify_with(c, false).await?;
     let t = assigned_tasks(c, host).await?;
     if t.is_empty() {
         c.hub().wake_scheduler_for_poll();
