@@ -17,6 +17,7 @@ pub mod registry;
 pub mod repos;
 pub mod rpmhdr;
 pub mod run;
+pub mod safefs;
 pub mod scheduler;
 pub mod server;
 pub mod session;
