@@ -557,7 +557,7 @@ pub fn priority_from(v: Option<i64>, is_admin: bool) -> HResult<i64> {
         Some(p) if p < 0 && !is_admin => {
             Err(Fault::action_not_allowed("only admins may create high-priority requests").into())
         }
-        Some(p) => Ok(PRIO_DEFAULT + p),
+        Some(p) => crate::tasks::checked_priority(PRIO_DEFAULT.saturating_add(p)),
     }
 }
 

@@ -109,10 +109,25 @@ impl Tree {
     /// symlink is accepted only when it is the hub's own link into packages/ or scratch/
     /// from an earlier import of this very file.
     pub fn host_input(&self, rel: &str, task_dirs: &[PathBuf]) -> Result<Input, Fault> {
+        self.input(rel, Some(task_dirs))
+    }
+
+    /// A completely uploaded regular file anywhere under work/ (a packager's upload named
+    /// in `build()`); no symlink is accepted at all.
+    pub fn upload_input(&self, rel: &str) -> Result<Input, Fault> {
+        let i = self.input(rel, None)?;
+        if i.moved_to.is_some() {
+            return Err(Fault::generic(format!("Not a regular file: {rel}")));
+        }
+        Ok(i)
+    }
+
+    fn input(&self, rel: &str, task_dirs: Option<&[PathBuf]>) -> Result<Input, Fault> {
         let clean = topdir::clean_relative(rel)?;
-        if !task_dirs
-            .iter()
-            .any(|d| clean.starts_with(d) && clean != *d)
+        if let Some(task_dirs) = task_dirs
+            && !task_dirs
+                .iter()
+                .any(|d| clean.starts_with(d) && clean != *d)
         {
             return Err(Fault::action_not_allowed(format!(
                 "{rel} is not in the task's own work directory"

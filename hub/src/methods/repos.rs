@@ -304,8 +304,8 @@ pub async fn set_request_priority(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("admin").await?;
     c.mark_write();
     sqlx::query("UPDATE repo_queue SET priority = $2 WHERE id = $1")
-        .bind(a.i64(0)? as i32)
-        .bind(a.i64(1)? as i32)
+        .bind(a.id(0)?)
+        .bind(i32::try_from(tasks::checked_priority(a.i64(1)?)?).unwrap_or(i32::MAX))
         .execute(c.db().await?)
         .await?;
     Ok(Value::Nil)
