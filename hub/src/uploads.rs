@@ -140,6 +140,12 @@ fn write_chunk(
     {
         return Err(Fault::generic(format!("destination not a file: {shown}")));
     }
+    if offset > 0 && std::fs::symlink_metadata(path).is_err() {
+        // a new file starts at 0: nothing is created for a chunk that cannot be written
+        return Err(Fault::generic(format!(
+            "Invalid upload offset {offset}: the file has 0 bytes"
+        )));
+    }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|e| Fault::generic(format!("cannot create directory: {e}")))?;

@@ -577,3 +577,293 @@ async fn repo_done_writes_only_the_repos_own_arches() {
         .is_file()
     );
 }
+
+/// A TLS connection without a client certificate, for requests the client library would
+/// never send.
+async fn raw_tls(farm: &Farm) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(&farm.ca_pem()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(farm.hub.addr).await.unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(
+            rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap()
+}
+
+/// Finding 6: a body dribbled byte by byte is cut off by the body timeout (the connection
+/// closes), and an upload without a session is answered without its body being read.
+#[tokio::test]
+async fn slow_and_anonymous_bodies_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let farm = Farm::start_with(|c| c.limits.body_timeout_secs = 2.0).await;
+    let s = raw_tls(&farm).await;
+    let (mut rd, mut wr) = tokio::io::split(s);
+    wr.write_all(
+        b"POST /kojihub HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nContent-Length: 100000\r\n\r\n<",
+    )
+    .await
+    .unwrap();
+    let dribble = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            if wr.write_all(b" ").await.is_err() || wr.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut got = Vec::new();
+    // the hub answers and closes; a generous deadline only guards against a hang
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        rd.read_to_end(&mut got),
+    )
+    .await
+    .expect("the hub kept a dribbling connection open");
+    dribble.abort();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("did not arrive in time"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+
+    // an anonymous 63 MiB upload: refused from the headers; the hub closes the connection
+    // instead of reading the body
+    let before = snapshot(farm.dir.path());
+    let mut s = raw_tls(&farm).await;
+    let len = 63usize << 20;
+    s.write_all(format!(
+        "POST /kojihub?filename=a.rpm&filepath=cli-build/x&offset=0 HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n"
+    ).as_bytes())
+    .await
+    .unwrap();
+    let (mut rd, mut wr) = tokio::io::split(s);
+    let sender = tokio::spawn(async move {
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..63 {
+            if wr.write_all(&chunk).await.is_err() {
+                return false;
+            }
+        }
+        true
+    });
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        rd.read_to_end(&mut got),
+    )
+    .await
+    .expect("the hub kept the anonymous upload open");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("logged-in to upload"), "{text}");
+    let _ = sender.await;
+    assert_eq!(
+        before,
+        snapshot(farm.dir.path()),
+        "an anonymous upload changed files"
+    );
+}
+
+/// Finding 6: one address may hold only so many connections; a slot is given back when a
+/// connection ends.
+#[tokio::test]
+async fn connections_per_address_are_limited() {
+    use tokio::io::AsyncReadExt;
+    let farm = Farm::start_with(|c| c.limits.max_connections_per_addr = 2).await;
+    let a = tokio::net::TcpStream::connect(farm.hub.addr).await.unwrap();
+    let b = tokio::net::TcpStream::connect(farm.hub.addr).await.unwrap();
+    // the listen queue is accepted in order: a and b hold the two slots
+    let anon = farm.anon();
+    let mut c = tokio::net::TcpStream::connect(farm.hub.addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(60), c.read(&mut buf))
+        .await
+        .expect("the third connection was neither refused nor served");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    drop((a, b));
+    // with the slots given back, calls work again
+    let mut ok = false;
+    for _ in 0..100 {
+        if anon.call("hello", vec![]).await.is_ok() {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ok, "calls did not work again after the connections closed");
+}
+
+/// Findings 7 and 11: checkUpload needs a login; a chunk may not start past the end of the
+/// file; the per-upload cap holds; no absolute path or SQL in faults.
+#[tokio::test]
+async fn uploads_cannot_grow_files_or_be_hashed_anonymously() {
+    let farm = Farm::start_with(|c| {
+        c.limits.max_upload_chunk = 4096;
+        c.limits.max_upload_size = 8192;
+    })
+    .await;
+    let admin = farm.admin().await;
+    let packager = setup_target(&farm, &admin).await;
+    let chunk = bytes::Bytes::from(vec![7u8; 4096]);
+    packager
+        .raw_upload("cli-build/u1", "f.bin", 0, chunk.clone(), false)
+        .await
+        .unwrap();
+    let before = state(&farm).await;
+    let (_, msg) = fault(
+        farm.anon()
+            .call(
+                "checkUpload",
+                vec!["cli-build/u1".into(), "f.bin".into(), "sha256".into()],
+            )
+            .await,
+    );
+    assert!(msg.contains("Not logged in"), "{msg}");
+    for (name, off, over) in [
+        ("f.bin", 1i64 << 40, false),
+        ("f.bin", 1i64 << 34, true),
+        ("new.bin", 1i64 << 30, false),
+    ] {
+        let (_, msg) = fault(
+            packager
+                .raw_upload("cli-build/u1", name, off, chunk.clone(), over)
+                .await,
+        );
+        assert!(msg.contains("Invalid upload offset"), "{msg}");
+    }
+    let (_, msg) = fault(
+        packager
+            .raw_upload("cli-build/u1", "f.bin", 4096, vec![1u8; 4097].into(), false)
+            .await,
+    );
+    assert!(msg.contains("too long"), "{msg}");
+    assert_same(&before, &state(&farm).await, "upload probes");
+    packager
+        .raw_upload("cli-build/u1", "f.bin", 4096, chunk.clone(), false)
+        .await
+        .unwrap();
+    let (_, msg) = fault(
+        packager
+            .raw_upload("cli-build/u1", "f.bin", 8192, chunk.clone(), false)
+            .await,
+    );
+    assert!(msg.contains("Upload too large"), "{msg}");
+    assert!(
+        !msg.contains(&farm.dir.path().display().to_string()),
+        "{msg}"
+    );
+    assert_eq!(
+        std::fs::metadata(farm.path("koji/work/cli-build/u1/f.bin"))
+            .unwrap()
+            .len(),
+        8192
+    );
+    // a logged-in owner gets the digest
+    let chk = packager
+        .call(
+            "checkUpload",
+            vec!["cli-build/u1".into(), "f.bin".into(), "sha256".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(chk.get("size").and_then(Value::as_i64), Some(8192));
+    // a non-finite time never reaches SQL
+    let (code, msg) = fault(
+        farm.anon()
+            .call(
+                "listTasks",
+                vec![Value::Struct(kw(&[(
+                    "createdBefore",
+                    Value::Double(f64::INFINITY),
+                )]))],
+            )
+            .await,
+    );
+    assert_eq!(code, codes::PARAMETER, "{msg}");
+    assert!(!msg.contains("column"), "{msg}");
+}
+
+/// Findings 8 and 9: listTasks pages in SQL under the server's cap; a priority that would
+/// wrap is refused and makes no task.
+#[tokio::test]
+async fn task_lists_are_capped_and_priorities_checked() {
+    let farm = Farm::start_with(|c| c.limits.max_list_rows = 3).await;
+    let admin = farm.admin().await;
+    let packager = setup_target(&farm, &admin).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(
+            admin
+                .call(
+                    "makeTask",
+                    vec!["sleep".into(), Value::Array(vec![1.into()])],
+                )
+                .await
+                .unwrap()
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let anon = farm.anon();
+    let ids_of = |v: Value| -> Vec<i64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.get("id").and_then(Value::as_i64).unwrap())
+            .collect()
+    };
+    let page = anon
+        .call(
+            "listTasks",
+            vec![
+                Value::Nil,
+                Value::Struct(kw(&[("limit", 2.into()), ("offset", 1.into())])),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids_of(page), ids[1..3].to_vec());
+    let all = anon.call("listTasks", vec![]).await.unwrap();
+    assert_eq!(ids_of(all), ids[..3].to_vec(), "the server cap holds");
+    let n = anon
+        .call(
+            "listTasks",
+            vec![Value::Nil, Value::Struct(kw(&[("countOnly", true.into())]))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n.as_i64(), Some(5));
+
+    let (srpm, _) = rpmbuild(farm.dir.path(), "foo", true, "true");
+    let src = upload(&packager, "cli-build/p", &srpm).await;
+    let before = state(&farm).await;
+    for p in [4_294_967_196i64, i64::MAX] {
+        let (code, msg) = fault(
+            packager
+                .call(
+                    "build",
+                    vec![
+                        src.as_str().into(),
+                        "t-target".into(),
+                        Value::Struct(kw(&[("scratch", true.into())])),
+                        p.into(),
+                    ],
+                )
+                .await,
+        );
+        assert_eq!(code, codes::PARAMETER, "{msg}");
+        assert!(msg.contains("out of range"), "{msg}");
+    }
+    assert_same(&before, &state(&farm).await, "priority probes");
+}

@@ -169,7 +169,8 @@ pub async fn get_task_result(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 fn to_ts_clause(v: &Value) -> Option<String> {
     match v {
-        Value::Double(f) => Some(format!("to_timestamp({f})")),
+        // NaN and infinities are no time, and must never reach SQL text
+        Value::Double(f) if f.is_finite() => Some(format!("to_timestamp({f})")),
         Value::Int(i) => Some(format!("to_timestamp({i})")),
         Value::String(s)
             if s.chars()
