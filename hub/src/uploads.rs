@@ -430,15 +430,19 @@ mod tests {
     fn chunks_append_and_refuse_gaps() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("x.src.rpm");
-        assert_eq!(write_chunk(&f, 0, true, b"abc").unwrap(), 0);
+        assert_eq!(write_chunk(&f, 0, true, b"abc", 1 << 20).unwrap(), 0);
         assert!(topdir::upload_marker(&f).exists());
-        assert_eq!(write_chunk(&f, 3, true, b"def").unwrap(), 3);
+        assert_eq!(write_chunk(&f, 3, true, b"def", 1 << 20).unwrap(), 3);
         assert_eq!(std::fs::read(&f).unwrap(), b"abcdef");
-        assert!(write_chunk(&f, 10, false, b"zz").is_err());
-        assert!(write_chunk(&f, 0, false, b"zz").is_err());
-        assert_eq!(write_chunk(&f, -1, false, b"g").unwrap(), 6);
+        assert!(write_chunk(&f, 10, false, b"zz", 1 << 20).is_err());
+        assert!(write_chunk(&f, 0, false, b"zz", 1 << 20).is_err());
+        assert_eq!(write_chunk(&f, -1, false, b"g", 1 << 20).unwrap(), 6);
         // overwrite truncates at the offset (a retried chunk)
-        assert_eq!(write_chunk(&f, 3, true, b"XY").unwrap(), 3);
+        assert_eq!(write_chunk(&f, 3, true, b"XY", 1 << 20).unwrap(), 3);
+        assert_eq!(std::fs::read(&f).unwrap(), b"abcXY");
+        // never past the end (no sparse growth), never past the cap
+        assert!(write_chunk(&f, 1 << 40, true, b"z", 1 << 20).is_err());
+        assert!(write_chunk(&f, 5, false, b"123456", 10).is_err());
         assert_eq!(std::fs::read(&f).unwrap(), b"abcXY");
     }
 

@@ -371,7 +371,7 @@ async fn hosts_act_only_on_their_own_tasks_and_files() {
     assert_eq!(code, codes::GENERIC, "{msg}");
     assert_same(&before, &state(&farm).await, "moveBuildToScratch probes");
     // the released build is still served
-    for f in ["src/foo-1.0-1.src.rpm"] {
+    for f in ["src/foo-1.0-1.src.rpm", "x86_64/foo-1.0-1.x86_64.rpm"] {
         assert!(farm.path("koji/packages/foo/1.0/1").join(f).is_file());
     }
     // and b2's own file is accepted
