@@ -105,7 +105,7 @@ impl Default for LimitsConfig {
             max_upload_chunk: 16 << 20,
             max_upload_size: 64 << 30,
             body_timeout_secs: 60.0,
-            max_connections_per_addr: 128,
+            max_connections_per_addr: 512,
             max_list_rows: 100_000,
         }
     }
