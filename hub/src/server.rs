@@ -109,10 +109,10 @@ async fn xmlrpc(
             Err(text) => closing(xml(text)),
         };
     }
-    // a caller with neither a session nor a certificate can only make small anonymous
-    // calls: it gets a small cap
+    // a caller with neither a session nor a farm certificate (none, or another CA's) can
+    // only make small anonymous calls: it gets a small cap
     let mut limit = hub.config.limits.max_request_length;
-    if !sh.present() && matches!(peer.cert, crate::tls::ClientCert::None) {
+    if !sh.present() && !matches!(peer.cert, crate::tls::ClientCert::Verified { .. }) {
         limit = limit.min(ANON_REQUEST_LENGTH);
     }
     let bytes = match crate::body::read(body, limit, timeout).await {
