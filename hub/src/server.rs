@@ -109,12 +109,9 @@ async fn xmlrpc(
             Err(text) => closing(xml(text)),
         };
     }
-    // a caller with neither a session nor a farm certificate (none, or another CA's) can
-    // only make small anonymous calls: it gets a small cap
-    let mut limit = hub.config.limits.max_request_length;
-    if !sh.present() && !matches!(peer.cert, crate::tls::ClientCert::Verified { .. }) {
-        limit = limit.min(ANON_REQUEST_LENGTH);
-    }
+    // the stock hub's MaxRequestLength holds for every caller (anonymous included, as in
+    // Koji); memory is bounded by it, the read deadline and the per-address limit
+    let limit = hub.config.limits.max_request_length;
     let bytes = match crate::body::read(body, limit, timeout).await {
         Ok(b) => b,
         Err(e) => {
@@ -125,9 +122,6 @@ async fn xmlrpc(
     };
     xml(handle_xmlrpc(hub, peer, sh, &bytes).await)
 }
-
-/// Largest body from a caller with neither session nor certificate.
-const ANON_REQUEST_LENGTH: usize = 1 << 20;
 
 /// The body was not read to its end: the connection cannot carry another request.
 fn closing(mut r: Response) -> Response {
