@@ -84,6 +84,17 @@ pub struct LimitsConfig {
     pub max_request_length: usize,
     /// Deepest array/struct nesting accepted in a request.
     pub max_xml_depth: usize,
+    /// Largest raw upload chunk (the stock client and kkoji-builder send 1 MiB).
+    pub max_upload_chunk: usize,
+    /// Largest file one upload may grow to.
+    pub max_upload_size: u64,
+    /// How long a request body may take to arrive before the connection is closed (a
+    /// client dribbling bytes would otherwise hold memory and a task forever).
+    pub body_timeout_secs: f64,
+    /// Open connections one client address may hold at once.
+    pub max_connections_per_addr: usize,
+    /// Most rows one list call answers (limit/offset applied in SQL below this).
+    pub max_list_rows: i64,
 }
 
 impl Default for LimitsConfig {
@@ -91,6 +102,11 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_request_length: 4_194_304,
             max_xml_depth: 64,
+            max_upload_chunk: 16 << 20,
+            max_upload_size: 64 << 30,
+            body_timeout_secs: 60.0,
+            max_connections_per_addr: 512,
+            max_list_rows: 100_000,
         }
     }
 }
@@ -169,6 +185,24 @@ impl HubConfig {
         }
         if self.limits.max_xml_depth < 4 {
             return Err(bad("limits.max_xml_depth", "must be at least 4"));
+        }
+        if self.limits.max_upload_chunk < 4096 {
+            return Err(bad("limits.max_upload_chunk", "must be at least 4096"));
+        }
+        if self.limits.max_upload_size < self.limits.max_upload_chunk as u64 {
+            return Err(bad(
+                "limits.max_upload_size",
+                "must be at least limits.max_upload_chunk",
+            ));
+        }
+        if !(self.limits.body_timeout_secs.is_finite() && self.limits.body_timeout_secs > 0.0) {
+            return Err(bad("limits.body_timeout_secs", "must be a positive number"));
+        }
+        if self.limits.max_connections_per_addr == 0 {
+            return Err(bad("limits.max_connections_per_addr", "must be at least 1"));
+        }
+        if self.limits.max_list_rows < 1 {
+            return Err(bad("limits.max_list_rows", "must be at least 1"));
         }
         if self.db.max_connections == 0 {
             return Err(bad("db.max_connections", "must be at least 1"));

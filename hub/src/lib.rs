@@ -1,6 +1,7 @@
 //! kkoji-hub: a Koji-compatible XML-RPC hub over mutual TLS, with its state in PostgreSQL.
 //! See ARCHITECTURE.md at the workspace root for the map.
 
+pub mod body;
 pub mod cli;
 pub mod config;
 pub mod ctx;
@@ -17,6 +18,7 @@ pub mod registry;
 pub mod repos;
 pub mod rpmhdr;
 pub mod run;
+pub mod safefs;
 pub mod scheduler;
 pub mod server;
 pub mod session;

@@ -38,6 +38,43 @@ pub fn check_user(name: &str) -> HResult<()> {
     }
 }
 
+/// Why an RPM name, version, release or arch may not be stored or used in a path (Koji's
+/// `check_NVRA` rules plus the character sets RPM itself allows): these strings become
+/// directory and file names under the topdir, so no `/`, no leading `.`, nothing exotic.
+pub fn nvra_problem(name: &str, version: &str, release: &str, arch: &str) -> Option<String> {
+    let part = |what: &str, v: &str, extra: &str| -> Option<String> {
+        if v.is_empty() || v.len() > 256 {
+            return Some(format!("invalid {what}: empty or too long"));
+        }
+        if v.starts_with('.') || v.starts_with('-') {
+            return Some(format!(
+                "invalid {what} {v:?}: may not start with '.' or '-'"
+            ));
+        }
+        if !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+        {
+            return Some(format!(
+                "invalid {what} {v:?}: characters outside [A-Za-z0-9{extra}]"
+            ));
+        }
+        None
+    };
+    part("name", name, "_.+-")
+        .or_else(|| part("version", version, "._+~^"))
+        .or_else(|| part("release", release, "._+~^"))
+        .or_else(|| part("arch", arch, "_"))
+}
+
+/// [`nvra_problem`] as a fault, for NVRs that come in as call arguments.
+pub fn check_nvr(name: &str, version: &str, release: &str) -> HResult<()> {
+    match nvra_problem(name, version, release, "noarch") {
+        Some(p) => Err(Fault::new(codes::NAME_VALIDATION, p).into()),
+        None => Ok(()),
+    }
+}
+
 /// Accepts comma and/or space separated arches and returns them space-joined, as Koji
 /// stores and returns them.
 pub fn parse_arches(text: &str) -> HResult<String> {
@@ -75,5 +112,17 @@ mod tests {
         assert!(check_internal("bad name").is_err());
         assert!(check_internal("").is_err());
         assert!(check_user("alice@EXAMPLE.COM").is_ok());
+    }
+
+    #[test]
+    fn nvras_follow_koji() {
+        assert!(nvra_problem("foo-bar", "1.2~rc1", "1.fc40", "x86_64").is_none());
+        assert!(nvra_problem("../../x", "1", "1", "src").is_some());
+        assert!(nvra_problem(".hidden", "1", "1", "src").is_some());
+        assert!(nvra_problem("a", "1/2", "1", "src").is_some());
+        assert!(nvra_problem("a", "1", "1/..", "src").is_some());
+        assert!(nvra_problem("a", "1-2", "1", "src").is_some());
+        assert!(nvra_problem("a", "1", "1", "x86.64").is_some());
+        assert!(nvra_problem("a", "..", "1", "src").is_some());
     }
 }

@@ -557,7 +557,7 @@ pub fn priority_from(v: Option<i64>, is_admin: bool) -> HResult<i64> {
         Some(p) if p < 0 && !is_admin => {
             Err(Fault::action_not_allowed("only admins may create high-priority requests").into())
         }
-        Some(p) => Ok(PRIO_DEFAULT + p),
+        Some(p) => crate::tasks::checked_priority(PRIO_DEFAULT.saturating_add(p)),
     }
 }
 
@@ -937,8 +937,10 @@ fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The detail (with its absolute path) goes to the log; the caller learns what failed.
 fn io_fault(what: &str, path: &Path, e: std::io::Error) -> crate::error::HubError {
-    Fault::generic(format!("cannot {what} {}: {e}", path.display())).into()
+    tracing::error!(path = %path.display(), error = %e, "cannot {what} a repo file");
+    Fault::generic(format!("cannot {what} a repo file: {}", e.kind())).into()
 }
 
 /// Koji's repo_init: the repo row (INIT) at `event` (default: now) and its directory with
@@ -1037,8 +1039,21 @@ pub async fn repo_done(c: &mut Ctx, repo_id: i64, data: &Struct, expire: bool) -
         return Err(Fault::generic(format!("Repo {repo_id} not in INIT state")).into());
     }
     let topdir = c.hub().config.topdir.clone();
-    let dir = repo_dir(&topdir, &repo.tag_name, repo_id);
+    let tree = crate::safefs::Tree::open(&topdir)?;
+    let own_arches = tag_arches(c, repo.tag_id, Some(repo.create_event)).await?;
+    let repo_rel = Path::new("repos")
+        .join(&repo.tag_name)
+        .join(repo_id.to_string());
+    // everything is checked before anything is touched: one bad arch changes nothing
+    let mut plan = Vec::new();
     for (arch, v) in data {
+        if !own_arches.iter().any(|a| a == arch) {
+            return Err(Fault::generic(format!(
+                "Repo {repo_id} has no arch {arch:?} (its arches: {})",
+                own_arches.join(" ")
+            ))
+            .into());
+        }
         let parts = v.as_array().unwrap_or(&[]);
         let (Some(upath), Some(files)) = (
             parts.first().and_then(Value::as_str),
@@ -1049,38 +1064,87 @@ pub async fn repo_done(c: &mut Ctx, repo_id: i64, data: &Struct, expire: bool) -
             ))
             .into());
         };
-        let arch_clean = topdir::clean_relative(arch)?;
-        let adir = dir.join(&arch_clean);
-        if !adir.is_dir() {
-            return Err(Fault::generic(format!("Repo {repo_id} has no arch {arch}")).into());
-        }
-        let staging = adir.join(".repodata.new");
-        let _ = std::fs::remove_dir_all(&staging);
-        std::fs::create_dir_all(&staging).map_err(|e| io_fault("create", &staging, e))?;
+        let up = topdir::clean_relative(upath)?;
+        let mut inputs = Vec::new();
         for f in files {
             let Some(name) = f.as_str() else {
                 return Err(Fault::parameter("repoDone file names must be strings").into());
             };
             let name_clean = topdir::clean_relative(name)?;
-            let src = topdir::complete_work_file(&topdir, &format!("{upath}/{name}"))?;
-            let dst = staging.join(&name_clean);
-            if let Some(p) = dst.parent() {
-                std::fs::create_dir_all(p).map_err(|e| io_fault("create", p, e))?;
+            let rel = up.join(&name_clean);
+            let input = tree.host_input(&rel.to_string_lossy(), std::slice::from_ref(&up))?;
+            if input.moved_to.is_some() {
+                return Err(Fault::generic(format!("Not a regular file: {name}")).into());
             }
+            inputs.push((name_clean, input));
+        }
+        plan.push((repo_rel.join(arch), inputs));
+    }
+    for (adir, inputs) in plan {
+        let adir_fd = tree
+            .dir(Some(&adir))
+            .map_err(|e| io_fault("open", &adir, e.into()))?;
+        let _ = std::fs::remove_dir_all(topdir.join(&adir).join(".repodata.new"));
+        let staging = adir.join(".repodata.new");
+        for (name, input) in &inputs {
+            let dst = staging.join(name);
+            let (dparent, dname) = (
+                dst.parent().unwrap_or(&staging),
+                dst.file_name().unwrap_or_default(),
+            );
+            let dfd = tree
+                .mkdirs(dparent)
+                .map_err(|e| io_fault("create", dparent, e.into()))?;
             // linked, not moved: if anything below fails (a full disk, the commit), the
             // uploads are still there for the task's retry of repoDone
-            std::fs::hard_link(&src, &dst)
-                .or_else(|_| std::fs::copy(&src, &dst).map(|_| ()))
-                .map_err(|e| io_fault("copy", &src, e))?;
+            let (sparent, sname) = (
+                input.rel.parent().unwrap_or(Path::new(".")),
+                input.rel.file_name().unwrap_or_default(),
+            );
+            let sfd = tree
+                .dir(Some(sparent))
+                .map_err(|e| io_fault("open", sparent, e.into()))?;
+            if nix::unistd::linkat(&sfd, sname, &dfd, dname, nix::fcntl::AtFlags::empty()).is_err()
+            {
+                let mut out = nix::fcntl::openat(
+                    &dfd,
+                    dname,
+                    nix::fcntl::OFlag::O_WRONLY
+                        | nix::fcntl::OFlag::O_CREAT
+                        | nix::fcntl::OFlag::O_EXCL
+                        | nix::fcntl::OFlag::O_NOFOLLOW
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::from_bits_truncate(0o644),
+                )
+                .map(std::fs::File::from)
+                .map_err(|e| io_fault("copy", &dst, e.into()))?;
+                let mut src = &input.file;
+                std::io::copy(&mut src, &mut out).map_err(|e| io_fault("copy", &dst, e))?;
+            }
         }
-        let final_dir = adir.join("repodata");
-        if final_dir.exists() {
-            let old = adir.join(".repodata.old");
+        nix::sys::stat::mkdirat(
+            &adir_fd,
+            ".repodata.new",
+            nix::sys::stat::Mode::from_bits_truncate(0o755),
+        )
+        .or_else(|e| {
+            if e == nix::errno::Errno::EEXIST {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|e| io_fault("create", &staging, e.into()))?;
+        let final_dir = topdir.join(&adir).join("repodata");
+        if std::fs::symlink_metadata(&final_dir).is_ok() {
+            let old = topdir.join(&adir).join(".repodata.old");
             let _ = std::fs::remove_dir_all(&old);
-            std::fs::rename(&final_dir, &old).map_err(|e| io_fault("replace", &final_dir, e))?;
+            nix::fcntl::renameat(&adir_fd, "repodata", &adir_fd, ".repodata.old")
+                .map_err(|e| io_fault("replace", &final_dir, e.into()))?;
             let _ = std::fs::remove_dir_all(&old);
         }
-        std::fs::rename(&staging, &final_dir).map_err(|e| io_fault("rename", &staging, e))?;
+        nix::fcntl::renameat(&adir_fd, ".repodata.new", &adir_fd, "repodata")
+            .map_err(|e| io_fault("rename", &staging, e.into()))?;
     }
     let new_state = if expire { state::EXPIRED } else { state::READY };
     set_state(c, repo_id, new_state, None).await?;

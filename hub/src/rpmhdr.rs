@@ -25,16 +25,25 @@ pub struct RpmError {
 }
 
 pub fn read(path: &Path) -> Result<RpmInfo, RpmError> {
-    let err = |msg: String| RpmError {
+    let file = std::fs::File::open(path).map_err(|e| RpmError {
         path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    read_file(&file, &path.display().to_string())
+}
+
+/// Reads an already opened file (opened without following symlinks by the caller). The
+/// name, version, release and arch are checked against Koji's rules: they become paths.
+pub fn read_file(file: &std::fs::File, what: &str) -> Result<RpmInfo, RpmError> {
+    let err = |msg: String| RpmError {
+        path: what.to_string(),
         msg,
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| err(e.to_string()))?
-        .len();
+    let size = file.metadata().map_err(|e| err(e.to_string()))?.len();
+    let mut reader = std::io::BufReader::new(file);
     // the rpm crate's messages can quote the whole input: say it plainly instead
-    let meta = rpm::PackageMetadata::open(path).map_err(|e| {
-        tracing::debug!(path = %path.display(), error = %e, "unreadable RPM");
+    let meta = rpm::PackageMetadata::parse(&mut reader).map_err(|e| {
+        tracing::debug!(path = %what, error = %e, "unreadable RPM");
         let why = match e {
             rpm::Error::Io(_) => "it is truncated or unreadable",
             _ => "it has no valid RPM lead and header",
@@ -47,7 +56,7 @@ pub fn read(path: &Path) -> Result<RpmInfo, RpmError> {
     };
     let is_source = meta.is_source_package();
     let epoch = if meta.header.entry_is_present(rpm::IndexTag::RPMTAG_EPOCH) {
-        meta.get_epoch().ok().map(|e| e as i32)
+        meta.get_epoch().ok().and_then(|e| i32::try_from(e).ok())
     } else {
         None
     };
@@ -64,7 +73,7 @@ pub fn read(path: &Path) -> Result<RpmInfo, RpmError> {
             Err(_) => return Err(err("header has neither SIGMD5 nor SHA256 digest".into())),
         },
     };
-    Ok(RpmInfo {
+    let info = RpmInfo {
         name: s(meta.get_name(), "name")?,
         version: s(meta.get_version(), "version")?,
         release: s(meta.get_release(), "release")?,
@@ -77,8 +86,18 @@ pub fn read(path: &Path) -> Result<RpmInfo, RpmError> {
         is_source,
         payloadhash,
         size: i64::try_from(size).unwrap_or(i64::MAX),
-        buildtime: meta.get_build_time().map(|t| t as i64).unwrap_or(0),
-    })
+        buildtime: meta
+            .get_build_time()
+            .ok()
+            .and_then(|t| i64::try_from(t).ok())
+            .unwrap_or(0),
+    };
+    if let Some(p) =
+        crate::names::nvra_problem(&info.name, &info.version, &info.release, &info.arch)
+    {
+        return Err(err(format!("refused header: {p}")));
+    }
+    Ok(info)
 }
 
 impl RpmInfo {

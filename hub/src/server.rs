@@ -11,10 +11,9 @@ use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use koji_protocol::{Fault, encode_fault};
+use koji_protocol::encode_fault;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -102,34 +101,63 @@ async fn xmlrpc(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/octet-stream"));
+    let timeout = Duration::from_secs_f64(hub.config.limits.body_timeout_secs);
     if is_upload {
-        let bytes = match http_body_util::Limited::new(body, crate::uploads::MAX_CHUNK)
-            .collect()
-            .await
-        {
-            Ok(c) => c.to_bytes(),
-            Err(e) => {
-                return xml(encode_fault(&Fault::generic(format!(
-                    "Invalid upload: chunk too large or unreadable: {e}"
-                ))));
-            }
+        // the session and the destination are checked before a byte of the body is read
+        return match crate::uploads::handle_raw_upload(hub, peer, sh, query, body).await {
+            Ok(text) => xml(text),
+            Err(text) => closing(xml(text)),
         };
-        return xml(crate::uploads::handle_raw_upload(hub, peer, sh, query, bytes).await);
     }
+    // the stock hub's MaxRequestLength holds for every caller (anonymous included, as in
+    // Koji); memory is bounded by it, the read deadline and the per-address limit
     let limit = hub.config.limits.max_request_length;
-    let bytes = match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(c) => c.to_bytes(),
+    let bytes = match crate::body::read(body, limit, timeout).await {
+        Ok(b) => b,
         Err(e) => {
-            let f = if e.is::<http_body_util::LengthLimitError>() {
-                Fault::generic("Invalid request: Request too long")
-            } else {
-                Fault::generic(format!("Invalid request: cannot read body: {e}"))
-            };
+            let f = e.fault("request");
             tracing::info!(peer = %peer.addr, fault = %f.string, "refused request body");
-            return xml(encode_fault(&f));
+            return closing(xml(encode_fault(&f)));
         }
     };
     xml(handle_xmlrpc(hub, peer, sh, &bytes).await)
+}
+
+/// The body was not read to its end: the connection cannot carry another request.
+fn closing(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+/// Open connections per client address; a slot is given back when its guard drops.
+#[derive(Clone, Default)]
+struct PerAddr(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
+
+struct Slot(PerAddr, std::net::IpAddr);
+
+impl PerAddr {
+    fn take(&self, ip: std::net::IpAddr, max: usize) -> Option<Slot> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot(self.clone(), ip))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut m = (self.0).0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.1) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.1);
+            }
+        }
+    }
 }
 
 /// Accept TLS connections until `shutdown` resolves, then let open connections finish
@@ -141,6 +169,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls.server_config.clone());
+    let per_addr_max = hub.config.limits.max_connections_per_addr;
+    let per_addr = PerAddr::default();
     let app = router(hub);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -156,12 +186,18 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = per_addr.take(addr.ip(), per_addr_max) else {
+            tracing::warn!(peer = %addr, max = per_addr_max, "too many connections from one address; refused");
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
         let tls = tls.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             let stream =
                 match tokio::time::timeout(Duration::from_secs(15), acceptor.accept(tcp)).await {
                     Ok(Ok(s)) => s,

@@ -136,6 +136,9 @@ pub struct NewTask<'a> {
 /// builders hear of it at once.
 pub async fn create(c: &mut Ctx, t: NewTask<'_>) -> HResult<i64> {
     c.mark_write();
+    // every path that makes a task ends here: no priority can wrap on its way to i32
+    let priority = i32::try_from(checked_priority(t.priority)?)
+        .map_err(|_| Fault::parameter(format!("priority {} is out of range", t.priority)))?;
     let request = encode_call(t.method, &t.params);
     let id: i32 = sqlx::query_scalar(
         "INSERT INTO task (state, channel_id, parent, label, owner, method, request, arch, priority, weight) \
@@ -148,7 +151,7 @@ pub async fn create(c: &mut Ctx, t: NewTask<'_>) -> HResult<i64> {
     .bind(t.method)
     .bind(&request)
     .bind(t.arch)
-    .bind(t.priority as i32)
+    .bind(priority)
     .bind(default_weight(t.method))
     .fetch_one(c.db().await?)
     .await?;

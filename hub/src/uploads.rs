@@ -16,6 +16,7 @@ use crate::topdir;
 use base64::Engine;
 use koji_protocol::{Fault, Value, codes, encode_fault, encode_response, kstruct};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -126,13 +127,23 @@ fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 
 /// Append/overwrite one chunk under an exclusive non-blocking lock. Returns the offset the
 /// chunk was written at.
-fn write_chunk(path: &Path, offset: i64, overwrite: bool, data: &[u8]) -> Result<i64, Fault> {
+fn write_chunk(
+    path: &Path,
+    offset: i64,
+    overwrite: bool,
+    data: &[u8],
+    max_size: u64,
+) -> Result<i64, Fault> {
+    let shown = path.file_name().unwrap_or_default().to_string_lossy();
     if let Ok(m) = std::fs::symlink_metadata(path)
         && !m.file_type().is_file()
     {
+        return Err(Fault::generic(format!("destination not a file: {shown}")));
+    }
+    if offset > 0 && std::fs::symlink_metadata(path).is_err() {
+        // a new file starts at 0: nothing is created for a chunk that cannot be written
         return Err(Fault::generic(format!(
-            "destination not a file: {}",
-            path.display()
+            "Invalid upload offset {offset}: the file has 0 bytes"
         )));
     }
     if let Some(parent) = path.parent() {
@@ -144,32 +155,34 @@ fn write_chunk(path: &Path, offset: i64, overwrite: bool, data: &[u8]) -> Result
         .truncate(false)
         .read(true)
         .write(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| Fault::generic(format!("cannot open upload file: {e}")))?;
     let mut file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
         .map_err(|(_, e)| {
-            Fault::new(
-                codes::LOCK,
-                format!("upload file is locked ({e}): {}", path.display()),
-            )
+            Fault::new(codes::LOCK, format!("upload file is locked ({e}): {shown}"))
         })?;
-    let len = file
-        .metadata()
-        .map_err(|e| Fault::generic(e.to_string()))?
-        .len() as i64;
+    let len = i64::try_from(
+        file.metadata()
+            .map_err(|e| Fault::generic(e.to_string()))?
+            .len(),
+    )
+    .unwrap_or(i64::MAX);
     let at = if offset == -1 {
         len
     } else if offset < 0 {
         return Err(Fault::parameter(format!("Invalid upload offset: {offset}")));
+    } else if offset > len {
+        // never a sparse file of any size: a chunk starts at or before the current end
+        return Err(Fault::generic(format!(
+            "Invalid upload offset {offset}: the file has {len} bytes"
+        )));
     } else if overwrite {
         file.set_len(offset as u64)
             .map_err(|e| Fault::generic(e.to_string()))?;
         offset
     } else if offset == 0 && len > 0 {
-        return Err(Fault::generic(format!(
-            "upload path exists: {}",
-            path.display()
-        )));
+        return Err(Fault::generic(format!("upload path exists: {shown}")));
     } else if offset != len {
         return Err(Fault::generic(format!(
             "Invalid upload offset {offset}: the file has {len} bytes"
@@ -177,11 +190,19 @@ fn write_chunk(path: &Path, offset: i64, overwrite: bool, data: &[u8]) -> Result
     } else {
         offset
     };
+    let end = u64::try_from(at)
+        .unwrap_or(u64::MAX)
+        .saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
+    if end > max_size {
+        return Err(Fault::generic(format!(
+            "Upload too large: {shown} would exceed {max_size} bytes"
+        )));
+    }
     if at == 0 {
         std::fs::write(topdir::upload_marker(path), b"")
             .map_err(|e| Fault::generic(format!("cannot mark upload: {e}")))?;
     }
-    file.seek(SeekFrom::Start(at as u64))
+    file.seek(SeekFrom::Start(u64::try_from(at).unwrap_or(0)))
         .and_then(|_| file.write_all(data))
         .and_then(|_| file.flush())
         .map_err(|e| Fault::generic(format!("write failed: {e}")))?;
@@ -195,16 +216,18 @@ pub fn adler32_hex(data: &[u8]) -> String {
 }
 
 /// A raw octet-stream upload: session from the headers, parameters from the query.
+/// `Err` carries the fault text of a call whose body was not read: the connection must
+/// close after it.
 pub async fn handle_raw_upload(
     hub: Arc<Hub>,
     peer: Arc<PeerInfo>,
     headers: SessionHeaders,
     query: Option<String>,
-    body: bytes::Bytes,
-) -> String {
+    body: axum::body::Body,
+) -> Result<String, String> {
     match raw_upload(hub, peer, headers, query, body).await {
-        Ok(v) => encode_response(&v),
-        Err(e) => encode_fault(&e.into_fault()),
+        Ok(v) => Ok(encode_response(&v)),
+        Err(e) => Err(encode_fault(&e.into_fault_for("rawUpload"))),
     }
 }
 
@@ -213,7 +236,7 @@ async fn raw_upload(
     peer: Arc<PeerInfo>,
     headers: SessionHeaders,
     query: Option<String>,
-    body: bytes::Bytes,
+    body: axum::body::Body,
 ) -> HResult<Value> {
     if !headers.present() {
         return Err(Fault::action_not_allowed("you must be logged-in to upload a file").into());
@@ -224,15 +247,24 @@ async fn raw_upload(
     check_filename(&p.filename)?;
     let rel = topdir::clean_relative(&p.filepath)
         .map_err(|_| Fault::generic(format!("Invalid upload directory: {}", p.filepath)))?;
-    let mut ctx = Ctx::new(hub, peer, Some(s));
+    let mut ctx = Ctx::new(hub.clone(), peer.clone(), Some(s));
     ctx.method = "rawUpload";
     let dir = authorize_dir(&mut ctx, &rel).await;
     ctx.rollback().await;
     let path = dir?.join(&p.filename);
+    let limits = &hub.config.limits;
+    let (max_chunk, max_size) = (limits.max_upload_chunk, limits.max_upload_size);
+    let timeout = std::time::Duration::from_secs_f64(limits.body_timeout_secs);
+    let body = crate::body::read(body, max_chunk, timeout)
+        .await
+        .map_err(|e| {
+            tracing::info!(peer = %peer.addr, error = ?e, "refused upload body");
+            e.fault("upload")
+        })?;
     let len = body.len();
     let (overwrite, offset, verify) = (p.overwrite, p.offset, p.fileverify.clone());
     let at = tokio::task::spawn_blocking(move || {
-        let at = write_chunk(&path, offset, overwrite, &body)?;
+        let at = write_chunk(&path, offset, overwrite, &body, max_size)?;
         let digest = match verify.as_str() {
             "" => None,
             "adler32" => Some(adler32_hex(&body)),
@@ -292,6 +324,7 @@ fn digest_file(path: &Path, kind: &str) -> HResult<String> {
 /// checkUpload(path, name, verify=None, tail=None, volume=None): stat (and digest) of an
 /// uploaded file, or None. A logged-in owner's call also confirms the upload complete.
 pub async fn check_upload(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_login()?;
     let rel = topdir::clean_relative(a.str(0)?)?;
     let name = a.str(1)?.to_string();
     check_filename(&name)?;
@@ -301,9 +334,11 @@ pub async fn check_upload(c: &mut Ctx, a: Args) -> HResult<Value> {
         return Ok(Value::Nil);
     };
     if !meta.file_type().is_file() {
-        return Err(Fault::generic(format!("Not a regular file: {}", path.display())).into());
+        return Err(
+            Fault::generic(format!("Not a regular file: {}", rel.join(&name).display())).into(),
+        );
     }
-    if c.session.is_some() && authorize_dir(c, &rel).await.is_ok() {
+    if authorize_dir(c, &rel).await.is_ok() {
         let _ = std::fs::remove_file(topdir::upload_marker(&path));
     }
     let mtime = meta
@@ -314,7 +349,11 @@ pub async fn check_upload(c: &mut Ctx, a: Args) -> HResult<Value> {
         .unwrap_or(0.0);
     let mut v = kstruct! { "size" => meta.len() as i64, "mtime" => mtime };
     if let Some(kind) = a.opt_str(2)? {
-        let d = digest_file(&path, kind)?;
+        // hashing a large file takes seconds: never on the async workers
+        let kind = kind.to_string();
+        let d = tokio::task::spawn_blocking(move || digest_file(&path, &kind))
+            .await
+            .map_err(|e| Fault::generic(format!("checkUpload worker failed: {e}")))??;
         if let Value::Struct(m) = &mut v {
             m.insert("sumlength".into(), Value::Int(meta.len() as i64));
             m.insert("hexdigest".into(), Value::String(d));
@@ -349,18 +388,22 @@ pub async fn upload_file(c: &mut Ctx, a: Args) -> HResult<Value> {
         _ => (String::new(), String::new()),
     };
     let p2 = path.clone();
+    let max_size = c.hub().config.limits.max_upload_size;
     tokio::task::spawn_blocking(move || {
         if offset == -1 {
             Ok(0)
         } else {
-            write_chunk(&p2, offset, offset == 0, &data)
+            write_chunk(&p2, offset, offset == 0, &data, max_size)
         }
     })
     .await
     .map_err(|e| Fault::generic(format!("upload worker failed: {e}")))??;
     if offset == -1 {
         if !sum_kind.is_empty() {
-            let got = digest_file(&path, &sum_kind)?;
+            let (p3, k) = (path.clone(), sum_kind.clone());
+            let got = tokio::task::spawn_blocking(move || digest_file(&p3, &k))
+                .await
+                .map_err(|e| Fault::generic(format!("upload worker failed: {e}")))??;
             if got != sum {
                 return Err(
                     Fault::generic(format!("File checksum mismatch: {got} != {sum}")).into(),
@@ -387,15 +430,19 @@ mod tests {
     fn chunks_append_and_refuse_gaps() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("x.src.rpm");
-        assert_eq!(write_chunk(&f, 0, true, b"abc").unwrap(), 0);
+        assert_eq!(write_chunk(&f, 0, true, b"abc", 1 << 20).unwrap(), 0);
         assert!(topdir::upload_marker(&f).exists());
-        assert_eq!(write_chunk(&f, 3, true, b"def").unwrap(), 3);
+        assert_eq!(write_chunk(&f, 3, true, b"def", 1 << 20).unwrap(), 3);
         assert_eq!(std::fs::read(&f).unwrap(), b"abcdef");
-        assert!(write_chunk(&f, 10, false, b"zz").is_err());
-        assert!(write_chunk(&f, 0, false, b"zz").is_err());
-        assert_eq!(write_chunk(&f, -1, false, b"g").unwrap(), 6);
+        assert!(write_chunk(&f, 10, false, b"zz", 1 << 20).is_err());
+        assert!(write_chunk(&f, 0, false, b"zz", 1 << 20).is_err());
+        assert_eq!(write_chunk(&f, -1, false, b"g", 1 << 20).unwrap(), 6);
         // overwrite truncates at the offset (a retried chunk)
-        assert_eq!(write_chunk(&f, 3, true, b"XY").unwrap(), 3);
+        assert_eq!(write_chunk(&f, 3, true, b"XY", 1 << 20).unwrap(), 3);
+        assert_eq!(std::fs::read(&f).unwrap(), b"abcXY");
+        // never past the end (no sparse growth), never past the cap
+        assert!(write_chunk(&f, 1 << 40, true, b"z", 1 << 20).is_err());
+        assert!(write_chunk(&f, 5, false, b"123456", 10).is_err());
         assert_eq!(std::fs::read(&f).unwrap(), b"abcXY");
     }
 

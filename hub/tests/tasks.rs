@@ -186,9 +186,15 @@ async fn scratch_build_through_the_host_api() {
         .unwrap();
     let r0 = &results.as_array().unwrap()[0].as_array().unwrap()[1];
     let child_rpms: Vec<Value> = r0.get("rpms").and_then(Value::as_array).unwrap().to_vec();
+    // the builder names only files in its task's own work dirs (the SRPM it rebuilt)
+    let own_src = upload(&b1, &format!("tasks/{}/{}", task % 10000, task), &srpm).await;
     b1.call(
         "host.moveBuildToScratch",
-        vec![task.into(), src.as_str().into(), Value::Array(child_rpms)],
+        vec![
+            task.into(),
+            own_src.as_str().into(),
+            Value::Array(child_rpms),
+        ],
     )
     .await
     .unwrap();
@@ -294,12 +300,13 @@ async fn real_build_is_imported_and_tagged() {
             ))
         })
         .collect();
+    let own_src = upload(&b1, &format!("tasks/{}/{}", task % 10000, task), &srpm).await;
     b1.call(
         "host.completeBuild",
         vec![
             task.into(),
             build_id.into(),
-            src.as_str().into(),
+            own_src.as_str().into(),
             Value::Array(rpm_names),
             Value::Nil,
             Value::Struct(kw(&[(

@@ -3,14 +3,14 @@
 //! `list-tagged` use.
 
 use super::common::{self, Named, ver};
-use super::host_api::verify;
+use super::host_api::{assert_holds, verify};
 use super::tags::{filters_pass, full_inheritance, inheritance_order, require_tag};
 use crate::ctx::Ctx;
 use crate::error::HResult;
 use crate::rpmhdr::{self, RpmInfo};
 use crate::signature::{Args, Ident};
-use crate::tasks::{self, state};
-use crate::{timefmt, topdir};
+use crate::tasks;
+use crate::{safefs, timefmt, topdir};
 use chrono::{DateTime, Utc};
 use koji_protocol::{Fault, Struct, Value, codes, kstruct};
 use sqlx::Row;
@@ -331,7 +331,7 @@ pub async fn cancel_build(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// host.initBuild(data): a new BUILDING build owned by the task's owner.
 pub async fn init_build(c: &mut Ctx, a: Args) -> HResult<Value> {
-    verify(c).await?;
+    let host = verify(c).await?;
     let data = a
         .opt_struct(0)?
         .cloned()
@@ -343,14 +343,23 @@ pub async fn init_build(c: &mut Ctx, a: Args) -> HResult<Value> {
             .ok_or_else(|| Fault::parameter(format!("initBuild: {k} missing")).into())
     };
     let (name, version, release) = (s("name")?, s("version")?, s("release")?);
-    let epoch = data.get("epoch").and_then(Value::as_i64).map(|e| e as i32);
+    let epoch = match data.get("epoch") {
+        None | Some(Value::Nil) => None,
+        Some(v) => Some(
+            v.as_i64()
+                .and_then(|e| i32::try_from(e).ok())
+                .filter(|e| *e >= 0)
+                .ok_or_else(|| Fault::parameter("initBuild: epoch must be a small int"))?,
+        ),
+    };
     let task_id = data
         .get("task_id")
         .and_then(Value::as_i64)
         .ok_or_else(|| Fault::parameter("initBuild: task_id missing"))?;
-    let task = tasks::require(c, task_id).await?;
+    let task = assert_holds(c, host, task_id).await?;
     let owner: i32 = task.try_get("owner")?;
     crate::names::check_internal(&name)?;
+    crate::names::check_nvr(&name, &version, &release)?;
     let pkg = super::packages::ensure_package_pub(c, &name).await?;
     let existing: Option<(i32, i32)> = sqlx::query_as(
         "SELECT id, state FROM build WHERE pkg_id = $1 AND version = $2 AND release = $3",
@@ -411,18 +420,53 @@ pub async fn init_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     Ok(Value::Int(i64::from(id)))
 }
 
-/// A file a builder produced under work/, read for import. Symlinks left by an earlier
-/// (interrupted) import are followed, so a retried import finds its files.
-fn work_input(topdir: &Path, rel: &str) -> HResult<(PathBuf, RpmInfo)> {
-    let path = topdir::work(topdir).join(topdir::clean_relative(rel)?);
-    if !path.is_file() {
-        return Err(Fault::generic(format!("No such file: {rel}")).into());
+/// The work directories a host's task may name files in: its own and its subtasks' (a
+/// build task imports what its buildArch subtasks uploaded), relative to work/.
+async fn task_dirs(c: &mut Ctx, task_id: i64) -> HResult<Vec<PathBuf>> {
+    let task_id32 = i32::try_from(task_id)
+        .map_err(|_| Fault::parameter(format!("task id out of range: {task_id}")))?;
+    let children: Vec<i32> = sqlx::query_scalar("SELECT id FROM task WHERE parent = $1")
+        .bind(task_id32)
+        .fetch_all(c.db().await?)
+        .await?;
+    let mut out = vec![topdir::task_rel(task_id)];
+    out.extend(children.into_iter().map(|t| topdir::task_rel(i64::from(t))));
+    Ok(out)
+}
+
+/// A file a builder produced in its task's work dir, opened without following symlinks and
+/// read for import.
+fn work_input(
+    tree: &safefs::Tree,
+    dirs: &[PathBuf],
+    rel: &str,
+) -> HResult<(safefs::Input, RpmInfo)> {
+    let input = tree.host_input(rel, dirs)?;
+    let info = rpmhdr::read_file(&input.file, rel)
+        .map_err(|e| Fault::new(codes::IMPORT, format!("{rel}: {}", e.msg)))?;
+    Ok((input, info))
+}
+
+/// The logs a host names: arch keys are arch names, files inside the task's dirs.
+fn log_inputs(
+    tree: &safefs::Tree,
+    dirs: &[PathBuf],
+    logs: &[(String, Vec<String>)],
+) -> HResult<Vec<(String, safefs::Input)>> {
+    let mut out = Vec::new();
+    for (arch, list) in logs {
+        if arch.is_empty() || !arch.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Fault::parameter(format!("Invalid log arch: {arch:?}")).into());
+        }
+        for rel in list {
+            out.push((arch.clone(), tree.host_input(rel, dirs)?));
+        }
     }
-    if topdir::upload_marker(&path).exists() {
-        return Err(Fault::generic(format!("Upload of {rel} is not complete")).into());
-    }
-    let info = rpmhdr::read(&path).map_err(|e| Fault::new(codes::IMPORT, e.to_string()))?;
-    Ok((path, info))
+    Ok(out)
+}
+
+fn base_name(i: &safefs::Input) -> PathBuf {
+    PathBuf::from(i.rel.file_name().unwrap_or_default())
 }
 
 fn paths(v: &Value, what: &str) -> HResult<Vec<String>> {
@@ -448,41 +492,12 @@ fn logs_map(v: &Value) -> HResult<Vec<(String, Vec<String>)>> {
     }
 }
 
-/// Move `from` to `to` (creating directories) and leave a symlink at the old place, as Koji
-/// does, so task output listings keep working.
-fn move_and_link(from: &Path, to: &Path) -> HResult<()> {
-    let fail = |e: std::io::Error| {
-        Fault::new(
-            codes::IMPORT,
-            format!("moving {} to {}: {e}", from.display(), to.display()),
-        )
-    };
-    let real = std::fs::canonicalize(from).map_err(fail)?;
-    if real == to {
-        return Ok(());
-    }
-    if let Some(p) = to.parent() {
-        std::fs::create_dir_all(p).map_err(fail)?;
-    }
-    std::fs::rename(&real, to).map_err(fail)?;
-    if std::fs::symlink_metadata(from).is_ok() {
-        std::fs::remove_file(from).map_err(fail)?;
-    }
-    std::os::unix::fs::symlink(to, from).map_err(fail)?;
-    Ok(())
-}
-
 /// host.completeBuild(task_id, build_id, srpm, rpms, brmap=None, logs=None)
 pub async fn complete_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     let host = verify(c).await?;
-    let task_id = a.i64(0)?;
-    let build = require_build(c, &Value::Int(a.i64(1)?)).await?;
-    let t = tasks::require(c, task_id).await?;
-    if t.try_get::<i32, _>("state")? != state::OPEN
-        || t.try_get::<Option<i32>, _>("host_id")?.map(i64::from) != Some(host)
-    {
-        return Err(Fault::action_not_allowed(format!("host does not hold task {task_id}")).into());
-    }
+    let task_id = i64::from(a.id(0)?);
+    assert_holds(c, host, task_id).await?;
+    let build = require_build(c, &Value::Int(i64::from(a.id(1)?))).await?;
     if field_i64(&build, "state") != i64::from(bstate::BUILDING)
         || field_i64(&build, "task_id") != task_id
     {
@@ -494,7 +509,9 @@ pub async fn complete_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     }
     let topdir = c.hub().config.topdir.clone();
     let srpm = a.str(2)?.to_string();
-    let (srpm_path, srpm_info) = work_input(&topdir, &srpm)?;
+    let tree = safefs::Tree::open(&topdir)?;
+    let dirs = task_dirs(c, task_id).await?;
+    let (srpm_path, srpm_info) = work_input(&tree, &dirs, &srpm)?;
     let (n, v, r) = (
         field_str(&build, "name"),
         field_str(&build, "version"),
@@ -515,7 +532,7 @@ pub async fn complete_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     }
     let mut files = vec![(srpm_path, srpm_info)];
     for rel in paths(a.val(3), "rpms")? {
-        let (p, info) = work_input(&topdir, &rel)?;
+        let (p, info) = work_input(&tree, &dirs, &rel)?;
         if info.is_source {
             return Err(Fault::new(codes::IMPORT, format!("{rel} is a source rpm")).into());
         }
@@ -528,9 +545,9 @@ pub async fn complete_build(c: &mut Ctx, a: Args) -> HResult<Value> {
         }
         files.push((p, info));
     }
-    let logs = logs_map(a.val(5))?;
+    let logs = log_inputs(&tree, &dirs, &logs_map(a.val(5))?)?;
     let build_id = field_i64(&build, "id");
-    let dir = topdir::build_dir(&topdir, n, v, r);
+    let dir = Path::new("packages").join(n).join(v).join(r);
     c.mark_write();
     for (_, info) in &files {
         sqlx::query(
@@ -560,15 +577,14 @@ pub async fn complete_build(c: &mut Ctx, a: Args) -> HResult<Value> {
         .execute(c.db().await?)
         .await?;
     // files last: the database part above can still fail and roll back
-    for (path, info) in &files {
-        move_and_link(path, &dir.join(&info.arch).join(info.filename()))?;
+    for (input, info) in &files {
+        tree.move_and_link(input, &dir.join(&info.arch).join(info.filename()))?;
     }
-    for (arch, list) in &logs {
-        for rel in list {
-            let from = topdir::work(&topdir).join(topdir::clean_relative(rel)?);
-            let name = from.file_name().map(|x| x.to_owned()).unwrap_or_default();
-            move_and_link(&from, &dir.join("data/logs").join(arch).join(name))?;
-        }
+    for (arch, input) in &logs {
+        tree.move_and_link(
+            input,
+            &dir.join("data/logs").join(arch).join(base_name(input)),
+        )?;
     }
     tracing::info!(build = build_id, nvr = %format!("{n}-{v}-{r}"), rpms = files.len(), "build imported");
     Ok(Value::Nil)
@@ -576,9 +592,10 @@ pub async fn complete_build(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// host.failBuild(task_id, build_id)
 pub async fn fail_build(c: &mut Ctx, a: Args) -> HResult<Value> {
-    verify(c).await?;
-    let task_id = a.i64(0)?;
-    let build_id = a.i64(1)?;
+    let host = verify(c).await?;
+    let task_id = i64::from(a.id(0)?);
+    let build_id = i64::from(a.id(1)?);
+    assert_holds(c, host, task_id).await?;
     c.mark_write();
     let n = sqlx::query(
         "UPDATE build SET state = 3, completion_time = clock_timestamp() WHERE id = $1 AND task_id = $2 AND state = 0",
@@ -600,34 +617,30 @@ pub async fn fail_build(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// host.moveBuildToScratch(task_id, srpm, rpms, logs=None)
 pub async fn move_build_to_scratch(c: &mut Ctx, a: Args) -> HResult<Value> {
     let host = verify(c).await?;
-    let task_id = a.i64(0)?;
-    let t = tasks::require(c, task_id).await?;
-    if t.try_get::<i32, _>("state")? != state::OPEN
-        || t.try_get::<Option<i32>, _>("host_id")?.map(i64::from) != Some(host)
-    {
-        return Err(Fault::action_not_allowed(format!("host does not hold task {task_id}")).into());
-    }
+    let task_id = i64::from(a.id(0)?);
+    let t = assert_holds(c, host, task_id).await?;
     let owner = common::user_name_of(c, i64::from(t.try_get::<i32, _>("owner")?))
         .await?
         .unwrap_or_else(|| "unknown".into());
     let topdir = c.hub().config.topdir.clone();
     let mut all = vec![a.str(1)?.to_string()];
     all.extend(paths(a.val(2), "rpms")?);
+    let tree = safefs::Tree::open(&topdir)?;
+    let dirs = task_dirs(c, task_id).await?;
     let mut files = Vec::new();
     for rel in &all {
-        files.push(work_input(&topdir, rel)?);
+        files.push(work_input(&tree, &dirs, rel)?);
     }
-    let logs = logs_map(a.val(3))?;
-    let dest = topdir::scratch_dir(&topdir, &owner, task_id);
-    for (path, info) in &files {
-        move_and_link(path, &dest.join(info.filename()))?;
+    let logs = log_inputs(&tree, &dirs, &logs_map(a.val(3))?)?;
+    crate::names::check_user(&owner)?;
+    let dest = Path::new("scratch")
+        .join(&owner)
+        .join(format!("task_{task_id}"));
+    for (input, info) in &files {
+        tree.move_and_link(input, &dest.join(info.filename()))?;
     }
-    for (arch, list) in &logs {
-        for rel in list {
-            let from = topdir::work(&topdir).join(topdir::clean_relative(rel)?);
-            let name = from.file_name().map(|x| x.to_owned()).unwrap_or_default();
-            move_and_link(&from, &dest.join("logs").join(arch).join(name))?;
-        }
+    for (arch, input) in &logs {
+        tree.move_and_link(input, &dest.join("logs").join(arch).join(base_name(input)))?;
     }
     tracing::info!(task = task_id, dest = %dest.display(), "scratch build stored");
     Ok(Value::Nil)
@@ -659,16 +672,21 @@ async fn package_allowed(c: &mut Ctx, tag_id: i64, pkg: &str) -> HResult<bool> {
 /// host.tagBuild(task_id, tag, build, force=False, fromtag=None)
 pub async fn host_tag_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     let host = verify(c).await?;
-    let task_id = a.i64(0)?;
-    let t = tasks::require(c, task_id).await?;
-    if t.try_get::<i32, _>("state")? != state::OPEN
-        || t.try_get::<Option<i32>, _>("host_id")?.map(i64::from) != Some(host)
-    {
-        return Err(Fault::action_not_allowed(format!("host does not hold task {task_id}")).into());
-    }
+    let task_id = i64::from(a.id(0)?);
+    let t = assert_holds(c, host, task_id).await?;
     let (tag_id, tag_name) = require_tag(c, a.val(1)).await?;
     let b = require_build(c, a.val(2)).await?;
-    let force = a.truthy(3);
+    // as Koji: the host acts for the task's owner, and `force` counts only when that owner
+    // is an admin; the locked-tag and package-list rules apply to everyone else
+    let owner: i32 = t.try_get("owner")?;
+    let owner_admin: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM user_perms up JOIN permissions p ON p.id = up.perm_id \
+         WHERE up.user_id = $1 AND up.active AND p.name = 'admin')",
+    )
+    .bind(owner)
+    .fetch_one(c.db().await?)
+    .await?;
+    let force = a.truthy(3) && owner_admin;
     if field_i64(&b, "state") != i64::from(bstate::COMPLETE) {
         return Err(Fault::tag(format!(
             "build {} not complete: state {}",
@@ -715,7 +733,7 @@ pub async fn host_tag_build(c: &mut Ctx, a: Args) -> HResult<Value> {
         .await?;
     }
     let ev = c.event().await?;
-    let me = c.user_id().map(|x| x as i32);
+    let me = Some(owner);
     sqlx::query("INSERT INTO tag_listing (build_id, tag_id, create_event, creator_id) VALUES ($1, $2, $3, $4)")
         .bind(build_id as i32)
         .bind(tag_id as i32)

@@ -195,6 +195,14 @@ impl QueryOpts {
         Ok(q)
     }
 
+    /// ` LIMIT n OFFSET m` for SQL: the caller's limit, never more than `max` rows (a
+    /// list call must not make the hub build an answer of unbounded size).
+    pub fn sql_page(&self, max: i64) -> String {
+        let limit = self.limit.map_or(max, |l| l.clamp(0, max));
+        let offset = self.offset.unwrap_or(0).max(0);
+        format!(" LIMIT {limit} OFFSET {offset}")
+    }
+
     /// Apply to already-built rows (our lists are small; this keeps SQL simple).
     pub fn apply(&self, mut rows: Vec<Value>) -> Value {
         if let Some(off) = self.offset {

@@ -457,10 +457,10 @@ pub async fn subtask(c: &mut Ctx, a: Args) -> HResult<Value> {
         Some(ch) => tasks::channel_id(c, ch).await?,
         None => i64::from(p.try_get::<i32, _>("channel_id")?),
     };
-    let priority = opts
-        .get("priority")
-        .and_then(Value::as_i64)
-        .unwrap_or(i64::from(p.try_get::<i32, _>("priority")?));
+    let priority = match opts.get("priority") {
+        Some(Value::Int(x)) => tasks::checked_priority(*x)?,
+        _ => i64::from(p.try_get::<i32, _>("priority")?),
+    };
     let id = tasks::create(
         c,
         NewTask {

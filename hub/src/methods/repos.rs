@@ -5,9 +5,10 @@
 use std::cmp::Ordering;
 
 use koji_protocol::{Fault, Struct, Value, kstruct};
+use sqlx::Row;
 
 use super::common::{self, Named};
-use super::host_api::verify;
+use super::host_api::{self, verify};
 use crate::ctx::Ctx;
 use crate::error::HResult;
 use crate::repos::{self, Opts, Repo, Request, state};
@@ -303,8 +304,8 @@ pub async fn set_request_priority(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("admin").await?;
     c.mark_write();
     sqlx::query("UPDATE repo_queue SET priority = $2 WHERE id = $1")
-        .bind(a.i64(0)? as i32)
-        .bind(a.i64(1)? as i32)
+        .bind(a.id(0)?)
+        .bind(i32::try_from(tasks::checked_priority(a.i64(1)?)?).unwrap_or(i32::MAX))
         .execute(c.db().await?)
         .await?;
     Ok(Value::Nil)
@@ -638,19 +639,70 @@ pub async fn host_repo_init(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// host.repoDone(repo_id, data, expire=False, repo_json_updates=None)
 pub async fn host_repo_done(c: &mut Ctx, a: Args) -> HResult<Value> {
-    verify(c).await?;
-    let id = a.i64(0)?;
+    let host = verify(c).await?;
+    let id = i64::from(a.id(0)?);
     let data = a.opt_struct(1)?.cloned().unwrap_or_default();
+    if let Some(r) = repos::repo_info(c, id).await?
+        && r.state != state::INIT
+    {
+        return Err(Fault::generic(format!("Repo {id} not in INIT state")).into());
+    }
+    // each upload path is a task's work dir: the task (or its parent, for the createrepo
+    // subtasks of newRepo) must be held by this host
+    for v in data.values() {
+        let upath = v
+            .as_array()
+            .and_then(|p| p.first())
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let task = upload_task(upath).ok_or_else(|| {
+            Fault::action_not_allowed(format!("{upath} is not a task's work directory"))
+        })?;
+        if host_api::assert_holds(c, host, task).await.is_err() {
+            let parent = tasks::require(c, task)
+                .await?
+                .try_get::<Option<i32>, _>("parent")
+                .map_err(crate::error::HubError::from)?;
+            match parent {
+                Some(p) => {
+                    host_api::assert_holds(c, host, i64::from(p)).await?;
+                }
+                None => {
+                    return Err(Fault::action_not_allowed(format!(
+                        "host {host} does not hold task {task}"
+                    ))
+                    .into());
+                }
+            }
+        }
+    }
     repos::repo_done(c, id, &data, a.truthy(2)).await?;
     Ok(Value::Nil)
+}
+
+/// The task whose work dir `tasks/<bucket>/<id>` is (exactly that form, nothing below).
+fn upload_task(upath: &str) -> Option<i64> {
+    let clean = crate::topdir::clean_relative(upath).ok()?;
+    let parts: Vec<&str> = clean.iter().filter_map(|p| p.to_str()).collect();
+    match parts.as_slice() {
+        ["tasks", _, id] => {
+            let id: i64 = id.parse().ok()?;
+            (crate::topdir::task_rel(id) == clean).then_some(id)
+        }
+        _ => None,
+    }
 }
 
 /// host.newBuildRoot(repo, arch, task_id=None, ctype='chroot') -> buildroot id. The
 /// buildroot marks the repo as in use until its state becomes EXPIRED.
 pub async fn host_new_buildroot(c: &mut Ctx, a: Args) -> HResult<Value> {
     let host = verify(c).await?;
-    let repo_id = a.i64(0)?;
+    let repo_id = i64::from(a.id(0)?);
     let arch = a.str(1)?.to_string();
+    let task = a.opt_id(2)?;
+    if let Some(t) = task {
+        host_api::assert_holds(c, host, i64::from(t)).await?;
+    }
     let Some(repo) = repos::repo_info(c, repo_id).await? else {
         return Err(Fault::generic(format!("No such repo: {repo_id}")).into());
     };
@@ -666,7 +718,7 @@ pub async fn host_new_buildroot(c: &mut Ctx, a: Args) -> HResult<Value> {
     .bind(repo.tag_id as i32)
     .bind(repo_id as i32)
     .bind(&arch)
-    .bind(a.opt_i64(2)?.map(|t| t as i32))
+    .bind(task)
     .bind(ev)
     .fetch_one(c.db().await?)
     .await?;

@@ -41,8 +41,10 @@ pub async fn build(c: &mut Ctx, a: Args) -> HResult<Value> {
         return Err(Fault::generic(format!("No such build target: {tident}")).into());
     }
     // the source must be a completely uploaded source RPM
-    let path = topdir::complete_work_file(&c.hub().config.topdir, &src)?;
-    let info = tokio::task::spawn_blocking(move || crate::rpmhdr::read(&path))
+    let tree = crate::safefs::Tree::open(&c.hub().config.topdir)?;
+    let input = tree.upload_input(&src)?;
+    let shown = src.clone();
+    let info = tokio::task::spawn_blocking(move || crate::rpmhdr::read_file(&input.file, &shown))
         .await
         .map_err(|e| Fault::generic(format!("header reader failed: {e}")))?
         .map_err(|e| Fault::generic(format!("{src}: {}", e.msg)))?;
@@ -167,7 +169,8 @@ pub async fn get_task_result(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 fn to_ts_clause(v: &Value) -> Option<String> {
     match v {
-        Value::Double(f) => Some(format!("to_timestamp({f})")),
+        // NaN and infinities are no time, and must never reach SQL text
+        Value::Double(f) if f.is_finite() => Some(format!("to_timestamp({f})")),
         Value::Int(i) => Some(format!("to_timestamp({i})")),
         Value::String(s)
             if s.chars()
@@ -283,10 +286,28 @@ pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
                 .join(", ")
         })
         .unwrap_or_else(|| "t.id".into());
+    let max = c.hub().config.limits.max_list_rows;
+    if qo.count_only {
+        let page = if qo.limit.is_some() || qo.offset.is_some() {
+            qo.sql_page(i64::MAX)
+        } else {
+            String::new()
+        };
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM task t WHERE {where_} ORDER BY {order}{page}) q"
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+        for b in &text_binds {
+            q = q.bind(b.clone());
+        }
+        return Ok(Value::Int(q.fetch_one(c.db().await?).await?));
+    }
+    // limit and offset in SQL, capped: the answer is never built from the whole table
     let sql = format!(
         "SELECT {}, u.name AS owner_name, u.usertype AS owner_type FROM task t JOIN users u ON u.id = t.owner \
-         WHERE {where_} ORDER BY {order}",
-        tasks::TASK_COLUMNS
+         WHERE {where_} ORDER BY {order}{}",
+        tasks::TASK_COLUMNS,
+        qo.sql_page(max)
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for b in &text_binds {
@@ -325,7 +346,7 @@ pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
         }
         out.push(v);
     }
-    Ok(qo.apply(out))
+    Ok(Value::Array(out))
 }
 
 /// Owner, the host running the task, or admin may cancel it.

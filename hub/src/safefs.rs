@@ -1,0 +1,262 @@
+//! The one place where a client-supplied path becomes a file under the topdir.
+//!
+//! Builders and packagers name files by relative path; a path component that is a symlink
+//! (left by an earlier import, or planted) must never take the hub elsewhere. Every lookup
+//! here goes through `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` from a descriptor of
+//! the topdir, and moves use `renameat` between descriptors opened that way, so no symlink
+//! is followed and nothing outside the topdir is reached.
+
+use crate::topdir;
+use koji_protocol::{Fault, codes};
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat2, readlinkat, renameat};
+use nix::sys::stat::{Mode, SFlag, fstat, fstatat, mkdirat};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+fn how(flags: OFlag) -> OpenHow {
+    OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+        .resolve(
+            ResolveFlag::RESOLVE_BENEATH
+                | ResolveFlag::RESOLVE_NO_SYMLINKS
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        )
+}
+
+/// A descriptor of the topdir from which every client path is resolved.
+pub struct Tree {
+    root: OwnedFd,
+    top: PathBuf,
+}
+
+/// A regular file a host named, opened without following any symlink.
+pub struct Input {
+    /// Where the client said it is, relative to the topdir.
+    pub rel: PathBuf,
+    pub file: File,
+    /// Set when `rel` is the hub's own link left by an earlier, interrupted import: the
+    /// file already sits here (relative to the topdir).
+    pub moved_to: Option<PathBuf>,
+}
+
+fn split(rel: &Path) -> (Option<&Path>, &OsStr) {
+    let parent = rel.parent().filter(|p| !p.as_os_str().is_empty());
+    (parent, rel.file_name().unwrap_or_else(|| OsStr::new(".")))
+}
+
+impl Tree {
+    pub fn open(top: &Path) -> Result<Tree, Fault> {
+        let root = nix::fcntl::open(
+            top,
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| {
+            tracing::error!(topdir = %top.display(), error = %e, "cannot open the topdir");
+            Fault::generic("the hub's file tree is not available")
+        })?;
+        Ok(Tree {
+            root,
+            top: top.to_path_buf(),
+        })
+    }
+
+    pub fn top(&self) -> &Path {
+        &self.top
+    }
+
+    /// A directory below the topdir (`""` is the topdir itself).
+    pub fn dir(&self, rel: Option<&Path>) -> Result<OwnedFd, Errno> {
+        let rel = rel.unwrap_or(Path::new("."));
+        openat2(
+            self.root.as_fd(),
+            rel,
+            how(OFlag::O_DIRECTORY | OFlag::O_RDONLY),
+        )
+    }
+
+    /// A regular file below the topdir, for reading.
+    pub fn file(&self, rel: &Path) -> Result<File, Errno> {
+        let fd = openat2(self.root.as_fd(), rel, how(OFlag::O_RDONLY))?;
+        let st = fstat(&fd)?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(Errno::EISDIR);
+        }
+        Ok(File::from(fd))
+    }
+
+    /// `mkdir -p` below the topdir that never passes through a symlink.
+    pub fn mkdirs(&self, rel: &Path) -> Result<OwnedFd, Errno> {
+        let mut cur = self.dir(None)?;
+        for c in rel.components() {
+            let std::path::Component::Normal(name) = c else {
+                return Err(Errno::EINVAL);
+            };
+            match mkdirat(cur.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e),
+            }
+            cur = openat2(cur.as_fd(), name, how(OFlag::O_DIRECTORY | OFlag::O_RDONLY))?;
+        }
+        Ok(cur)
+    }
+
+    /// A file a host names for import: `rel` (relative to work/) must lie inside one of
+    /// `task_dirs` (relative to work/), be a regular file and be completely uploaded. A
+    /// symlink is accepted only when it is the hub's own link into packages/ or scratch/
+    /// from an earlier import of this very file.
+    pub fn host_input(&self, rel: &str, task_dirs: &[PathBuf]) -> Result<Input, Fault> {
+        self.input(rel, Some(task_dirs))
+    }
+
+    /// A completely uploaded regular file anywhere under work/ (a packager's upload named
+    /// in `build()`); no symlink is accepted at all.
+    pub fn upload_input(&self, rel: &str) -> Result<Input, Fault> {
+        let i = self.input(rel, None)?;
+        if i.moved_to.is_some() {
+            return Err(Fault::generic(format!("Not a regular file: {rel}")));
+        }
+        Ok(i)
+    }
+
+    fn input(&self, rel: &str, task_dirs: Option<&[PathBuf]>) -> Result<Input, Fault> {
+        let clean = topdir::clean_relative(rel)?;
+        if let Some(task_dirs) = task_dirs
+            && !task_dirs
+                .iter()
+                .any(|d| clean.starts_with(d) && clean != *d)
+        {
+            return Err(Fault::action_not_allowed(format!(
+                "{rel} is not in the task's own work directory"
+            )));
+        }
+        let full = Path::new("work").join(&clean);
+        let (parent, name) = split(&full);
+        let dir = self
+            .dir(parent)
+            .map_err(|_| Fault::generic(format!("No such file: {rel}")))?;
+        let st = fstatat(dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|_| Fault::generic(format!("No such file: {rel}")))?;
+        let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+        if kind == SFlag::S_IFLNK {
+            let target = readlinkat(dir.as_fd(), name)
+                .map_err(|_| Fault::generic(format!("No such file: {rel}")))?;
+            let moved = Path::new(&target)
+                .strip_prefix(&self.top)
+                .ok()
+                .and_then(|t| topdir::clean_relative(&t.to_string_lossy()).ok())
+                .filter(|t| t.starts_with("packages") || t.starts_with("scratch"))
+                .ok_or_else(|| Fault::generic(format!("Not a regular file: {rel}")))?;
+            let file = self
+                .file(&moved)
+                .map_err(|_| Fault::generic(format!("Not a regular file: {rel}")))?;
+            return Ok(Input {
+                rel: full,
+                file,
+                moved_to: Some(moved),
+            });
+        }
+        if kind != SFlag::S_IFREG {
+            return Err(Fault::generic(format!("Not a regular file: {rel}")));
+        }
+        let marker = topdir::upload_marker(Path::new(name));
+        if fstatat(dir.as_fd(), &marker, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok() {
+            return Err(Fault::generic(format!("Upload of {rel} is not complete")));
+        }
+        let file = self
+            .file(&full)
+            .map_err(|_| Fault::generic(format!("Not a regular file: {rel}")))?;
+        Ok(Input {
+            rel: full,
+            file,
+            moved_to: None,
+        })
+    }
+
+    /// Move an input to `dest` (relative to the topdir, directories created) and leave a
+    /// symlink at the old place, as Koji does, so task output listings keep working.
+    pub fn move_and_link(&self, input: &Input, dest: &Path) -> Result<(), Fault> {
+        let fail = |what: &str, e: Errno| {
+            tracing::error!(from = %input.rel.display(), to = %dest.display(), error = %e, "{what}");
+            Fault::new(
+                codes::IMPORT,
+                format!(
+                    "cannot move {} into place ({what})",
+                    input.rel.file_name().unwrap_or_default().to_string_lossy()
+                ),
+            )
+        };
+        match &input.moved_to {
+            Some(m) if m == dest => return Ok(()),
+            Some(_) => {
+                return Err(Fault::new(
+                    codes::IMPORT,
+                    format!("{} was already imported elsewhere", input.rel.display()),
+                ));
+            }
+            None => {}
+        }
+        let (sparent, sname) = split(&input.rel);
+        let (dparent, dname) = split(dest);
+        let sdir = self.dir(sparent).map_err(|e| fail("source", e))?;
+        let st = fstatat(sdir.as_fd(), sname, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| fail("source", e))?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+            return Err(fail("source", Errno::EINVAL));
+        }
+        let ddir = match dparent {
+            Some(p) => self.mkdirs(p),
+            None => self.dir(None),
+        }
+        .map_err(|e| fail("destination", e))?;
+        renameat(sdir.as_fd(), sname, ddir.as_fd(), dname).map_err(|e| fail("rename", e))?;
+        nix::unistd::symlinkat(&self.top.join(dest), sdir.as_fd(), sname)
+            .map_err(|e| fail("link", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_are_never_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let top = d.path().join("top");
+        std::fs::create_dir_all(top.join("work/tasks/1/1")).unwrap();
+        std::fs::create_dir_all(top.join("packages/foo")).unwrap();
+        std::fs::write(top.join("packages/foo/a.rpm"), "x").unwrap();
+        std::fs::write(d.path().join("outside"), "x").unwrap();
+        std::os::unix::fs::symlink(top.join("packages/foo"), top.join("work/tasks/1/1/dir"))
+            .unwrap();
+        std::os::unix::fs::symlink(d.path().join("outside"), top.join("work/tasks/1/1/o")).unwrap();
+        let t = Tree::open(&top).unwrap();
+        let own = [PathBuf::from("tasks/1/1")];
+        assert!(t.host_input("tasks/1/1/dir/a.rpm", &own).is_err());
+        assert!(t.host_input("tasks/1/1/o", &own).is_err());
+        assert!(t.host_input("tasks/1/1", &own).is_err());
+        assert!(t.host_input("tasks/2/2/x", &own).is_err());
+        assert!(t.mkdirs(Path::new("work/tasks/1/1/dir/sub")).is_err());
+        assert!(!top.join("packages/foo/sub").exists());
+        std::fs::write(top.join("work/tasks/1/1/b.rpm"), "y").unwrap();
+        let i = t.host_input("tasks/1/1/b.rpm", &own).unwrap();
+        t.move_and_link(&i, Path::new("scratch/u/b.rpm")).unwrap();
+        assert_eq!(std::fs::read(top.join("scratch/u/b.rpm")).unwrap(), b"y");
+        // a retried import finds the file through the hub's own link
+        let again = t.host_input("tasks/1/1/b.rpm", &own).unwrap();
+        assert_eq!(
+            again.moved_to.as_deref(),
+            Some(Path::new("scratch/u/b.rpm"))
+        );
+        t.move_and_link(&again, Path::new("scratch/u/b.rpm"))
+            .unwrap();
+        assert!(
+            t.move_and_link(&again, Path::new("packages/foo/b.rpm"))
+                .is_err()
+        );
+    }
+}
