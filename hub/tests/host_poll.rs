@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Farm, host, rpmbuild, upload};
+use common::{Farm, host, kw, rpmbuild, upload};
 use koji_protocol::client::KojiClient;
 use koji_protocol::{Struct, Value};
 use std::time::Duration;
@@ -13,13 +13,6 @@ use std::time::Duration;
 /// Far beyond what the calls take; only a hang reaches it.
 const DEADLINE: Duration = Duration::from_secs(600);
 const ROUNDS: usize = 10;
-
-fn kw(pairs: &[(&str, Value)]) -> Struct {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
 
 async fn farm_with_pool_of_16() -> Farm {
     Farm::start_with(|c| {

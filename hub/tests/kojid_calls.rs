@@ -4,29 +4,9 @@
 
 mod common;
 
-use common::{Farm, host};
-use koji_protocol::client::{ClientError, KojiClient};
-use koji_protocol::{Struct, Value, codes, encode_response, kstruct};
-
-fn fault<T: std::fmt::Debug>(r: Result<T, ClientError>) -> (i32, String) {
-    match r {
-        Err(ClientError::Fault(f)) => (f.code, f.string),
-        other => panic!("expected a fault, got {other:?}"),
-    }
-}
-
-fn kw(pairs: &[(&str, Value)]) -> Struct {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
-fn int(v: &Value, k: &str) -> i64 {
-    v.get(k)
-        .and_then(Value::as_i64)
-        .unwrap_or_else(|| panic!("{k} missing in {v:?}"))
-}
+use common::{Farm, fault, host, int, kw};
+use koji_protocol::client::KojiClient;
+use koji_protocol::{Value, codes, encode_response, kstruct};
 
 /// A READY repo of tag `k-build` made through the host API; returns its id.
 async fn ready_repo(admin: &KojiClient, h: &KojiClient) -> i64 {

@@ -4,26 +4,12 @@
 
 mod common;
 
-use common::{Farm, host, rpmbuild, upload};
-use koji_protocol::client::{ClientError, KojiClient};
+use common::{Farm, fault, host, kw, rpmbuild, upload};
+use koji_protocol::client::KojiClient;
 use koji_protocol::{Struct, Value, codes, encode_response, kstruct};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-fn fault<T: std::fmt::Debug>(r: Result<T, ClientError>) -> (i32, String) {
-    match r {
-        Err(ClientError::Fault(f)) => (f.code, f.string),
-        other => panic!("expected a fault, got {other:?}"),
-    }
-}
-
-fn kw(pairs: &[(&str, Value)]) -> Struct {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
 
 /// Every entry under `root` (and its parent, where an escape would land): kind, content
 /// hash or link target.

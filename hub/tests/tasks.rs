@@ -4,23 +4,9 @@
 
 mod common;
 
-use common::{Farm, host, host_at, rpmbuild, upload};
-use koji_protocol::client::{ClientError, KojiClient};
+use common::{Farm, fault, host, host_at, kw, rpmbuild, upload};
+use koji_protocol::client::KojiClient;
 use koji_protocol::{Struct, Value, codes, encode_response, kstruct};
-
-fn fault<T: std::fmt::Debug>(r: Result<T, ClientError>) -> (i32, String) {
-    match r {
-        Err(ClientError::Fault(f)) => (f.code, f.string),
-        other => panic!("expected a fault, got {other:?}"),
-    }
-}
-
-fn kw(pairs: &[(&str, Value)]) -> Struct {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
 
 async fn setup_target(admin: &KojiClient) {
     admin

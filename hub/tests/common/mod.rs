@@ -251,3 +251,28 @@ pub async fn host_at(
     c.call("exclusiveSession", vec![]).await.unwrap();
     c
 }
+
+/// The (code, text) of a fault; panics on success or a transport error.
+pub fn fault<T: std::fmt::Debug>(
+    r: Result<T, koji_protocol::client::ClientError>,
+) -> (i32, String) {
+    match r {
+        Err(koji_protocol::client::ClientError::Fault(f)) => (f.code, f.string),
+        other => panic!("expected a fault, got {other:?}"),
+    }
+}
+
+/// Keyword arguments from pairs.
+pub fn kw(pairs: &[(&str, koji_protocol::Value)]) -> koji_protocol::Struct {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// An int field of a struct answer; panics when it is missing.
+pub fn int(v: &koji_protocol::Value, k: &str) -> i64 {
+    v.get(k)
+        .and_then(koji_protocol::Value::as_i64)
+        .unwrap_or_else(|| panic!("{k} missing in {v:?}"))
+}
