@@ -20,77 +20,7 @@ const AUTOMOUNT_RETRY: Duration = Duration::from_secs(30);
 /// How long `mount.nfs` may take before it is killed.
 const NFS_MOUNT_TIMEOUT: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountEntry {
-    pub mount_point: PathBuf,
-    pub fstype: String,
-    pub source: String,
-}
-
-/// Parses `/proc/self/mountinfo`:
-/// `36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw,errors=continue`.
-/// Lines that do not parse are skipped (the kernel's format is fixed; a bad line means a
-/// truncated read, and skipping it can only make a mount look absent, never present).
-pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            continue;
-        };
-        if sep < 6 || fields.len() < sep + 3 {
-            continue;
-        }
-        out.push(MountEntry {
-            mount_point: PathBuf::from(unescape(fields[4])),
-            fstype: fields[sep + 1].to_owned(),
-            source: unescape(fields[sep + 2]),
-        });
-    }
-    out
-}
-
-/// The kernel escapes space, tab, newline and backslash as `\ooo` octal.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = (b[i] == b'\\' && i + 4 <= b.len())
-            .then(|| &b[i + 1..i + 4])
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
-            .and_then(|d| {
-                let v = d.iter().fold(0u16, |acc, c| acc * 8 + u16::from(c - b'0'));
-                u8::try_from(v).ok()
-            });
-        if let Some(v) = octal {
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-pub fn read_mountinfo() -> std::io::Result<Vec<MountEntry>> {
-    Ok(parse_mountinfo(&std::fs::read_to_string(
-        "/proc/self/mountinfo",
-    )?))
-}
-
-/// The mount at exactly `path` (the last one wins: later mounts stack on top).
-pub fn find_mount<'a>(entries: &'a [MountEntry], path: &Path) -> Option<&'a MountEntry> {
-    let want = normalize(path);
-    entries.iter().rev().find(|e| e.mount_point == want)
-}
-
-/// Trailing slashes and `.` components removed (no symlink resolution: that would need a
-/// stat, which may hang).
-fn normalize(p: &Path) -> PathBuf {
-    p.components().collect()
-}
+pub use kkoji_mountinfo::{MountEntry, find_mount, parse_mountinfo, read_mountinfo};
 
 fn type_matches(kind: MountKind, fstype: &str) -> bool {
     match kind {

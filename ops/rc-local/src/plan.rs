@@ -283,9 +283,7 @@ impl Plan {
 }
 
 /// Trailing slashes and `.` removed, without touching the filesystem (a stat could hang).
-pub fn normalize(p: &Path) -> PathBuf {
-    p.components().collect()
-}
+pub use kkoji_mountinfo::normalize;
 
 /// `{name}` replaced in each argument.
 pub fn expand(cmd: &[String], name: &str) -> Vec<String> {
