@@ -169,6 +169,16 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
         .filter(|i| i.entry.kind == Kind::File && !unchanged(&i.entry, &parent_entries))
         .map(|i| i.entry.size)
         .sum();
+    // What the archive will roughly hold: a grown file's appended bytes, others whole.
+    let to_archive: u64 = scan
+        .items
+        .iter()
+        .filter(|i| i.entry.kind == Kind::File && !unchanged(&i.entry, &parent_entries))
+        .map(|i| match parent_entries.get(i.entry.path.as_str()) {
+            Some(p) if tail_candidate(p, &i.entry) => i.entry.size - p.size,
+            _ => i.entry.size,
+        })
+        .sum();
     let mut progress = Progress::new("backup", to_store);
     let out = AtomicFile::create(&archive_path)?;
     let temp = out.temp_path().to_path_buf();
@@ -177,7 +187,8 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
         source,
     };
     let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
-    let mut enc = zstd::Encoder::new(hashing, s.zstd_level).map_err(arch_err)?;
+    let mut enc =
+        zstd::Encoder::new(hashing, archive_level(s.zstd_level, to_archive)).map_err(arch_err)?;
     enc.include_checksum(true).map_err(arch_err)?;
     // Compression is most of a full run's CPU: use every core (same output size).
     let threads = std::thread::available_parallelism()
@@ -188,6 +199,7 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
     }
     let mut tar = tar::Builder::new(enc);
     let mut files_stored = 0u64;
+    let mut tails_stored = 0u64;
     let mut bytes_stored = 0u64;
     for item in scan.items {
         let mut e = item.entry;
@@ -196,25 +208,52 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
                 if let Some(p) = parent_entries.get(e.path.as_str()) {
                     e.blake3.clone_from(&p.blake3);
                     e.stored_in.clone_from(&p.stored_in);
+                    e.parts.clone_from(&p.parts);
                 }
             }
-            Kind::File => match store_file(&mut tar, &item.abs, &e) {
-                Ok(stored) => {
-                    progress.file_done(e.size);
-                    if let Some(n) = stored.note {
-                        notes.push(n);
+            Kind::File => {
+                let grown = parent_entries
+                    .get(e.path.as_str())
+                    .copied()
+                    .filter(|p| tail_candidate(p, &e));
+                let res = match grown {
+                    Some(p) => match store_tail(&mut tar, &item.abs, &e, p) {
+                        Ok(Some(stored)) => Ok((stored, Some(p))),
+                        Ok(None) => store_file(&mut tar, &item.abs, &e).map(|s| (s, None)),
+                        Err(err) => Err(err),
+                    },
+                    None => store_file(&mut tar, &item.abs, &e).map(|s| (s, None)),
+                };
+                match res {
+                    Ok((stored, tail_of)) => {
+                        progress.file_done(e.size);
+                        if let Some(n) = stored.note {
+                            notes.push(n);
+                        }
+                        e.blake3 = Some(stored.blake3);
+                        e.stored_in = Some(run_id.clone());
+                        files_stored += 1;
+                        if let (Some(p), Some(piece)) = (tail_of, stored.piece) {
+                            let mut parts = p.as_parts();
+                            parts.push(piece.into_part(&run_id));
+                            e.parts = parts;
+                            tails_stored += 1;
+                            bytes_stored += e.size - p.size;
+                        } else {
+                            bytes_stored += e.size;
+                        }
                     }
-                    e.blake3 = Some(stored.blake3);
-                    e.stored_in = Some(run_id.clone());
-                    files_stored += 1;
-                    bytes_stored += e.size;
+                    Err(StoreError::Source(err)) => {
+                        errors.push(format!("{}: {err}; not backed up", item.abs.display()));
+                        continue;
+                    }
+                    Err(StoreError::Archive(err)) => return Err(arch_err(err)),
                 }
-                Err(StoreError::Source(err)) => {
-                    errors.push(format!("{}: {err}; not backed up", item.abs.display()));
-                    continue;
-                }
-                Err(StoreError::Archive(err)) => return Err(arch_err(err)),
-            },
+            }
+            // An incremental archive, like its manifest, holds only what changed: the
+            // restore takes directories and links from the manifests.
+            Kind::Dir | Kind::Symlink | Kind::Hardlink
+                if parent_entries.get(e.path.as_str()) == Some(&&e) => {}
             Kind::Dir if e.path != "." => {
                 let mut h = header(&e, tar::EntryType::Directory);
                 tar.append_data(&mut h, format!("{}/", e.path), io::empty())
@@ -275,6 +314,7 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
         errors,
         files_stored,
         bytes_stored,
+        tails_stored,
         tree_entries,
     };
     manifest::write(root, &m)?;
@@ -335,6 +375,38 @@ fn unchanged(e: &Entry, parent: &HashMap<&str, &Entry>) -> bool {
         && p.gid == e.gid
 }
 
+/// Archives of up to this many bytes (a typical incremental) are compressed at least at
+/// [`SMALL_ARCHIVE_LEVEL`]: it costs a fraction of a second and chains live for weeks.
+pub const SMALL_ARCHIVE: u64 = 16 << 20;
+pub const SMALL_ARCHIVE_LEVEL: i32 = 12;
+
+fn archive_level(configured: i32, bytes: u64) -> i32 {
+    if bytes <= SMALL_ARCHIVE {
+        configured.max(SMALL_ARCHIVE_LEVEL)
+    } else {
+        configured
+    }
+}
+
+/// A file is kept in at most this many parts; one that grew in more runs since the last
+/// full one is stored whole again (a restore opens it once per part).
+pub const MAX_PARTS: usize = 32;
+/// Below this many old bytes a tail record saves less than it costs (its PAX header, an
+/// extra open at restore): the file is stored whole.
+pub const MIN_TAIL_PREFIX: u64 = 1024;
+
+/// Worth trying to store only the bytes appended since the parent run: the file is larger
+/// than it was and the parent run knows its old content's hash. Whether the old bytes are
+/// really still the file's first bytes is checked by [`store_tail`].
+fn tail_candidate(p: &Entry, e: &Entry) -> bool {
+    p.kind == Kind::File
+        && p.size >= MIN_TAIL_PREFIX
+        && e.size > p.size
+        && p.blake3.is_some()
+        && p.stored_in.is_some()
+        && p.parts.len() < MAX_PARTS
+}
+
 fn header(e: &Entry, t: tar::EntryType) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(t);
@@ -351,8 +423,26 @@ fn header(e: &Entry, t: tar::EntryType) -> tar::Header {
 }
 
 struct Stored {
+    /// BLAKE3 of the whole file.
     blake3: String,
+    /// For a tail record: what it holds.
+    piece: Option<StoredPiece>,
     note: Option<String>,
+}
+
+struct StoredPiece {
+    size: u64,
+    blake3: String,
+}
+
+impl StoredPiece {
+    fn into_part(self, run: &str) -> crate::manifest::Part {
+        crate::manifest::Part {
+            run: run.to_owned(),
+            size: self.size,
+            blake3: self.blake3,
+        }
+    }
 }
 
 enum StoreError {
@@ -371,41 +461,113 @@ fn store_file<W: Write>(
     e: &Entry,
 ) -> Result<Stored, StoreError> {
     let f = File::open(abs).map_err(StoreError::Source)?;
-    let mut reader = ExactReader {
-        inner: f.take(e.size),
-        remaining: e.size,
-        padded: 0,
-        hasher: blake3::Hasher::new(),
-        source_error: None,
-    };
+    let mut reader = ExactReader::new(f, e.size, None);
     let mut h = header(e, tar::EntryType::Regular);
     let res = tar.append_data(&mut h, &e.path, &mut reader);
-    if let Some(err) = reader.source_error.take() {
-        return Err(StoreError::Archive(io::Error::other(format!(
-            "reading {}: {err} (archive left unfinished)",
-            abs.display()
-        ))));
-    }
-    res.map_err(StoreError::Archive)?;
-    let note = (reader.padded > 0).then(|| {
-        format!(
-            "{}: shrank while being read; {} missing bytes stored as zeros",
-            abs.display(),
-            reader.padded
-        )
-    });
+    let (hash, _, note) = reader.finish(res, abs)?;
     Ok(Stored {
-        blake3: reader.hasher.finalize().to_hex().to_string(),
+        blake3: hash,
+        piece: None,
         note,
     })
 }
 
+/// A file that grew since the parent run `p`: if its first `p.size` bytes still hash to what
+/// the chain holds, only the bytes after them go into the archive, as a tail record (a PAX
+/// `KKOJI.tail.offset` header before a regular entry of the file's name). `None`: the old
+/// bytes changed (or the file shrank meanwhile), store it whole.
+fn store_tail<W: Write>(
+    tar: &mut tar::Builder<W>,
+    abs: &Path,
+    e: &Entry,
+    p: &Entry,
+) -> Result<Option<Stored>, StoreError> {
+    let mut f = File::open(abs).map_err(StoreError::Source)?;
+    let mut whole = blake3::Hasher::new();
+    let mut left = p.size;
+    let mut buf = vec![0u8; 1 << 16];
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        match f.read(&mut buf[..want]) {
+            Ok(0) => return Ok(None),
+            Ok(n) => {
+                whole.update(&buf[..n]);
+                left -= u64::try_from(n).unwrap_or(0);
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(StoreError::Source(err)),
+        }
+    }
+    if Some(whole.finalize().to_hex().as_str()) != p.blake3.as_deref() {
+        return Ok(None);
+    }
+    let tail = e.size - p.size;
+    let mut reader = ExactReader::new(f, tail, Some(whole));
+    let offset = p.size.to_string();
+    tar.append_pax_extensions([(manifest::TAIL_OFFSET_KEY, offset.as_bytes())])
+        .map_err(StoreError::Archive)?;
+    let mut h = header(e, tar::EntryType::Regular);
+    h.set_size(tail);
+    let res = tar.append_data(&mut h, &e.path, &mut reader);
+    let (piece_hash, whole, note) = reader.finish(res, abs)?;
+    Ok(Some(Stored {
+        blake3: whole.unwrap_or_default(),
+        piece: Some(StoredPiece {
+            size: tail,
+            blake3: piece_hash,
+        }),
+        note,
+    }))
+}
+
 struct ExactReader<R> {
-    inner: R,
+    inner: std::io::Take<R>,
     remaining: u64,
     padded: u64,
     hasher: blake3::Hasher,
+    /// Also fed every byte: the whole file's hash when this reads a tail.
+    whole: Option<blake3::Hasher>,
     source_error: Option<io::Error>,
+}
+
+impl<R: Read> ExactReader<R> {
+    fn new(inner: R, size: u64, whole: Option<blake3::Hasher>) -> Self {
+        ExactReader {
+            inner: inner.take(size),
+            remaining: size,
+            padded: 0,
+            hasher: blake3::Hasher::new(),
+            whole,
+            source_error: None,
+        }
+    }
+
+    /// The outcome of appending this reader's bytes: (hash of them, whole-file hash, note).
+    fn finish(
+        mut self,
+        res: io::Result<()>,
+        abs: &Path,
+    ) -> Result<(String, Option<String>, Option<String>), StoreError> {
+        if let Some(err) = self.source_error.take() {
+            return Err(StoreError::Archive(io::Error::other(format!(
+                "reading {}: {err} (archive left unfinished)",
+                abs.display()
+            ))));
+        }
+        res.map_err(StoreError::Archive)?;
+        let note = (self.padded > 0).then(|| {
+            format!(
+                "{}: shrank while being read; {} missing bytes stored as zeros",
+                abs.display(),
+                self.padded
+            )
+        });
+        Ok((
+            self.hasher.finalize().to_hex().to_string(),
+            self.whole.map(|w| w.finalize().to_hex().to_string()),
+            note,
+        ))
+    }
 }
 
 impl<R: Read> Read for ExactReader<R> {
@@ -431,6 +593,9 @@ impl<R: Read> Read for ExactReader<R> {
             }
         };
         self.hasher.update(&buf[..n]);
+        if let Some(w) = self.whole.as_mut() {
+            w.update(&buf[..n]);
+        }
         self.remaining -= u64::try_from(n).unwrap_or(0);
         Ok(n)
     }
@@ -644,6 +809,7 @@ fn entry_of(path: &str, m: &fs::Metadata, kind: Kind) -> Entry {
         blake3: None,
         stored_in: None,
         target: None,
+        parts: Vec::new(),
         ctime: m.ctime(),
         ctime_nsec: u32::try_from(m.ctime_nsec()).unwrap_or(0),
         ino: m.ino(),

@@ -201,7 +201,7 @@ fn execute(s: &Settings, cmd: Cmd) -> anyhow::Result<bool> {
                 eprintln!("error: {e}");
             }
             println!(
-                "run {} ({}{}): {} entries, {} files stored ({}), archive {} ({}){}",
+                "run {} ({}{}): {} entries, {} files stored{} ({}), archive {} ({}){}",
                 m.run,
                 m.kind,
                 m.parent
@@ -210,6 +210,11 @@ fn execute(s: &Settings, cmd: Cmd) -> anyhow::Result<bool> {
                     .unwrap_or_default(),
                 m.entries.len(),
                 m.files_stored,
+                if m.tails_stored > 0 {
+                    format!(", {} of them as appended bytes only", m.tails_stored)
+                } else {
+                    String::new()
+                },
                 status::human_bytes(m.bytes_stored),
                 m.archive.path,
                 status::human_bytes(m.archive.size),

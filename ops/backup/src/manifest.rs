@@ -20,8 +20,16 @@ use serde::{Deserialize, Serialize};
 use crate::fsutil::{self, AtomicFile, PathError, perr};
 
 pub const MANIFEST_SUFFIX: &str = ".manifest.json.zst";
-/// 2: incremental manifests hold only changes.
-pub const FORMAT: u32 = 2;
+/// Manifests up to this size (as JSON) are compressed at zstd's highest regular level.
+const SMALL_MANIFEST: usize = 1 << 20;
+/// The format this version writes. 2: incremental manifests hold only changes. 3: a file
+/// that only grew may be kept in `parts`, its appended bytes stored as a tail record.
+pub const FORMAT: u32 = 3;
+/// Formats this version reads (a format-2 manifest is a format-3 one without parts).
+pub const READABLE_FORMATS: [u32; 2] = [2, 3];
+/// The PAX keyword of a tail record in an archive: the byte offset in the file at which the
+/// record's bytes go. A plain `tar` extracts such a record as a short file of its own.
+pub const TAIL_OFFSET_KEY: &str = "KKOJI.tail.offset";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -54,6 +62,13 @@ pub struct Entry {
     /// Symlink target, or the path a hard link shares its inode with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// A file kept in pieces (format 3): its content is the parts' bytes in order, each
+    /// part in its run's archive — the first a whole file, the others tail records. Set when
+    /// a file only grew since the parent run (a build log being written): an incremental run
+    /// then stores the appended bytes, not the file again. Empty: the whole content is in
+    /// `stored_in` (which, with parts, names the run of the last part).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
     /// Change hints for the next incremental run (not restored).
     #[serde(default)]
     pub ctime: i64,
@@ -65,6 +80,75 @@ pub struct Entry {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// One stored piece of a file kept in parts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    pub run: String,
+    pub size: u64,
+    /// BLAKE3 of this part's bytes.
+    pub blake3: String,
+}
+
+/// Where a range of a file's bytes is stored, and what they hash to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece<'a> {
+    pub run: &'a str,
+    pub offset: u64,
+    pub size: u64,
+    pub blake3: &'a str,
+    /// Stored as a tail record (not a whole file).
+    pub tail: bool,
+}
+
+impl Entry {
+    /// The stored pieces of a file's content, in file order (none for other kinds, or a
+    /// file without a recorded run).
+    pub fn pieces(&self) -> Vec<Piece<'_>> {
+        if self.kind != Kind::File {
+            return Vec::new();
+        }
+        if self.parts.is_empty() {
+            return match (&self.stored_in, &self.blake3) {
+                (Some(run), Some(b)) => vec![Piece {
+                    run,
+                    offset: 0,
+                    size: self.size,
+                    blake3: b,
+                    tail: false,
+                }],
+                _ => Vec::new(),
+            };
+        }
+        let mut offset = 0u64;
+        self.parts
+            .iter()
+            .map(|p| {
+                let piece = Piece {
+                    run: &p.run,
+                    offset,
+                    size: p.size,
+                    blake3: &p.blake3,
+                    tail: offset > 0,
+                };
+                offset = offset.saturating_add(p.size);
+                piece
+            })
+            .collect()
+    }
+
+    /// The content as parts (a file stored whole is one part).
+    pub fn as_parts(&self) -> Vec<Part> {
+        self.pieces()
+            .into_iter()
+            .map(|p| Part {
+                run: p.run.to_owned(),
+                size: p.size,
+                blake3: p.blake3.to_owned(),
+            })
+            .collect()
+    }
 }
 
 /// A file of the run (archive or dump) with what it must look like.
@@ -113,6 +197,9 @@ pub struct Manifest {
     pub errors: Vec<String>,
     pub files_stored: u64,
     pub bytes_stored: u64,
+    /// Of `files_stored`, the files stored as a tail record (format 3).
+    #[serde(default)]
+    pub tails_stored: u64,
     /// Entries of the whole tree at this run (`entries` of an incremental run holds only
     /// what changed since its parent).
     #[serde(default)]
@@ -125,7 +212,12 @@ impl Manifest {
         let mut runs: Vec<String> = self
             .entries
             .iter()
-            .filter_map(|e| e.stored_in.clone())
+            .flat_map(|e| {
+                e.stored_in
+                    .iter()
+                    .cloned()
+                    .chain(e.parts.iter().map(|p| p.run.clone()))
+            })
             .collect();
         runs.sort();
         runs.dedup();
@@ -226,7 +318,10 @@ pub fn write(root: &Path, m: &Manifest) -> Result<(), PathError> {
     let mut f = AtomicFile::create(&target)?;
     let temp = f.temp_path().to_path_buf();
     let json = serde_json::to_vec(m).map_err(|e| perr(&temp)(io::Error::other(e)))?;
-    let compressed = zstd::encode_all(&json[..], 3).map_err(perr(&temp))?;
+    // Small manifests (incremental runs) are squeezed hard: it takes milliseconds and they
+    // count against every incremental's size. A full run's manifest is large: level 3.
+    let level = if json.len() <= SMALL_MANIFEST { 19 } else { 3 };
+    let compressed = zstd::encode_all(&json[..], level).map_err(perr(&temp))?;
     f.write_all(&compressed).map_err(perr(&temp))?;
     f.commit()
 }
@@ -246,13 +341,23 @@ pub fn read_file(path: &Path) -> Result<Manifest, ManifestError> {
         .and_then(|mut d| d.read_to_end(&mut json))
         .map_err(|e| bad(format!("zstd: {e}")))?;
     let m: Manifest = serde_json::from_slice(&json).map_err(|e| bad(e.to_string()))?;
-    if m.format != FORMAT {
-        return Err(bad(format!("unknown format {}", m.format)));
+    if !READABLE_FORMATS.contains(&m.format) {
+        return Err(bad(format!(
+            "unknown format {} (this kkoji-backup reads formats {}; a newer version wrote it?)",
+            m.format,
+            READABLE_FORMATS.map(|f| f.to_string()).join(", ")
+        )));
     }
     // A restore writes these paths under its target: none may lead out of it.
     if let Some(e) = m.entries.iter().find(|e| !plain_relative(&e.path)) {
         return Err(bad(format!(
             "entry {:?} is not a plain relative path",
+            e.path
+        )));
+    }
+    if let Some(e) = m.entries.iter().find(|e| !parts_consistent(e)) {
+        return Err(bad(format!(
+            "entry {:?}: its parts do not add up to its size",
             e.path
         )));
     }
@@ -264,6 +369,17 @@ pub fn read_file(path: &Path) -> Result<Manifest, ManifestError> {
         return Err(bad(format!("names run {} (renamed file?)", m.run)));
     }
     Ok(m)
+}
+
+/// A file kept in parts: at least two, summing to its size, the last one in `stored_in`.
+fn parts_consistent(e: &Entry) -> bool {
+    if e.parts.is_empty() {
+        return true;
+    }
+    e.kind == Kind::File
+        && e.parts.len() >= 2
+        && e.parts.iter().try_fold(0u64, |a, p| a.checked_add(p.size)) == Some(e.size)
+        && e.parts.last().map(|p| &p.run) == e.stored_in.as_ref()
 }
 
 /// `.` or `a/b/c` with no empty, `.` or `..` components.

@@ -5,14 +5,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use crate::fsutil::{PathError, perr};
-use crate::manifest::{self, Entry, Kind, Manifest, ManifestError};
+use crate::manifest::{self, Entry, Kind, Manifest, ManifestError, Piece};
 use crate::progress::Progress;
 
 #[derive(Debug, thiserror::Error)]
@@ -150,21 +150,34 @@ pub fn restore_tree(
         fs::create_dir_all(&p).map_err(perr(&p))?;
     }
     let mut stats = TreeStats::default();
-    // 1. Directories (writable for now; final modes at the end).
-    for e in entries.iter().filter(|e| e.kind == Kind::Dir) {
+    let meta = MetaPlan::new(target, force);
+    // 1. Directories (writable for now; final modes at the end). `fresh[i]`: created by
+    // this restore, so it has the mode and owner a new directory gets.
+    let dirs: Vec<&Entry> = entries
+        .iter()
+        .copied()
+        .filter(|e| e.kind == Kind::Dir)
+        .collect();
+    let mut fresh = Vec::with_capacity(dirs.len());
+    for e in &dirs {
         let p = dest(&e.path);
         make_room(&p, Kind::Dir, force)?;
         match fs::create_dir(&p) {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+            Ok(()) => fresh.push(e.path != "."),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => fresh.push(false),
             Err(err) => return Err(perr(&p)(err).into()),
         }
         stats.dirs += 1;
     }
     // 2. File contents, grouped by the run whose archive holds them. A hard link whose
-    // first name lies outside the selected subtree becomes a copy.
-    let mut wanted: BTreeMap<String, HashMap<String, (&Entry, Vec<PathBuf>)>> = BTreeMap::new();
+    // first name lies outside the selected subtree becomes a copy. A file kept in parts
+    // (grown over several runs) is created empty first; each archive writes its part at
+    // its offset, in whatever order, and its metadata is set once all parts are in.
+    let mut wanted: Wanted<'_> = BTreeMap::new();
+    let mut parted: Vec<(&Entry, Vec<PathBuf>)> = Vec::new();
     let mut total = 0u64;
+    let mut dests_of: HashMap<&str, Vec<PathBuf>> = HashMap::new();
+    let mut content: Vec<&Entry> = Vec::new();
     for e in &entries {
         let content_of = match e.kind {
             Kind::File => Some(*e),
@@ -185,45 +198,71 @@ pub fn restore_tree(
             _ => None,
         };
         let Some(c) = content_of else { continue };
-        let run = c.stored_in.clone().ok_or_else(|| {
-            RestoreError::Refused(format!(
-                "manifest of run {}: {} names no archive",
-                m.run, c.path
-            ))
-        })?;
-        let slot = wanted
-            .entry(run)
-            .or_default()
-            .entry(c.path.clone())
-            .or_insert_with(|| (c, Vec::new()));
-        slot.1.push(dest(&e.path));
+        let slot = dests_of.entry(c.path.as_str()).or_default();
+        if slot.is_empty() {
+            content.push(c);
+        }
+        slot.push(dest(&e.path));
         total += c.size;
     }
+    for c in content {
+        let dests = dests_of.remove(c.path.as_str()).unwrap_or_default();
+        let pieces = c.pieces();
+        if pieces.is_empty() {
+            return Err(RestoreError::Refused(format!(
+                "manifest of run {}: {} names no archive",
+                m.run, c.path
+            )));
+        }
+        let first = dests.first().cloned().unwrap_or_default();
+        if pieces.len() > 1 {
+            make_room(&first, Kind::File, force)?;
+            drop(create(&first, force, 0o600)?);
+            parted.push((c, dests.clone()));
+        }
+        let whole = pieces.len() == 1;
+        for piece in pieces {
+            wanted.entry(piece.run.to_owned()).or_default().insert(
+                c.path.as_str(),
+                Want {
+                    entry: c,
+                    piece,
+                    dests: if whole {
+                        dests.clone()
+                    } else {
+                        vec![first.clone()]
+                    },
+                    whole,
+                },
+            );
+        }
+    }
     let mut progress = Progress::new("restore", total);
-    let root_user = is_root();
     // Files are read from the archive here and written by a few threads: creating many
-    // small files is kernel time, which several threads overlap.
+    // small files is kernel time, which several threads overlap. Jobs go in batches so the
+    // threads do not wake per file.
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
         .clamp(2, 8);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(workers * 64);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Job<'_>>>(workers * 4);
     let rx = std::sync::Mutex::new(rx);
     let failures: std::sync::Mutex<Vec<RestoreError>> = std::sync::Mutex::new(Vec::new());
     let read_result = std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
                 loop {
-                    let job = match rx.lock() {
+                    let batch = match rx.lock() {
                         Ok(r) => r.recv(),
                         Err(_) => return,
                     };
-                    let Ok(job) = job else { return };
-                    if let Err(err) =
-                        write_file(&job.dests, &job.entry, &job.data, force, root_user)
-                        && let Ok(mut f) = failures.lock()
-                    {
-                        f.push(err);
+                    let Ok(batch) = batch else { return };
+                    for job in batch {
+                        if let Err(err) = write_job(&job, force, &meta)
+                            && let Ok(mut f) = failures.lock()
+                        {
+                            f.push(err);
+                        }
                     }
                 }
             });
@@ -236,7 +275,7 @@ pub fn restore_tree(
             &mut progress,
             &mut stats,
             force,
-            root_user,
+            &meta,
         );
         drop(tx);
         r
@@ -249,6 +288,13 @@ pub fn restore_tree(
     {
         return Err(err);
     }
+    for (e, dests) in &parted {
+        let first = &dests[0];
+        set_meta(first, e, false, meta.root_user)?;
+        copy_to_others(dests, e, force, meta.root_user)?;
+        stats.files += u64::try_from(dests.len()).unwrap_or(0);
+        stats.bytes += e.size * u64::try_from(dests.len()).unwrap_or(0);
+    }
     progress.finish();
     // 3. Symlinks and hard links.
     for e in &entries {
@@ -258,7 +304,10 @@ pub fn restore_tree(
                 make_room(&p, Kind::Symlink, force)?;
                 std::os::unix::fs::symlink(e.target.as_deref().unwrap_or_default(), &p)
                     .map_err(perr(&p))?;
-                set_meta(&p, e, true, root_user)?;
+                if meta.chown_needed(e) {
+                    std::os::unix::fs::lchown(&p, Some(e.uid), Some(e.gid)).map_err(perr(&p))?;
+                }
+                set_times(&p, e)?;
                 stats.symlinks += 1;
             }
             Kind::Hardlink => {
@@ -273,37 +322,145 @@ pub fn restore_tree(
         }
     }
     // 4. Directory metadata, deepest first (writing into a directory changes its mtime).
-    for e in entries.iter().rev().filter(|e| e.kind == Kind::Dir) {
-        set_meta(&dest(&e.path), e, false, root_user)?;
+    // A directory this restore created already has the owner and mode a new one gets.
+    for (e, fresh) in dirs.iter().zip(&fresh).rev() {
+        let p = dest(&e.path);
+        let chown = meta.root_user && (!*fresh || meta.chown_needed(e));
+        if chown {
+            std::os::unix::fs::lchown(&p, Some(e.uid), Some(e.gid)).map_err(perr(&p))?;
+        }
+        if chown || !*fresh || Some(e.mode) != meta.new_dir_mode() {
+            fs::set_permissions(&p, fs::Permissions::from_mode(e.mode)).map_err(perr(&p))?;
+        }
+        set_times(&p, e)?;
     }
+    // 5. Nothing was fsynced file by file: one syncfs of the target's filesystem makes the
+    // whole tree durable before the restore reports success.
+    let t = File::open(target).map_err(perr(target))?;
+    nix::unistd::syncfs(&t).map_err(|e| perr(target)(io::Error::from(e)))?;
     Ok(stats)
 }
 
-/// One file for the writer threads.
-struct Job {
+/// Which metadata calls a restored file needs: a file or directory this restore creates
+/// already has the restoring user's owner and the mode it was created with (less the
+/// umask), so the calls that would set them again are skipped.
+struct MetaPlan {
+    root_user: bool,
+    /// Nothing under the target pre-exists (no --force), and entries created there get the
+    /// requested mode less the umask and the restoring user's uid and gid (probed).
+    fresh: bool,
+    euid: u32,
+    egid: u32,
+    umask: Option<u32>,
+}
+
+impl MetaPlan {
+    fn new(target: &Path, force: bool) -> MetaPlan {
+        let euid = nix::unistd::geteuid().as_raw();
+        let egid = nix::unistd::getegid().as_raw();
+        let umask = process_umask();
+        let fresh = !force && umask.is_some_and(|u| new_entries_plain(target, u, euid, egid));
+        MetaPlan {
+            root_user: is_root(),
+            fresh,
+            euid,
+            egid,
+            umask,
+        }
+    }
+
+    fn chown_needed(&self, e: &Entry) -> bool {
+        self.root_user && !(self.fresh && e.uid == self.euid && e.gid == self.egid)
+    }
+
+    /// The mode of a new file created with `e.mode`, when that is exactly `e.mode`.
+    fn create_mode_exact(&self, e: &Entry) -> bool {
+        self.fresh && e.mode & 0o7000 == 0 && self.umask.is_some_and(|u| e.mode & u == 0)
+    }
+
+    fn new_dir_mode(&self) -> Option<u32> {
+        self.umask.filter(|_| self.fresh).map(|u| 0o777 & !u)
+    }
+}
+
+/// Whether a directory and a file created in `target` get exactly the requested mode less
+/// the umask and the restoring user's uid and gid — not so under a setgid directory, a
+/// default ACL, or a filesystem that maps owners. Tried once with a probe.
+fn new_entries_plain(target: &Path, umask: u32, euid: u32, egid: u32) -> bool {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+    let dir = target.join(format!(".kkoji-restore-probe.{}", std::process::id()));
+    let file = dir.join("f");
+    let plain = (|| -> io::Result<bool> {
+        fs::DirBuilder::new().mode(0o777).create(&dir)?;
+        drop(
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o666)
+                .open(&file)?,
+        );
+        let d = fs::symlink_metadata(&dir)?;
+        let f = fs::symlink_metadata(&file)?;
+        Ok(d.mode() & 0o7777 == 0o777 & !umask
+            && f.mode() & 0o7777 == 0o666 & !umask
+            && [d.uid(), f.uid()] == [euid; 2]
+            && [d.gid(), f.gid()] == [egid; 2])
+    })();
+    let _ = fs::remove_file(&file);
+    let _ = fs::remove_dir(&dir);
+    plain.unwrap_or(false)
+}
+
+/// The process umask, read without changing it (`umask(2)` can only set it, and other
+/// threads may be creating files).
+fn process_umask() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+    u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()
+}
+
+/// One piece of content for the writer threads.
+struct Job<'a> {
     dests: Vec<PathBuf>,
-    entry: Entry,
+    entry: &'a Entry,
     data: Vec<u8>,
+    /// A whole file (created here, metadata set here) or a part of a file kept in parts
+    /// (already created; written at `offset`).
+    whole: bool,
+    offset: u64,
+}
+
+/// What one archive must give for one path.
+struct Want<'a> {
+    entry: &'a Entry,
+    piece: Piece<'a>,
+    dests: Vec<PathBuf>,
+    whole: bool,
 }
 
 /// Files up to this size are read into memory and handed to a writer thread; larger ones
 /// are streamed to disk by the reader.
 const IN_MEMORY: u64 = 8 << 20;
+/// A batch for the writer threads is sent once it holds this many files or bytes.
+const BATCH_FILES: usize = 64;
+const BATCH_BYTES: usize = 1 << 20;
 
-type Wanted<'a> = BTreeMap<String, HashMap<String, (&'a Entry, Vec<PathBuf>)>>;
+type Wanted<'a> = BTreeMap<String, HashMap<&'a str, Want<'a>>>;
 
-/// Reads every archive that holds wanted content once, checks each file's BLAKE3.
+/// Reads every archive that holds wanted content once, checks each piece's BLAKE3.
 #[allow(clippy::too_many_arguments)]
-fn read_contents(
+fn read_contents<'a>(
     root: &Path,
     m: &Manifest,
-    wanted: Wanted<'_>,
-    tx: &std::sync::mpsc::SyncSender<Job>,
+    wanted: Wanted<'a>,
+    tx: &std::sync::mpsc::SyncSender<Vec<Job<'a>>>,
     progress: &mut Progress,
     stats: &mut TreeStats,
     force: bool,
-    root_user: bool,
+    meta: &MetaPlan,
 ) -> Result<(), RestoreError> {
+    let mut batch: Vec<Job<'a>> = Vec::with_capacity(BATCH_FILES);
+    let mut batch_bytes = 0usize;
     for (run, mut files) in wanted {
         let archive_rel = if run == m.run {
             m.archive.path.clone()
@@ -333,61 +490,94 @@ fn read_contents(
                 .map_err(|e| aerr(format!("bad entry name: {e}")))?
                 .to_string_lossy()
                 .into_owned();
-            let Some((e, dests)) = files.remove(&path) else {
+            let Some(w) = files.remove(path.as_str()) else {
                 continue;
             };
-            let mut hasher = blake3::Hasher::new();
-            let mut n_total = 0u64;
-            let in_memory = e.size <= IN_MEMORY;
-            let mut data = Vec::with_capacity(if in_memory {
-                usize::try_from(e.size).unwrap_or(0)
-            } else {
-                0
-            });
-            let mut out = None;
-            if !in_memory {
-                make_room(&dests[0], Kind::File, force)?;
-                out = Some(create(&dests[0], force)?);
+            let offset = tail_offset(&mut ent).map_err(|e| aerr(format!("{path}: {e}")))?;
+            if offset != w.piece.tail.then_some(w.piece.offset) {
+                return Err(aerr(format!(
+                    "{path}: the archive holds {} where the manifest expects {}",
+                    describe_piece(offset),
+                    describe_piece(w.piece.tail.then_some(w.piece.offset))
+                )));
             }
-            loop {
-                let n = match ent.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(err) => return Err(aerr(format!("reading {path}: {err}"))),
+            let size = w.piece.size;
+            let mut hasher = blake3::Hasher::new();
+            let in_memory = size <= IN_MEMORY;
+            let mut out = None;
+            let mut data = Vec::new();
+            let n_total;
+            if in_memory {
+                data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                (&mut ent)
+                    .take(size.saturating_add(1))
+                    .read_to_end(&mut data)
+                    .map_err(|err| aerr(format!("reading {path}: {err}")))?;
+                hasher.update(&data);
+                n_total = u64::try_from(data.len()).unwrap_or(u64::MAX);
+                progress.bytes(n_total);
+            } else {
+                let first = &w.dests[0];
+                let mut o = if w.whole {
+                    make_room(first, Kind::File, force)?;
+                    create(first, force, w.entry.mode & 0o777)?
+                } else {
+                    let mut o = open_part(first)?;
+                    o.seek(io::SeekFrom::Start(w.piece.offset))
+                        .map_err(perr(first))?;
+                    o
                 };
-                hasher.update(&buf[..n]);
-                match out.as_mut() {
-                    Some(o) => o.write_all(&buf[..n]).map_err(perr(&dests[0]))?,
-                    None => data.extend_from_slice(&buf[..n]),
+                let mut n = 0u64;
+                loop {
+                    let k = match ent.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(k) => k,
+                        Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(err) => return Err(aerr(format!("reading {path}: {err}"))),
+                    };
+                    hasher.update(&buf[..k]);
+                    o.write_all(&buf[..k]).map_err(perr(first))?;
+                    let k = u64::try_from(k).unwrap_or(0);
+                    n += k;
+                    progress.bytes(k);
                 }
-                let n = u64::try_from(n).unwrap_or(0);
-                n_total += n;
-                progress.bytes(n);
+                n_total = n;
+                out = Some(o);
             }
             let got = hasher.finalize().to_hex().to_string();
-            if Some(&got) != e.blake3.as_ref() || n_total != e.size {
+            if got != w.piece.blake3 || n_total != size {
                 return Err(aerr(format!(
                     "{path}: content does not match the manifest (blake3 {got}, {n_total} bytes)"
                 )));
             }
-            stats.files += u64::try_from(dests.len()).unwrap_or(0);
-            stats.bytes += e.size * u64::try_from(dests.len()).unwrap_or(0);
-            progress.file_done(0);
+            if w.whole {
+                stats.files += u64::try_from(w.dests.len()).unwrap_or(0);
+                stats.bytes += w.entry.size * u64::try_from(w.dests.len()).unwrap_or(0);
+                progress.file_done(0);
+            }
             match out {
                 Some(o) => {
-                    set_handle_meta(&o, &dests[0], e, root_user)?;
-                    drop(o);
-                    copy_to_others(&dests, e, force, root_user)?;
+                    if w.whole {
+                        set_handle_meta(&o, &w.dests[0], w.entry, meta)?;
+                        drop(o);
+                        copy_to_others(&w.dests, w.entry, force, meta.root_user)?;
+                    }
                 }
                 None => {
-                    let job = Job {
-                        dests,
-                        entry: e.clone(),
+                    batch_bytes += data.len();
+                    batch.push(Job {
+                        dests: w.dests,
+                        entry: w.entry,
                         data,
-                    };
-                    if tx.send(job).is_err() {
-                        return Err(aerr("the writer threads stopped".to_owned()));
+                        whole: w.whole,
+                        offset: w.piece.offset,
+                    });
+                    if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
+                        batch_bytes = 0;
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_FILES));
+                        if tx.send(full).is_err() {
+                            return Err(aerr("the writer threads stopped".to_owned()));
+                        }
                     }
                 }
             }
@@ -399,35 +589,78 @@ fn read_contents(
             )));
         }
     }
+    if !batch.is_empty() && tx.send(batch).is_err() {
+        return Err(RestoreError::Refused(
+            "the writer threads stopped".to_owned(),
+        ));
+    }
     Ok(())
 }
 
-/// A new file; without --force it must not exist yet.
-fn create(p: &Path, force: bool) -> Result<File, RestoreError> {
+fn describe_piece(offset: Option<u64>) -> String {
+    match offset {
+        Some(o) => format!("a tail record at offset {o}"),
+        None => "a whole file".to_owned(),
+    }
+}
+
+/// The offset a tail record's bytes go to; `None` for an ordinary (whole-file) entry.
+pub fn tail_offset<R: Read>(ent: &mut tar::Entry<'_, R>) -> io::Result<Option<u64>> {
+    let Some(exts) = ent.pax_extensions()? else {
+        return Ok(None);
+    };
+    for ext in exts {
+        let ext = ext?;
+        if ext.key_bytes() == manifest::TAIL_OFFSET_KEY.as_bytes() {
+            let v = ext
+                .value()
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| io::Error::other("a tail record with a bad offset"))?;
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}
+
+/// A new file; without --force it must not exist yet. Created with `mode` (less the umask).
+fn create(p: &Path, force: bool, mode: u32) -> Result<File, RestoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .create_new(!force)
+        .mode(mode)
         .open(p)
         .map_err(|e| perr(p)(e).into())
 }
 
-/// Writes one file's (already checked) bytes and its metadata; further names get copies.
-fn write_file(
-    dests: &[PathBuf],
-    e: &Entry,
-    data: &[u8],
-    force: bool,
-    root_user: bool,
-) -> Result<(), RestoreError> {
-    let first = &dests[0];
+/// A file kept in parts, created before its parts are written.
+fn open_part(p: &Path) -> Result<File, RestoreError> {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(p)
+        .map_err(|e| perr(p)(e).into())
+}
+
+/// Writes one job: a whole file with its metadata (further names get copies), or one part
+/// of a file kept in parts at its offset.
+fn write_job(job: &Job<'_>, force: bool, meta: &MetaPlan) -> Result<(), RestoreError> {
+    let first = &job.dests[0];
+    if !job.whole {
+        let out = open_part(first)?;
+        return out
+            .write_all_at(&job.data, job.offset)
+            .map_err(|e| perr(first)(e).into());
+    }
+    let e = job.entry;
     make_room(first, Kind::File, force)?;
-    let mut out = create(first, force)?;
-    out.write_all(data).map_err(perr(first))?;
-    set_handle_meta(&out, first, e, root_user)?;
+    let mut out = create(first, force, e.mode & 0o777)?;
+    out.write_all(&job.data).map_err(perr(first))?;
+    set_handle_meta(&out, first, e, meta)?;
     drop(out);
-    copy_to_others(dests, e, force, root_user)
+    copy_to_others(&job.dests, e, force, meta.root_user)
 }
 
 fn copy_to_others(
@@ -444,13 +677,18 @@ fn copy_to_others(
     Ok(())
 }
 
-/// Owner, mode and mtime through the open file (no more path lookups).
-fn set_handle_meta(f: &File, p: &Path, e: &Entry, root_user: bool) -> Result<(), RestoreError> {
-    if root_user {
+/// Owner, mode and mtime through the open file (no more path lookups), skipping what the
+/// file got when it was created.
+fn set_handle_meta(f: &File, p: &Path, e: &Entry, meta: &MetaPlan) -> Result<(), RestoreError> {
+    let chown = meta.chown_needed(e);
+    if chown {
         std::os::unix::fs::fchown(f, Some(e.uid), Some(e.gid)).map_err(perr(p))?;
     }
-    f.set_permissions(fs::Permissions::from_mode(e.mode))
-        .map_err(perr(p))?;
+    // A chown clears setuid/setgid bits, so the mode goes after it.
+    if chown || !meta.create_mode_exact(e) {
+        f.set_permissions(fs::Permissions::from_mode(e.mode))
+            .map_err(perr(p))?;
+    }
     let t = filetime::FileTime::from_unix_time(e.mtime, e.mtime_nsec);
     filetime::set_file_handle_times(f, Some(t), Some(t)).map_err(perr(p))?;
     Ok(())
@@ -490,13 +728,16 @@ fn set_meta(p: &Path, e: &Entry, symlink: bool, root_user: bool) -> Result<(), R
     if root_user {
         std::os::unix::fs::lchown(p, Some(e.uid), Some(e.gid)).map_err(perr(p))?;
     }
-    let t = filetime::FileTime::from_unix_time(e.mtime, e.mtime_nsec);
     if !symlink {
         fs::set_permissions(p, fs::Permissions::from_mode(e.mode)).map_err(perr(p))?;
     }
-    // utimensat without following: no open of the path (and right for symlinks).
-    filetime::set_symlink_file_times(p, t, t).map_err(perr(p))?;
-    Ok(())
+    set_times(p, e)
+}
+
+/// utimensat without following: no open of the path (and right for symlinks).
+fn set_times(p: &Path, e: &Entry) -> Result<(), RestoreError> {
+    let t = filetime::FileTime::from_unix_time(e.mtime, e.mtime_nsec);
+    filetime::set_symlink_file_times(p, t, t).map_err(|e| perr(p)(e).into())
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub struct RunSummary {
     pub entries: u64,
     pub changed_entries: usize,
     pub files_stored: u64,
+    /// Of `files_stored`, files that only grew, stored as their appended bytes.
+    pub tails_stored: u64,
     pub bytes_stored: u64,
     pub archive: String,
     pub archive_size: u64,
@@ -40,6 +42,7 @@ pub fn list(s: &Settings) -> Result<(Vec<RunSummary>, Vec<String>), PathError> {
                 entries: m.tree_entries,
                 changed_entries: m.entries.len(),
                 files_stored: m.files_stored,
+                tails_stored: m.tails_stored,
                 bytes_stored: m.bytes_stored,
                 archive: m.archive.path.clone(),
                 archive_size: m.archive.size,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Settings;
 use crate::db;
 use crate::fsutil::{self, PathError};
-use crate::manifest::{self, FileRecord, Kind, Manifest};
+use crate::manifest::{self, FileRecord, Manifest};
 use crate::progress::Progress;
 use crate::restore;
 
@@ -218,13 +218,24 @@ fn check_file(
     }
 }
 
-/// Decompresses the archive and checks every file it must hold against the manifest.
+/// Decompresses the archive and checks every file and tail record it must hold against the
+/// manifest.
 fn check_archive(root: &Path, m: &Manifest, problems: &mut Vec<String>) {
-    let mut expect: HashMap<&str, (&str, u64)> = m
+    // path -> (BLAKE3, size, offset of a tail record)
+    let mut expect: HashMap<&str, (&str, u64, Option<u64>)> = m
         .entries
         .iter()
-        .filter(|e| e.kind == Kind::File && e.stored_in.as_deref() == Some(m.run.as_str()))
-        .map(|e| (e.path.as_str(), (e.blake3.as_deref().unwrap_or(""), e.size)))
+        .flat_map(|e| {
+            e.pieces()
+                .into_iter()
+                .filter(|p| p.run == m.run)
+                .map(move |p| {
+                    (
+                        e.path.as_str(),
+                        (p.blake3, p.size, p.tail.then_some(p.offset)),
+                    )
+                })
+        })
         .collect();
     let name = &m.archive.path;
     let f = match File::open(root.join(name)) {
@@ -240,6 +251,7 @@ fn check_archive(root: &Path, m: &Manifest, problems: &mut Vec<String>) {
                 continue;
             }
             let path = ent.path()?.to_string_lossy().into_owned();
+            let offset = restore::tail_offset(&mut ent)?;
             let mut hasher = blake3::Hasher::new();
             let mut size = 0u64;
             loop {
@@ -250,10 +262,16 @@ fn check_archive(root: &Path, m: &Manifest, problems: &mut Vec<String>) {
                 hasher.update(&buf[..n]);
                 size += u64::try_from(n).unwrap_or(0);
             }
+            let what = if offset.is_some() {
+                "the tail record of"
+            } else {
+                "the content of"
+            };
             match expect.remove(path.as_str()) {
-                Some((b, s)) if b == hasher.finalize().to_hex().as_str() && s == size => {}
+                Some((b, s, o))
+                    if b == hasher.finalize().to_hex().as_str() && s == size && o == offset => {}
                 Some(_) => problems.push(format!(
-                    "{name}: {path} does not match its checksum in the manifest"
+                    "{name}: {what} {path} does not match its checksum in the manifest"
                 )),
                 None => {}
             }

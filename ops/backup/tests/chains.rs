@@ -305,3 +305,32 @@ fn full_after_days_and_full_flag_start_new_chains() {
     assert_eq!(kinds, ["full", "incremental", "full", "full"]);
     assert_eq!(st["runs"], 3);
 }
+
+#[test]
+fn a_restore_into_a_setgid_directory_keeps_the_backed_up_owners_and_modes() {
+    // New entries under a setgid directory inherit its group (and directories its setgid
+    // bit): the restore must set them back rather than trust what a new file gets.
+    let dir = tempdir();
+    let tree = dir.path().join("tree");
+    let root = dir.path().join("backups");
+    fs::create_dir(&tree).unwrap();
+    populate(&tree);
+    kb(&root, &tree, &["run"]).ok();
+    let target = dir.path().join("sgid");
+    fs::create_dir(&target).unwrap();
+    if is_root() {
+        std::os::unix::fs::lchown(&target, None, Some(4321)).unwrap();
+    }
+    fs::set_permissions(&target, fs::Permissions::from_mode(0o2775)).unwrap();
+    kb(
+        &root,
+        &tree,
+        &["restore", "--tree-into", target.to_str().unwrap()],
+    )
+    .ok();
+    assert_same(
+        "restore into a setgid directory",
+        &snapshot(&tree, &skip),
+        &snapshot(&target, &no_skip),
+    );
+}
