@@ -228,47 +228,60 @@ impl Manifest {
 /// The whole tree at run `m`: its full run's entries with every later run's changes and
 /// deletions applied, in manifest order.
 pub fn state(root: &Path, m: &Manifest) -> Result<Vec<Entry>, ManifestError> {
+    Ok(state_and_archives(root, m)?.0)
+}
+
+/// [`state`], and the archive of every run of the chain by run id (read once: a full run's
+/// manifest is large).
+pub fn state_and_archives(
+    root: &Path,
+    m: &Manifest,
+) -> Result<(Vec<Entry>, BTreeMap<String, String>), ManifestError> {
+    let mut archives = BTreeMap::new();
+    archives.insert(m.run.clone(), m.archive.path.clone());
     if m.kind == RunKind::Full {
-        return Ok(m.entries.clone());
+        return Ok((m.entries.clone(), archives));
     }
-    let mut chain = vec![m.clone()];
+    // Ancestors, newest first.
+    let mut chain: Vec<Manifest> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    loop {
-        let last = chain
-            .last()
-            .map(|c| (c.kind, c.parent.clone(), c.run.clone()));
-        let Some((kind, parent, run)) = last else {
-            break;
-        };
-        if kind == RunKind::Full {
-            break;
-        }
-        let Some(parent) = parent else {
+    let (mut kind, mut parent, mut run) = (m.kind, m.parent.clone(), m.run.clone());
+    while kind != RunKind::Full {
+        let Some(p) = parent else {
             return Err(ManifestError::Bad {
                 path: manifest_path(root, &run),
                 msg: "an incremental run without a parent".to_owned(),
             });
         };
-        if !seen.insert(parent.clone()) {
+        if !seen.insert(p.clone()) {
             return Err(ManifestError::Bad {
                 path: manifest_path(root, &run),
-                msg: format!("the chain loops at {parent}"),
+                msg: format!("the chain loops at {p}"),
             });
         }
-        chain.push(read(root, &parent)?);
+        let pm = read(root, &p)?;
+        archives.insert(pm.run.clone(), pm.archive.path.clone());
+        (kind, parent, run) = (pm.kind, pm.parent.clone(), pm.run.clone());
+        chain.push(pm);
     }
     let mut map: BTreeMap<String, Entry> = BTreeMap::new();
-    for mm in chain.iter().rev() {
+    for mm in chain.into_iter().rev() {
         for d in &mm.deleted {
             map.remove(d);
         }
-        for e in &mm.entries {
-            map.insert(e.path.clone(), e.clone());
+        for e in mm.entries {
+            map.insert(e.path.clone(), e);
         }
     }
+    for d in &m.deleted {
+        map.remove(d);
+    }
+    for e in &m.entries {
+        map.insert(e.path.clone(), e.clone());
+    }
     let mut v: Vec<Entry> = map.into_values().collect();
-    v.sort_by(|a, b| component_order(&a.path, &b.path));
-    Ok(v)
+    v.sort_unstable_by(|a, b| component_order(&a.path, &b.path));
+    Ok((v, archives))
 }
 
 /// `.` first, then paths compared component by component (a directory before its contents).

@@ -8,6 +8,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
@@ -123,7 +124,7 @@ pub fn restore_tree(
         }
         Err(e) => return Err(perr(target)(e).into()),
     }
-    let state = manifest::state(root, m)?;
+    let (state, archives) = manifest::state_and_archives(root, m)?;
     let entries: Vec<&Entry> = state
         .iter()
         .filter(|e| selected(e, sub.as_deref()))
@@ -151,24 +152,27 @@ pub fn restore_tree(
     }
     let mut stats = TreeStats::default();
     let meta = MetaPlan::new(target, force);
-    // 1. Directories (writable for now; final modes at the end). `fresh[i]`: created by
-    // this restore, so it has the mode and owner a new directory gets.
+    // 1. Directories (writable for now; final modes at the end), created by the writer
+    // threads level by level while this thread starts reading the archives. `fresh[i]`:
+    // created by this restore, so it has the mode and owner a new directory gets.
     let dirs: Vec<&Entry> = entries
         .iter()
         .copied()
         .filter(|e| e.kind == Kind::Dir)
         .collect();
-    let mut fresh = Vec::with_capacity(dirs.len());
-    for e in &dirs {
+    let levels = by_depth(&dirs);
+    let fresh: Vec<AtomicBool> = dirs.iter().map(|_| AtomicBool::new(false)).collect();
+    let make_dir = |i: usize| -> Result<(), RestoreError> {
+        let e = dirs[i];
         let p = dest(&e.path);
         make_room(&p, Kind::Dir, force)?;
         match fs::create_dir(&p) {
-            Ok(()) => fresh.push(e.path != "."),
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => fresh.push(false),
+            Ok(()) => fresh[i].store(e.path != ".", Ordering::Relaxed),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
             Err(err) => return Err(perr(&p)(err).into()),
         }
-        stats.dirs += 1;
-    }
+        Ok(())
+    };
     // 2. File contents, grouped by the run whose archive holds them. A hard link whose
     // first name lies outside the selected subtree becomes a copy. A file kept in parts
     // (grown over several runs) is created empty first; each archive writes its part at
@@ -216,8 +220,6 @@ pub fn restore_tree(
         }
         let first = dests.first().cloned().unwrap_or_default();
         if pieces.len() > 1 {
-            make_room(&first, Kind::File, force)?;
-            drop(create(&first, force, 0o600)?);
             parted.push((c, dests.clone()));
         }
         let whole = pieces.len() == 1;
@@ -248,9 +250,39 @@ pub fn restore_tree(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Job<'_>>>(workers * 4);
     let rx = std::sync::Mutex::new(rx);
     let failures: std::sync::Mutex<Vec<RestoreError>> = std::sync::Mutex::new(Vec::new());
+    let fail = |err: RestoreError| {
+        if let Ok(mut f) = failures.lock() {
+            f.push(err);
+        }
+    };
+    // Every writer passes each barrier: directories level by level, then the files kept in
+    // parts are created empty (their parts may come in any order), then the jobs.
+    let barrier = std::sync::Barrier::new(workers);
+    let ready = Ready::default();
     let read_result = std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
+        for w in 0..workers {
+            let (make_dir, fail, barrier, parted, rx) = (&make_dir, &fail, &barrier, &parted, &rx);
+            let (levels, meta, ready) = (&levels, &meta, &ready);
+            scope.spawn(move || {
+                for level in levels {
+                    for &i in level.iter().skip(w).step_by(workers) {
+                        if let Err(err) = make_dir(i) {
+                            fail(err);
+                        }
+                    }
+                    barrier.wait();
+                }
+                for (_, dests) in parted.iter().skip(w).step_by(workers) {
+                    let first = &dests[0];
+                    if let Err(err) = make_room(first, Kind::File, force)
+                        .and_then(|()| create(first, force, 0o600).map(drop))
+                    {
+                        fail(err);
+                    }
+                }
+                if barrier.wait().is_leader() {
+                    ready.set();
+                }
                 loop {
                     let batch = match rx.lock() {
                         Ok(r) => r.recv(),
@@ -258,10 +290,8 @@ pub fn restore_tree(
                     };
                     let Ok(batch) = batch else { return };
                     for job in batch {
-                        if let Err(err) = write_job(&job, force, &meta)
-                            && let Ok(mut f) = failures.lock()
-                        {
-                            f.push(err);
+                        if let Err(err) = write_job(&job, force, meta) {
+                            fail(err);
                         }
                     }
                 }
@@ -269,18 +299,19 @@ pub fn restore_tree(
         }
         let r = read_contents(
             root,
-            m,
+            &archives,
             wanted,
             &tx,
             &mut progress,
             &mut stats,
             force,
             &meta,
+            &ready,
         );
         drop(tx);
         r
     });
-    read_result?;
+    // A writer's error first: a directory that could not be made explains the rest.
     if let Some(err) = failures
         .into_inner()
         .ok()
@@ -288,6 +319,8 @@ pub fn restore_tree(
     {
         return Err(err);
     }
+    read_result?;
+    stats.dirs = u64::try_from(dirs.len()).unwrap_or(0);
     for (e, dests) in &parted {
         let first = &dests[0];
         set_meta(first, e, false, meta.root_user)?;
@@ -321,24 +354,98 @@ pub fn restore_tree(
             _ => {}
         }
     }
-    // 4. Directory metadata, deepest first (writing into a directory changes its mtime).
+    // 4. Directory metadata, once nothing more is created in them (that would change their
+    // mtime); deepest first, so a directory left without write or search permission does
+    // not stand in the way of its subdirectories. A level's directories are independent.
     // A directory this restore created already has the owner and mode a new one gets.
-    for (e, fresh) in dirs.iter().zip(&fresh).rev() {
+    let dir_meta = |i: usize| -> Result<(), RestoreError> {
+        let e = dirs[i];
+        let fresh = fresh[i].load(Ordering::Relaxed);
         let p = dest(&e.path);
-        let chown = meta.root_user && (!*fresh || meta.chown_needed(e));
+        let chown = meta.root_user && (!fresh || meta.chown_needed(e));
         if chown {
             std::os::unix::fs::lchown(&p, Some(e.uid), Some(e.gid)).map_err(perr(&p))?;
         }
-        if chown || !*fresh || Some(e.mode) != meta.new_dir_mode() {
+        if chown || !fresh || Some(e.mode) != meta.new_dir_mode() {
             fs::set_permissions(&p, fs::Permissions::from_mode(e.mode)).map_err(perr(&p))?;
         }
-        set_times(&p, e)?;
+        set_times(&p, e)
+    };
+    for level in levels.iter().rev() {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let dir_meta = &dir_meta;
+                    scope.spawn(move || -> Result<(), RestoreError> {
+                        for &i in level.iter().skip(w).step_by(workers) {
+                            dir_meta(i)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(RestoreError::Refused(
+                            "a directory metadata thread panicked".to_owned(),
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<()>, RestoreError>>()
+        })?;
     }
     // 5. Nothing was fsynced file by file: one syncfs of the target's filesystem makes the
     // whole tree durable before the restore reports success.
     let t = File::open(target).map_err(perr(target))?;
     nix::unistd::syncfs(&t).map_err(|e| perr(target)(io::Error::from(e)))?;
     Ok(stats)
+}
+
+/// Set once the writers have made the directories and the files kept in parts.
+#[derive(Default)]
+struct Ready {
+    done: std::sync::Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+impl Ready {
+    fn set(&self) {
+        if let Ok(mut d) = self.done.lock() {
+            *d = true;
+        }
+        self.cv.notify_all();
+    }
+
+    fn wait(&self) {
+        let Ok(mut d) = self.done.lock() else { return };
+        while !*d {
+            match self.cv.wait(d) {
+                Ok(g) => d = g,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Indices of `dirs` grouped by depth (`.` first), shallowest level first: a level can be
+/// created in parallel once the one before it exists.
+fn by_depth(dirs: &[&Entry]) -> Vec<Vec<usize>> {
+    let mut levels: Vec<Vec<usize>> = Vec::new();
+    for (i, e) in dirs.iter().enumerate() {
+        let depth = if e.path == "." {
+            0
+        } else {
+            e.path.split('/').count()
+        };
+        if levels.len() <= depth {
+            levels.resize_with(depth + 1, Vec::new);
+        }
+        levels[depth].push(i);
+    }
+    levels.retain(|l| !l.is_empty());
+    levels
 }
 
 /// Which metadata calls a restored file needs: a file or directory this restore creates
@@ -451,21 +558,22 @@ type Wanted<'a> = BTreeMap<String, HashMap<&'a str, Want<'a>>>;
 #[allow(clippy::too_many_arguments)]
 fn read_contents<'a>(
     root: &Path,
-    m: &Manifest,
+    archives: &BTreeMap<String, String>,
     wanted: Wanted<'a>,
     tx: &std::sync::mpsc::SyncSender<Vec<Job<'a>>>,
     progress: &mut Progress,
     stats: &mut TreeStats,
     force: bool,
     meta: &MetaPlan,
+    ready: &Ready,
 ) -> Result<(), RestoreError> {
     let mut batch: Vec<Job<'a>> = Vec::with_capacity(BATCH_FILES);
     let mut batch_bytes = 0usize;
     for (run, mut files) in wanted {
-        let archive_rel = if run == m.run {
-            m.archive.path.clone()
-        } else {
-            manifest::read(root, &run)?.archive.path
+        // A run outside the chain (a damaged manifest naming another chain's run).
+        let archive_rel = match archives.get(&run) {
+            Some(a) => a.clone(),
+            None => manifest::read(root, &run)?.archive.path,
         };
         let archive = root.join(&archive_rel);
         let aerr = |msg: String| RestoreError::Archive {
@@ -517,6 +625,8 @@ fn read_contents<'a>(
                 n_total = u64::try_from(data.len()).unwrap_or(u64::MAX);
                 progress.bytes(n_total);
             } else {
+                // Written here, not by a writer: its directory must exist first.
+                ready.wait();
                 let first = &w.dests[0];
                 let mut o = if w.whole {
                     make_room(first, Kind::File, force)?;
