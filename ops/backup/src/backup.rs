@@ -676,12 +676,13 @@ pub fn scan_tree(s: &Settings) -> Result<Scan, RunError> {
     // Stack of directories to read: (absolute, relative).
     let mut stack: Vec<(PathBuf, String)> = vec![(root.clone(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
-        let mut names: Vec<std::ffi::OsString> = match fs::read_dir(&dir) {
+        // The directory's entries are stat'ed through its open handle (no path walk each).
+        let mut names: Vec<(std::ffi::OsString, fs::DirEntry)> = match fs::read_dir(&dir) {
             Ok(rd) => {
                 let mut v = Vec::new();
                 for ent in rd {
                     match ent {
-                        Ok(e) => v.push(e.file_name()),
+                        Ok(e) => v.push((e.file_name(), e)),
                         Err(e) => scan.errors.push(format!("{}: {e}", dir.display())),
                     }
                 }
@@ -695,9 +696,9 @@ pub fn scan_tree(s: &Settings) -> Result<Scan, RunError> {
                 continue;
             }
         };
-        names.sort();
+        names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut subdirs = Vec::new();
-        for name in names {
+        for (name, dirent) in names {
             let abs = dir.join(&name);
             let Some(name) = name.to_str() else {
                 scan.errors.push(format!(
@@ -714,7 +715,8 @@ pub fn scan_tree(s: &Settings) -> Result<Scan, RunError> {
             if s.exclude_set.is_match(&path) {
                 continue;
             }
-            let meta = match fs::symlink_metadata(&abs) {
+            // Like lstat: a symlink is not followed.
+            let meta = match dirent.metadata() {
                 Ok(m) => m,
                 Err(e) => {
                     scan.errors
