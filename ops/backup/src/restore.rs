@@ -124,7 +124,9 @@ pub fn restore_tree(
         }
         Err(e) => return Err(perr(target)(e).into()),
     }
+    let t0 = std::time::Instant::now();
     let (state, archives) = manifest::state_and_archives(root, m)?;
+    let t_state = t0.elapsed();
     let entries: Vec<&Entry> = state
         .iter()
         .filter(|e| selected(e, sub.as_deref()))
@@ -239,6 +241,7 @@ pub fn restore_tree(
             );
         }
     }
+    let t_plan = t0.elapsed();
     let mut progress = Progress::new("restore", total);
     // Files are read from the archive here and written by a few threads: creating many
     // small files is kernel time, which several threads overlap. Jobs go in batches so the
@@ -329,6 +332,7 @@ pub fn restore_tree(
         stats.bytes += e.size * u64::try_from(dests.len()).unwrap_or(0);
     }
     progress.finish();
+    let t_contents = t0.elapsed();
     // 3. Symlinks and hard links.
     for e in &entries {
         let p = dest(&e.path);
@@ -354,6 +358,7 @@ pub fn restore_tree(
             _ => {}
         }
     }
+    let t_links = t0.elapsed();
     // 4. Directory metadata, once nothing more is created in them (that would change their
     // mtime); deepest first, so a directory left without write or search permission does
     // not stand in the way of its subdirectories. A level's directories are independent.
@@ -396,10 +401,20 @@ pub fn restore_tree(
                 .collect::<Result<Vec<()>, RestoreError>>()
         })?;
     }
+    let t_dirs = t0.elapsed();
     // 5. Nothing was fsynced file by file: one syncfs of the target's filesystem makes the
     // whole tree durable before the restore reports success.
     let t = File::open(target).map_err(perr(target))?;
     nix::unistd::syncfs(&t).map_err(|e| perr(target)(io::Error::from(e)))?;
+    tracing::debug!(
+        state = ?t_state,
+        plan = ?t_plan - t_state,
+        contents = ?t_contents - t_plan,
+        links = ?t_links - t_contents,
+        dir_metadata = ?t_dirs - t_links,
+        syncfs = ?t0.elapsed() - t_dirs,
+        "restore phases"
+    );
     Ok(stats)
 }
 
