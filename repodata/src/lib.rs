@@ -70,7 +70,7 @@ pub use meta::{
     ChangelogEntry, DepFlag, Dependency, FileKind, PackageFile, PackageMeta, is_primary_file,
 };
 pub use reader::{RepoReadOptions, read_repo, read_repo_with, read_repomd};
-pub use remote::{read_remote_repo, remote_repomd_timestamp};
+pub use remote::{Remote, read_remote_repo, remote_repomd_timestamp};
 pub use repomd::{Checksum, RepoMd, RepoMdRecord};
 pub use rpmread::{DEFAULT_CHANGELOG_LIMIT, ReadOptions, read_rpm, read_rpm_with, rpmvercmp};
 pub use scan::{OnBadRpm, ReadPackagesOptions, RpmFile, find_rpms, read_packages};
