@@ -21,7 +21,7 @@ use sha2::Digest;
 
 use crate::error::{Error, Result};
 use crate::meta::PackageMeta;
-use crate::reader::{read_repo, read_repomd};
+use crate::reader::read_repo;
 use crate::repomd::{RepoMd, RepoMdRecord, parse_number};
 
 /// repomd.xml is a few KiB; anything this large is not one.
@@ -127,16 +127,18 @@ impl Remote {
     /// error naming its URL, never a change.
     pub fn repomd_timestamp(&self, base_url: &str) -> Result<i64> {
         let (md, url) = match source(base_url)? {
-            Source::Local(path) => (
-                read_repomd(path)?,
-                Path::new(path)
-                    .join("repodata/repomd.xml")
-                    .display()
-                    .to_string(),
-            ),
+            Source::Local(path) => {
+                let file = Path::new(path).join("repodata").join("repomd.xml");
+                let f = fs::File::open(&file).map_err(|e| Error::io(&file, e))?;
+                let md = RepoMd::parse_dates(io::BufReader::new(f), &file)?;
+                (md, file.display().to_string())
+            }
             Source::Http(base) => {
                 let url = join(base, "repodata/repomd.xml");
-                (fetch_repomd(&self.agent, &url)?.0, url)
+                let bytes = fetch_repomd_bytes(&self.agent, &url)?;
+                let md = RepoMd::parse_dates(&bytes[..], Path::new(&url))
+                    .map_err(|e| invalid_repomd(&url, e))?;
+                (md, url)
             }
         };
         // a record without <timestamp> reads as 0: it says nothing about the repo's age
@@ -220,18 +222,27 @@ fn get(agent: &ureq::Agent, url: &str) -> Result<ureq::Body> {
     Ok(resp.into_body())
 }
 
-fn fetch_repomd(agent: &ureq::Agent, url: &str) -> Result<(RepoMd, Vec<u8>)> {
-    let bytes = get(agent, url)?
+fn fetch_repomd_bytes(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>> {
+    get(agent, url)?
         .with_config()
         .limit(MAX_REPOMD)
         .read_to_vec()
-        .map_err(|e| Error::remote(url, format!("download of repomd.xml broke off: {e}")))?;
-    let md = RepoMd::parse(&bytes[..], Path::new(url)).map_err(|e| match e {
+        .map_err(|e| Error::remote(url, format!("download of repomd.xml broke off: {e}")))
+}
+
+/// A repomd.xml problem as an error about its URL.
+fn invalid_repomd(url: &str, e: Error) -> Error {
+    match e {
         Error::BadMetadata { reason, .. } => {
             Error::remote(url, format!("invalid repomd.xml: {reason}"))
         }
         e => Error::remote(url, e.to_string()),
-    })?;
+    }
+}
+
+fn fetch_repomd(agent: &ureq::Agent, url: &str) -> Result<(RepoMd, Vec<u8>)> {
+    let bytes = fetch_repomd_bytes(agent, url)?;
+    let md = RepoMd::parse(&bytes[..], Path::new(url)).map_err(|e| invalid_repomd(url, e))?;
     Ok((md, bytes))
 }
 
@@ -486,6 +497,12 @@ mod tests {
     #[test]
     fn max_timestamp_wins() {
         assert_eq!(ts(REPOMD.as_bytes()).unwrap(), 1_700_000_051);
+        // records without a location still date the repo (kojira reads only the dates)
+        let bare =
+            b"<repomd><data type=\"primary\"><timestamp>1700000123</timestamp></data></repomd>";
+        assert_eq!(ts(bare).unwrap(), 1_700_000_123);
+        let e = RepoMd::parse(&bare[..], Path::new("r")).unwrap_err();
+        assert!(e.to_string().contains("has no location"), "{e}");
     }
 
     #[test]

@@ -92,6 +92,17 @@ impl RepoMd {
 
     /// Parses repomd.xml; `path` is only used in error messages.
     pub fn parse(input: impl BufRead, path: &Path) -> Result<RepoMd> {
+        Self::parse_inner(input, path, true)
+    }
+
+    /// Parses repomd.xml for its dates only (revision and record timestamps), as kojira
+    /// reads an upstream's: a record without a location still dates the repo. A
+    /// truncated or foreign document is refused all the same.
+    pub(crate) fn parse_dates(input: impl BufRead, path: &Path) -> Result<RepoMd> {
+        Self::parse_inner(input, path, false)
+    }
+
+    fn parse_inner(input: impl BufRead, path: &Path, need_locations: bool) -> Result<RepoMd> {
         let mut reader = quick_xml::Reader::from_reader(input);
         let mut buf = Vec::new();
         let mut md = RepoMd::default();
@@ -192,7 +203,7 @@ impl RepoMd {
                     if local(e.name().as_ref()) == b"data"
                         && let Some(r) = cur.take()
                     {
-                        if r.location_href.is_empty() {
+                        if need_locations && r.location_href.is_empty() {
                             return Err(bad(format!("<data type=\"{}\"> has no location", r.kind)));
                         }
                         md.records.push(r);
