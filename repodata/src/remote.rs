@@ -1,5 +1,6 @@
 //! Fetching an external (upstream) repository's metadata, for merging it into a tag's
-//! buildroot repo.
+//! buildroot repo ([`Remote::read_repo`]), and its repomd.xml dates, for noticing that it
+//! changed ([`Remote::repomd_timestamp`], kojira's check, used by kkoji-repo-regen).
 //!
 //! Only what a merge needs is downloaded: `repodata/repomd.xml` and the primary,
 //! filelists and other files it lists. Each file goes to a temporary name in
