@@ -166,6 +166,33 @@ pub struct HeaderDependency {
     pub version: String,
 }
 
+/// One changelog entry as the header stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderChangelogEntry {
+    pub author: String,
+    /// Seconds since the epoch (rpm stores the day of the entry, at noon UTC).
+    pub time: i64,
+    pub text: String,
+}
+
+/// Descriptive tags as the header stores them, `None` when absent: what Koji's
+/// `getRPMHeaders` answers from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HeaderStrings {
+    /// ARCH as stored: for a source package the arch it was built on, not `src`.
+    pub arch: Option<String>,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    pub license: Option<String>,
+    pub url: Option<String>,
+    pub vcs: Option<String>,
+    pub vendor: Option<String>,
+    pub packager: Option<String>,
+    pub group: Option<String>,
+    pub buildhost: Option<String>,
+    pub sourcerpm: Option<String>,
+}
+
 /// What the hub and the builder need from an RPM header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RpmHeader {
@@ -194,6 +221,11 @@ pub struct RpmHeader {
     /// Every requirement, `rpmlib(...)` features included; for a source package these
     /// are its BuildRequires.
     pub requires: Vec<HeaderDependency>,
+    pub strings: HeaderStrings,
+    /// The changelog as stored: newest first, every entry, nothing adjusted (unlike
+    /// [`crate::PackageMeta`]'s, which follow createrepo_c's rules for other.xml). Empty
+    /// when the header has none or its changelog tags do not line up.
+    pub changelog: Vec<HeaderChangelogEntry>,
 }
 
 impl RpmHeader {
@@ -249,7 +281,7 @@ fn header_of(mut file: &File, path: &Path) -> Result<RpmHeader> {
             .map(str::to_string)
             .map_err(|e| Error::bad_rpm(path, format!("header has no {what}: {e}")))
     };
-    let strings = |tag: IndexTag| -> Vec<String> {
+    let string_array = |tag: IndexTag| -> Vec<String> {
         h.get_entry_data_as_string_array(tag)
             .map(|v| v.into_iter().map(str::to_owned).collect())
             .unwrap_or_default()
@@ -263,6 +295,35 @@ fn header_of(mut file: &File, path: &Path) -> Result<RpmHeader> {
             name: d.name,
             flags: d.flags.bits(),
             version: d.version,
+        })
+        .collect();
+    let text = |tag: IndexTag| h.get_entry_data_as_string(tag).ok().map(str::to_string);
+    let i18n = |tag: IndexTag| {
+        h.get_entry_data_as_i18n_string(tag)
+            .ok()
+            .map(str::to_string)
+    };
+    let strings = HeaderStrings {
+        arch: text(IndexTag::RPMTAG_ARCH),
+        summary: i18n(IndexTag::RPMTAG_SUMMARY),
+        description: i18n(IndexTag::RPMTAG_DESCRIPTION),
+        license: text(IndexTag::RPMTAG_LICENSE),
+        url: text(IndexTag::RPMTAG_URL),
+        vcs: text(IndexTag::RPMTAG_VCS),
+        vendor: text(IndexTag::RPMTAG_VENDOR),
+        packager: text(IndexTag::RPMTAG_PACKAGER),
+        group: i18n(IndexTag::RPMTAG_GROUP),
+        buildhost: text(IndexTag::RPMTAG_BUILDHOST),
+        sourcerpm: text(IndexTag::RPMTAG_SOURCERPM),
+    };
+    let changelog = md
+        .get_changelog_entries()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| HeaderChangelogEntry {
+            author: e.name,
+            time: i64::try_from(e.timestamp).unwrap_or(i64::MAX),
+            text: e.description,
         })
         .collect();
     let sig = &md.signature;
@@ -289,10 +350,12 @@ fn header_of(mut file: &File, path: &Path) -> Result<RpmHeader> {
             .and_then(|t| i64::try_from(t).ok())
             .unwrap_or(0),
         file_size: st.len(),
-        build_archs: strings(IndexTag::RPMTAG_BUILDARCHS),
-        exclusive_arch: strings(IndexTag::RPMTAG_EXCLUSIVEARCH),
-        exclude_arch: strings(IndexTag::RPMTAG_EXCLUDEARCH),
+        build_archs: string_array(IndexTag::RPMTAG_BUILDARCHS),
+        exclusive_arch: string_array(IndexTag::RPMTAG_EXCLUSIVEARCH),
+        exclude_arch: string_array(IndexTag::RPMTAG_EXCLUDEARCH),
         requires,
+        strings,
+        changelog,
     })
 }
 
@@ -366,6 +429,8 @@ mod tests {
             exclusive_arch: vec![],
             exclude_arch: vec![],
             requires: vec![],
+            strings: HeaderStrings::default(),
+            changelog: vec![],
         };
         assert_eq!(h.payloadhash().as_deref(), Some("00ff"));
         assert_eq!(h.filename(), "a-1-1.noarch.rpm");

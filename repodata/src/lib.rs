@@ -5,7 +5,7 @@
 //!   createrepo_c's rules so dnf sees the same thing it would see from createrepo_c.
 //! * [`read_header`] / [`read_header_file`] read only the headers, for what the hub and
 //!   the builder need of a package ([`RpmHeader`]: NVR, arch, payload hash, SRPM arches
-//!   and BuildRequires).
+//!   and BuildRequires, descriptive tags and the raw changelog).
 //! * [`MetaCache`] remembers that per package (keyed by the file's SHA-256, found again by
 //!   a `stat`), so regenerating a repo after one package changed reads only that package.
 //! * [`write_repo`] writes `repodata/` (repomd.xml, primary, filelists, other, optional
@@ -60,7 +60,9 @@ mod xmlwrite;
 pub use cache::MetaCache;
 pub use compress::Compression;
 pub use error::{Error, Result};
-pub use header::{HeaderDependency, RpmHeader, read_header, read_header_file};
+pub use header::{
+    HeaderChangelogEntry, HeaderDependency, HeaderStrings, RpmHeader, read_header, read_header_file,
+};
 pub use incremental::{create_repo, create_repo_from};
 pub use merge::{
     MergeInput, MergeMode, MixedMergeModes, ParseMergeModeError, check_merge_modes, merge_arches,

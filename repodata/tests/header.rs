@@ -85,6 +85,47 @@ fn binary_package_facts_match_rpm() {
     assert_eq!(reqs, rpm_requires(&alpha));
     assert!(reqs.iter().any(|r| r.0.starts_with("rpmlib(")));
 
+    // descriptive tags and the changelog exactly as stored
+    let st = &h.strings;
+    for (got, tag) in [
+        (&st.arch, "ARCH"),
+        (&st.summary, "SUMMARY"),
+        (&st.license, "LICENSE"),
+        (&st.url, "URL"),
+        (&st.vendor, "VENDOR"),
+        (&st.packager, "PACKAGER"),
+        (&st.group, "GROUP"),
+        (&st.buildhost, "BUILDHOST"),
+        (&st.sourcerpm, "SOURCERPM"),
+    ] {
+        assert_eq!(
+            got.as_deref(),
+            Some(rpm_q(&alpha, &format!("%{{{tag}}}")).as_str()),
+            "{tag}"
+        );
+    }
+    assert_eq!(
+        st.description.as_deref(),
+        Some("Alpha is a test package.\nIt has two lines & \"quotes\" <tags>.")
+    );
+    assert_eq!(st.vcs, None);
+    let changelog: Vec<String> = h
+        .changelog
+        .iter()
+        .map(|e| format!("{}|{}|{}", e.time, e.author, e.text))
+        .collect();
+    let want: Vec<String> = rpm_q(
+        &alpha,
+        "[%{CHANGELOGTIME}|%{CHANGELOGNAME}|%{CHANGELOGTEXT}\n]",
+    )
+    .lines()
+    .map(str::to_owned)
+    .collect();
+    // all twelve, newest first, equal dates left equal
+    assert_eq!(changelog.len(), 12);
+    assert_eq!(changelog, want);
+    assert_eq!(h.changelog[0].time, h.changelog[1].time);
+
     // no epoch in the header: None, not 0 (Koji stores NULL)
     let beta = find(fixture_rpms(), "beta-1.0-1.noarch.rpm");
     assert_eq!(read_header(&beta).unwrap().epoch, None);
@@ -128,6 +169,12 @@ fn source_package_arches_and_build_requires_match_rpm() {
     assert_eq!(h.exclusive_arch, ["x86_64", "aarch64", "noarch"]);
     assert_eq!(h.exclude_arch, ["s390x"]);
     assert!(h.build_archs.is_empty());
+    // ARCH as stored is the build host's arch, not "src"
+    assert_eq!(
+        h.strings.arch.as_deref(),
+        Some(rpm_q(&srpm, "%{ARCH}").as_str())
+    );
+    assert!(h.changelog.is_empty());
     let reqs: Vec<(String, u32, String)> = h
         .requires
         .iter()
