@@ -259,7 +259,10 @@ async fn a_check_in_on_a_session_closed_through_another_hub_changes_nothing() {
             break;
         }
     }
-    assert!(caught_up, "the borrowed session never reached a fresh callnum");
+    assert!(
+        caught_up,
+        "the borrowed session never reached a fresh callnum"
+    );
     other.logout().await.unwrap();
     let (code, msg) = common::fault(
         h.call("host.updateHost", vec![3.0.into(), false.into()])
@@ -267,7 +270,10 @@ async fn a_check_in_on_a_session_closed_through_another_hub_changes_nothing() {
     );
     assert_eq!(
         (code, msg.as_str()),
-        (koji_protocol::codes::AUTH, "Invalid session or bad credentials")
+        (
+            koji_protocol::codes::AUTH,
+            "Invalid session or bad credentials"
+        )
     );
     let info = admin
         .call("getHost", vec!["closed-elsewhere".into()])

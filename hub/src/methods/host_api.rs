@@ -527,6 +527,20 @@ pub async fn subtask(c: &mut Ctx, a: Args) -> HResult<Value> {
         Some(Value::Int(x)) => tasks::checked_priority(*x)?,
         _ => i64::from(p.try_get::<i32, _>("priority")?),
     };
+    // `assign`: the subtask goes straight to that host, whatever its channels and arches
+    // (kojid's restartHosts gives each host its own restart tasks this way, as in Koji)
+    let assign = match opts.get("assign") {
+        None | Some(Value::Nil) => None,
+        Some(Value::Int(h)) => {
+            let h = i32::try_from(*h).map_err(|_| Fault::parameter("host id out of range"))?;
+            let found: Option<i32> = sqlx::query_scalar("SELECT id FROM host WHERE id = $1")
+                .bind(h)
+                .fetch_optional(c.db().await?)
+                .await?;
+            Some(found.ok_or_else(|| Fault::generic(format!("No such host: {h}")))?)
+        }
+        Some(_) => return Err(Fault::parameter("assign must be a host id").into()),
+    };
     let id = tasks::create(
         c,
         NewTask {
@@ -541,6 +555,22 @@ pub async fn subtask(c: &mut Ctx, a: Args) -> HResult<Value> {
         },
     )
     .await?;
+    if let Some(h) = assign {
+        let task = i32::try_from(id).map_err(|_| Fault::parameter("task id out of range"))?;
+        sqlx::query(
+            "UPDATE task SET state = $3, host_id = $2, assign_time = clock_timestamp() WHERE id = $1",
+        )
+        .bind(task)
+        .bind(h)
+        .bind(state::ASSIGNED)
+        .execute(c.db().await?)
+        .await?;
+        // wake that builder's long-poll on every hub
+        sqlx::query("SELECT pg_notify('kkoji_assigned', $1)")
+            .bind(h.to_string())
+            .execute(c.db().await?)
+            .await?;
+    }
     // A parent that makes subtasks is about to wait for them: from now on it does not
     // count against its host's capacity and maxjobs, or a host full of parents could never
     // take their children (the child may be offered before the parent's taskSetWait).
