@@ -31,6 +31,9 @@ pub struct Ctx {
     /// The call changed data other hubs may have cached (everything but a host's check-in):
     /// the commit tells them (NOTIFY kkoji_changes).
     notify_changes: bool,
+    /// The handler stored the callnum itself, in its own single statement
+    /// ([`Ctx::autocommit_db`]): the commit has nothing left to record.
+    callnum_recorded: bool,
     perms: Option<Vec<String>>,
 }
 
@@ -47,6 +50,7 @@ impl Ctx {
             event: None,
             wrote: false,
             notify_changes: false,
+            callnum_recorded: false,
             perms: None,
         }
     }
@@ -83,6 +87,75 @@ impl Ctx {
             Some(Conn::Plain(c)) => Ok(&mut **c),
             None => Err(HubError::Fault(Fault::generic("no transaction"))),
         }
+    }
+
+    /// True when the call already runs in a transaction (a multicall batch, or a handler that
+    /// touched [`Ctx::db`] on a writing call).
+    pub fn in_transaction(&self) -> bool {
+        matches!(self.tx, Some(Conn::Tx(_)))
+    }
+
+    /// A plain connection for a call that does all of its writing, callnum included, in one
+    /// statement (PostgreSQL runs it in its own implicit transaction): no BEGIN and COMMIT
+    /// round trips. Only for calls not [`Ctx::in_transaction`]; the handler must call
+    /// [`Ctx::callnum_recorded`] (or fail) after its statement.
+    pub async fn autocommit_db(&mut self) -> HResult<&mut PgConnection> {
+        if self.tx.is_none() {
+            self.tx = Some(Conn::Plain(
+                self.hub
+                    .pool()
+                    .acquire()
+                    .await
+                    .map_err(|e| self.hub.acquire_failed(e))?,
+            ));
+        }
+        match self.tx.as_mut() {
+            Some(Conn::Plain(c)) => Ok(&mut **c),
+            _ => Err(HubError::Fault(Fault::generic(
+                "internal error: a single-statement write inside a transaction",
+            ))),
+        }
+    }
+
+    /// The handler's own statement stored the session's callnum (see [`Ctx::autocommit_db`]).
+    pub fn callnum_recorded(&mut self) {
+        self.callnum_recorded = true;
+        if let Some(s) = &self.session
+            && let Some(n) = s.callnum_received
+        {
+            self.hub.sessions.set_callnum(s.id, n);
+        }
+    }
+
+    /// Why a write carrying `n` may not commit for session `sid`: closed, expired, or a
+    /// replayed callnum. Read after the session row refused the callnum update.
+    pub async fn callnum_refusal(&mut self, sid: i64, n: Option<i64>) -> HubError {
+        let method = self.method;
+        let row: Result<Option<(bool, bool)>, sqlx::Error> = match self.db().await {
+            Ok(db) => {
+                sqlx::query_as("SELECT closed, expired FROM sessions WHERE id = $1")
+                    .bind(sid)
+                    .fetch_optional(db)
+                    .await
+            }
+            Err(e) => return e,
+        };
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => return e.into(),
+        };
+        match (row, n) {
+            (Some((false, true)), _) => Fault::new(
+                koji_protocol::codes::AUTH_EXPIRED,
+                format!("session \"{sid}\" has expired"),
+            ),
+            (Some((false, false)), Some(n)) => Fault::new(
+                koji_protocol::codes::RETRY,
+                format!("unable to retry call {n} (method {method}) for session {sid}"),
+            ),
+            _ => Fault::auth("Invalid session or bad credentials"),
+        }
+        .into()
     }
 
     /// The event that versions every change of this call, created on first need.
@@ -130,21 +203,6 @@ impl Ctx {
     /// commits on PostgreSQL's notification queue and wake every hub's listener for nothing.
     pub fn mark_checkin_write(&mut self) {
         self.wrote = true;
-    }
-
-    /// Commit this call's transaction without waiting for its WAL flush. Only for calls whose
-    /// every write is a check-in (`host.updateHost`, the liveness bump of `host.getTasks`): a
-    /// crash may lose the last second of check-ins, which the next check-in rewrites; it can
-    /// never lose or reorder a state change (those are in other transactions, flushed as
-    /// usual). Without this each of hundreds of polling builders waits for a disk flush.
-    pub async fn checkin_only_commit(&mut self) -> HResult<()> {
-        if self.readonly {
-            return Ok(());
-        }
-        sqlx::query("SET LOCAL synchronous_commit TO off")
-            .execute(self.db().await?)
-            .await?;
-        Ok(())
     }
 
     pub fn user_id(&self) -> Option<i64> {
@@ -229,9 +287,10 @@ impl Ctx {
     pub async fn commit(mut self) -> HResult<()> {
         if self.wrote
             && !self.session_closed
+            && !self.callnum_recorded
             && let Some(s) = &self.session
         {
-            let (sid, method, n) = (s.id, self.method, s.callnum_received);
+            let (sid, n) = (s.id, s.callnum_received);
             // The session may have been closed or expired since it was validated (possibly
             // through another hub, or while cached), and two concurrent writes may carry one
             // callnum: check both in the call's transaction, so such a write never commits.
@@ -246,24 +305,8 @@ impl Ctx {
             .await?
             .rows_affected();
             if updated == 0 {
-                let row: Option<(bool, bool)> =
-                    sqlx::query_as("SELECT closed, expired FROM sessions WHERE id = $1")
-                        .bind(sid)
-                        .fetch_optional(self.db().await?)
-                        .await?;
                 // dropping the transaction rolls the call's changes back
-                return Err(match (row, n) {
-                    (Some((false, true)), _) => Fault::new(
-                        koji_protocol::codes::AUTH_EXPIRED,
-                        format!("session \"{sid}\" has expired"),
-                    ),
-                    (Some((false, false)), Some(n)) => Fault::new(
-                        koji_protocol::codes::RETRY,
-                        format!("unable to retry call {n} (method {method}) for session {sid}"),
-                    ),
-                    _ => Fault::auth("Invalid session or bad credentials"),
-                }
-                .into());
+                return Err(self.callnum_refusal(sid, n).await);
             }
             if let Some(n) = n {
                 self.hub.sessions.set_callnum(sid, n);

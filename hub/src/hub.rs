@@ -46,6 +46,9 @@ pub struct HubState {
     pub tag_cache: std::sync::Mutex<
         std::collections::HashMap<crate::signature::Ident, (u64, koji_protocol::Value)>,
     >,
+    /// Builder hosts by their user id. A host row is never deleted and never changes its
+    /// user, so an entry never goes stale; it saves every host call a lookup.
+    pub host_ids: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
     /// When a polling host last woke the scheduler (see [`HubState::wake_scheduler_for_poll`]).
     last_poll_wake: std::sync::Mutex<Option<std::time::Instant>>,
     /// When an exhausted pool was last logged (see [`Hub::acquire_failed`]).
@@ -134,6 +137,7 @@ impl Hub {
                 sessions: crate::session::SessionCache::new(),
                 generation: std::sync::atomic::AtomicU64::new(0),
                 tag_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+                host_ids: std::sync::Mutex::new(std::collections::HashMap::new()),
                 last_poll_wake: std::sync::Mutex::new(None),
                 last_pool_log: std::sync::Mutex::new(None),
             },

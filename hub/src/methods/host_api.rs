@@ -26,19 +26,35 @@ pub async fn verify(c: &mut Ctx) -> HResult<i64> {
 async fn verify_with(c: &mut Ctx, bump: bool) -> HResult<i64> {
     let s = c.assert_login()?.clone();
     let uid = i32::try_from(s.user_id).map_err(|_| Fault::parameter("user id out of range"))?;
-    let sql = if bump {
-        "WITH h AS (SELECT id FROM host WHERE user_id = $1), \
-              alive AS (UPDATE host SET update_time = clock_timestamp() \
-                        WHERE id = (SELECT id FROM h) \
-                          AND update_time < clock_timestamp() - interval '1 second' RETURNING 1) \
-         SELECT id FROM h"
-    } else {
-        "SELECT id FROM host WHERE user_id = $1"
+    let cached = c
+        .hub()
+        .host_ids
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&s.user_id).copied());
+    let host = match cached {
+        Some(h) if !bump => Some(h),
+        _ => {
+            let sql = if bump {
+                "WITH h AS (SELECT id FROM host WHERE user_id = $1), \
+                      alive AS (UPDATE host SET update_time = clock_timestamp() \
+                                WHERE id = (SELECT id FROM h) \
+                                  AND update_time < clock_timestamp() - interval '1 second' RETURNING 1) \
+                 SELECT id FROM h"
+            } else {
+                "SELECT id FROM host WHERE user_id = $1"
+            };
+            let host: Option<i32> = sqlx::query_scalar(sql)
+                .bind(uid)
+                .fetch_optional(c.db().await?)
+                .await?;
+            let host = host.map(i64::from);
+            if let (Some(h), Ok(mut m)) = (host, c.hub().host_ids.lock()) {
+                m.insert(s.user_id, h);
+            }
+            host
+        }
     };
-    let host: Option<i32> = sqlx::query_scalar(sql)
-        .bind(uid)
-        .fetch_optional(c.db().await?)
-        .await?;
     let Some(host) = host else {
         return Err(Fault::auth(format!("User {} is not a host", s.user_id)).into());
     };
@@ -57,7 +73,7 @@ async fn verify_with(c: &mut Ctx, bump: bool) -> HResult<i64> {
     if !exclusive {
         return Err(Fault::auth("This method requires an exclusive session").into());
     }
-    Ok(i64::from(host))
+    Ok(host)
 }
 
 /// host.getID()
@@ -99,22 +115,21 @@ pub async fn update_host(c: &mut Ctx, a: Args) -> HResult<Value> {
         .and_then(Value::as_str)
         .map(|s| s.chars().take(500).collect::<String>());
     let stored = data.map(|d| super::common::store_value(&Value::Struct(d)));
-    c.mark_checkin_write();
-    c.checkin_only_commit().await?;
     let id = i32::try_from(id).map_err(|_| Fault::parameter("host id out of range"))?;
-    // the row as it was, to know whether the host just became ready
-    let was_ready: Option<bool> = sqlx::query_scalar(
-        "WITH old AS (SELECT ready FROM host WHERE id = $5 FOR UPDATE) \
-         UPDATE host SET task_load = $1, ready = $2, update_time = clock_timestamp(), \
-                data = COALESCE($3, data), status = $4 FROM old WHERE id = $5 RETURNING old.ready",
-    )
-    .bind(load)
-    .bind(ready)
-    .bind(stored)
-    .bind(status)
-    .bind(id)
-    .fetch_optional(c.db().await?)
-    .await?;
+    c.mark_checkin_write();
+    let was_ready = if c.in_transaction() {
+        // inside a multicall batch: the batch's transaction records the callnum
+        sqlx::query_scalar(CHECKIN_SQL)
+            .bind(load)
+            .bind(ready)
+            .bind(stored)
+            .bind(status)
+            .bind(id)
+            .fetch_optional(c.db().await?)
+            .await?
+    } else {
+        checkin_alone(c, id, load, ready, stored, status).await?
+    };
     // A host that just became ready may be what a queued task waits for. One that stays
     // ready needs no pass per check-in: new tasks and finished ones wake the scheduler, and
     // its periodic pass covers the rest.
@@ -122,6 +137,57 @@ pub async fn update_host(c: &mut Ctx, a: Args) -> HResult<Value> {
         tasks::notify_tasks(c).await?;
     }
     Ok(Value::Nil)
+}
+
+/// The check-in itself; returns whether the host was ready before.
+const CHECKIN_SQL: &str = "WITH old AS (SELECT ready FROM host WHERE id = $5 FOR UPDATE) \
+     UPDATE host SET task_load = $1, ready = $2, update_time = clock_timestamp(), \
+            data = COALESCE($3, data), status = $4 FROM old WHERE id = $5 RETURNING old.ready";
+
+/// A check-in that is the whole call: one statement records it with the session's callnum
+/// (so a replay is refused as for any write) in PostgreSQL's implicit transaction, committed
+/// without waiting for its WAL flush (`synchronous_commit` off for that transaction only):
+/// a crash may lose the last second of check-ins, which the next check-in rewrites, never a
+/// state change. One round trip instead of six (BEGIN, SET, lookup, update, callnum,
+/// COMMIT) for the call every builder makes every few seconds.
+async fn checkin_alone(
+    c: &mut Ctx,
+    id: i32,
+    load: f64,
+    ready: bool,
+    stored: Option<String>,
+    status: Option<String>,
+) -> HResult<Option<bool>> {
+    let s = c.assert_login()?;
+    let (sid, n) = (s.id, s.callnum_received);
+    let row: (bool, Option<bool>) = sqlx::query_as(
+        "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true) AS v), \
+              sess AS (UPDATE sessions SET callnum = COALESCE($6, callnum), \
+                              update_time = clock_timestamp() \
+                       WHERE id = $7 AND NOT closed AND NOT expired \
+                         AND ($6::bigint IS NULL OR callnum IS NULL OR callnum < $6) \
+                         AND (SELECT v FROM lazy) IS NOT NULL \
+                       RETURNING id), \
+              old AS (SELECT ready FROM host WHERE id = $5 FOR UPDATE), \
+              upd AS (UPDATE host SET task_load = $1, ready = $2, update_time = clock_timestamp(), \
+                             data = COALESCE($3, data), status = $4 \
+                      FROM old WHERE id = $5 AND EXISTS (SELECT 1 FROM sess) RETURNING old.ready) \
+         SELECT EXISTS (SELECT 1 FROM sess), (SELECT ready FROM upd)",
+    )
+    .bind(load)
+    .bind(ready)
+    .bind(stored)
+    .bind(status)
+    .bind(id)
+    .bind(n)
+    .bind(sid)
+    .fetch_one(c.autocommit_db().await?)
+    .await?;
+    if !row.0 {
+        return Err(c.callnum_refusal(sid, n).await);
+    }
+    c.callnum_recorded();
+    Ok(row.1)
 }
 
 async fn assigned_tasks(c: &mut Ctx, host: i64) -> HResult<Vec<Value>> {
@@ -461,6 +527,20 @@ pub async fn subtask(c: &mut Ctx, a: Args) -> HResult<Value> {
         Some(Value::Int(x)) => tasks::checked_priority(*x)?,
         _ => i64::from(p.try_get::<i32, _>("priority")?),
     };
+    // `assign`: the subtask goes straight to that host, whatever its channels and arches
+    // (kojid's restartHosts gives each host its own restart tasks this way, as in Koji)
+    let assign = match opts.get("assign") {
+        None | Some(Value::Nil) => None,
+        Some(Value::Int(h)) => {
+            let h = i32::try_from(*h).map_err(|_| Fault::parameter("host id out of range"))?;
+            let found: Option<i32> = sqlx::query_scalar("SELECT id FROM host WHERE id = $1")
+                .bind(h)
+                .fetch_optional(c.db().await?)
+                .await?;
+            Some(found.ok_or_else(|| Fault::generic(format!("No such host: {h}")))?)
+        }
+        Some(_) => return Err(Fault::parameter("assign must be a host id").into()),
+    };
     let id = tasks::create(
         c,
         NewTask {
@@ -475,6 +555,22 @@ pub async fn subtask(c: &mut Ctx, a: Args) -> HResult<Value> {
         },
     )
     .await?;
+    if let Some(h) = assign {
+        let task = i32::try_from(id).map_err(|_| Fault::parameter("task id out of range"))?;
+        sqlx::query(
+            "UPDATE task SET state = $3, host_id = $2, assign_time = clock_timestamp() WHERE id = $1",
+        )
+        .bind(task)
+        .bind(h)
+        .bind(state::ASSIGNED)
+        .execute(c.db().await?)
+        .await?;
+        // wake that builder's long-poll on every hub
+        sqlx::query("SELECT pg_notify('kkoji_assigned', $1)")
+            .bind(h.to_string())
+            .execute(c.db().await?)
+            .await?;
+    }
     // A parent that makes subtasks is about to wait for them: from now on it does not
     // count against its host's capacity and maxjobs, or a host full of parents could never
     // take their children (the child may be offered before the parent's taskSetWait).

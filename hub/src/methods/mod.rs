@@ -968,6 +968,12 @@ pub fn registry() -> Registry {
         handler!(tasks::make_task),
     );
     r.add(
+        "restartHosts",
+        "priority=5, options=None",
+        "[host] Restart enabled hosts: a restartHosts task (options: channel, arches, timeout).",
+        handler!(tasks::restart_hosts),
+    );
+    r.add(
         "taskFinished",
         "taskId",
         "True if the task is CLOSED, CANCELED or FAILED.",

@@ -631,6 +631,50 @@ pub async fn make_task(c: &mut Ctx, a: Args) -> HResult<Value> {
     Ok(Value::Int(id))
 }
 
+/// restartHosts(priority=5, options=None): a restartHosts task; the builder that takes it
+/// gives every matching enabled host a `restart` and a `restartVerify` subtask
+/// (options: channel, arches, timeout).
+pub async fn restart_hosts(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("host").await?;
+    let me = c.assert_login()?.user_id;
+    let priority = match a.val(0) {
+        Value::Nil => 5,
+        Value::Int(p) => tasks::checked_priority(*p)?,
+        _ => return Err(Fault::parameter("priority must be an int").into()),
+    };
+    let params = match a.val(1) {
+        Value::Nil => Vec::new(),
+        Value::Struct(o) => {
+            for k in o.keys() {
+                if !matches!(k.as_str(), "channel" | "arches" | "timeout") {
+                    return Err(Fault::parameter(format!(
+                        "restartHosts option {k} is not supported"
+                    ))
+                    .into());
+                }
+            }
+            vec![Value::Struct(o.clone())]
+        }
+        _ => return Err(Fault::parameter("Invalid type of options: not a dict").into()),
+    };
+    let channel_id = tasks::channel_id(c, "default").await?;
+    let id = tasks::create(
+        c,
+        NewTask {
+            method: "restartHosts",
+            params,
+            owner: me,
+            arch: "noarch",
+            channel_id,
+            priority,
+            parent: None,
+            label: None,
+        },
+    )
+    .await?;
+    Ok(Value::Int(id))
+}
+
 /// taskFinished(taskId) -> True when the task is CLOSED, CANCELED or FAILED.
 pub async fn task_finished(c: &mut Ctx, a: Args) -> HResult<Value> {
     let id = a.id(0)?;
