@@ -42,17 +42,9 @@ pub fn checked_priority(p: i64) -> HResult<i64> {
     }
 }
 
-/// Weights a task starts with (the builder may adjust them with setTaskWeight).
-pub fn default_weight(method: &str) -> f64 {
-    match method {
-        "build" => 0.2,
-        "buildArch" => 1.5,
-        "newRepo" => 0.1,
-        "createrepo" => 1.5,
-        "waitrepo" => 0.2,
-        _ => 1.0,
-    }
-}
+/// Weights a task starts with (the builder may adjust them with setTaskWeight): the
+/// shared table's, which the builders weigh tasks with too.
+pub use kkoji_task_kinds::default_weight;
 
 pub const TASK_COLUMNS: &str = "t.id, t.state, t.create_time, t.start_time, t.completion_time, \
     t.channel_id, t.host_id, t.parent, t.label, t.waiting, t.awaited, t.owner, t.method, t.arch, \

@@ -929,23 +929,22 @@ pub async fn get_changelog_entries(c: &mut Ctx, a: Args) -> HResult<Value> {
         .join(format!("{n}-{v}-{r}.src.rpm"));
     let author = a.opt_str(3)?.map(str::to_string);
     let entries = tokio::task::spawn_blocking(move || {
-        rpm::PackageMetadata::open(&path)
-            .and_then(|m| m.get_changelog_entries())
+        kkoji_repodata::read_header(&path)
+            .map(|h| h.changelog)
             .unwrap_or_default()
     })
     .await
     .map_err(|e| Fault::generic(format!("reader failed: {e}")))?;
     let out = entries
         .into_iter()
-        .filter(|e| author.as_deref().is_none_or(|x| e.name == x))
+        .filter(|e| author.as_deref().is_none_or(|x| e.author == x))
         .map(|e| {
-            let t =
-                chrono::DateTime::<Utc>::from_timestamp(e.timestamp as i64, 0).unwrap_or_default();
+            let t = chrono::DateTime::<Utc>::from_timestamp(e.time, 0).unwrap_or_default();
             kstruct! {
                 "date" => timefmt::iso(&t),
-                "date_ts" => e.timestamp as i64,
-                "author" => e.name,
-                "text" => e.description,
+                "date_ts" => e.time,
+                "author" => e.author,
+                "text" => e.text,
             }
         })
         .collect();
@@ -1035,26 +1034,28 @@ pub async fn get_rpm_headers(c: &mut Ctx, a: Args) -> HResult<Value> {
     let wanted: Vec<String> = a.opt_str_list(3)?.unwrap_or_default();
     let found = tokio::task::spawn_blocking(move || -> Struct {
         let mut out = Struct::new();
-        let Ok(m) = rpm::PackageMetadata::open(&path) else {
+        let Ok(m) = kkoji_repodata::read_header(&path) else {
             return out;
         };
+        let t = &m.strings;
         for h in wanted {
+            let text = |v: &Option<String>| v.as_deref().map(Value::from);
             let value = match h.to_ascii_lowercase().as_str() {
-                "name" => m.get_name().ok().map(Value::from),
-                "version" => m.get_version().ok().map(Value::from),
-                "release" => m.get_release().ok().map(Value::from),
-                "arch" => m.get_arch().ok().map(Value::from),
-                "summary" => m.get_summary().ok().map(Value::from),
-                "description" => m.get_description().ok().map(Value::from),
-                "license" => m.get_license().ok().map(Value::from),
-                "url" => m.get_url().ok().map(Value::from),
-                "vcs" => m.get_vcs().ok().map(Value::from),
-                "vendor" => m.get_vendor().ok().map(Value::from),
-                "packager" => m.get_packager().ok().map(Value::from),
-                "group" => m.get_group().ok().map(Value::from),
-                "buildhost" => m.get_build_host().ok().map(Value::from),
-                "sourcerpm" => m.get_source_rpm().ok().map(Value::from),
-                "buildtime" => m.get_build_time().ok().map(|t| Value::Int(t as i64)),
+                "name" => Some(Value::from(m.name.as_str())),
+                "version" => Some(Value::from(m.version.as_str())),
+                "release" => Some(Value::from(m.release.as_str())),
+                "arch" => text(&t.arch),
+                "summary" => text(&t.summary),
+                "description" => text(&t.description),
+                "license" => text(&t.license),
+                "url" => text(&t.url),
+                "vcs" => text(&t.vcs),
+                "vendor" => text(&t.vendor),
+                "packager" => text(&t.packager),
+                "group" => text(&t.group),
+                "buildhost" => text(&t.buildhost),
+                "sourcerpm" => text(&t.sourcerpm),
+                "buildtime" => Some(Value::Int(m.buildtime)),
                 _ => None,
             };
             if let Some(v) = value {
