@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, MountKind, MountSpec};
 use crate::mounts::{find_mount, mount_volume, read_mountinfo};
@@ -24,7 +24,7 @@ pub const NFS_TIMEOUT_DEFAULTS: [(&str, &str); 3] =
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The `[prepare]` section of the builder config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrepareSpec {
     /// The ephemeral scratch disk, e.g. `/dev/nvme1n1`.
@@ -52,7 +52,7 @@ pub struct PrepareSpec {
     pub swap_mb: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DirSpec {
     pub path: PathBuf,
@@ -65,7 +65,7 @@ pub struct DirSpec {
     pub group: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSpec {
     pub path: PathBuf,

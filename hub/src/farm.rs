@@ -4,22 +4,11 @@
 
 use anyhow::Context;
 use kkoji_certs::{CaPaths, CertKind};
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-/// A host the hub creates at start-up if it does not exist yet.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BootstrapHost {
-    pub name: String,
-    pub arches: Vec<String>,
-    pub capacity: f64,
-    /// Channels besides `default`.
-    #[serde(default)]
-    pub channels: Vec<String>,
-}
+pub use crate::config::BootstrapHost;
 
 pub const LOCAL_BUILDER: &str = "local-builder";
 
