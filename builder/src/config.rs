@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// NFS options from the runbook: a hard mount (a dead server blocks instead of corrupting
 /// results), NFSv3, 32 KiB transfers.
@@ -13,7 +13,7 @@ pub const NFS_DEFAULT_OPTIONS: &str = "rw,hard,intr,rsize=32768,wsize=32768,vers
 /// for build trees.
 pub const LOCAL_DEFAULT_OPTIONS: &str = "noatime,nodiratime";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Hub XML-RPC URL, e.g. `https://hub.example.com/kojihub`.
@@ -75,7 +75,7 @@ pub struct Config {
 }
 
 /// The `repo_compression` setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RepoCompression {
     #[default]
@@ -92,7 +92,7 @@ impl RepoCompression {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MountKind {
     Nfs,
@@ -126,7 +126,7 @@ impl MountKind {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MountSpec {
     pub path: PathBuf,
@@ -274,7 +274,7 @@ impl Config {
 }
 
 /// The `[prepare]` section of the builder config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrepareSpec {
     /// The ephemeral scratch disk, e.g. `/dev/nvme1n1`.
@@ -302,7 +302,7 @@ pub struct PrepareSpec {
     pub swap_mb: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct DirSpec {
     pub path: PathBuf,
@@ -315,7 +315,7 @@ pub struct DirSpec {
     pub group: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSpec {
     pub path: PathBuf,

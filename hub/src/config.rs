@@ -1,11 +1,11 @@
 //! Hub configuration (TOML). Unknown keys are errors, and every error names the file and
 //! the key, because a typo in a farm's config must not silently fall back to a default.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HubConfig {
     /// Address the HTTPS listener binds.
@@ -27,7 +27,7 @@ pub struct HubConfig {
     pub bootstrap_admin: Option<String>,
     /// Builder hosts created at start-up if missing (quickstart's local builder).
     #[serde(default)]
-    pub bootstrap_hosts: Vec<crate::farm::BootstrapHost>,
+    pub bootstrap_hosts: Vec<BootstrapHost>,
     pub tls: TlsConfig,
     #[serde(default)]
     pub auth: AuthConfig,
@@ -41,7 +41,19 @@ pub struct HubConfig {
     pub repos: crate::repos::ReposConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A host the hub creates at start-up if it does not exist yet.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapHost {
+    pub name: String,
+    pub arches: Vec<String>,
+    pub capacity: f64,
+    /// Channels besides `default`.
+    #[serde(default)]
+    pub channels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     pub cert: PathBuf,
@@ -52,7 +64,7 @@ pub struct TlsConfig {
     pub crl: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Subject attribute holding the user name: CN (default), UID, emailAddress, O, OU.
@@ -77,7 +89,7 @@ impl Default for AuthConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Largest XML-RPC request body (Koji's MaxRequestLength).
@@ -111,7 +123,7 @@ impl Default for LimitsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DbConfig {
     pub max_connections: u32,

@@ -8,7 +8,6 @@ pub mod ctx;
 pub mod db;
 pub mod dispatch;
 pub mod error;
-pub mod farm;
 pub mod hub;
 pub mod methods;
 pub mod names;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use koji_protocol::{Fault, Limits, Struct, Value, decode_response, kstruct};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::ctx::Ctx;
@@ -50,7 +50,7 @@ const QUEUE_LOCK: i64 = 0x006b_6b6f_6a69_7261;
 const OPT_KEYS: &[&str] = &["src", "debuginfo", "separate_src", "maven"];
 
 /// `[repos]` of the hub config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReposConfig {
     /// At most this many repo tasks (newRepo) run at once; more requests wait.

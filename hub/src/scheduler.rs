@@ -4,14 +4,14 @@
 //! never assigned twice, also with several hubs on one database. It also takes the ready flag
 //! from hosts that stopped checking in and frees tasks stuck on them.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Row};
 use std::collections::{HashMap, HashSet};
 
 /// Any constant works as long as every hub uses the same one.
 const LOCK_KEY: i64 = 0x6b6b_6f6a_6953_6368;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchedulerConfig {
     /// A ready host that has not checked in for this long loses its ready flag.
