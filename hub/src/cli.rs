@@ -119,7 +119,7 @@ async fn dispatch(cmd: Cmd) -> anyhow::Result<()> {
             host_timeout,
             ready_timeout,
         } => {
-            let mut sched = crate::scheduler::SchedulerConfig::default();
+            let mut sched = crate::config::SchedulerConfig::default();
             if let Some(t) = host_timeout {
                 sched.host_timeout = t;
             }
@@ -147,7 +147,7 @@ async fn quickstart(
     no_builder: bool,
     builder_bin: Option<PathBuf>,
     repo_regen_bin: Option<PathBuf>,
-    scheduler: crate::scheduler::SchedulerConfig,
+    scheduler: crate::config::SchedulerConfig,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("cannot create {}", state_dir.display()))?;

@@ -6,7 +6,6 @@ use crate::error::{HResult, HubError};
 use crate::hub::{Hub, HubState};
 use crate::session::Session;
 use crate::tls::PeerInfo;
-use koji_protocol::Fault;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::sync::Arc;
@@ -81,7 +80,7 @@ impl Ctx {
         match self.tx.as_mut() {
             Some(Conn::Tx(tx)) => Ok(&mut **tx),
             Some(Conn::Plain(c)) => Ok(&mut **c),
-            None => Err(HubError::Fault(Fault::generic("no transaction"))),
+            None => Err(HubError::generic("no transaction")),
         }
     }
 
@@ -95,11 +94,10 @@ impl Ctx {
                 method = self.method,
                 "a read-only method tried to change data"
             );
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "internal error: {} may not change data",
                 self.method
-            ))
-            .into());
+            )));
         }
         self.wrote = true;
         self.notify_changes = true;
@@ -158,7 +156,7 @@ impl Ctx {
     pub fn assert_login(&self) -> HResult<&Session> {
         self.session
             .as_ref()
-            .ok_or_else(|| HubError::Fault(Fault::auth("Not logged in")))
+            .ok_or_else(|| HubError::auth("Not logged in"))
     }
 
     pub async fn perms(&mut self) -> HResult<Vec<String>> {
@@ -194,7 +192,9 @@ impl Ctx {
             Some(n) => format!("logged in as {n}"),
             None => "user not logged in".to_string(),
         };
-        Err(Fault::action_not_allowed(format!("{perm} permission required ({who})")).into())
+        Err(HubError::not_allowed(format!(
+            "{perm} permission required ({who})"
+        )))
     }
 
     pub async fn is_admin(&mut self) -> HResult<bool> {
@@ -253,17 +253,14 @@ impl Ctx {
                         .await?;
                 // dropping the transaction rolls the call's changes back
                 return Err(match (row, n) {
-                    (Some((false, true)), _) => Fault::new(
-                        koji_protocol::codes::AUTH_EXPIRED,
-                        format!("session \"{sid}\" has expired"),
-                    ),
-                    (Some((false, false)), Some(n)) => Fault::new(
-                        koji_protocol::codes::RETRY,
-                        format!("unable to retry call {n} (method {method}) for session {sid}"),
-                    ),
-                    _ => Fault::auth("Invalid session or bad credentials"),
-                }
-                .into());
+                    (Some((false, true)), _) => {
+                        HubError::AuthExpired(format!("session \"{sid}\" has expired"))
+                    }
+                    (Some((false, false)), Some(n)) => HubError::Retry(format!(
+                        "unable to retry call {n} (method {method}) for session {sid}"
+                    )),
+                    _ => HubError::auth("Invalid session or bad credentials"),
+                });
             }
             if let Some(n) = n {
                 self.hub.sessions.set_callnum(sid, n);

@@ -7,7 +7,6 @@
 //! connections, every one of them would wait forever).
 
 use crate::config::HubConfig;
-use crate::registry::Registry;
 use sqlx::PgPool;
 
 /// How often host polls may wake the scheduler (task events wake it at once anyway).
@@ -31,7 +30,6 @@ impl std::ops::Deref for Hub {
 /// Everything of a running hub but its connection pool.
 pub struct HubState {
     pub config: HubConfig,
-    pub registry: Registry,
     /// Bumped whenever tasks change (on this or another hub, via LISTEN/NOTIFY): wakes
     /// long-polling builders.
     pub task_events: tokio::sync::watch::Sender<u64>,
@@ -68,7 +66,8 @@ impl HubState {
             .subscribe()
     }
 
-    fn wake_hosts(&self, payload: &str) {
+    /// Wake the long-polls of the hosts named in a `kkoji_assigned` payload.
+    pub(crate) fn wake_hosts(&self, payload: &str) {
         let map = self
             .host_events
             .lock()
@@ -83,7 +82,8 @@ impl HubState {
         }
     }
 
-    fn wake_all_hosts(&self) {
+    /// Wake every long-poll (something changed that any of them may care about).
+    pub(crate) fn wake_all_hosts(&self) {
         let map = self
             .host_events
             .lock()
@@ -128,7 +128,6 @@ impl Hub {
             pool,
             state: HubState {
                 config,
-                registry: crate::methods::registry(),
                 task_events: tokio::sync::watch::Sender::new(0),
                 host_events: std::sync::Mutex::new(std::collections::HashMap::new()),
                 sessions: crate::session::SessionCache::new(),
@@ -173,94 +172,4 @@ impl Hub {
         }
         crate::error::HubError::Db(e)
     }
-}
-
-/// Background work of a hub: hear task notifications from every hub on the database, and run
-/// the scheduler periodically so timeouts (dead hosts, unopened assignments) are enforced even
-/// when no builder asks.
-pub fn spawn_background(hub: std::sync::Arc<Hub>) -> Vec<tokio::task::JoinHandle<()>> {
-    let listener_hub = hub.clone();
-    // The listener keeps its connection for good: it gets a pool of its own, so the calls'
-    // pool keeps every one of its `max_connections`.
-    let listener_pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect_lazy_with((*hub.pool().connect_options()).clone());
-    let listen = tokio::spawn(async move {
-        loop {
-            match sqlx::postgres::PgListener::connect_with(&listener_pool).await {
-                Ok(mut l) => {
-                    if let Err(e) = l
-                        .listen_all(["kkoji_tasks", "kkoji_changes", "kkoji_assigned"])
-                        .await
-                    {
-                        tracing::warn!(error = %e, "LISTEN failed");
-                    } else {
-                        loop {
-                            match l.recv().await {
-                                Ok(n) if n.channel() == "kkoji_changes" => {
-                                    listener_hub.bump_generation();
-                                    listener_hub.wake_all_hosts();
-                                }
-                                Ok(n) if n.channel() == "kkoji_assigned" => {
-                                    listener_hub.wake_hosts(n.payload());
-                                }
-                                Ok(_) => {
-                                    listener_hub
-                                        .task_events
-                                        .send_modify(|n| *n = n.wrapping_add(1));
-                                }
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "task notification listener lost its connection");
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot connect the task notification listener")
-                }
-            }
-            // wake waiters and drop cached reads: what happened meanwhile was not heard
-            listener_hub
-                .task_events
-                .send_modify(|n| *n = n.wrapping_add(1));
-            listener_hub.bump_generation();
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        }
-    });
-    // One scheduler pass per burst of task events (not one per waiting builder), plus a
-    // periodic pass so timeouts are enforced when nothing happens.
-    let sched = tokio::spawn(async move {
-        let every = std::time::Duration::from_secs(hub.config.scheduler.interval.max(1));
-        let mut events = hub.task_events.subscribe();
-        loop {
-            tokio::select! {
-                r = events.changed() => {
-                    if r.is_err() {
-                        return;
-                    }
-                }
-                () = tokio::time::sleep(every) => {}
-            }
-            events.borrow_and_update();
-            // another hub's pass may hold the lock and have missed the newest task: retry
-            for attempt in 0..20u64 {
-                match crate::scheduler::run(hub.pool(), &hub.config.scheduler).await {
-                    Ok(Some(_)) => break,
-                    Ok(None) => {
-                        tokio::time::sleep(std::time::Duration::from_millis(5 * (attempt + 1)))
-                            .await
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "scheduler pass failed");
-                        break;
-                    }
-                }
-            }
-            // waiting repo requests become newRepo tasks without anyone polling
-            crate::repos::background_queue_pass(hub.clone()).await;
-        }
-    });
-    vec![listen, sched]
 }

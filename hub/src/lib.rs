@@ -1,6 +1,7 @@
 //! kkoji-hub: a Koji-compatible XML-RPC hub over mutual TLS, with its state in PostgreSQL.
 //! See ARCHITECTURE.md at the workspace root for the map.
 
+pub mod background;
 pub mod body;
 pub mod cli;
 pub mod config;

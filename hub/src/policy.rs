@@ -5,8 +5,8 @@
 //! default `MissingPolicyOk = True`: allowed, with the reason "missing policy".
 
 use crate::ctx::Ctx;
-use crate::error::HResult;
-use koji_protocol::{Fault, Struct, Value};
+use crate::error::{HResult, HubError};
+use koji_protocol::{Struct, Value};
 
 /// The outcome of a policy: `allow` or `deny`, with a reason a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +33,7 @@ async fn policy_user(c: &mut Ctx, data: &Struct) -> HResult<Option<i32>> {
     match data.get("user_id") {
         Some(Value::Int(id)) => Ok(i32::try_from(*id).ok()),
         Some(Value::Nil) | None => Ok(c.user_id().and_then(|u| i32::try_from(u).ok())),
-        Some(_) => Err(Fault::parameter("policy data user_id must be an int").into()),
+        Some(_) => Err(HubError::parameter("policy data user_id must be an int")),
     }
 }
 
@@ -87,7 +87,7 @@ pub async fn check(c: &mut Ctx, name: &str, data: &Struct, strict: bool) -> HRes
             msg.push_str(": ");
             msg.push_str(&v.reason);
         }
-        return Err(Fault::action_not_allowed(msg).into());
+        return Err(HubError::not_allowed(msg));
     }
     Ok(v)
 }

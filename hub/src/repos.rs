@@ -11,12 +11,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use koji_protocol::{Fault, Limits, Struct, Value, decode_response, kstruct};
-use serde::Deserialize;
+use koji_protocol::{Limits, Struct, Value, decode_response, kstruct};
 use sqlx::Row;
 
+use crate::config::ReposConfig;
 use crate::ctx::Ctx;
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::methods::common::{self, Named, ver};
 use crate::methods::tags::{full_inheritance, inheritance_order, tag_record};
 use crate::signature::Ident;
@@ -49,32 +49,6 @@ const QUEUE_LOCK: i64 = 0x006b_6b6f_6a69_7261;
 /// Repo options Koji knows; all are booleans.
 const OPT_KEYS: &[&str] = &["src", "debuginfo", "separate_src", "maven"];
 
-/// `[repos]` of the hub config.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReposConfig {
-    /// At most this many repo tasks (newRepo) run at once; more requests wait.
-    pub max_tasks: i64,
-    /// A request whose task failed is retried this many times before it is given up.
-    pub retries: i64,
-    /// Finished requests stay visible (checkRequest) this long.
-    pub request_clean_secs: i64,
-    /// Builders that take no `createrepo` channel never see repo tasks; this is only the
-    /// priority of those tasks.
-    pub task_priority: i64,
-}
-
-impl Default for ReposConfig {
-    fn default() -> Self {
-        ReposConfig {
-            max_tasks: 10,
-            retries: 3,
-            request_clean_secs: 3600,
-            task_priority: 15,
-        }
-    }
-}
-
 pub type Opts = BTreeMap<String, bool>;
 
 /// Koji's `convert_repo_opts`: a dict of known boolean options (None values dropped).
@@ -83,13 +57,13 @@ pub fn convert_opts(v: &Value, strict: bool) -> HResult<Opts> {
     let s = match v {
         Value::Nil => return Ok(out),
         Value::Struct(s) => s,
-        _ if strict => return Err(Fault::parameter("Repo opts must be a dictionary").into()),
+        _ if strict => return Err(HubError::parameter("Repo opts must be a dictionary")),
         _ => return Ok(out),
     };
     for (k, val) in s {
         if !OPT_KEYS.contains(&k.as_str()) {
             if strict {
-                return Err(Fault::parameter(format!("Invalid repo option: {k}")).into());
+                return Err(HubError::parameter(format!("Invalid repo option: {k}")));
             }
             continue;
         }
@@ -554,9 +528,9 @@ pub async fn request_repo(
 pub fn priority_from(v: Option<i64>, is_admin: bool) -> HResult<i64> {
     match v {
         None => Ok(PRIO_DEFAULT),
-        Some(p) if p < 0 && !is_admin => {
-            Err(Fault::action_not_allowed("only admins may create high-priority requests").into())
-        }
+        Some(p) if p < 0 && !is_admin => Err(HubError::not_allowed(
+            "only admins may create high-priority requests",
+        )),
         Some(p) => crate::tasks::checked_priority(PRIO_DEFAULT.saturating_add(p)),
     }
 }
@@ -940,7 +914,7 @@ fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 /// The detail (with its absolute path) goes to the log; the caller learns what failed.
 fn io_fault(what: &str, path: &Path, e: std::io::Error) -> crate::error::HubError {
     tracing::error!(path = %path.display(), error = %e, "cannot {what} a repo file");
-    Fault::generic(format!("cannot {what} a repo file: {}", e.kind())).into()
+    HubError::generic(format!("cannot {what} a repo file: {}", e.kind()))
 }
 
 /// Koji's repo_init: the repo row (INIT) at `event` (default: now) and its directory with
@@ -955,10 +929,9 @@ pub async fn repo_init(
     let (tag_id, tag_name) = common::get(c, Named::Tag, tag).await?;
     // the name becomes a directory under repos/: one plain component, nothing else
     if tag_name.contains('/') || tag_name == "." || tag_name == ".." {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "tag name {tag_name:?} cannot be a repo directory name"
-        ))
-        .into());
+        )));
     }
     let event = match event {
         Some(e) => e,
@@ -1033,10 +1006,12 @@ pub async fn repo_init(
 /// tag's `latest` link when this is its newest repo, and fulfils waiting requests.
 pub async fn repo_done(c: &mut Ctx, repo_id: i64, data: &Struct, expire: bool) -> HResult<()> {
     let Some(repo) = repo_info(c, repo_id).await? else {
-        return Err(Fault::generic(format!("No such repo: {repo_id}")).into());
+        return Err(HubError::generic(format!("No such repo: {repo_id}")));
     };
     if repo.state != state::INIT {
-        return Err(Fault::generic(format!("Repo {repo_id} not in INIT state")).into());
+        return Err(HubError::generic(format!(
+            "Repo {repo_id} not in INIT state"
+        )));
     }
     let topdir = c.hub().config.topdir.clone();
     let tree = crate::safefs::Tree::open(&topdir)?;
@@ -1048,33 +1023,31 @@ pub async fn repo_done(c: &mut Ctx, repo_id: i64, data: &Struct, expire: bool) -
     let mut plan = Vec::new();
     for (arch, v) in data {
         if !own_arches.iter().any(|a| a == arch) {
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "Repo {repo_id} has no arch {arch:?} (its arches: {})",
                 own_arches.join(" ")
-            ))
-            .into());
+            )));
         }
         let parts = v.as_array().unwrap_or(&[]);
         let (Some(upath), Some(files)) = (
             parts.first().and_then(Value::as_str),
             parts.get(1).and_then(Value::as_array),
         ) else {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "repoDone data for {arch} must be [uploadpath, [files]]"
-            ))
-            .into());
+            )));
         };
         let up = topdir::clean_relative(upath)?;
         let mut inputs = Vec::new();
         for f in files {
             let Some(name) = f.as_str() else {
-                return Err(Fault::parameter("repoDone file names must be strings").into());
+                return Err(HubError::parameter("repoDone file names must be strings"));
             };
             let name_clean = topdir::clean_relative(name)?;
             let rel = up.join(&name_clean);
             let input = tree.host_input(&rel.to_string_lossy(), std::slice::from_ref(&up))?;
             if input.moved_to.is_some() {
-                return Err(Fault::generic(format!("Not a regular file: {name}")).into());
+                return Err(HubError::generic(format!("Not a regular file: {name}")));
             }
             inputs.push((name_clean, input));
         }
@@ -1176,7 +1149,7 @@ pub async fn repo_done(c: &mut Ctx, repo_id: i64, data: &Struct, expire: bool) -
 /// Change a repo's state (and say why, for PROBLEM).
 pub async fn set_state(c: &mut Ctx, repo_id: i64, st: i32, problem: Option<&str>) -> HResult<()> {
     if !(state::INIT..=state::PROBLEM).contains(&st) {
-        return Err(Fault::parameter(format!("Invalid repo state: {st}")).into());
+        return Err(HubError::parameter(format!("Invalid repo state: {st}")));
     }
     c.mark_write();
     let n = sqlx::query(
@@ -1189,7 +1162,7 @@ pub async fn set_state(c: &mut Ctx, repo_id: i64, st: i32, problem: Option<&str>
     .await?
     .rows_affected();
     if n == 0 {
-        return Err(Fault::generic(format!("No such repo: {repo_id}")).into());
+        return Err(HubError::generic(format!("No such repo: {repo_id}")));
     }
     tracing::info!(
         repo = repo_id,
@@ -1333,7 +1306,9 @@ pub async fn get_external_repo_data(c: &mut Ctx, erepo: i64) -> HResult<Value> {
 
 pub async fn set_external_repo_data(c: &mut Ctx, erepo: i64, data: &Value) -> HResult<()> {
     if !matches!(data, Value::Struct(_)) {
-        return Err(Fault::parameter("external repo data must be a dictionary").into());
+        return Err(HubError::parameter(
+            "external repo data must be a dictionary",
+        ));
     }
     common::revoke(c, "external_repo_data", "external_repo_id = $2", &[erepo]).await?;
     let ev = c.event().await?;
@@ -1347,40 +1322,4 @@ pub async fn set_external_repo_data(c: &mut Ctx, erepo: i64, data: &Value) -> HR
     .execute(c.db().await?)
     .await?;
     Ok(())
-}
-
-/// One background queue pass on its own transaction (the scheduler loop calls this so
-/// requests turn into tasks without anyone polling).
-pub async fn background_queue_pass(hub: std::sync::Arc<crate::hub::Hub>) {
-    let peer = std::sync::Arc::new(crate::tls::PeerInfo {
-        addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        cert: crate::tls::ClientCert::None,
-    });
-    // most passes follow ordinary task events: skip the transaction when no request waits
-    let waiting: Result<Option<i32>, _> =
-        sqlx::query_scalar("SELECT 1 FROM repo_queue WHERE active AND repo_id IS NULL LIMIT 1")
-            .fetch_optional(hub.pool())
-            .await;
-    match waiting {
-        Ok(None) => return,
-        Ok(Some(_)) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot look at the repo queue");
-            return;
-        }
-    }
-    let cfg = hub.config.repos.clone();
-    let mut c = Ctx::new(hub, peer, None);
-    c.method = "repo.checkQueue";
-    match check_queue(&mut c, &cfg, false).await {
-        Ok(_) => {
-            if let Err(e) = c.commit().await {
-                tracing::warn!(error = %e, "repo queue pass did not commit");
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "repo queue pass failed");
-            c.rollback().await;
-        }
-    }
 }

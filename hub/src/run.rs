@@ -105,7 +105,7 @@ async fn serve_until_signal(
     }
     crate::farm::ensure_hosts(&pool, &config.bootstrap_hosts).await?;
     let hub = Arc::new(Hub::new(pool.clone(), config.clone()));
-    tracing::info!(listen = %config.listen, methods = hub.registry.len(), "hub serving");
+    tracing::info!(listen = %config.listen, methods = crate::methods::registry().len(), "hub serving");
     let (files_stop, files_task) = match config.files_listen {
         Some(addr) => {
             let l = TcpListener::bind(addr)
@@ -124,7 +124,7 @@ async fn serve_until_signal(
         None => (None, None),
     };
     on_ready(config, &hub)?;
-    let background = crate::hub::spawn_background(hub.clone());
+    let background = crate::background::spawn(hub.clone());
     let expiry = spawn_expiry_warnings(&config.tls);
     // what runs on the signal (e.g. stopping the local builder) runs while the hub still
     // serves, so it can still talk to the hub
@@ -269,7 +269,7 @@ pub async fn start_background(config: HubConfig, database_url: &str) -> anyhow::
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let h = hub.clone();
     let task = tokio::spawn(async move {
-        let background = crate::hub::spawn_background(h.clone());
+        let background = crate::background::spawn(h.clone());
         crate::server::serve(h, Arc::new(tls), listener, async {
             let _ = rx.await;
         })

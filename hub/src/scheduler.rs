@@ -4,48 +4,12 @@
 //! never assigned twice, also with several hubs on one database. It also takes the ready flag
 //! from hosts that stopped checking in and frees tasks stuck on them.
 
-use serde::Deserialize;
+use crate::config::SchedulerConfig;
 use sqlx::{PgPool, Row};
 use std::collections::{HashMap, HashSet};
 
 /// Any constant works as long as every hub uses the same one.
 const LOCK_KEY: i64 = 0x6b6b_6f6a_6953_6368;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SchedulerConfig {
-    /// A ready host that has not checked in for this long loses its ready flag.
-    pub ready_timeout: u64,
-    /// An ASSIGNED task not opened within this long goes back to FREE.
-    pub assign_timeout: u64,
-    /// OPEN tasks of a host silent for this long go back to FREE (the host is presumed dead).
-    pub host_timeout: u64,
-    /// How long a soft refusal keeps a task away from the refusing host while another host
-    /// could take it.
-    pub soft_refusal_timeout: u64,
-    /// After this long a softly refused task may go back to the refusing host when no other
-    /// host can take it (a soft refusal says "not now": on a one-builder farm waiting the
-    /// whole timeout would stall the task for nothing).
-    pub soft_refusal_retry: u64,
-    /// maxjobs of hosts that did not report their own.
-    pub max_jobs: i64,
-    /// Seconds between background runs (timeouts are enforced then).
-    pub interval: u64,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        SchedulerConfig {
-            ready_timeout: 180,
-            assign_timeout: 300,
-            host_timeout: 900,
-            soft_refusal_timeout: 900,
-            soft_refusal_retry: 30,
-            max_jobs: 15,
-            interval: 10,
-        }
-    }
-}
 
 #[derive(Debug)]
 struct HostState {

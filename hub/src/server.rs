@@ -115,7 +115,7 @@ async fn xmlrpc(
     let bytes = match crate::body::read(body, limit, timeout).await {
         Ok(b) => b,
         Err(e) => {
-            let f = e.fault("request");
+            let f = e.error("request").into_fault();
             tracing::info!(peer = %peer.addr, fault = %f.string, "refused request body");
             return closing(xml(encode_fault(&f)));
         }

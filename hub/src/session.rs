@@ -9,7 +9,7 @@ use crate::signature::Args;
 use crate::timefmt;
 use crate::tls::ClientCert;
 use chrono::{DateTime, Utc};
-use koji_protocol::{Fault, Value, codes, kstruct};
+use koji_protocol::{Value, kstruct};
 use rand::Rng;
 use sqlx::Row;
 
@@ -87,7 +87,7 @@ fn row_to_session(r: &sqlx::postgres::PgRow) -> Result<Session, sqlx::Error> {
 }
 
 fn auth(msg: impl Into<String>) -> HubError {
-    Fault::auth(msg).into()
+    HubError::auth(msg)
 }
 
 /// The address a session is bound to.
@@ -159,32 +159,26 @@ pub async fn validate(
         if is_login {
             return Ok(s);
         }
-        return Err(Fault::new(
-            codes::AUTH_EXPIRED,
-            format!("session \"{}\" has expired", s.id),
-        )
-        .into());
+        return Err(HubError::AuthExpired(format!(
+            "session \"{}\" has expired",
+            s.id
+        )));
     }
     // callnum
     if let Some(c) = &h.callnum {
         let n: i64 = c.trim().parse().map_err(|_| auth("Invalid callnum"))?;
         if let Some(last) = s.callnum {
             if last > n {
-                return Err(Fault::new(
-                    codes::SEQUENCE,
-                    format!("{last} > {n} (session {})", s.id),
-                )
-                .into());
+                return Err(HubError::Sequence(format!(
+                    "{last} > {n} (session {})",
+                    s.id
+                )));
             }
             if last == n && !RETRY_WHITELIST.contains(&method) {
-                return Err(Fault::new(
-                    codes::RETRY,
-                    format!(
-                        "unable to retry call {n} (method {method}) for session {}",
-                        s.id
-                    ),
-                )
-                .into());
+                return Err(HubError::Retry(format!(
+                    "unable to retry call {n} (method {method}) for session {}",
+                    s.id
+                )));
             }
         }
         s.callnum_received = Some(n);
@@ -197,7 +191,7 @@ pub async fn validate(
         && Some(x) != s.master
         && !matches!(method, "exclusiveSession" | "login" | "sslLogin" | "logout")
     {
-        return Err(Fault::new(codes::AUTH_LOCK, "User locked by another session").into());
+        return Err(HubError::AuthLock("User locked by another session".into()));
     }
     Ok(s)
 }
@@ -324,9 +318,9 @@ pub async fn logout(ctx: &mut Ctx, a: Args) -> HResult<Value> {
             .fetch_optional(ctx.db().await?)
             .await?;
         if owner.map(i64::from) != Some(me.user_id) {
-            return Err(
-                Fault::action_not_allowed("only admins can close other users' sessions").into(),
-            );
+            return Err(HubError::not_allowed(
+                "only admins can close other users' sessions",
+            ));
         }
     }
     sqlx::query(
@@ -362,7 +356,7 @@ pub async fn exclusive_session(ctx: &mut Ctx, a: Args) -> HResult<Value> {
     .await?;
     if let Some(o) = other {
         if !force {
-            return Err(Fault::new(codes::AUTH_LOCK, "Cannot get exclusive session").into());
+            return Err(HubError::AuthLock("Cannot get exclusive session".into()));
         }
         sqlx::query(
             "UPDATE sessions SET expired = TRUE, closed = TRUE, exclusive = NULL WHERE id = $1 OR master = $1",
@@ -436,7 +430,7 @@ pub async fn logout_child(ctx: &mut Ctx, a: Args) -> HResult<Value> {
 }
 
 fn generic_err(msg: &str) -> HubError {
-    Fault::generic(msg).into()
+    HubError::generic(msg)
 }
 
 fn session_value(s: &Session, details: bool) -> Value {
@@ -467,9 +461,9 @@ pub async fn get_session_info(ctx: &mut Ctx, a: Args) -> HResult<Value> {
     if let Some(uid) = a.opt_i64(1)? {
         let me = ctx.assert_login()?.clone();
         if uid != me.user_id && !ctx.is_admin().await? {
-            return Err(
-                Fault::action_not_allowed("only admins can see other users' sessions").into(),
-            );
+            return Err(HubError::not_allowed(
+                "only admins can see other users' sessions",
+            ));
         }
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id \

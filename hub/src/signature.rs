@@ -6,7 +6,7 @@
 //! print it, and both binding and introspection come from that one string.
 
 use crate::error::{HResult, HubError};
-use koji_protocol::{Fault, Struct, Value};
+use koji_protocol::{Struct, Value};
 
 #[derive(Debug, Clone)]
 pub struct Param {
@@ -114,7 +114,7 @@ fn quote_list(names: &[&str]) -> String {
 
 impl Signature {
     /// Binds like CPython does and fails with CPython's TypeError wording (as fault 1019).
-    pub fn bind(&self, method: &'static str, pos: Vec<Value>, kw: Struct) -> Result<Args, Fault> {
+    pub fn bind(&self, method: &'static str, pos: Vec<Value>, kw: Struct) -> HResult<Args> {
         let n = self.params.len();
         let required = self.params.iter().filter(|p| p.default.is_none()).count();
         let given = pos.len();
@@ -134,7 +134,7 @@ impl Signature {
                 format!("from {required} to {n} positional arguments")
             };
             let verb = if given == 1 { "was" } else { "were" };
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "{method}() takes {takes} but {given} {verb} given"
             )));
         }
@@ -143,7 +143,7 @@ impl Signature {
             match self.params.iter().position(|p| p.name == k) {
                 Some(i) => {
                     if slots[i].is_some() {
-                        return Err(Fault::parameter(format!(
+                        return Err(HubError::parameter(format!(
                             "{method}() got multiple values for argument '{k}'"
                         )));
                     }
@@ -153,7 +153,7 @@ impl Signature {
                     extra.insert(k, v);
                 }
                 None => {
-                    return Err(Fault::parameter(format!(
+                    return Err(HubError::parameter(format!(
                         "{method}() got an unexpected keyword argument '{k}'"
                     )));
                 }
@@ -167,7 +167,7 @@ impl Signature {
             .map(|(p, _)| p.name)
             .collect();
         if !missing.is_empty() {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "{method}() missing {}: {}",
                 plural(missing.len(), "required positional argument"),
                 quote_list(&missing)
@@ -237,12 +237,12 @@ impl Args {
     }
 
     fn type_error(&self, i: usize, want: &str) -> HubError {
-        HubError::Fault(Fault::parameter(format!(
+        HubError::parameter(format!(
             "Invalid type for {} in {}(): expected {want}, got {}",
             self.name(i),
             self.method,
             self.val(i).type_name()
-        )))
+        ))
     }
 
     pub fn is_nil(&self, i: usize) -> bool {
@@ -291,12 +291,9 @@ impl Args {
     pub fn opt_id(&self, i: usize) -> HResult<Option<i32>> {
         match self.opt_i64(i)? {
             None => Ok(None),
-            Some(n) => i32::try_from(n).map(Some).map_err(|_| {
-                HubError::Fault(Fault::parameter(format!(
-                    "{} out of range: {n}",
-                    self.name(i)
-                )))
-            }),
+            Some(n) => i32::try_from(n)
+                .map(Some)
+                .map_err(|_| HubError::parameter(format!("{} out of range: {n}", self.name(i)))),
         }
     }
 
@@ -314,10 +311,10 @@ impl Args {
             Value::Nil => Ok(None),
             v => match v.as_f64() {
                 Some(f) if f.is_finite() => Ok(Some(f)),
-                Some(f) => Err(HubError::Fault(Fault::parameter(format!(
+                Some(f) => Err(HubError::parameter(format!(
                     "{} must be a finite number, not {f}",
                     self.name(i)
-                )))),
+                ))),
                 None => Err(self.type_error(i, "float")),
             },
         }
@@ -326,11 +323,11 @@ impl Args {
     /// A required name-or-id argument.
     pub fn ident(&self, i: usize) -> HResult<Ident> {
         Ident::from_value(self.val(i)).ok_or_else(|| {
-            HubError::Fault(Fault::parameter(format!(
+            HubError::parameter(format!(
                 "Invalid name or id value for {}: {}",
                 self.name(i),
                 crate::pyrepr::repr(self.val(i))
-            )))
+            ))
         })
     }
 
@@ -392,7 +389,10 @@ mod tests {
         let s = sig("tagInfo, strict=False");
         let mut kw = Struct::new();
         kw.insert("bogus".into(), Value::Int(1));
-        let f = s.bind("getTag", vec![Value::Int(1)], kw).unwrap_err();
+        let f = s
+            .bind("getTag", vec![Value::Int(1)], kw)
+            .unwrap_err()
+            .into_fault();
         assert_eq!(f.code, 1019);
         assert_eq!(
             f.string,
@@ -405,19 +405,23 @@ mod tests {
         let s = sig("a, b=1");
         let f = s
             .bind("m", vec![Value::Nil, Value::Nil, Value::Nil], Struct::new())
-            .unwrap_err();
+            .unwrap_err()
+            .into_fault();
         assert_eq!(
             f.string,
             "m() takes from 1 to 2 positional arguments but 3 were given"
         );
         let s = sig("a, b");
-        let f = s.bind("m", vec![], Struct::new()).unwrap_err();
+        let f = s.bind("m", vec![], Struct::new()).unwrap_err().into_fault();
         assert_eq!(
             f.string,
             "m() missing 2 required positional arguments: 'a' and 'b'"
         );
         let s = sig("");
-        let f = s.bind("m", vec![Value::Nil], Struct::new()).unwrap_err();
+        let f = s
+            .bind("m", vec![Value::Nil], Struct::new())
+            .unwrap_err()
+            .into_fault();
         assert_eq!(f.string, "m() takes 0 positional arguments but 1 was given");
     }
 
@@ -426,7 +430,10 @@ mod tests {
         let s = sig("a");
         let mut kw = Struct::new();
         kw.insert("a".into(), Value::Int(1));
-        let f = s.bind("m", vec![Value::Int(2)], kw).unwrap_err();
+        let f = s
+            .bind("m", vec![Value::Int(2)], kw)
+            .unwrap_err()
+            .into_fault();
         assert_eq!(f.string, "m() got multiple values for argument 'a'");
     }
 

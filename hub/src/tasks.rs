@@ -1,10 +1,10 @@
 //! The task model: states, the record the CLI reads, creation, cancellation.
 
 use crate::ctx::Ctx;
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::timefmt;
 use chrono::{DateTime, Utc};
-use koji_protocol::{Fault, Limits, Value, decode_call, encode_call, kstruct};
+use koji_protocol::{Limits, Value, decode_call, encode_call, kstruct};
 use sqlx::Row;
 
 pub mod state {
@@ -33,12 +33,11 @@ pub fn checked_priority(p: i64) -> HResult<i64> {
     if PRIO_RANGE.contains(&p) {
         Ok(p)
     } else {
-        Err(Fault::parameter(format!(
+        Err(HubError::parameter(format!(
             "priority {p} is out of range ({}..={})",
             PRIO_RANGE.start(),
             PRIO_RANGE.end()
-        ))
-        .into())
+        )))
     }
 }
 
@@ -118,7 +117,7 @@ pub async fn fetch(c: &mut Ctx, id: i64) -> HResult<Option<sqlx::postgres::PgRow
 pub async fn require(c: &mut Ctx, id: i64) -> HResult<sqlx::postgres::PgRow> {
     fetch(c, id)
         .await?
-        .ok_or_else(|| Fault::generic(format!("No such task: {id}")).into())
+        .ok_or_else(|| HubError::generic(format!("No such task: {id}")))
 }
 
 pub struct NewTask<'a> {
@@ -138,7 +137,7 @@ pub async fn create(c: &mut Ctx, t: NewTask<'_>) -> HResult<i64> {
     c.mark_write();
     // every path that makes a task ends here: no priority can wrap on its way to i32
     let priority = i32::try_from(checked_priority(t.priority)?)
-        .map_err(|_| Fault::parameter(format!("priority {} is out of range", t.priority)))?;
+        .map_err(|_| HubError::parameter(format!("priority {} is out of range", t.priority)))?;
     let request = encode_call(t.method, &t.params);
     let id: i32 = sqlx::query_scalar(
         "INSERT INTO task (state, channel_id, parent, label, owner, method, request, arch, priority, weight) \
@@ -179,7 +178,7 @@ pub async fn channel_id(c: &mut Ctx, name: &str) -> HResult<i64> {
         .fetch_optional(c.db().await?)
         .await?;
     id.map(i64::from)
-        .ok_or_else(|| Fault::generic(format!("No such channel: {name}")).into())
+        .ok_or_else(|| HubError::generic(format!("No such channel: {name}")))
 }
 
 /// Cancel a task (and with `recurse` its unfinished descendants). Finished tasks are left

@@ -14,7 +14,7 @@ use crate::signature::Args;
 use crate::tls::PeerInfo;
 use crate::topdir;
 use base64::Engine;
-use koji_protocol::{Fault, Value, codes, encode_fault, encode_response, kstruct};
+use koji_protocol::{Value, encode_fault, encode_response, kstruct};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -31,7 +31,7 @@ struct UploadParams {
     overwrite: bool,
 }
 
-fn parse_query(query: Option<&str>) -> Result<UploadParams, Fault> {
+fn parse_query(query: Option<&str>) -> HResult<UploadParams> {
     let mut p = UploadParams {
         filename: String::new(),
         filepath: String::new(),
@@ -48,11 +48,11 @@ fn parse_query(query: Option<&str>) -> Result<UploadParams, Fault> {
                 p.offset = v
                     .trim()
                     .parse()
-                    .map_err(|_| Fault::parameter(format!("Invalid upload offset: {v}")))?
+                    .map_err(|_| HubError::parameter(format!("Invalid upload offset: {v}")))?
             }
             "overwrite" => p.overwrite = v != "0" && !v.is_empty(),
             "volume" if v != "DEFAULT" => {
-                return Err(Fault::generic(format!("No such volume: {v}")));
+                return Err(HubError::generic(format!("No such volume: {v}")));
             }
             _ => {}
         }
@@ -60,9 +60,11 @@ fn parse_query(query: Option<&str>) -> Result<UploadParams, Fault> {
     Ok(p)
 }
 
-fn check_filename(name: &str) -> Result<(), Fault> {
+fn check_filename(name: &str) -> HResult<()> {
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
-        return Err(Fault::generic(format!("Invalid upload filename: {name:?}")));
+        return Err(HubError::generic(format!(
+            "Invalid upload filename: {name:?}"
+        )));
     }
     Ok(())
 }
@@ -91,11 +93,10 @@ async fn authorize_dir(c: &mut Ctx, rel: &Path) -> HResult<PathBuf> {
             _ => false,
         };
         if !ok {
-            return Err(Fault::action_not_allowed(format!(
+            return Err(HubError::not_allowed(format!(
                 "Invalid upload directory, not owner: {} (only the host running the task may write there)",
                 rel.display()
-            ))
-            .into());
+            )));
         }
         return Ok(dir);
     }
@@ -103,17 +104,16 @@ async fn authorize_dir(c: &mut Ctx, rel: &Path) -> HResult<PathBuf> {
     match std::fs::read_to_string(&marker) {
         Ok(owner) if owner.trim() == uid.to_string() => {}
         Ok(_) => {
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "Invalid upload directory, not owner: {}",
                 rel.display()
-            ))
-            .into());
+            )));
         }
         Err(_) => {
             std::fs::create_dir_all(&dir)
-                .map_err(|e| Fault::generic(format!("cannot create upload directory: {e}")))?;
+                .map_err(|e| HubError::generic(format!("cannot create upload directory: {e}")))?;
             write_atomic(&marker, uid.to_string().as_bytes())
-                .map_err(|e| Fault::generic(format!("cannot claim upload directory: {e}")))?;
+                .map_err(|e| HubError::generic(format!("cannot claim upload directory: {e}")))?;
         }
     }
     Ok(dir)
@@ -133,22 +133,24 @@ fn write_chunk(
     overwrite: bool,
     data: &[u8],
     max_size: u64,
-) -> Result<i64, Fault> {
+) -> HResult<i64> {
     let shown = path.file_name().unwrap_or_default().to_string_lossy();
     if let Ok(m) = std::fs::symlink_metadata(path)
         && !m.file_type().is_file()
     {
-        return Err(Fault::generic(format!("destination not a file: {shown}")));
+        return Err(HubError::generic(format!(
+            "destination not a file: {shown}"
+        )));
     }
     if offset > 0 && std::fs::symlink_metadata(path).is_err() {
         // a new file starts at 0: nothing is created for a chunk that cannot be written
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "Invalid upload offset {offset}: the file has 0 bytes"
         )));
     }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
-            .map_err(|e| Fault::generic(format!("cannot create directory: {e}")))?;
+            .map_err(|e| HubError::generic(format!("cannot create directory: {e}")))?;
     }
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -157,34 +159,34 @@ fn write_chunk(
         .write(true)
         .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| Fault::generic(format!("cannot open upload file: {e}")))?;
+        .map_err(|e| HubError::generic(format!("cannot open upload file: {e}")))?;
     let mut file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
-        .map_err(|(_, e)| {
-            Fault::new(codes::LOCK, format!("upload file is locked ({e}): {shown}"))
-        })?;
+        .map_err(|(_, e)| HubError::Lock(format!("upload file is locked ({e}): {shown}")))?;
     let len = i64::try_from(
         file.metadata()
-            .map_err(|e| Fault::generic(e.to_string()))?
+            .map_err(|e| HubError::generic(e.to_string()))?
             .len(),
     )
     .unwrap_or(i64::MAX);
     let at = if offset == -1 {
         len
     } else if offset < 0 {
-        return Err(Fault::parameter(format!("Invalid upload offset: {offset}")));
+        return Err(HubError::parameter(format!(
+            "Invalid upload offset: {offset}"
+        )));
     } else if offset > len {
         // never a sparse file of any size: a chunk starts at or before the current end
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "Invalid upload offset {offset}: the file has {len} bytes"
         )));
     } else if overwrite {
         file.set_len(offset as u64)
-            .map_err(|e| Fault::generic(e.to_string()))?;
+            .map_err(|e| HubError::generic(e.to_string()))?;
         offset
     } else if offset == 0 && len > 0 {
-        return Err(Fault::generic(format!("upload path exists: {shown}")));
+        return Err(HubError::generic(format!("upload path exists: {shown}")));
     } else if offset != len {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "Invalid upload offset {offset}: the file has {len} bytes"
         )));
     } else {
@@ -194,18 +196,18 @@ fn write_chunk(
         .unwrap_or(u64::MAX)
         .saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
     if end > max_size {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "Upload too large: {shown} would exceed {max_size} bytes"
         )));
     }
     if at == 0 {
         std::fs::write(topdir::upload_marker(path), b"")
-            .map_err(|e| Fault::generic(format!("cannot mark upload: {e}")))?;
+            .map_err(|e| HubError::generic(format!("cannot mark upload: {e}")))?;
     }
     file.seek(SeekFrom::Start(u64::try_from(at).unwrap_or(0)))
         .and_then(|_| file.write_all(data))
         .and_then(|_| file.flush())
-        .map_err(|e| Fault::generic(format!("write failed: {e}")))?;
+        .map_err(|e| HubError::generic(format!("write failed: {e}")))?;
     Ok(at)
 }
 
@@ -239,14 +241,16 @@ async fn raw_upload(
     body: axum::body::Body,
 ) -> HResult<Value> {
     if !headers.present() {
-        return Err(Fault::action_not_allowed("you must be logged-in to upload a file").into());
+        return Err(HubError::not_allowed(
+            "you must be logged-in to upload a file",
+        ));
     }
     // uploads are checked with an empty method name: never retry-whitelisted
     let s = session::validate(&hub, &peer, &headers, "").await?;
     let p = parse_query(query.as_deref())?;
     check_filename(&p.filename)?;
     let rel = topdir::clean_relative(&p.filepath)
-        .map_err(|_| Fault::generic(format!("Invalid upload directory: {}", p.filepath)))?;
+        .map_err(|_| HubError::generic(format!("Invalid upload directory: {}", p.filepath)))?;
     let mut ctx = Ctx::new(hub.clone(), peer.clone(), Some(s));
     ctx.method = "rawUpload";
     let dir = authorize_dir(&mut ctx, &rel).await;
@@ -259,7 +263,7 @@ async fn raw_upload(
         .await
         .map_err(|e| {
             tracing::info!(peer = %peer.addr, error = ?e, "refused upload body");
-            e.fault("upload")
+            e.error("upload")
         })?;
     let len = body.len();
     let (overwrite, offset, verify) = (p.overwrite, p.offset, p.fileverify.clone());
@@ -270,7 +274,7 @@ async fn raw_upload(
             "adler32" => Some(adler32_hex(&body)),
             "sha256" => Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body))),
             other => {
-                return Err(Fault::parameter(format!(
+                return Err(HubError::parameter(format!(
                     "Unsupported file verification: {other}"
                 )));
             }
@@ -278,7 +282,7 @@ async fn raw_upload(
         Ok((at, digest))
     })
     .await
-    .map_err(|e| Fault::generic(format!("upload worker failed: {e}")))??;
+    .map_err(|e| HubError::generic(format!("upload worker failed: {e}")))??;
     let mut v = kstruct! { "size" => len, "fileverify" => p.fileverify.as_str(), "offset" => at.0 };
     if let (Some(d), Value::Struct(m)) = (at.1, &mut v) {
         m.insert("hexdigest".into(), Value::String(d));
@@ -287,7 +291,7 @@ async fn raw_upload(
 }
 
 fn digest_file(path: &Path, kind: &str) -> HResult<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| Fault::generic(e.to_string()))?;
+    let mut f = std::fs::File::open(path).map_err(|e| HubError::generic(e.to_string()))?;
     let mut buf = vec![0u8; 1 << 20];
     match kind {
         "adler32" => {
@@ -295,7 +299,7 @@ fn digest_file(path: &Path, kind: &str) -> HResult<String> {
             loop {
                 let n = f
                     .read(&mut buf)
-                    .map_err(|e| Fault::generic(e.to_string()))?;
+                    .map_err(|e| HubError::generic(e.to_string()))?;
                 if n == 0 {
                     break;
                 }
@@ -309,7 +313,7 @@ fn digest_file(path: &Path, kind: &str) -> HResult<String> {
             loop {
                 let n = f
                     .read(&mut buf)
-                    .map_err(|e| Fault::generic(e.to_string()))?;
+                    .map_err(|e| HubError::generic(e.to_string()))?;
                 if n == 0 {
                     break;
                 }
@@ -317,7 +321,9 @@ fn digest_file(path: &Path, kind: &str) -> HResult<String> {
             }
             Ok(hex::encode(h.finalize()))
         }
-        other => Err(Fault::parameter(format!("Unsupported file verification: {other}")).into()),
+        other => Err(HubError::parameter(format!(
+            "Unsupported file verification: {other}"
+        ))),
     }
 }
 
@@ -334,9 +340,10 @@ pub async fn check_upload(c: &mut Ctx, a: Args) -> HResult<Value> {
         return Ok(Value::Nil);
     };
     if !meta.file_type().is_file() {
-        return Err(
-            Fault::generic(format!("Not a regular file: {}", rel.join(&name).display())).into(),
-        );
+        return Err(HubError::generic(format!(
+            "Not a regular file: {}",
+            rel.join(&name).display()
+        )));
     }
     if authorize_dir(c, &rel).await.is_ok() {
         let _ = std::fs::remove_file(topdir::upload_marker(&path));
@@ -353,7 +360,7 @@ pub async fn check_upload(c: &mut Ctx, a: Args) -> HResult<Value> {
         let kind = kind.to_string();
         let d = tokio::task::spawn_blocking(move || digest_file(&path, &kind))
             .await
-            .map_err(|e| Fault::generic(format!("checkUpload worker failed: {e}")))??;
+            .map_err(|e| HubError::generic(format!("checkUpload worker failed: {e}")))??;
         if let Value::Struct(m) = &mut v {
             m.insert("sumlength".into(), Value::Int(meta.len() as i64));
             m.insert("hexdigest".into(), Value::String(d));
@@ -367,16 +374,19 @@ pub async fn check_upload(c: &mut Ctx, a: Args) -> HResult<Value> {
 pub async fn upload_file(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_login()?;
     let rel = topdir::clean_relative(a.str(0)?)
-        .map_err(|_| HubError::from(Fault::generic("Invalid upload directory")))?;
+        .map_err(|_| HubError::generic("Invalid upload directory"))?;
     let name = a.str(1)?.to_string();
     check_filename(&name)?;
     let size = a.i64(2)?;
     let offset = a.i64(4)?;
     let data = base64::engine::general_purpose::STANDARD
         .decode(a.str(5)?.as_bytes())
-        .map_err(|e| Fault::parameter(format!("data is not base64: {e}")))?;
+        .map_err(|e| HubError::parameter(format!("data is not base64: {e}")))?;
     if data.len() as i64 != size {
-        return Err(Fault::generic(format!("Data size mismatch: {} != {size}", data.len())).into());
+        return Err(HubError::generic(format!(
+            "Data size mismatch: {} != {size}",
+            data.len()
+        )));
     }
     let dir = authorize_dir(c, &rel).await?;
     let path = dir.join(&name);
@@ -397,17 +407,17 @@ pub async fn upload_file(c: &mut Ctx, a: Args) -> HResult<Value> {
         }
     })
     .await
-    .map_err(|e| Fault::generic(format!("upload worker failed: {e}")))??;
+    .map_err(|e| HubError::generic(format!("upload worker failed: {e}")))??;
     if offset == -1 {
         if !sum_kind.is_empty() {
             let (p3, k) = (path.clone(), sum_kind.clone());
             let got = tokio::task::spawn_blocking(move || digest_file(&p3, &k))
                 .await
-                .map_err(|e| Fault::generic(format!("upload worker failed: {e}")))??;
+                .map_err(|e| HubError::generic(format!("upload worker failed: {e}")))??;
             if got != sum {
-                return Err(
-                    Fault::generic(format!("File checksum mismatch: {got} != {sum}")).into(),
-                );
+                return Err(HubError::generic(format!(
+                    "File checksum mismatch: {got} != {sum}"
+                )));
             }
         }
         let _ = std::fs::remove_file(topdir::upload_marker(&path));

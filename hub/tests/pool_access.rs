@@ -10,9 +10,18 @@ use std::path::{Path, PathBuf};
 
 /// Files allowed to reach the pool, and why.
 const ALLOWED: &[(&str, &str)] = &[
+    ("hub.rs", "owns the pool"),
     (
-        "hub.rs",
-        "owns the pool; background loops (scheduler pass, listener)",
+        "background/listener.rs",
+        "the NOTIFY listener (a pool of its own)",
+    ),
+    (
+        "background/repo_queue.rs",
+        "the background repo queue pass (its own connection)",
+    ),
+    (
+        "background/scheduler.rs",
+        "the scheduler loop runs passes on connections it owns",
     ),
     ("ctx.rs", "the call's own connection/transaction"),
     ("db.rs", "creates the pool"),
@@ -21,10 +30,6 @@ const ALLOWED: &[(&str, &str)] = &[
     (
         "session.rs",
         "session validation, before the call's context exists",
-    ),
-    (
-        "repos.rs",
-        "the background repo queue pass (its own connection)",
     ),
     ("scheduler.rs", "a scheduler pass on a connection it owns"),
 ];

@@ -7,9 +7,9 @@
 use super::common::{self, Named};
 use super::host_api::{assert_holds, verify};
 use crate::ctx::Ctx;
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::signature::{Args, Ident};
-use koji_protocol::{Fault, Struct, Value};
+use koji_protocol::{Struct, Value};
 
 /// Buildroot states (Koji's BR_STATES).
 pub mod br_state {
@@ -33,19 +33,19 @@ async fn owned_buildroot(c: &mut Ctx, host: i64, br: i32, task: Option<i32>) -> 
             .fetch_optional(c.db().await?)
             .await?;
     let Some((br_host, br_task, st)) = row else {
-        return Err(Fault::generic(format!("No such buildroot: {br}")).into());
+        return Err(HubError::generic(format!("No such buildroot: {br}")));
     };
     if br_host.map(i64::from) != Some(host) {
-        return Err(
-            Fault::action_not_allowed(format!("Host {host} not owner of buildroot {br}")).into(),
-        );
+        return Err(HubError::not_allowed(format!(
+            "Host {host} not owner of buildroot {br}"
+        )));
     }
     if let Some(t) = task
         && br_task != Some(t)
     {
-        return Err(
-            Fault::action_not_allowed(format!("Task {t} does not have buildroot {br}")).into(),
-        );
+        return Err(HubError::not_allowed(format!(
+            "Task {t} does not have buildroot {br}"
+        )));
     }
     Ok(st)
 }
@@ -53,7 +53,9 @@ async fn owned_buildroot(c: &mut Ctx, host: i64, br: i32, task: Option<i32>) -> 
 fn field_str<'a>(r: &'a Struct, key: &str) -> HResult<&'a str> {
     match r.get(key) {
         Some(Value::String(s)) if !s.is_empty() && s.len() <= 256 => Ok(s),
-        _ => Err(Fault::parameter(format!("buildroot rpm entry lacks a valid {key}")).into()),
+        _ => Err(HubError::parameter(format!(
+            "buildroot rpm entry lacks a valid {key}"
+        ))),
     }
 }
 
@@ -61,7 +63,9 @@ fn field_i64(r: &Struct, key: &str) -> HResult<Option<i64>> {
     match r.get(key) {
         None | Some(Value::Nil) => Ok(None),
         Some(Value::Int(n)) if *n >= 0 => Ok(Some(*n)),
-        _ => Err(Fault::parameter(format!("buildroot rpm entry has an invalid {key}")).into()),
+        _ => Err(HubError::parameter(format!(
+            "buildroot rpm entry has an invalid {key}"
+        ))),
     }
 }
 
@@ -77,9 +81,9 @@ async fn rpm_id_of(c: &mut Ctx, r: &Struct) -> HResult<i32> {
         None | Some(Value::Nil) => 0,
         Some(Value::String(loc)) => {
             let (id, _) = common::get(c, Named::ExternalRepo, &Ident::Name(loc.clone())).await?;
-            i32::try_from(id).map_err(|_| Fault::parameter("external repo id out of range"))?
+            i32::try_from(id).map_err(|_| HubError::parameter("external repo id out of range"))?
         }
-        Some(_) => return Err(Fault::parameter("buildroot rpm location must be a str").into()),
+        Some(_) => return Err(HubError::parameter("buildroot rpm location must be a str")),
     };
     let found: Option<i32> = sqlx::query_scalar(
         "SELECT id FROM rpminfo WHERE name = $1 AND version = $2 AND release = $3 AND arch = $4 \
@@ -96,16 +100,16 @@ async fn rpm_id_of(c: &mut Ctx, r: &Struct) -> HResult<i32> {
         return Ok(id);
     }
     if repo_id == 0 {
-        return Err(Fault::generic(format!("No such rpm: {nvra}")).into());
+        return Err(HubError::generic(format!("No such rpm: {nvra}")));
     }
     let epoch = field_i64(r, "epoch")?
-        .map(|e| i32::try_from(e).map_err(|_| Fault::parameter("epoch out of range")))
+        .map(|e| i32::try_from(e).map_err(|_| HubError::parameter("epoch out of range")))
         .transpose()?;
     let payloadhash = match r.get("payloadhash") {
         Some(Value::String(h)) if h.len() <= 128 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
             h.clone()
         }
-        _ => return Err(Fault::parameter(format!("{nvra}: invalid payloadhash")).into()),
+        _ => return Err(HubError::parameter(format!("{nvra}: invalid payloadhash"))),
     };
     c.mark_write();
     let id: i32 = sqlx::query_scalar(
@@ -131,10 +135,12 @@ async fn set_list(c: &mut Ctx, a: Args, update: bool) -> HResult<Value> {
     let br = a.id(0)?;
     let list = match a.val(1) {
         Value::Array(l) => l,
-        _ => return Err(Fault::parameter("rpmlist must be a list").into()),
+        _ => return Err(HubError::parameter("rpmlist must be a list")),
     };
     if list.len() > MAX_LIST {
-        return Err(Fault::parameter(format!("rpmlist has more than {MAX_LIST} entries")).into());
+        return Err(HubError::parameter(format!(
+            "rpmlist has more than {MAX_LIST} entries"
+        )));
     }
     let st = owned_buildroot(c, host, br, a.opt_id(2)?).await?;
     let want = if update {
@@ -143,12 +149,14 @@ async fn set_list(c: &mut Ctx, a: Args, update: bool) -> HResult<Value> {
         br_state::INIT
     };
     if st != want {
-        return Err(Fault::generic(format!("buildroot {br} in wrong state {st}")).into());
+        return Err(HubError::generic(format!(
+            "buildroot {br} in wrong state {st}"
+        )));
     }
     let mut ids = Vec::with_capacity(list.len());
     for entry in list {
         let Value::Struct(r) = entry else {
-            return Err(Fault::parameter("rpmlist entries must be dicts").into());
+            return Err(HubError::parameter("rpmlist entries must be dicts"));
         };
         ids.push(rpm_id_of(c, r).await?);
     }
@@ -184,16 +192,14 @@ pub async fn get_buildroot(c: &mut Ctx, a: Args) -> HResult<Value> {
     let strict = a.truthy(1);
     let mut kw = Struct::new();
     kw.insert("buildrootID".into(), Value::Int(i64::from(id)));
-    let m = c
-        .hub()
-        .registry
+    let m = super::registry()
         .get("listBuildroots")
-        .ok_or_else(|| Fault::generic("listBuildroots is not registered"))?;
+        .ok_or_else(|| HubError::generic("listBuildroots is not registered"))?;
     let args = m.sig.bind(m.name, Vec::new(), kw)?;
     let found = super::hosts::list_buildroots(c, args).await?;
     match found.as_array().and_then(|l| l.first()) {
         Some(v) => Ok(v.clone()),
-        None if strict => Err(Fault::generic(format!("No such buildroot: {id}")).into()),
+        None if strict => Err(HubError::generic(format!("No such buildroot: {id}"))),
         None => Ok(Value::Nil),
     }
 }

@@ -6,13 +6,13 @@ use super::common::{self, Named, ver};
 use super::host_api::{assert_holds, verify};
 use super::tags::{filters_pass, full_inheritance, inheritance_order, require_tag};
 use crate::ctx::Ctx;
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::rpmhdr::{self, RpmInfo};
 use crate::signature::{Args, Ident};
 use crate::tasks;
 use crate::{safefs, timefmt, topdir};
 use chrono::{DateTime, Utc};
-use koji_protocol::{Fault, Struct, Value, codes, kstruct};
+use koji_protocol::{Struct, Value, kstruct};
 use sqlx::Row;
 use std::path::{Path, PathBuf};
 
@@ -94,7 +94,7 @@ pub async fn find_build(c: &mut Ctx, v: &Value) -> HResult<Option<Value>> {
         }
         Value::String(s) => {
             let Some((n, ver, rel)) = parse_nvr(s) else {
-                return Err(Fault::generic(format!("invalid format: {s}")).into());
+                return Err(HubError::generic(format!("invalid format: {s}")));
             };
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "{BUILD_SELECT} WHERE p.name = $1 AND b.version = $2 AND b.release = $3"
@@ -115,19 +115,17 @@ pub async fn find_build(c: &mut Ctx, v: &Value) -> HResult<Option<Value>> {
                         .await;
                 }
                 _ => {
-                    return Err(Fault::generic(
+                    return Err(HubError::generic(
                         "Invalid build info: need id or name/version/release",
-                    )
-                    .into());
+                    ));
                 }
             }
         }
         other => {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "Invalid build value: {}",
                 crate::pyrepr::repr(other)
-            ))
-            .into());
+            )));
         }
     };
     row.as_ref().map(build_value).transpose()
@@ -136,7 +134,7 @@ pub async fn find_build(c: &mut Ctx, v: &Value) -> HResult<Option<Value>> {
 async fn require_build(c: &mut Ctx, v: &Value) -> HResult<Value> {
     find_build(c, v)
         .await?
-        .ok_or_else(|| Fault::generic(format!("No such build: {}", crate::pyrepr::repr(v))).into())
+        .ok_or_else(|| HubError::generic(format!("No such build: {}", crate::pyrepr::repr(v))))
 }
 
 fn field_i64(v: &Value, k: &str) -> i64 {
@@ -151,9 +149,10 @@ fn field_str<'a>(v: &'a Value, k: &str) -> &'a str {
 pub async fn get_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     match find_build(c, a.val(0)).await? {
         Some(b) => Ok(b),
-        None if a.truthy(1) => {
-            Err(Fault::generic(format!("No such build: {}", crate::pyrepr::repr(a.val(0)))).into())
-        }
+        None if a.truthy(1) => Err(HubError::generic(format!(
+            "No such build: {}",
+            crate::pyrepr::repr(a.val(0))
+        ))),
         None => Ok(Value::Nil),
     }
 }
@@ -297,24 +296,22 @@ pub async fn cancel_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     let me = c.assert_login()?.clone();
     let Some(b) = find_build(c, a.val(0)).await? else {
         if a.truthy(1) {
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "No such build: {}",
                 crate::pyrepr::repr(a.val(0))
-            ))
-            .into());
+            )));
         }
         return Ok(Value::Bool(false));
     };
     if field_i64(&b, "owner_id") != me.user_id && !c.is_admin().await? {
-        return Err(Fault::action_not_allowed("Cannot cancel build, not owner").into());
+        return Err(HubError::not_allowed("Cannot cancel build, not owner"));
     }
     if field_i64(&b, "state") != i64::from(bstate::BUILDING) {
         if a.truthy(1) {
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "Build {} is not in BUILDING state",
                 field_str(&b, "nvr")
-            ))
-            .into());
+            )));
         }
         return Ok(Value::Bool(false));
     }
@@ -335,12 +332,12 @@ pub async fn init_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     let data = a
         .opt_struct(0)?
         .cloned()
-        .ok_or_else(|| Fault::parameter("data must be a dict"))?;
+        .ok_or_else(|| HubError::parameter("data must be a dict"))?;
     let s = |k: &str| -> HResult<String> {
         data.get(k)
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| Fault::parameter(format!("initBuild: {k} missing")).into())
+            .ok_or_else(|| HubError::parameter(format!("initBuild: {k} missing")))
     };
     let (name, version, release) = (s("name")?, s("version")?, s("release")?);
     let epoch = match data.get("epoch") {
@@ -349,13 +346,13 @@ pub async fn init_build(c: &mut Ctx, a: Args) -> HResult<Value> {
             v.as_i64()
                 .and_then(|e| i32::try_from(e).ok())
                 .filter(|e| *e >= 0)
-                .ok_or_else(|| Fault::parameter("initBuild: epoch must be a small int"))?,
+                .ok_or_else(|| HubError::parameter("initBuild: epoch must be a small int"))?,
         ),
     };
     let task_id = data
         .get("task_id")
         .and_then(Value::as_i64)
-        .ok_or_else(|| Fault::parameter("initBuild: task_id missing"))?;
+        .ok_or_else(|| HubError::parameter("initBuild: task_id missing"))?;
     let task = assert_holds(c, host, task_id).await?;
     let owner: i32 = task.try_get("owner")?;
     crate::names::check_internal(&name)?;
@@ -396,10 +393,9 @@ pub async fn init_build(c: &mut Ctx, a: Args) -> HResult<Value> {
                 bstate::COMPLETE => "COMPLETE",
                 _ => "DELETED",
             };
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "Build already exists (id={id}, state={sname}): {name}-{version}-{release}"
-            ))
-            .into());
+            )));
         }
         None => sqlx::query_scalar(
             "INSERT INTO build (pkg_id, version, release, epoch, state, task_id, owner, create_event, source) \
@@ -424,7 +420,7 @@ pub async fn init_build(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// build task imports what its buildArch subtasks uploaded), relative to work/.
 async fn task_dirs(c: &mut Ctx, task_id: i64) -> HResult<Vec<PathBuf>> {
     let task_id32 = i32::try_from(task_id)
-        .map_err(|_| Fault::parameter(format!("task id out of range: {task_id}")))?;
+        .map_err(|_| HubError::parameter(format!("task id out of range: {task_id}")))?;
     let children: Vec<i32> = sqlx::query_scalar("SELECT id FROM task WHERE parent = $1")
         .bind(task_id32)
         .fetch_all(c.db().await?)
@@ -443,7 +439,7 @@ fn work_input(
 ) -> HResult<(safefs::Input, RpmInfo)> {
     let input = tree.host_input(rel, dirs)?;
     let info = rpmhdr::read_file(&input.file, rel)
-        .map_err(|e| Fault::new(codes::IMPORT, format!("{rel}: {}", e.msg)))?;
+        .map_err(|e| HubError::import(format!("{rel}: {}", e.msg)))?;
     Ok((input, info))
 }
 
@@ -456,7 +452,7 @@ fn log_inputs(
     let mut out = Vec::new();
     for (arch, list) in logs {
         if arch.is_empty() || !arch.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(Fault::parameter(format!("Invalid log arch: {arch:?}")).into());
+            return Err(HubError::parameter(format!("Invalid log arch: {arch:?}")));
         }
         for rel in list {
             out.push((arch.clone(), tree.host_input(rel, dirs)?));
@@ -476,8 +472,10 @@ fn paths(v: &Value, what: &str) -> HResult<Vec<String>> {
             .iter()
             .map(|x| x.as_str().map(str::to_string))
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| Fault::parameter(format!("{what} must be a list of paths")).into()),
-        _ => Err(Fault::parameter(format!("{what} must be a list of paths")).into()),
+            .ok_or_else(|| HubError::parameter(format!("{what} must be a list of paths"))),
+        _ => Err(HubError::parameter(format!(
+            "{what} must be a list of paths"
+        ))),
     }
 }
 
@@ -488,7 +486,7 @@ fn logs_map(v: &Value) -> HResult<Vec<(String, Vec<String>)>> {
             .iter()
             .map(|(arch, files)| Ok((arch.clone(), paths(files, "logs")?)))
             .collect(),
-        _ => Err(Fault::parameter("logs must be a dict {arch: [paths]}").into()),
+        _ => Err(HubError::parameter("logs must be a dict {arch: [paths]}")),
     }
 }
 
@@ -501,11 +499,10 @@ pub async fn complete_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     if field_i64(&build, "state") != i64::from(bstate::BUILDING)
         || field_i64(&build, "task_id") != task_id
     {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "Build {} is not BUILDING for task {task_id}",
             field_str(&build, "nvr")
-        ))
-        .into());
+        )));
     }
     let topdir = c.hub().config.topdir.clone();
     let srpm = a.str(2)?.to_string();
@@ -524,24 +521,20 @@ pub async fn complete_build(c: &mut Ctx, a: Args) -> HResult<Value> {
             srpm_info.release.as_str(),
         ) != (n, v, r)
     {
-        return Err(Fault::new(
-            codes::IMPORT,
-            format!("{srpm} is not the source rpm of {n}-{v}-{r}"),
-        )
-        .into());
+        return Err(HubError::import(format!(
+            "{srpm} is not the source rpm of {n}-{v}-{r}"
+        )));
     }
     let mut files = vec![(srpm_path, srpm_info)];
     for rel in paths(a.val(3), "rpms")? {
         let (p, info) = work_input(&tree, &dirs, &rel)?;
         if info.is_source {
-            return Err(Fault::new(codes::IMPORT, format!("{rel} is a source rpm")).into());
+            return Err(HubError::import(format!("{rel} is a source rpm")));
         }
         if (info.version.as_str(), info.release.as_str()) != (v, r) {
-            return Err(Fault::new(
-                codes::IMPORT,
-                format!("{rel} does not belong to {n}-{v}-{r}"),
-            )
-            .into());
+            return Err(HubError::import(format!(
+                "{rel} does not belong to {n}-{v}-{r}"
+            )));
         }
         files.push((p, info));
     }
@@ -567,7 +560,7 @@ pub async fn complete_build(c: &mut Ctx, a: Args) -> HResult<Value> {
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
-                Fault::new(codes::IMPORT, format!("rpm {} already imported", info.filename())).into()
+                HubError::import(format!("rpm {} already imported", info.filename()))
             }
             _ => crate::error::HubError::Db(e),
         })?;
@@ -606,10 +599,9 @@ pub async fn fail_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     .await?
     .rows_affected();
     if n == 0 {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "Build {build_id} is not BUILDING for task {task_id}"
-        ))
-        .into());
+        )));
     }
     Ok(Value::Nil)
 }
@@ -688,12 +680,11 @@ pub async fn host_tag_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     .await?;
     let force = a.truthy(3) && owner_admin;
     if field_i64(&b, "state") != i64::from(bstate::COMPLETE) {
-        return Err(Fault::tag(format!(
+        return Err(HubError::tag(format!(
             "build {} not complete: state {}",
             field_str(&b, "nvr"),
             field_i64(&b, "state")
-        ))
-        .into());
+        )));
     }
     let locked: bool =
         sqlx::query_scalar("SELECT locked FROM tag_config WHERE tag_id = $1 AND active")
@@ -701,11 +692,13 @@ pub async fn host_tag_build(c: &mut Ctx, a: Args) -> HResult<Value> {
             .fetch_one(c.db().await?)
             .await?;
     if locked && !force {
-        return Err(Fault::tag(format!("tag {tag_name} is locked")).into());
+        return Err(HubError::tag(format!("tag {tag_name} is locked")));
     }
     let pkg = field_str(&b, "name").to_string();
     if !force && !package_allowed(c, tag_id, &pkg).await? {
-        return Err(Fault::tag(format!("package {pkg} not in list for tag {tag_name}")).into());
+        return Err(HubError::tag(format!(
+            "package {pkg} not in list for tag {tag_name}"
+        )));
     }
     let build_id = field_i64(&b, "id");
     let already: Option<i32> = sqlx::query_scalar(
@@ -716,11 +709,10 @@ pub async fn host_tag_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     .fetch_optional(c.db().await?)
     .await?;
     if already.is_some() {
-        return Err(Fault::tag(format!(
+        return Err(HubError::tag(format!(
             "build {} already tagged ({tag_name})",
             field_str(&b, "nvr")
-        ))
-        .into());
+        )));
     }
     if let Some(from) = a.opt_ident(4)? {
         let (from_id, _) = common::get(c, Named::Tag, &from).await?;
@@ -839,7 +831,7 @@ pub async fn get_build_config(c: &mut Ctx, a: Args) -> HResult<Value> {
     let ident = a.ident(0)?;
     let event = a.opt_i64(1)?;
     let Some(mut tag) = super::tags::tag_record(c, &ident, event).await? else {
-        return Err(Fault::generic(format!("No such tagInfo: {ident}")).into());
+        return Err(HubError::generic(format!("No such tagInfo: {ident}")));
     };
     let tag_id = field_i64(&tag, "id");
     let mut chain = Vec::new();
@@ -891,9 +883,10 @@ pub async fn get_build_config(c: &mut Ctx, a: Args) -> HResult<Value> {
 pub async fn no_typed_info(c: &mut Ctx, a: Args) -> HResult<Value> {
     let b = find_build(c, a.val(0)).await?;
     if b.is_none() && a.truthy(1) {
-        return Err(
-            Fault::generic(format!("No such build: {}", crate::pyrepr::repr(a.val(0)))).into(),
-        );
+        return Err(HubError::generic(format!(
+            "No such build: {}",
+            crate::pyrepr::repr(a.val(0))
+        )));
     }
     Ok(Value::Nil)
 }
@@ -915,7 +908,7 @@ pub async fn get_changelog_entries(c: &mut Ctx, a: Args) -> HResult<Value> {
         v => find_build(c, v).await?,
     }) else {
         if a.truthy(7) {
-            return Err(Fault::generic("No such build").into());
+            return Err(HubError::generic("No such build"));
         }
         return Ok(Value::Array(vec![]));
     };
@@ -934,7 +927,7 @@ pub async fn get_changelog_entries(c: &mut Ctx, a: Args) -> HResult<Value> {
             .unwrap_or_default()
     })
     .await
-    .map_err(|e| Fault::generic(format!("reader failed: {e}")))?;
+    .map_err(|e| HubError::generic(format!("reader failed: {e}")))?;
     let out = entries
         .into_iter()
         .filter(|e| author.as_deref().is_none_or(|x| e.name == x))
@@ -979,22 +972,22 @@ pub async fn get_rpm(c: &mut Ctx, a: Args) -> HResult<Value> {
                     .fetch_optional(c.db().await?)
                     .await?
                 }
-                None => return Err(Fault::generic(format!("invalid format: {s}")).into()),
+                None => return Err(HubError::generic(format!("invalid format: {s}"))),
             }
         }
         other => {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "Invalid rpm value: {}",
                 crate::pyrepr::repr(other)
-            ))
-            .into());
+            )));
         }
     };
     match row {
         Some(r) => rpm_value(&r),
-        None if a.truthy(1) => {
-            Err(Fault::generic(format!("No such rpm: {}", crate::pyrepr::repr(a.val(0)))).into())
-        }
+        None if a.truthy(1) => Err(HubError::generic(format!(
+            "No such rpm: {}",
+            crate::pyrepr::repr(a.val(0))
+        ))),
         None => Ok(Value::Nil),
     }
 }
@@ -1009,7 +1002,7 @@ pub async fn query_rpm_sigs(_c: &mut Ctx, _a: Args) -> HResult<Value> {
 /// named header fields of an imported RPM (absent fields are left out, as Koji does).
 pub async fn get_rpm_headers(c: &mut Ctx, a: Args) -> HResult<Value> {
     let Some(rpm_id) = a.opt_i64(0)? else {
-        return Err(Fault::parameter("getRPMHeaders needs rpmID").into());
+        return Err(HubError::parameter("getRPMHeaders needs rpmID"));
     };
     let row: Option<(String, String, String, String, Option<i32>)> = sqlx::query_as(
         "SELECT r.name, r.version, r.release, r.arch, r.build_id FROM rpminfo r WHERE r.id = $1",
@@ -1019,7 +1012,7 @@ pub async fn get_rpm_headers(c: &mut Ctx, a: Args) -> HResult<Value> {
     .await?;
     let Some((n, v, r, arch, Some(build_id))) = row else {
         if a.truthy(4) {
-            return Err(Fault::generic(format!("No such rpm: {rpm_id}")).into());
+            return Err(HubError::generic(format!("No such rpm: {rpm_id}")));
         }
         return Ok(Value::Struct(Struct::new()));
     };
@@ -1064,7 +1057,7 @@ pub async fn get_rpm_headers(c: &mut Ctx, a: Args) -> HResult<Value> {
         out
     })
     .await
-    .map_err(|e| Fault::generic(format!("reader failed: {e}")))?;
+    .map_err(|e| HubError::generic(format!("reader failed: {e}")))?;
     Ok(Value::Struct(found))
 }
 
@@ -1088,11 +1081,11 @@ pub async fn get_average_build_duration(c: &mut Ctx, a: Args) -> HResult<Value> 
     let Some((pkg, _)) = common::find(c, Named::Package, &a.ident(0)?).await? else {
         return Ok(Value::Nil);
     };
-    let pkg = i32::try_from(pkg).map_err(|_| Fault::parameter("package id out of range"))?;
+    let pkg = i32::try_from(pkg).map_err(|_| HubError::parameter("package id out of range"))?;
     let months = match a.opt_i64(1)? {
         None => None,
         Some(m) if (0..=1200).contains(&m) => i32::try_from(m).ok(),
-        Some(m) => return Err(Fault::parameter(format!("age out of range: {m}")).into()),
+        Some(m) => return Err(HubError::parameter(format!("age out of range: {m}"))),
     };
     let avg: Option<f64> = sqlx::query_scalar(
         "SELECT extract(epoch FROM avg(b.completion_time - e.time))::float8 FROM build b \
@@ -1132,15 +1125,19 @@ pub fn next_release(release: Option<&str>, incr: i64) -> Option<String> {
 pub async fn get_next_release(c: &mut Ctx, a: Args) -> HResult<Value> {
     let info = a
         .opt_struct(0)?
-        .ok_or_else(|| Fault::parameter("build_info must be a dict with name and version"))?;
+        .ok_or_else(|| HubError::parameter("build_info must be a dict with name and version"))?;
     let (Some(Value::String(name)), Some(Value::String(version))) =
         (info.get("name"), info.get("version"))
     else {
-        return Err(Fault::parameter("build_info must be a dict with name and version").into());
+        return Err(HubError::parameter(
+            "build_info must be a dict with name and version",
+        ));
     };
     let incr = a.opt_i64(1)?.unwrap_or(1);
     if !(1..=1_000_000).contains(&incr) {
-        return Err(Fault::parameter("incr parameter must be a positive integer").into());
+        return Err(HubError::parameter(
+            "incr parameter must be a positive integer",
+        ));
     }
     let release: Option<String> = sqlx::query_scalar(
         "SELECT b.release FROM build b JOIN package p ON p.id = b.pkg_id \
@@ -1161,7 +1158,7 @@ pub async fn get_next_release(c: &mut Ctx, a: Args) -> HResult<Value> {
 }
 
 fn build_error(msg: String) -> crate::error::HubError {
-    Fault::new(codes::BUILD, msg).into()
+    HubError::Build(msg)
 }
 
 /// listTaggedRPMS(tag, event=None, inherit=False, latest=False, package=None, arch=None, ...)
@@ -1171,17 +1168,16 @@ pub async fn list_tagged_rpms(c: &mut Ctx, a: Args) -> HResult<Value> {
         Some(t) => t,
         None if !a.truthy(9) => return Ok(Value::Array(Vec::new())),
         None => {
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "No such tagInfo: {}",
                 crate::pyrepr::repr(a.val(0))
-            ))
-            .into());
+            )));
         }
     };
     let tag_id = tag
         .get("id")
         .and_then(Value::as_i64)
-        .ok_or_else(|| Fault::generic("tag record without id"))?;
+        .ok_or_else(|| HubError::generic("tag record without id"))?;
     let pkg = a.opt_str(4)?.map(str::to_string);
     let arches = a.opt_str_list(5)?;
     let owner = a.opt_str(7)?.map(str::to_string);

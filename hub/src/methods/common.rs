@@ -3,7 +3,7 @@
 use crate::ctx::Ctx;
 use crate::error::{HResult, HubError};
 use crate::signature::Ident;
-use koji_protocol::{Fault, Limits, Value, decode_response, encode_response};
+use koji_protocol::{Limits, Value, decode_response, encode_response};
 
 /// SQL condition selecting the rows of a versioned table current at `event` (or now).
 pub fn ver(alias: &str, event: Option<i64>) -> String {
@@ -93,13 +93,13 @@ pub async fn get(ctx: &mut Ctx, kind: Named, ident: &Ident) -> HResult<(i64, Str
 }
 
 pub fn no_such(kind: Named, ident: &Ident) -> HubError {
-    Fault::generic(format!("No such {}: {}", kind.what(), ident)).into()
+    HubError::generic(format!("No such {}: {}", kind.what(), ident))
 }
 
 /// Resolve a value given where a name or id is expected.
 pub fn ident_of(v: &Value, what: &str) -> HResult<Ident> {
     Ident::from_value(v).ok_or_else(|| {
-        Fault::parameter(format!("Invalid {what} value: {}", crate::pyrepr::repr(v))).into()
+        HubError::parameter(format!("Invalid {what} value: {}", crate::pyrepr::repr(v)))
     })
 }
 
@@ -171,7 +171,7 @@ impl QueryOpts {
             if v.is_nil() {
                 return Ok(q);
             }
-            return Err(Fault::parameter("queryOpts must be a dict").into());
+            return Err(HubError::parameter("queryOpts must be a dict"));
         };
         if let Some(o) = s.get("order").and_then(Value::as_str) {
             let mut parts = Vec::new();
@@ -181,7 +181,7 @@ impl QueryOpts {
                     None => (false, p),
                 };
                 if !allowed.contains(&col) {
-                    return Err(Fault::parameter(format!("Invalid order field: {col}")).into());
+                    return Err(HubError::parameter(format!("Invalid order field: {col}")));
                 }
                 parts.push(format!("{col}{}", if desc { " DESC" } else { "" }));
             }

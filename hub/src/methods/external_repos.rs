@@ -3,9 +3,9 @@
 use super::common::{self, Named, ver};
 use super::tags::{inheritance_order, require_tag};
 use crate::ctx::Ctx;
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::signature::{Args, Ident};
-use koji_protocol::{Fault, Value, kstruct};
+use koji_protocol::{Value, kstruct};
 use sqlx::Row;
 
 const MERGE_MODES: &[&str] = &["koji", "simple", "bare"];
@@ -17,10 +17,9 @@ fn normalize_url(url: &str) -> HResult<String> {
         .iter()
         .any(|s| url.starts_with(s));
     if !scheme_ok {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "Invalid url: {url} (expected http://, https://, ftp:// or file://)"
-        ))
-        .into());
+        )));
     }
     Ok(if url.ends_with('/') {
         url.to_string()
@@ -75,7 +74,7 @@ async fn require_repo(c: &mut Ctx, v: &Value) -> HResult<(i64, String)> {
                 .unwrap_or("")
                 .to_string(),
         )),
-        None => Err(Fault::generic(format!("No such repo: {ident}")).into()),
+        None => Err(HubError::generic(format!("No such repo: {ident}"))),
     }
 }
 
@@ -89,9 +88,9 @@ pub async fn create_external_repo(c: &mut Ctx, a: Args) -> HResult<Value> {
         .await?
         .is_empty()
     {
-        return Err(
-            Fault::generic(format!("An external repo named \"{name}\" already exists")).into(),
-        );
+        return Err(HubError::generic(format!(
+            "An external repo named \"{name}\" already exists"
+        )));
     }
     let ev = c.event().await?;
     let me = c.user_id().map(|x| x as i32);
@@ -123,7 +122,7 @@ pub async fn get_external_repo(c: &mut Ctx, a: Args) -> HResult<Value> {
     let mut rows = repo_rows(c, Some(&ident), None, a.opt_i64(2)?).await?;
     match rows.pop() {
         Some(r) => Ok(r),
-        None if a.truthy(1) => Err(Fault::generic(format!("No such repo: {ident}")).into()),
+        None if a.truthy(1) => Err(HubError::generic(format!("No such repo: {ident}"))),
         None => Ok(Value::Nil),
     }
 }
@@ -149,10 +148,9 @@ pub async fn edit_external_repo(c: &mut Ctx, a: Args) -> HResult<Value> {
             .await?
             .is_some()
         {
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "name \"{n}\" is already taken by an external repo"
-            ))
-            .into());
+            )));
         }
         c.mark_write();
         sqlx::query("UPDATE external_repo SET name = $1 WHERE id = $2")
@@ -192,11 +190,10 @@ fn parse_merge_mode(v: &Value) -> HResult<Option<String>> {
     match v {
         Value::Nil => Ok(None),
         Value::String(m) if MERGE_MODES.contains(&m.as_str()) => Ok(Some(m.clone())),
-        other => Err(Fault::generic(format!(
+        other => Err(HubError::generic(format!(
             "Invalid merge mode: {}",
             crate::pyrepr::repr(other)
-        ))
-        .into()),
+        ))),
     }
 }
 
@@ -214,16 +211,14 @@ pub async fn add_external_repo_to_tag(c: &mut Ctx, a: Args) -> HResult<Value> {
     let links = tag_links(c, Some(tag_id), None, None).await?;
     for l in &links {
         if l.get("external_repo_id").and_then(Value::as_i64) == Some(repo_id) {
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "tag {tag_name} already associated with external repo {repo_name}"
-            ))
-            .into());
+            )));
         }
         if l.get("priority").and_then(Value::as_i64) == Some(priority) {
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "tag {tag_name} already associated with an external repo at priority {priority}"
-            ))
-            .into());
+            )));
         }
     }
     insert_link(c, tag_id, repo_id, priority, &merge, arches.as_deref()).await?;
@@ -269,10 +264,9 @@ pub async fn remove_external_repo_from_tag(c: &mut Ctx, a: Args) -> HResult<Valu
     )
     .await?;
     if n == 0 {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "external repo {repo_name} not associated with tag {tag_name}"
-        ))
-        .into());
+        )));
     }
     Ok(Value::Nil)
 }
@@ -284,10 +278,9 @@ pub async fn edit_tag_external_repo(c: &mut Ctx, a: Args) -> HResult<Value> {
     let (repo_id, repo_name) = require_repo(c, a.val(1)).await?;
     let links = tag_links(c, Some(tag_id), Some(repo_id), None).await?;
     let Some(cur) = links.first() else {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "external repo {repo_name} not associated with tag {tag_name}"
-        ))
-        .into());
+        )));
     };
     let priority = a
         .opt_i64(2)?

@@ -3,12 +3,12 @@
 
 use super::hosts::host_row;
 use crate::ctx::Ctx;
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::signature::Args;
 use crate::tasks::{self, NewTask, state};
 use crate::{timefmt, topdir};
 use chrono::{DateTime, Utc};
-use koji_protocol::{Fault, Limits, Struct, Value, decode_response, kstruct};
+use koji_protocol::{Limits, Struct, Value, decode_response, kstruct};
 use sqlx::Row;
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ pub async fn verify(c: &mut Ctx) -> HResult<i64> {
 /// (`host.getTasks`, which the stock kojid calls right after `host.updateHost`) pass false.
 async fn verify_with(c: &mut Ctx, bump: bool) -> HResult<i64> {
     let s = c.assert_login()?.clone();
-    let uid = i32::try_from(s.user_id).map_err(|_| Fault::parameter("user id out of range"))?;
+    let uid = i32::try_from(s.user_id).map_err(|_| HubError::parameter("user id out of range"))?;
     let sql = if bump {
         "WITH h AS (SELECT id FROM host WHERE user_id = $1), \
               alive AS (UPDATE host SET update_time = clock_timestamp() \
@@ -40,7 +40,7 @@ async fn verify_with(c: &mut Ctx, bump: bool) -> HResult<i64> {
         .fetch_optional(c.db().await?)
         .await?;
     let Some(host) = host else {
-        return Err(Fault::auth(format!("User {} is not a host", s.user_id)).into());
+        return Err(HubError::auth(format!("User {} is not a host", s.user_id)));
     };
     let exclusive = s.exclusive
         || match s.master {
@@ -55,7 +55,7 @@ async fn verify_with(c: &mut Ctx, bump: bool) -> HResult<i64> {
             None => false,
         };
     if !exclusive {
-        return Err(Fault::auth("This method requires an exclusive session").into());
+        return Err(HubError::auth("This method requires an exclusive session"));
     }
     Ok(i64::from(host))
 }
@@ -101,7 +101,7 @@ pub async fn update_host(c: &mut Ctx, a: Args) -> HResult<Value> {
     let stored = data.map(|d| super::common::store_value(&Value::Struct(d)));
     c.mark_checkin_write();
     c.checkin_only_commit().await?;
-    let id = i32::try_from(id).map_err(|_| Fault::parameter("host id out of range"))?;
+    let id = i32::try_from(id).map_err(|_| HubError::parameter("host id out of range"))?;
     // the row as it was, to know whether the host just became ready
     let was_ready: Option<bool> = sqlx::query_scalar(
         "WITH old AS (SELECT ready FROM host WHERE id = $5 FOR UPDATE) \
@@ -125,7 +125,7 @@ pub async fn update_host(c: &mut Ctx, a: Args) -> HResult<Value> {
 }
 
 async fn assigned_tasks(c: &mut Ctx, host: i64) -> HResult<Vec<Value>> {
-    let host = i32::try_from(host).map_err(|_| Fault::parameter("host id out of range"))?;
+    let host = i32::try_from(host).map_err(|_| HubError::parameter("host id out of range"))?;
     let rows = sqlx::query(
         "SELECT id, state, channel_id, host_id, arch, method, priority, create_time, weight FROM task \
          WHERE host_id = $1 AND state = $2 ORDER BY priority, create_time, id",
@@ -203,7 +203,7 @@ pub async fn wait_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// without which a parent such as newRepo would sleep forever after its createrepo finished.
 pub async fn get_host_tasks(c: &mut Ctx, _a: Args) -> HResult<Value> {
     let host = verify(c).await?;
-    let host = i32::try_from(host).map_err(|_| Fault::parameter("host id out of range"))?;
+    let host = i32::try_from(host).map_err(|_| HubError::parameter("host id out of range"))?;
     let rows: Vec<(i32, Option<bool>, f64, bool)> = sqlx::query_as(
         "SELECT t.id, t.waiting, t.weight, \
                 (t.waiting IS TRUE AND EXISTS (SELECT 1 FROM task s WHERE s.parent = t.id \
@@ -262,9 +262,9 @@ pub async fn assert_holds(c: &mut Ctx, host: i64, id: i64) -> HResult<sqlx::post
     let st: i32 = r.try_get("state")?;
     let h: Option<i32> = r.try_get("host_id")?;
     if st != state::OPEN || h.map(i64::from) != Some(host) {
-        return Err(
-            Fault::action_not_allowed(format!("host {host} does not hold task {id}")).into(),
-        );
+        return Err(HubError::not_allowed(format!(
+            "host {host} does not hold task {id}"
+        )));
     }
     Ok(r)
 }
@@ -278,9 +278,9 @@ async fn finish(c: &mut Ctx, a: Args, new_state: i32) -> HResult<Value> {
         Ok(Err(f)) => Some(f.to_string()),
         Ok(Ok(_)) => None,
         Err(e) => {
-            return Err(
-                Fault::parameter(format!("task result is not an XML-RPC response: {e}")).into(),
-            );
+            return Err(HubError::parameter(format!(
+                "task result is not an XML-RPC response: {e}"
+            )));
         }
     };
     let row = assert_holds(c, host, id).await?;
@@ -343,7 +343,7 @@ pub async fn free_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
             .map(|x| x as i32)
             .collect(),
         Value::Int(i) => vec![*i as i32],
-        _ => return Err(Fault::parameter("tasks must be a list of task ids").into()),
+        _ => return Err(HubError::parameter("tasks must be a list of task ids")),
     };
     c.mark_write();
     sqlx::query(
@@ -398,9 +398,9 @@ pub async fn set_task_weight(c: &mut Ctx, a: Args) -> HResult<Value> {
     let id = a.i64(0)?;
     let w = a
         .opt_f64(1)?
-        .ok_or_else(|| Fault::parameter("weight must be a number"))?;
+        .ok_or_else(|| HubError::parameter("weight must be a number"))?;
     if !(w.is_finite() && w >= 0.0) {
-        return Err(Fault::parameter(format!("invalid weight {w}")).into());
+        return Err(HubError::parameter(format!("invalid weight {w}")));
     }
     assert_holds(c, host, id).await?;
     c.mark_write();
@@ -419,12 +419,12 @@ pub async fn subtask(c: &mut Ctx, a: Args) -> HResult<Value> {
     let method = a.str(0)?.to_string();
     let mut params = match a.val(1) {
         Value::Array(v) => v.clone(),
-        _ => return Err(Fault::parameter("arglist must be a list").into()),
+        _ => return Err(HubError::parameter("arglist must be a list")),
     };
     let parent = a.i64(2)?;
     let opts = a.extra.clone();
     if opts.contains_key("owner") {
-        return Err(Fault::action_not_allowed("subtasks cannot change their owner").into());
+        return Err(HubError::not_allowed("subtasks cannot change their owner"));
     }
     let p = assert_holds(c, host, parent).await?;
     let label = opts
@@ -494,7 +494,7 @@ fn id_list(v: &Value) -> HResult<Option<Vec<i32>>> {
                 .map(|x| x as i32)
                 .collect(),
         )),
-        _ => Err(Fault::parameter("tasks must be a list of ids or None").into()),
+        _ => Err(HubError::parameter("tasks must be a list of ids or None")),
     }
 }
 
@@ -573,14 +573,14 @@ pub async fn task_wait_results(c: &mut Ctx, a: Args) -> HResult<Value> {
     let mut out = Vec::new();
     for (id, st, res) in rows {
         let value = match st {
-            state::CANCELED => Err(Fault::generic(format!("Task {id} is canceled"))),
+            state::CANCELED => Err(HubError::generic(format!("Task {id} is canceled"))),
             _ => match res
                 .as_deref()
                 .map(|x| decode_response(x.as_bytes(), &Limits::default()))
             {
                 Some(Ok(Ok(v))) => Ok(v),
-                Some(Ok(Err(f))) => Err(f),
-                Some(Err(e)) => Err(Fault::generic(format!(
+                Some(Ok(Err(f))) => Err(HubError::Recorded(f)),
+                Some(Err(e)) => Err(HubError::generic(format!(
                     "result of task {id} unreadable: {e}"
                 ))),
                 None => Ok(Value::Nil),
@@ -588,8 +588,8 @@ pub async fn task_wait_results(c: &mut Ctx, a: Args) -> HResult<Value> {
         };
         let v = match value {
             Ok(v) => v,
-            Err(f) if canfail.contains(&i64::from(id)) => f.to_value(),
-            Err(f) => return Err(f.into()),
+            Err(e) if canfail.contains(&i64::from(id)) => e.into_fault().to_value(),
+            Err(e) => return Err(e),
         };
         out.push(Value::Array(vec![Value::from(id), v]));
     }
@@ -622,12 +622,12 @@ pub async fn tag_notification(c: &mut Ctx, a: Args) -> HResult<Value> {
     .bind(a.id(3)?)
     .bind(a.id(4)?)
     .bind(&msg)
-    .bind(i32::try_from(host).map_err(|_| Fault::parameter("host id out of range"))?)
+    .bind(i32::try_from(host).map_err(|_| HubError::parameter("host id out of range"))?)
     .execute(c.db().await?)
     .await
     .map_err(|e| match &e {
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-            Fault::generic("tagNotification names an unknown build or user").into()
+            HubError::generic("tagNotification names an unknown build or user")
         }
         _ => crate::error::HubError::Db(e),
     })?;
@@ -646,7 +646,7 @@ pub async fn dist_repo_move(c: &mut Ctx, a: Args) -> HResult<Value> {
         .fetch_optional(c.db().await?)
         .await?;
     match exists {
-        None => Err(Fault::generic(format!("No such repo: {id}")).into()),
-        Some(_) => Err(Fault::generic(format!("Repo {id} is not a dist repo")).into()),
+        None => Err(HubError::generic(format!("No such repo: {id}"))),
+        Some(_) => Err(HubError::generic(format!("Repo {id} is not a dist repo"))),
     }
 }

@@ -2,11 +2,11 @@
 
 use super::common::{self, Named, ver};
 use crate::ctx::Ctx;
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::signature::{Args, Ident};
 use crate::timefmt;
 use chrono::{DateTime, Utc};
-use koji_protocol::{Fault, Value, kstruct};
+use koji_protocol::{Value, kstruct};
 use sqlx::Row;
 
 const HOST_SELECT: &str = "SELECT h.id, h.user_id, h.name, h.update_time, h.ready, h.task_load, h.status, \
@@ -64,7 +64,7 @@ pub async fn host_row(c: &mut Ctx, v: &Value, event: Option<i64>) -> HResult<Opt
 async fn require_host(c: &mut Ctx, v: &Value) -> HResult<(i64, Value)> {
     match host_row(c, v, None).await? {
         Some(h) => Ok((h.get("id").and_then(Value::as_i64).unwrap_or(0), h)),
-        None => Err(Fault::generic(format!("No such host: {}", display(v))).into()),
+        None => Err(HubError::generic(format!("No such host: {}", display(v)))),
     }
 }
 
@@ -80,9 +80,10 @@ pub async fn get_host(c: &mut Ctx, a: Args) -> HResult<Value> {
     let event = a.opt_i64(2)?;
     match host_row(c, a.val(0), event).await? {
         Some(h) => Ok(h),
-        None if a.truthy(1) => {
-            Err(Fault::generic(format!("Invalid hostInfo: {}", display(a.val(0)))).into())
-        }
+        None if a.truthy(1) => Err(HubError::generic(format!(
+            "Invalid hostInfo: {}",
+            display(a.val(0))
+        ))),
         None => Ok(Value::Nil),
     }
 }
@@ -97,15 +98,14 @@ pub async fn add_host(c: &mut Ctx, a: Args) -> HResult<Value> {
         Value::Array(v) => {
             let parts: Option<Vec<&str>> = v.iter().map(Value::as_str).collect();
             let parts =
-                parts.ok_or_else(|| Fault::parameter("arches must be a list of strings"))?;
+                parts.ok_or_else(|| HubError::parameter("arches must be a list of strings"))?;
             crate::names::parse_arches(&parts.join(" "))?
         }
         other => {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "Invalid type for arches in addHost(): expected list, got {}",
                 other.type_name()
-            ))
-            .into());
+            )));
         }
     };
     let force = a.truthy(3);
@@ -113,7 +113,7 @@ pub async fn add_host(c: &mut Ctx, a: Args) -> HResult<Value> {
         .await?
         .is_some()
     {
-        return Err(Fault::generic(format!("host already exists: {name}")).into());
+        return Err(HubError::generic(format!("host already exists: {name}")));
     }
     let existing: Option<(i32, i32)> =
         sqlx::query_as("SELECT id, usertype FROM users WHERE name = $1")
@@ -133,9 +133,9 @@ pub async fn add_host(c: &mut Ctx, a: Args) -> HResult<Value> {
             uid
         }
         Some(_) => {
-            return Err(
-                Fault::generic(format!("user {name} already exists and it is not a host")).into(),
-            );
+            return Err(HubError::generic(format!(
+                "user {name} already exists and it is not a host"
+            )));
         }
         None => {
             sqlx::query_scalar(
@@ -182,8 +182,8 @@ pub async fn add_host(c: &mut Ctx, a: Args) -> HResult<Value> {
 }
 
 /// Koji's wording for a value of the wrong type in editHost.
-fn type_error(v: &Value) -> Fault {
-    Fault::parameter(format!(
+fn type_error(v: &Value) -> HubError {
+    HubError::parameter(format!(
         "Invalid type for value '{}': <class '{}'>, expected type <class 'str'>",
         crate::pyrepr::repr(v).trim_matches('\''),
         v.type_name()
@@ -191,7 +191,7 @@ fn type_error(v: &Value) -> Fault {
 }
 
 /// A text field that may be cleared with None but must otherwise be a string.
-fn opt_text(v: &Value) -> Result<Option<String>, Fault> {
+fn opt_text(v: &Value) -> HResult<Option<String>> {
     match v {
         Value::Nil => Ok(None),
         Value::String(s) => Ok(Some(s.clone())),
@@ -264,18 +264,17 @@ pub async fn edit_host(c: &mut Ctx, a: Args) -> HResult<Value> {
             "arches" => {
                 let s = v
                     .as_str()
-                    .ok_or_else(|| Fault::parameter("arches must be a string"))?;
+                    .ok_or_else(|| HubError::parameter("arches must be a string"))?;
                 new.arches = Some(crate::names::parse_arches(s)?);
             }
             "capacity" => {
                 let cap = v
                     .as_f64()
-                    .ok_or_else(|| Fault::parameter("capacity must be a number"))?;
+                    .ok_or_else(|| HubError::parameter("capacity must be a number"))?;
                 if !(cap.is_finite() && cap > 0.0) {
-                    return Err(Fault::parameter(format!(
+                    return Err(HubError::parameter(format!(
                         "capacity must be a positive number, got {cap}"
-                    ))
-                    .into());
+                    )));
                 }
                 new.capacity = cap;
             }
@@ -284,15 +283,14 @@ pub async fn edit_host(c: &mut Ctx, a: Args) -> HResult<Value> {
             "name" => {
                 let n = v
                     .as_str()
-                    .ok_or_else(|| Fault::parameter("name must be a string"))?;
+                    .ok_or_else(|| HubError::parameter("name must be a string"))?;
                 crate::names::check_internal(n)?;
                 rename = Some(n.to_string());
             }
             other => {
-                return Err(Fault::parameter(format!(
+                return Err(HubError::parameter(format!(
                     "editHost() got an unexpected keyword argument '{other}'"
-                ))
-                .into());
+                )));
             }
         }
     }
@@ -302,7 +300,7 @@ pub async fn edit_host(c: &mut Ctx, a: Args) -> HResult<Value> {
             .await?
             .is_some()
         {
-            return Err(Fault::generic(format!("host {n} already exists")).into());
+            return Err(HubError::generic(format!("host {n} already exists")));
         }
         c.mark_write();
         let db = c.db().await?;
@@ -437,7 +435,7 @@ pub async fn get_channel(c: &mut Ctx, a: Args) -> HResult<Value> {
     };
     match r {
         Some(r) => channel_value(&r),
-        None if a.truthy(1) => Err(Fault::generic(format!("No such channel: {ident}")).into()),
+        None if a.truthy(1) => Err(HubError::generic(format!("No such channel: {ident}"))),
         None => Ok(Value::Nil),
     }
 }
@@ -477,7 +475,7 @@ pub async fn create_channel(c: &mut Ctx, a: Args) -> HResult<Value> {
         .await?
         .is_some()
     {
-        return Err(Fault::generic(format!("channel {name} already exists")).into());
+        return Err(HubError::generic(format!("channel {name} already exists")));
     }
     c.mark_write();
     let id: i32 =
@@ -523,7 +521,9 @@ pub async fn add_host_to_channel(c: &mut Ctx, a: Args) -> HResult<Value> {
         .fetch_one(c.db().await?)
         .await?;
     if !enabled && !force {
-        return Err(Fault::generic(format!("channel {chan_ident} is disabled")).into());
+        return Err(HubError::generic(format!(
+            "channel {chan_ident} is disabled"
+        )));
     }
     let member: Option<i32> = sqlx::query_scalar(
         "SELECT 1 FROM host_channels WHERE host_id = $1 AND channel_id = $2 AND active",
@@ -533,10 +533,9 @@ pub async fn add_host_to_channel(c: &mut Ctx, a: Args) -> HResult<Value> {
     .fetch_optional(c.db().await?)
     .await?;
     if member.is_some() {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "host {host_name} is already subscribed to the {chan_ident} channel"
-        ))
-        .into());
+        )));
     }
     let ev = c.event().await?;
     let me = c.user_id().map(|x| x as i32);
@@ -571,10 +570,9 @@ pub async fn remove_host_from_channel(c: &mut Ctx, a: Args) -> HResult<Value> {
     )
     .await?;
     if n == 0 {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "Host {host_name} is not subscribed to channel {chan_name}"
-        ))
-        .into());
+        )));
     }
     Ok(Value::Nil)
 }
@@ -599,7 +597,11 @@ pub async fn list_buildroots(c: &mut Ctx, a: Args) -> HResult<Value> {
                 .map(|x| x as i32)
                 .collect(),
         ),
-        _ => return Err(Fault::parameter("state must be an int or a list of ints").into()),
+        _ => {
+            return Err(HubError::parameter(
+                "state must be an int or a list of ints",
+            ));
+        }
     };
     let task = a.opt_i64(5)?;
     let br = a.opt_i64(6)?;

@@ -20,7 +20,13 @@ use crate::registry::Registry;
 use crate::session;
 use crate::uploads;
 
-pub fn registry() -> Registry {
+/// The table of every method, built once: it is the same for every hub of the process.
+pub fn registry() -> &'static Registry {
+    static TABLE: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    TABLE.get_or_init(build)
+}
+
+fn build() -> Registry {
     let mut r = Registry::default();
     // sessions
     r.add(

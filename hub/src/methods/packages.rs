@@ -3,9 +3,9 @@
 use super::common::{self, Named, ver};
 use super::tags::{filters_pass, inheritance_order, require_tag};
 use crate::ctx::Ctx;
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::signature::{Args, Ident};
-use koji_protocol::{Fault, Value, kstruct};
+use koji_protocol::{Value, kstruct};
 use sqlx::Row;
 use std::collections::HashSet;
 
@@ -33,7 +33,7 @@ pub async fn get_package_id(c: &mut Ctx, a: Args) -> HResult<Value> {
     let name = a.str(0)?.to_string();
     match common::find(c, Named::Package, &Ident::Name(name.clone())).await? {
         Some((id, _)) => Ok(Value::Int(id)),
-        None if a.truthy(1) => Err(Fault::generic(format!("No such package name: {name}")).into()),
+        None if a.truthy(1) => Err(HubError::generic(format!("No such package name: {name}"))),
         None => Ok(Value::Nil),
     }
 }
@@ -91,10 +91,9 @@ pub async fn package_list_add(c: &mut Ctx, a: Args) -> HResult<Value> {
     let (blocked, arches, owner) = match prev {
         Some(r) => {
             if !update && owner.is_none() && block.is_none() && extra_arches.is_none() {
-                return Err(Fault::generic(format!(
+                return Err(HubError::generic(format!(
                     "Package {pkg_name} already exists in tag {tag_name}"
-                ))
-                .into());
+                )));
             }
             let old_blocked: bool = r.try_get("blocked")?;
             let old_arches: Option<String> = r.try_get("extra_arches")?;
@@ -111,7 +110,7 @@ pub async fn package_list_add(c: &mut Ctx, a: Args) -> HResult<Value> {
         }
         None => {
             let Some(o) = owner else {
-                return Err(Fault::generic("owner not specified").into());
+                return Err(HubError::generic("owner not specified"));
             };
             (block.unwrap_or(false), extra_arches, Some(o))
         }
@@ -180,10 +179,9 @@ pub async fn package_list_remove(c: &mut Ctx, a: Args) -> HResult<Value> {
     )
     .await?;
     if n == 0 {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "Package {pkg_name} is not in tag listing for {tag_name}"
-        ))
-        .into());
+        )));
     }
     Ok(Value::Nil)
 }
@@ -356,9 +354,9 @@ pub async fn get_package_config(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// packageListAdd with the given arguments, bound as a client call would be.
 async fn add_with(c: &mut Ctx, pos: Vec<Value>, kw: koji_protocol::Struct) -> HResult<Value> {
-    let args = match c.hub().registry.get("packageListAdd") {
+    let args = match super::registry().get("packageListAdd") {
         Some(m) => m.sig.bind("packageListAdd", pos, kw)?,
-        None => return Err(Fault::generic("packageListAdd is not registered").into()),
+        None => return Err(HubError::generic("packageListAdd is not registered")),
     };
     package_list_add(c, args).await
 }
@@ -400,10 +398,9 @@ pub async fn package_list_block(c: &mut Ctx, a: Args) -> HResult<Value> {
     let (tag_id, tag_name) = require_tag(c, a.val(0)).await?;
     let (pkg_id, pkg_name) = common::get(c, Named::Package, &a.ident(1)?).await?;
     let Some((false, owner)) = listing(c, tag_id, pkg_id).await? else {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "Package {pkg_name} is not included in tag listing of {tag_name} or is already blocked"
-        ))
-        .into());
+        )));
     };
     set_blocked(c, tag_id, pkg_id, owner, true, a.val(2)).await
 }
@@ -415,10 +412,9 @@ pub async fn package_list_unblock(c: &mut Ctx, a: Args) -> HResult<Value> {
     let (tag_id, tag_name) = require_tag(c, a.val(0)).await?;
     let (pkg_id, pkg_name) = common::get(c, Named::Package, &a.ident(1)?).await?;
     let Some((true, owner)) = listing(c, tag_id, pkg_id).await? else {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "Package {pkg_name} is not blocked in tag {tag_name}"
-        ))
-        .into());
+        )));
     };
     set_blocked(c, tag_id, pkg_id, owner, false, a.val(2)).await
 }

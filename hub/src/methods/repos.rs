@@ -4,13 +4,13 @@
 
 use std::cmp::Ordering;
 
-use koji_protocol::{Fault, Struct, Value, kstruct};
+use koji_protocol::{Struct, Value, kstruct};
 use sqlx::Row;
 
 use super::common::{self, Named};
 use super::host_api::{self, verify};
 use crate::ctx::Ctx;
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::repos::{self, Opts, Repo, Request, state};
 use crate::signature::{Args, Ident};
 use crate::tasks::{self, NewTask};
@@ -21,7 +21,7 @@ fn repo_or_nil(r: Option<Repo>) -> Value {
 
 async fn tag_id(c: &mut Ctx, v: &Value) -> HResult<(i64, String)> {
     let ident = Ident::from_value(v).ok_or_else(|| {
-        Fault::parameter(format!("Invalid tag value: {}", crate::pyrepr::repr(v)))
+        HubError::parameter(format!("Invalid tag value: {}", crate::pyrepr::repr(v)))
     })?;
     common::get(c, Named::Tag, &ident).await
 }
@@ -33,10 +33,11 @@ fn opt_event(v: &Value, what: &str) -> HResult<Option<i64>> {
         Value::String(s) => s
             .parse()
             .map(Some)
-            .map_err(|_| Fault::parameter(format!("Invalid {what}: {s}")).into()),
-        other => {
-            Err(Fault::parameter(format!("Invalid {what}: {}", crate::pyrepr::repr(other))).into())
-        }
+            .map_err(|_| HubError::parameter(format!("Invalid {what}: {s}"))),
+        other => Err(HubError::parameter(format!(
+            "Invalid {what}: {}",
+            crate::pyrepr::repr(other)
+        ))),
     }
 }
 
@@ -44,9 +45,10 @@ fn opt_event(v: &Value, what: &str) -> HResult<Option<i64>> {
 /// straight from its command line (`koji repoinfo 5`).
 fn id_arg(a: &Args, i: usize) -> HResult<i64> {
     match a.val(i) {
-        Value::String(s) => s.trim().parse().map_err(|_| {
-            Fault::parameter(format!("Invalid value for {}: {s:?}", a.name(i))).into()
-        }),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| HubError::parameter(format!("Invalid value for {}: {s:?}", a.name(i)))),
         _ => a.i64(i),
     }
 }
@@ -56,7 +58,7 @@ async fn require_event(c: &mut Ctx, e: i64) -> HResult<i64> {
         .bind(e)
         .fetch_optional(c.db().await?)
         .await?;
-    ok.ok_or_else(|| Fault::parameter(format!("Invalid event: {e}")).into())
+    ok.ok_or_else(|| HubError::parameter(format!("Invalid event: {e}")))
 }
 
 /// repoInfo(repo_id, strict=False)
@@ -64,7 +66,7 @@ pub async fn repo_info(c: &mut Ctx, a: Args) -> HResult<Value> {
     let id = id_arg(&a, 0)?;
     match repos::repo_info(c, id).await? {
         Some(r) => Ok(Value::Struct(r.value)),
-        None if a.truthy(1) => Err(Fault::generic(format!("No such repo: {id}")).into()),
+        None if a.truthy(1) => Err(HubError::generic(format!("No such repo: {id}"))),
         None => Ok(Value::Nil),
     }
 }
@@ -136,7 +138,7 @@ pub async fn repo_delete(c: &mut Ctx, a: Args) -> HResult<Value> {
         .fetch_optional(c.db().await?)
         .await?;
     if exists.is_none() {
-        return Err(Fault::generic(format!("No such repo: {id}")).into());
+        return Err(HubError::generic(format!("No such repo: {id}")));
     }
     let refs = repos::references(c, id).await?;
     if refs.is_empty() {
@@ -156,7 +158,7 @@ pub async fn set_state(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("repo").await?;
     let st = a.i64(1)?;
     let st =
-        i32::try_from(st).map_err(|_| Fault::parameter(format!("Invalid repo state: {st}")))?;
+        i32::try_from(st).map_err(|_| HubError::parameter(format!("Invalid repo state: {st}")))?;
     repos::set_state(c, id_arg(&a, 0)?, st, None).await?;
     Ok(Value::Nil)
 }
@@ -242,12 +244,14 @@ pub async fn repo_request(c: &mut Ctx, a: Args) -> HResult<Value> {
     let (tid, _) = tag_id(c, a.val(0)).await?;
     let opts = repos::convert_opts(a.val(3), true)?;
     if opts.get("maven").copied().unwrap_or(false) {
-        return Err(Fault::generic("Maven support not enabled").into());
+        return Err(HubError::generic("Maven support not enabled"));
     }
     let at = match opt_event(a.val(2), "at_event")? {
         Some(e) => {
             if !a.is_nil(1) {
-                return Err(Fault::parameter("The min_event and at_event options conflict").into());
+                return Err(HubError::parameter(
+                    "The min_event and at_event options conflict",
+                ));
             }
             Some(require_event(c, e).await?)
         }
@@ -281,7 +285,7 @@ pub async fn check_request(c: &mut Ctx, a: Args) -> HResult<Value> {
         .await?
         .pop()
     else {
-        return Err(Fault::generic("No such request").into());
+        return Err(HubError::generic("No such request"));
     };
     let mut out = Struct::new();
     let repo = match req.repo_id {
@@ -313,7 +317,7 @@ pub async fn set_request_priority(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 async fn erepo_id(c: &mut Ctx, v: &Value) -> HResult<i64> {
     let ident = Ident::from_value(v).ok_or_else(|| {
-        Fault::parameter(format!("Invalid external repo: {}", crate::pyrepr::repr(v)))
+        HubError::parameter(format!("Invalid external repo: {}", crate::pyrepr::repr(v)))
     })?;
     Ok(common::get(c, Named::ExternalRepo, &ident).await?.0)
 }
@@ -427,11 +431,10 @@ fn parse_clauses(v: &Value, fields: &[&str]) -> HResult<Vec<Clause>> {
         Value::Nil => return Ok(out),
         Value::Array(a) => a,
         other => {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "Invalid clauses: {}",
                 crate::pyrepr::repr(other)
-            ))
-            .into());
+            )));
         }
     };
     for c in list {
@@ -441,14 +444,13 @@ fn parse_clauses(v: &Value, fields: &[&str]) -> HResult<Vec<Clause>> {
             parts.get(1).and_then(Value::as_str),
             parts.get(2),
         ) else {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "Invalid query clause: {}",
                 crate::pyrepr::repr(c)
-            ))
-            .into());
+            )));
         };
         if !fields.contains(&f) {
-            return Err(Fault::parameter(format!("Invalid field for query: {f}")).into());
+            return Err(HubError::parameter(format!("Invalid field for query: {f}")));
         }
         let op = op.to_ascii_uppercase();
         if ![
@@ -456,7 +458,7 @@ fn parse_clauses(v: &Value, fields: &[&str]) -> HResult<Vec<Clause>> {
         ]
         .contains(&op.as_str())
         {
-            return Err(Fault::parameter(format!("Invalid operator: {op}")).into());
+            return Err(HubError::parameter(format!("Invalid operator: {op}")));
         }
         out.push(Clause {
             field: f.to_string(),
@@ -517,7 +519,7 @@ fn finish_query(rows: Vec<Struct>, fields: &Value, opts: &Value, all: &[&str]) -
             .collect();
         for (k, _) in &keys {
             if !all.contains(&k.as_str()) {
-                return Err(Fault::parameter(format!("Invalid order field: {k}")).into());
+                return Err(HubError::parameter(format!("Invalid order field: {k}")));
             }
         }
         rows.sort_by(|a, b| {
@@ -560,22 +562,20 @@ fn finish_query(rows: Vec<Struct>, fields: &Value, opts: &Value, all: &[&str]) -
                     Some("*") | Some("**") => return finish_all(rows),
                     Some(f) if all.contains(&f) => out.push(f.to_string()),
                     _ => {
-                        return Err(Fault::parameter(format!(
+                        return Err(HubError::parameter(format!(
                             "Invalid field: {}",
                             crate::pyrepr::repr(f)
-                        ))
-                        .into());
+                        )));
                     }
                 }
             }
             Some(out)
         }
         other => {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "Invalid fields: {}",
                 crate::pyrepr::repr(other)
-            ))
-            .into());
+            )));
         }
     };
     Ok(Value::Array(
@@ -645,7 +645,7 @@ pub async fn host_repo_done(c: &mut Ctx, a: Args) -> HResult<Value> {
     if let Some(r) = repos::repo_info(c, id).await?
         && r.state != state::INIT
     {
-        return Err(Fault::generic(format!("Repo {id} not in INIT state")).into());
+        return Err(HubError::generic(format!("Repo {id} not in INIT state")));
     }
     // each upload path is a task's work dir: the task (or its parent, for the createrepo
     // subtasks of newRepo) must be held by this host
@@ -656,7 +656,7 @@ pub async fn host_repo_done(c: &mut Ctx, a: Args) -> HResult<Value> {
             .and_then(Value::as_str)
             .unwrap_or_default();
         let task = upload_task(upath).ok_or_else(|| {
-            Fault::action_not_allowed(format!("{upath} is not a task's work directory"))
+            HubError::not_allowed(format!("{upath} is not a task's work directory"))
         })?;
         if host_api::assert_holds(c, host, task).await.is_err() {
             let parent = tasks::require(c, task)
@@ -668,10 +668,9 @@ pub async fn host_repo_done(c: &mut Ctx, a: Args) -> HResult<Value> {
                     host_api::assert_holds(c, host, i64::from(p)).await?;
                 }
                 None => {
-                    return Err(Fault::action_not_allowed(format!(
+                    return Err(HubError::not_allowed(format!(
                         "host {host} does not hold task {task}"
-                    ))
-                    .into());
+                    )));
                 }
             }
         }
@@ -704,10 +703,10 @@ pub async fn host_new_buildroot(c: &mut Ctx, a: Args) -> HResult<Value> {
         host_api::assert_holds(c, host, i64::from(t)).await?;
     }
     let Some(repo) = repos::repo_info(c, repo_id).await? else {
-        return Err(Fault::generic(format!("No such repo: {repo_id}")).into());
+        return Err(HubError::generic(format!("No such repo: {repo_id}")));
     };
     if repo.state == state::DELETED {
-        return Err(Fault::generic(format!("Repo {repo_id} is deleted")).into());
+        return Err(HubError::generic(format!("Repo {repo_id} is deleted")));
     }
     let ev = c.event().await?;
     let id: i32 = sqlx::query_scalar(
@@ -737,18 +736,19 @@ pub async fn host_set_buildroot_state(c: &mut Ctx, a: Args) -> HResult<Value> {
             "WAITING" => 1,
             "BUILDING" => 2,
             "EXPIRED" => 3,
-            _ => return Err(Fault::parameter(format!("Invalid buildroot state: {s}")).into()),
+            _ => return Err(HubError::parameter(format!("Invalid buildroot state: {s}"))),
         },
         other => {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "Invalid buildroot state: {}",
                 crate::pyrepr::repr(other)
-            ))
-            .into());
+            )));
         }
     };
     if !(0..=3).contains(&st) {
-        return Err(Fault::parameter(format!("Invalid buildroot state: {st}")).into());
+        return Err(HubError::parameter(format!(
+            "Invalid buildroot state: {st}"
+        )));
     }
     let ev = c.event().await?;
     let n = sqlx::query(
@@ -763,7 +763,9 @@ pub async fn host_set_buildroot_state(c: &mut Ctx, a: Args) -> HResult<Value> {
     .await?
     .rows_affected();
     if n == 0 {
-        return Err(Fault::generic(format!("No such buildroot on this host: {id}")).into());
+        return Err(HubError::generic(format!(
+            "No such buildroot on this host: {id}"
+        )));
     }
     Ok(Value::Nil)
 }

@@ -2,9 +2,9 @@
 
 use super::common::{self, Named, ver};
 use crate::ctx::Ctx;
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::signature::{Args, Ident};
-use koji_protocol::{Fault, Struct, Value, kstruct};
+use koji_protocol::{Struct, Value, kstruct};
 use sqlx::Row;
 use std::collections::HashSet;
 
@@ -98,11 +98,10 @@ pub async fn get_tag(c: &mut Ctx, a: Args) -> HResult<Value> {
     }
     match found {
         Some(t) => Ok(t),
-        None if a.truthy(1) => Err(Fault::generic(format!(
+        None if a.truthy(1) => Err(HubError::generic(format!(
             "No such tagInfo: {}",
             crate::pyrepr::repr(a.val(0))
-        ))
-        .into()),
+        ))),
         None => Ok(Value::Nil),
     }
 }
@@ -193,9 +192,9 @@ pub async fn create_tag(c: &mut Ctx, a: Args) -> HResult<Value> {
             match common::find(c, Named::Tag, &ident).await? {
                 Some((id, _)) => Some(id),
                 None => {
-                    return Err(
-                        Fault::generic(format!("Parent tag '{ident}' could not be found")).into(),
-                    );
+                    return Err(HubError::generic(format!(
+                        "Parent tag '{ident}' could not be found"
+                    )));
                 }
             }
         }
@@ -209,7 +208,9 @@ pub async fn create_tag(c: &mut Ctx, a: Args) -> HResult<Value> {
         .await?
         .is_some()
     {
-        return Err(Fault::generic(format!("A tag with the name '{name}' already exists")).into());
+        return Err(HubError::generic(format!(
+            "A tag with the name '{name}' already exists"
+        )));
     }
     let extra = a.opt_struct(7)?.cloned().unwrap_or_default();
     c.event().await?;
@@ -277,10 +278,9 @@ pub async fn edit_tag2(c: &mut Ctx, a: Args) -> HResult<Value> {
         "block_extra",
     ];
     if let Some(k) = kw.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(Fault::parameter(format!(
+        return Err(HubError::parameter(format!(
             "editTag2() got an unexpected keyword argument '{k}'"
-        ))
-        .into());
+        )));
     }
     if let Some(n) = kw.get("name").and_then(Value::as_str)
         && n != tag_name
@@ -290,7 +290,7 @@ pub async fn edit_tag2(c: &mut Ctx, a: Args) -> HResult<Value> {
             .await?
             .is_some()
         {
-            return Err(Fault::generic(format!("Name {n} already taken by tag")).into());
+            return Err(HubError::generic(format!("Name {n} already taken by tag")));
         }
         c.mark_write();
         sqlx::query("UPDATE tag SET name = $1 WHERE id = $2")
@@ -303,7 +303,7 @@ pub async fn edit_tag2(c: &mut Ctx, a: Args) -> HResult<Value> {
     let arches = match kw.get("arches") {
         Some(Value::String(s)) => Some(crate::names::parse_arches(s)?),
         Some(Value::Nil) => Some(String::new()),
-        Some(_) => return Err(Fault::parameter("arches must be a string").into()),
+        Some(_) => return Err(HubError::parameter("arches must be a string")),
         None => old_arches.clone(),
     };
     let perm = match (kw.get("perm"), kw.get("perm_id")) {
@@ -330,7 +330,7 @@ pub async fn edit_tag2(c: &mut Ctx, a: Args) -> HResult<Value> {
     if let Some(extra) = kw.get("extra") {
         let extra = extra
             .as_struct()
-            .ok_or_else(|| Fault::parameter("extra must be a dict"))?;
+            .ok_or_else(|| HubError::parameter("extra must be a dict"))?;
         for (k, v) in extra {
             set_extra(c, tag_id, k, v).await?;
         }
@@ -338,13 +338,13 @@ pub async fn edit_tag2(c: &mut Ctx, a: Args) -> HResult<Value> {
     for key in ["remove_extra", "block_extra"] {
         if let Some(Value::Array(keys)) = kw.get(key) {
             for k in keys {
-                let k = k
-                    .as_str()
-                    .ok_or_else(|| Fault::parameter(format!("{key} must be a list of strings")))?;
+                let k = k.as_str().ok_or_else(|| {
+                    HubError::parameter(format!("{key} must be a list of strings"))
+                })?;
                 if key == "remove_extra" && !remove_extra(c, tag_id, k).await? {
-                    return Err(
-                        Fault::generic(format!("Tag {tag_name} has no extra value {k}")).into(),
-                    );
+                    return Err(HubError::generic(format!(
+                        "Tag {tag_name} has no extra value {k}"
+                    )));
                 }
                 if key == "block_extra" {
                     remove_extra(c, tag_id, k).await?;
@@ -366,7 +366,7 @@ pub async fn delete_tag(c: &mut Ctx, a: Args) -> HResult<Value> {
     .fetch_optional(c.db().await?)
     .await?;
     if used.is_some() {
-        return Err(Fault::generic("Tag is used by a build target").into());
+        return Err(HubError::generic("Tag is used by a build target"));
     }
     for (table, cond) in [
         ("tag_config", "tag_id = $2"),
@@ -388,9 +388,10 @@ pub async fn list_tags(c: &mut Ctx, a: Args) -> HResult<Value> {
         v => match super::builds::find_build(c, v).await? {
             Some(b) => b.get("id").and_then(Value::as_i64),
             None => {
-                return Err(
-                    Fault::generic(format!("No such build: {}", crate::pyrepr::repr(v))).into(),
-                );
+                return Err(HubError::generic(format!(
+                    "No such build: {}",
+                    crate::pyrepr::repr(v)
+                )));
             }
         },
     };
@@ -535,7 +536,11 @@ pub async fn set_inheritance_data(c: &mut Ctx, a: Args) -> HResult<Value> {
     let data = match a.val(1) {
         Value::Array(v) => v.clone(),
         Value::Struct(s) => s.values().cloned().collect(),
-        _ => return Err(Fault::parameter("data must be a list of inheritance links").into()),
+        _ => {
+            return Err(HubError::parameter(
+                "data must be a list of inheritance links",
+            ));
+        }
     };
     let clear = a.truthy(2);
     let current = links(c, tag_id, None, false).await?;
@@ -547,13 +552,13 @@ pub async fn set_inheritance_data(c: &mut Ctx, a: Args) -> HResult<Value> {
     for d in &data {
         let s = d
             .as_struct()
-            .ok_or_else(|| Fault::parameter("inheritance link must be a dict"))?;
+            .ok_or_else(|| HubError::parameter("inheritance link must be a dict"))?;
         let parent = s
             .get("parent_id")
             .and_then(Value::as_i64)
-            .ok_or_else(|| Fault::parameter("inheritance link lacks parent_id"))?;
+            .ok_or_else(|| HubError::parameter("inheritance link lacks parent_id"))?;
         if parent == tag_id {
-            return Err(Fault::generic("A tag cannot inherit from itself").into());
+            return Err(HubError::generic("A tag cannot inherit from itself"));
         }
         common::get(c, Named::Tag, &Ident::Id(parent)).await?;
         wanted.retain(|l| l.parent_id != parent);
@@ -576,11 +581,10 @@ pub async fn set_inheritance_data(c: &mut Ctx, a: Args) -> HResult<Value> {
     let mut prios = HashSet::new();
     for l in &wanted {
         if !prios.insert(l.priority) {
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "Multiple parent tags with priority {}",
                 l.priority
-            ))
-            .into());
+            )));
         }
     }
     common::revoke(c, "tag_inheritance", "tag_id = $2", &[tag_id]).await?;

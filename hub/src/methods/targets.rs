@@ -2,9 +2,9 @@
 
 use super::common::{self, Named, ver};
 use crate::ctx::Ctx;
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::signature::{Args, Ident};
-use koji_protocol::{Fault, Value, kstruct};
+use koji_protocol::{Value, kstruct};
 use sqlx::Row;
 
 const TARGET_SELECT: &str = "SELECT bt.id, bt.name, c.build_tag, bt_tag.name AS build_tag_name, \
@@ -62,7 +62,7 @@ pub async fn get_build_target(c: &mut Ctx, a: Args) -> HResult<Value> {
     let mut rows = query_targets(c, Some(&ident), a.opt_i64(1)?, None, None).await?;
     match rows.pop() {
         Some(t) => Ok(t),
-        None if a.truthy(2) => Err(Fault::generic(format!("No such build target: {ident}")).into()),
+        None if a.truthy(2) => Err(HubError::generic(format!("No such build target: {ident}"))),
         None => Ok(Value::Nil),
     }
 }
@@ -104,21 +104,19 @@ async fn tags_of(c: &mut Ctx, build: &Value, dest: &Value) -> HResult<(i64, i64)
     let b = match common::find(c, Named::Tag, &common::ident_of(build, "tag")?).await? {
         Some((id, _)) => id,
         None => {
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "build tag '{}' does not exist",
                 crate::pyrepr::repr(build).trim_matches('\'')
-            ))
-            .into());
+            )));
         }
     };
     let d = match common::find(c, Named::Tag, &common::ident_of(dest, "tag")?).await? {
         Some((id, _)) => id,
         None => {
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "destination tag '{}' does not exist",
                 crate::pyrepr::repr(dest).trim_matches('\'')
-            ))
-            .into());
+            )));
         }
     };
     Ok((b, d))
@@ -133,10 +131,9 @@ pub async fn create_build_target(c: &mut Ctx, a: Args) -> HResult<Value> {
         .await?
         .is_empty()
     {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "A build target with the name '{name}' already exists"
-        ))
-        .into());
+        )));
     }
     let (b, d) = tags_of(c, a.val(1), a.val(2)).await?;
     c.event().await?;
@@ -172,10 +169,9 @@ pub async fn edit_build_target(c: &mut Ctx, a: Args) -> HResult<Value> {
             .await?
             .is_some()
         {
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "A build target with the name '{name}' already exists"
-            ))
-            .into());
+            )));
         }
         c.mark_write();
         sqlx::query("UPDATE build_target SET name = $1 WHERE id = $2")

@@ -2,12 +2,12 @@
 
 use super::common;
 use crate::ctx::Ctx;
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::signature::Args;
 use crate::tasks::{self, NewTask, PRIO_DEFAULT, state};
 use crate::topdir;
 use base64::Engine;
-use koji_protocol::{Fault, Limits, Struct, Value, decode_response, kstruct};
+use koji_protocol::{Limits, Struct, Value, decode_response, kstruct};
 use sqlx::Row;
 
 /// build(src, target, opts=None, priority=None, channel=None)
@@ -19,26 +19,25 @@ pub async fn build(c: &mut Ctx, a: Args) -> HResult<Value> {
     let scratch = opts.get("scratch").is_some_and(Value::is_truthy);
     let priority = match a.opt_i64(3)? {
         Some(p) if p < 0 && !c.is_admin().await? => {
-            return Err(
-                Fault::action_not_allowed("only admins may create high-priority tasks").into(),
-            );
+            return Err(HubError::not_allowed(
+                "only admins may create high-priority tasks",
+            ));
         }
         Some(p) => tasks::checked_priority(PRIO_DEFAULT.saturating_add(p))?,
         None => PRIO_DEFAULT,
     };
     if src.contains("://") {
-        return Err(Fault::action_not_allowed(
+        return Err(HubError::not_allowed(
             "policy violation (build_from_scm): building from SCM is not enabled on this hub",
-        )
-        .into());
+        ));
     }
     // the target must exist (unless a repo id is given, which needs admin as in Koji)
     if target.is_nil() {
-        return Err(Fault::generic("No build target given").into());
+        return Err(HubError::generic("No build target given"));
     }
     let tident = common::ident_of(&target, "build target")?;
     if super::targets::find_target(c, &tident).await?.is_none() {
-        return Err(Fault::generic(format!("No such build target: {tident}")).into());
+        return Err(HubError::generic(format!("No such build target: {tident}")));
     }
     // the source must be a completely uploaded source RPM
     let tree = crate::safefs::Tree::open(&c.hub().config.topdir)?;
@@ -46,18 +45,17 @@ pub async fn build(c: &mut Ctx, a: Args) -> HResult<Value> {
     let shown = src.clone();
     let info = tokio::task::spawn_blocking(move || crate::rpmhdr::read_file(&input.file, &shown))
         .await
-        .map_err(|e| Fault::generic(format!("header reader failed: {e}")))?
-        .map_err(|e| Fault::generic(format!("{src}: {}", e.msg)))?;
+        .map_err(|e| HubError::generic(format!("header reader failed: {e}")))?
+        .map_err(|e| HubError::generic(format!("{src}: {}", e.msg)))?;
     if !info.is_source {
-        return Err(Fault::generic(format!("{src} is not a source rpm")).into());
+        return Err(HubError::generic(format!("{src} is not a source rpm")));
     }
     // policy build_from_srpm: non-scratch builds from an SRPM need admin or `build`
     if !scratch && !c.is_admin().await? && !c.has_perm("build").await? {
-        return Err(Fault::action_not_allowed(format!(
+        return Err(HubError::not_allowed(format!(
             "policy violation (build_from_srpm): non-scratch builds from an SRPM require the build permission (logged in as {})",
             me.user_name
-        ))
-        .into());
+        )));
     }
     opts.shift_remove("__starstar");
     let channel = match a.opt_str(4)? {
@@ -96,13 +94,13 @@ fn ids_arg(v: &Value) -> Option<(Vec<i64>, bool)> {
 /// getTaskInfo(task_id, request=False, strict=False)
 pub async fn get_task_info(c: &mut Ctx, a: Args) -> HResult<Value> {
     let (ids, many) = ids_arg(a.val(0))
-        .ok_or_else(|| Fault::parameter("task_id must be an int or a list of ints"))?;
+        .ok_or_else(|| HubError::parameter("task_id must be an int or a list of ints"))?;
     let with_req = a.truthy(1);
     let mut out = Vec::new();
     for id in ids {
         match tasks::fetch(c, id).await? {
             Some(r) => out.push(tasks::task_value(&r, with_req)?),
-            None if a.truthy(2) => return Err(Fault::generic(format!("No such task: {id}")).into()),
+            None if a.truthy(2) => return Err(HubError::generic(format!("No such task: {id}"))),
             None => out.push(Value::Nil),
         }
     }
@@ -154,16 +152,15 @@ pub async fn get_task_result(c: &mut Ctx, a: Args) -> HResult<Value> {
             };
             match decode_response(xml.as_bytes(), &Limits::default()) {
                 Ok(Ok(v)) => Ok(v),
-                Ok(Err(f)) if a.truthy(1) => Err(f.into()),
+                Ok(Err(f)) if a.truthy(1) => Err(HubError::Recorded(f)),
                 Ok(Err(f)) => Ok(f.to_value()),
-                Err(e) => Err(Fault::generic(format!(
+                Err(e) => Err(HubError::generic(format!(
                     "stored result of task {id} is unreadable: {e}"
-                ))
-                .into()),
+                ))),
             }
         }
-        state::CANCELED => Err(Fault::generic(format!("Task {id} is canceled")).into()),
-        _ => Err(Fault::generic(format!("Task {id} is not finished")).into()),
+        state::CANCELED => Err(HubError::generic(format!("Task {id} is canceled"))),
+        _ => Err(HubError::generic(format!("Task {id} is not finished"))),
     }
 }
 
@@ -217,7 +214,7 @@ pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
     ] {
         if let Some(v) = opts.get(key).filter(|v| !v.is_nil()) {
             let list = ints(v).ok_or_else(|| {
-                Fault::parameter(format!("listTasks: {key} must be int or list of ints"))
+                HubError::parameter(format!("listTasks: {key} must be int or list of ints"))
             })?;
             let list: Vec<String> = list.iter().map(i64::to_string).collect();
             conds.push(format!(
@@ -234,7 +231,11 @@ pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
         match v {
             Value::Nil => conds.push("t.parent IS NULL".into()),
             Value::Int(p) => conds.push(format!("t.parent = {p}")),
-            _ => return Err(Fault::parameter("listTasks: parent must be an int or None").into()),
+            _ => {
+                return Err(HubError::parameter(
+                    "listTasks: parent must be an int or None",
+                ));
+            }
         }
     }
     let mut text_binds: Vec<Vec<String>> = Vec::new();
@@ -248,9 +249,9 @@ pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
                     .map(str::to_string)
                     .collect(),
                 _ => {
-                    return Err(
-                        Fault::parameter(format!("listTasks: {key} must be str or list")).into(),
-                    );
+                    return Err(HubError::parameter(format!(
+                        "listTasks: {key} must be str or list"
+                    )));
                 }
             };
             text_binds.push(list);
@@ -266,8 +267,8 @@ pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
         ("completeAfter", "t.completion_time", ">"),
     ] {
         if let Some(v) = opts.get(key).filter(|v| !v.is_nil()) {
-            let ts =
-                to_ts_clause(v).ok_or_else(|| Fault::parameter(format!("listTasks: bad {key}")))?;
+            let ts = to_ts_clause(v)
+                .ok_or_else(|| HubError::parameter(format!("listTasks: bad {key}")))?;
             conds.push(format!("{col} {op} {ts}"));
         }
     }
@@ -355,7 +356,7 @@ async fn assert_can_cancel(c: &mut Ctx, id: i64) -> HResult<()> {
     let owner: i32 = r.try_get("owner")?;
     let host: Option<i32> = r.try_get("host_id")?;
     let Some(me) = c.session.clone() else {
-        return Err(Fault::action_not_allowed("Cannot cancel task, not owner").into());
+        return Err(HubError::not_allowed("Cannot cancel task, not owner"));
     };
     if i64::from(owner) == me.user_id || c.is_admin().await? {
         return Ok(());
@@ -369,7 +370,7 @@ async fn assert_can_cancel(c: &mut Ctx, id: i64) -> HResult<()> {
             return Ok(());
         }
     }
-    Err(Fault::action_not_allowed("Cannot cancel task, not owner").into())
+    Err(HubError::not_allowed("Cannot cancel task, not owner"))
 }
 
 /// cancelTask(task_id, recurse=True)
@@ -388,9 +389,9 @@ pub async fn cancel_task_full(c: &mut Ctx, a: Args) -> HResult<Value> {
         let r = tasks::require(c, id).await?;
         match r.try_get::<Option<i32>, _>("parent")? {
             Some(p) if a.truthy(1) => {
-                return Err(
-                    Fault::generic(format!("Task {id} is not top-level (parent={p})")).into(),
-                );
+                return Err(HubError::generic(format!(
+                    "Task {id} is not top-level (parent={p})"
+                )));
             }
             Some(p) => id = i64::from(p),
             None => break,
@@ -421,15 +422,17 @@ pub async fn resubmit_task(c: &mut Ctx, a: Args) -> HResult<Value> {
     let st: i32 = r.try_get("state")?;
     let parent: Option<i32> = r.try_get("parent")?;
     if parent.is_some() {
-        return Err(Fault::generic("Only top-level tasks can be resubmitted").into());
+        return Err(HubError::generic("Only top-level tasks can be resubmitted"));
     }
     if st != state::FAILED && st != state::CANCELED {
-        return Err(Fault::generic("Only canceled or failed tasks can be resubmitted").into());
+        return Err(HubError::generic(
+            "Only canceled or failed tasks can be resubmitted",
+        ));
     }
     let owner = i64::from(r.try_get::<i32, _>("owner")?);
     let me = c.assert_login()?.clone();
     if owner != me.user_id && !c.is_admin().await? {
-        return Err(Fault::action_not_allowed("Unable to resubmit task: not owner").into());
+        return Err(HubError::not_allowed("Unable to resubmit task: not owner"));
     }
     let method: String = r.try_get("method")?;
     let req: String = r.try_get("request")?;
@@ -500,12 +503,12 @@ pub async fn download_task_output(c: &mut Ctx, a: Args) -> HResult<Value> {
         .file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with('.'))
     {
-        return Err(Fault::generic(format!("No such file: {name}")).into());
+        return Err(HubError::generic(format!("No such file: {name}")));
     }
     if let Some(v) = a.opt_str(4)?
         && v != "DEFAULT"
     {
-        return Err(Fault::generic(format!("No such volume: {v}")).into());
+        return Err(HubError::generic(format!("No such volume: {v}")));
     }
     let offset = a.opt_i64(2)?.unwrap_or(0).max(0) as u64;
     let size = a.opt_i64(3)?.unwrap_or(-1);
@@ -521,8 +524,8 @@ pub async fn download_task_output(c: &mut Ctx, a: Args) -> HResult<Value> {
         Ok(buf)
     })
     .await
-    .map_err(|e| Fault::generic(format!("reader failed: {e}")))?
-    .map_err(|_| Fault::generic(format!("No such file: {name} in task {id}")))?;
+    .map_err(|e| HubError::generic(format!("reader failed: {e}")))?
+    .map_err(|_| HubError::generic(format!("No such file: {name} in task {id}")))?;
     Ok(Value::String(
         base64::engine::general_purpose::STANDARD.encode(data),
     ))
@@ -538,7 +541,7 @@ pub async fn make_task(c: &mut Ctx, a: Args) -> HResult<Value> {
     let mut rest = a.rest.iter();
     let method = match rest.next().or_else(|| opts.get("method")) {
         Some(Value::String(m)) => m.clone(),
-        _ => return Err(Fault::parameter("makeTask needs a method name (a str)").into()),
+        _ => return Err(HubError::parameter("makeTask needs a method name (a str)")),
     };
     if method.is_empty()
         || method.len() > 64
@@ -546,28 +549,32 @@ pub async fn make_task(c: &mut Ctx, a: Args) -> HResult<Value> {
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
     {
-        return Err(Fault::parameter(format!("Invalid task method: {method}")).into());
+        return Err(HubError::parameter(format!(
+            "Invalid task method: {method}"
+        )));
     }
     let arglist = match rest.next().or_else(|| opts.get("arglist")) {
         Some(Value::Array(l)) => l.clone(),
         None | Some(Value::Nil) => Vec::new(),
-        Some(_) => return Err(Fault::parameter("makeTask arglist must be a list").into()),
+        Some(_) => return Err(HubError::parameter("makeTask arglist must be a list")),
     };
     if rest.next().is_some() {
-        return Err(Fault::parameter("makeTask takes (method, arglist) and options").into());
+        return Err(HubError::parameter(
+            "makeTask takes (method, arglist) and options",
+        ));
     }
     for k in opts.keys() {
         match k.as_str() {
             "method" | "arglist" | "channel" | "priority" | "arch" => {}
             "owner" => {
-                return Err(
-                    Fault::action_not_allowed("The owner option is not allowed here").into(),
-                );
+                return Err(HubError::not_allowed(
+                    "The owner option is not allowed here",
+                ));
             }
             other => {
-                return Err(
-                    Fault::parameter(format!("makeTask option {other} is not supported")).into(),
-                );
+                return Err(HubError::parameter(format!(
+                    "makeTask option {other} is not supported"
+                )));
             }
         }
     }
@@ -578,9 +585,9 @@ pub async fn make_task(c: &mut Ctx, a: Args) -> HResult<Value> {
         Some(Value::String(s)) => tasks::checked_priority(
             s.trim()
                 .parse::<i64>()
-                .map_err(|_| Fault::parameter(format!("Invalid priority: {s}")))?,
+                .map_err(|_| HubError::parameter(format!("Invalid priority: {s}")))?,
         )?,
-        Some(_) => return Err(Fault::parameter("priority must be an int").into()),
+        Some(_) => return Err(HubError::parameter("priority must be an int")),
     };
     let arch = match opts.get("arch") {
         None | Some(Value::Nil) => "noarch".to_string(),
@@ -592,27 +599,33 @@ pub async fn make_task(c: &mut Ctx, a: Args) -> HResult<Value> {
                 parsed
             }
         }
-        Some(_) => return Err(Fault::parameter("arch must be a str").into()),
+        Some(_) => return Err(HubError::parameter("arch must be a str")),
     };
     let channel_id = match opts.get("channel") {
         None | Some(Value::Nil) => tasks::channel_id(c, "default").await?,
         Some(Value::String(name)) => tasks::channel_id(c, name).await?,
         Some(Value::Int(id)) => {
-            let id = i32::try_from(*id).map_err(|_| Fault::parameter("channel id out of range"))?;
+            let id =
+                i32::try_from(*id).map_err(|_| HubError::parameter("channel id out of range"))?;
             let found: Option<i32> = sqlx::query_scalar("SELECT id FROM channels WHERE id = $1")
                 .bind(id)
                 .fetch_optional(c.db().await?)
                 .await?;
-            i64::from(found.ok_or_else(|| Fault::generic(format!("No such channel: {id}")))?)
+            i64::from(found.ok_or_else(|| HubError::generic(format!("No such channel: {id}")))?)
         }
-        Some(_) => return Err(Fault::parameter("channel must be a name or an id").into()),
+        Some(_) => return Err(HubError::parameter("channel must be a name or an id")),
     };
     let enabled: Option<bool> = sqlx::query_scalar("SELECT enabled FROM channels WHERE id = $1")
-        .bind(i32::try_from(channel_id).map_err(|_| Fault::parameter("channel id out of range"))?)
+        .bind(
+            i32::try_from(channel_id)
+                .map_err(|_| HubError::parameter("channel id out of range"))?,
+        )
         .fetch_optional(c.db().await?)
         .await?;
     if enabled == Some(false) {
-        return Err(Fault::generic(format!("Channel {channel_id} is disabled.")).into());
+        return Err(HubError::generic(format!(
+            "Channel {channel_id} is disabled."
+        )));
     }
     let id = tasks::create(
         c,

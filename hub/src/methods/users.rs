@@ -2,9 +2,9 @@
 
 use super::common::{self, Named};
 use crate::ctx::Ctx;
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::signature::{Args, Ident};
-use koji_protocol::{Fault, Value, kstruct};
+use koji_protocol::{Value, kstruct};
 
 async fn user_record(c: &mut Ctx, id: i64) -> HResult<Option<Value>> {
     let row: Option<(i32, String, i32, i32, Vec<String>)> = sqlx::query_as(
@@ -70,9 +70,10 @@ pub async fn get_user(c: &mut Ctx, a: Args) -> HResult<Value> {
     };
     match rec {
         Some(r) => Ok(r),
-        None if a.truthy(1) => {
-            Err(Fault::generic(format!("No such user: {}", crate::pyrepr::repr(a.val(0)))).into())
-        }
+        None if a.truthy(1) => Err(HubError::generic(format!(
+            "No such user: {}",
+            crate::pyrepr::repr(a.val(0))
+        ))),
         None => Ok(Value::Nil),
     }
 }
@@ -102,22 +103,21 @@ pub async fn create_user(c: &mut Ctx, a: Args) -> HResult<Value> {
     crate::names::check_user(&name)?;
     let status = a.opt_i64(1)?.unwrap_or(0);
     if !(0..=1).contains(&status) {
-        return Err(Fault::generic(format!("Invalid status: {status}")).into());
+        return Err(HubError::generic(format!("Invalid status: {status}")));
     }
     if common::find(c, Named::User, &Ident::Name(name.clone()))
         .await?
         .is_some()
     {
-        return Err(Fault::generic(format!("user already exists: {name}")).into());
+        return Err(HubError::generic(format!("user already exists: {name}")));
     }
     let princ = a.opt_str(2)?.map(str::to_string);
     if let Some(p) = &princ
         && find_by_principal(c, p).await?.is_some()
     {
-        return Err(Fault::generic(format!(
+        return Err(HubError::generic(format!(
             "user with this Kerberos principal already exists: {p}"
-        ))
-        .into());
+        )));
     }
     c.mark_write();
     let id: i32 = sqlx::query_scalar(
@@ -140,7 +140,7 @@ pub async fn create_user(c: &mut Ctx, a: Args) -> HResult<Value> {
 async fn set_user_status(c: &mut Ctx, a: Args, status: i32) -> HResult<Value> {
     c.assert_perm("admin").await?;
     let id = find_user(c, a.val(0)).await?.ok_or_else(|| {
-        Fault::generic(format!("No such user: {}", crate::pyrepr::repr(a.val(0))))
+        HubError::generic(format!("No such user: {}", crate::pyrepr::repr(a.val(0))))
     })?;
     c.mark_write();
     sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
@@ -235,7 +235,7 @@ async fn user_arg_or_self(c: &mut Ctx, v: &Value) -> HResult<i64> {
     }
     find_user(c, v)
         .await?
-        .ok_or_else(|| Fault::generic(format!("No such user: {}", crate::pyrepr::repr(v))).into())
+        .ok_or_else(|| HubError::generic(format!("No such user: {}", crate::pyrepr::repr(v))))
 }
 
 /// getPerms(userID=None) / getUserPerms(userID=None, with_groups=True)
@@ -268,7 +268,9 @@ pub async fn has_perm(c: &mut Ctx, a: Args) -> HResult<Value> {
             .await?
             .is_none()
     {
-        return Err(Fault::generic(format!("No such permission {perm} defined")).into());
+        return Err(HubError::generic(format!(
+            "No such permission {perm} defined"
+        )));
     }
     Ok(Value::Bool(c.has_perm(&perm).await?))
 }
@@ -277,7 +279,7 @@ pub async fn has_perm(c: &mut Ctx, a: Args) -> HResult<Value> {
 pub async fn grant_permission(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("admin").await?;
     let uid = find_user(c, a.val(0)).await?.ok_or_else(|| {
-        Fault::generic(format!("No such user: {}", crate::pyrepr::repr(a.val(0))))
+        HubError::generic(format!("No such user: {}", crate::pyrepr::repr(a.val(0))))
     })?;
     let perm = a.str(1)?.to_string();
     let create = a.truthy(2);
@@ -296,7 +298,7 @@ pub async fn grant_permission(c: &mut Ctx, a: Args) -> HResult<Value> {
             .await?;
             i64::from(id)
         }
-        None => return Err(Fault::generic(format!("No such permission: {perm}")).into()),
+        None => return Err(HubError::generic(format!("No such permission: {perm}"))),
     };
     let held: Option<i32> = sqlx::query_scalar(
         "SELECT 1 FROM user_perms WHERE user_id = $1 AND perm_id = $2 AND active",
@@ -307,7 +309,9 @@ pub async fn grant_permission(c: &mut Ctx, a: Args) -> HResult<Value> {
     .await?;
     if held.is_some() {
         let uname = common::user_name_of(c, uid).await?.unwrap_or_default();
-        return Err(Fault::generic(format!("user {uname} already has permission: {perm}")).into());
+        return Err(HubError::generic(format!(
+            "user {uname} already has permission: {perm}"
+        )));
     }
     let ev = c.event().await?;
     let me = c.user_id().map(|x| x as i32);
@@ -327,7 +331,7 @@ pub async fn grant_permission(c: &mut Ctx, a: Args) -> HResult<Value> {
 pub async fn revoke_permission(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("admin").await?;
     let uid = find_user(c, a.val(0)).await?.ok_or_else(|| {
-        Fault::generic(format!("No such user: {}", crate::pyrepr::repr(a.val(0))))
+        HubError::generic(format!("No such user: {}", crate::pyrepr::repr(a.val(0))))
     })?;
     let perm = a.str(1)?.to_string();
     let (pid, _) = common::get(c, Named::Permission, &Ident::Name(perm.clone())).await?;
@@ -340,9 +344,9 @@ pub async fn revoke_permission(c: &mut Ctx, a: Args) -> HResult<Value> {
     .await?;
     if n == 0 {
         let uname = common::user_name_of(c, uid).await?.unwrap_or_default();
-        return Err(
-            Fault::generic(format!("user {uname} does not have permission: {perm}")).into(),
-        );
+        return Err(HubError::generic(format!(
+            "user {uname} does not have permission: {perm}"
+        )));
     }
     Ok(Value::Nil)
 }
