@@ -4,7 +4,8 @@
 
 use crate::error::{HResult, HubError};
 use crate::hub::{Hub, HubState};
-use crate::session::Session;
+use crate::storage::sessions::Session;
+use crate::storage::{Stamp, calls, events, sessions, users};
 use crate::tls::PeerInfo;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Transaction};
@@ -101,11 +102,17 @@ impl Ctx {
         }
         self.wrote = true;
         self.notify_changes = true;
-        let id: i64 = sqlx::query_scalar("INSERT INTO events DEFAULT VALUES RETURNING id")
-            .fetch_one(self.db().await?)
-            .await?;
+        let id = events::create(self.db().await?).await?;
         self.event = Some(id);
         Ok(id)
+    }
+
+    /// The call's event and the caller: what versioned rows it changes are stamped with.
+    pub async fn stamp(&mut self) -> HResult<Stamp> {
+        Ok(Stamp {
+            event: self.event().await?,
+            user: self.user_id(),
+        })
     }
 
     pub fn current_event(&self) -> Option<i64> {
@@ -139,13 +146,11 @@ impl Ctx {
         if self.readonly {
             return Ok(());
         }
-        sqlx::query("SET LOCAL synchronous_commit TO off")
-            .execute(self.db().await?)
-            .await?;
+        calls::commit_without_flush(self.db().await?).await?;
         Ok(())
     }
 
-    pub fn user_id(&self) -> Option<i64> {
+    pub fn user_id(&self) -> Option<i32> {
         self.session.as_ref().map(|s| s.user_id)
     }
 
@@ -166,13 +171,7 @@ impl Ctx {
         let Some(uid) = self.user_id() else {
             return Ok(Vec::new());
         };
-        let p: Vec<String> = sqlx::query_scalar(
-            "SELECT p.name FROM user_perms up JOIN permissions p ON p.id = up.perm_id \
-             WHERE up.user_id = $1 AND up.active ORDER BY p.id",
-        )
-        .bind(uid as i32)
-        .fetch_all(self.db().await?)
-        .await?;
+        let p = users::perms_by_id(self.db().await?, uid).await?;
         self.perms = Some(p.clone());
         Ok(p)
     }
@@ -202,24 +201,18 @@ impl Ctx {
     }
 
     pub async fn savepoint(&mut self) -> HResult<()> {
-        sqlx::query("SAVEPOINT kkoji_call")
-            .execute(self.db().await?)
-            .await?;
+        calls::savepoint(self.db().await?).await?;
         Ok(())
     }
 
     pub async fn release_savepoint(&mut self) -> HResult<()> {
-        sqlx::query("RELEASE SAVEPOINT kkoji_call")
-            .execute(self.db().await?)
-            .await?;
+        calls::release_savepoint(self.db().await?).await?;
         Ok(())
     }
 
     pub async fn rollback_savepoint(&mut self) -> HResult<()> {
         self.perms = None;
-        sqlx::query("ROLLBACK TO SAVEPOINT kkoji_call")
-            .execute(self.db().await?)
-            .await?;
+        calls::rollback_to_savepoint(self.db().await?).await?;
         Ok(())
     }
 
@@ -235,22 +228,9 @@ impl Ctx {
             // The session may have been closed or expired since it was validated (possibly
             // through another hub, or while cached), and two concurrent writes may carry one
             // callnum: check both in the call's transaction, so such a write never commits.
-            let updated = sqlx::query(
-                "UPDATE sessions SET callnum = COALESCE($1, callnum), update_time = clock_timestamp() \
-                 WHERE id = $2 AND NOT closed AND NOT expired \
-                   AND ($1::bigint IS NULL OR callnum IS NULL OR callnum < $1)",
-            )
-            .bind(n)
-            .bind(sid)
-            .execute(self.db().await?)
-            .await?
-            .rows_affected();
-            if updated == 0 {
-                let row: Option<(bool, bool)> =
-                    sqlx::query_as("SELECT closed, expired FROM sessions WHERE id = $1")
-                        .bind(sid)
-                        .fetch_optional(self.db().await?)
-                        .await?;
+            let recorded = sessions::record_call(self.db().await?, sid, n).await?;
+            if !recorded {
+                let row = sessions::status(self.db().await?, sid).await?;
                 // dropping the transaction rolls the call's changes back
                 return Err(match (row, n) {
                     (Some((false, true)), _) => {
@@ -269,9 +249,7 @@ impl Ctx {
         let changed = self.wrote && self.notify_changes && matches!(self.tx, Some(Conn::Tx(_)));
         if changed {
             // other hubs drop their cached reads when this commits
-            sqlx::query("SELECT pg_notify('kkoji_changes', '')")
-                .execute(self.db().await?)
-                .await?;
+            calls::notify_changes(self.db().await?).await?;
         }
         match self.tx.take() {
             Some(Conn::Tx(tx)) => tx.commit().await?,

@@ -3,10 +3,10 @@
 //! Koji fault; the HTTP layer always answers 200 so the stock client never retries blindly.
 
 use crate::ctx::Ctx;
+use crate::domain::sessions::{self, Session, SessionHeaders};
 use crate::error::HubError;
 use crate::hub::Hub;
 use crate::registry::Method;
-use crate::session::{self, Session, SessionHeaders};
 use crate::tls::PeerInfo;
 use koji_protocol::{
     DecodeError, Fault, Limits, Value, decode_call, encode_fault, encode_response, kwargs,
@@ -15,8 +15,7 @@ use koji_protocol::{
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The version this hub claims; the client switches code paths on it.
-pub const KOJI_VERSION: &str = "1.36.1";
+pub use crate::methods::KOJI_VERSION;
 
 pub fn request_fault(e: &DecodeError) -> Fault {
     match e {
@@ -74,7 +73,7 @@ async fn check_session(
     if !headers.present() {
         return Ok(None);
     }
-    session::validate(hub, peer, headers, method)
+    sessions::validate(hub, peer, headers, method)
         .await
         .map(Some)
         .map_err(|e| e.into_fault_for(method))

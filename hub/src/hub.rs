@@ -7,6 +7,9 @@
 //! connections, every one of them would wait forever).
 
 use crate::config::HubConfig;
+use crate::ident::Ident;
+use crate::storage::sessions::Session;
+use crate::storage::tags::Tag;
 use sqlx::PgPool;
 
 /// How often host polls may wake the scheduler (task events wake it at once anyway).
@@ -36,14 +39,12 @@ pub struct HubState {
     /// Per builder host: bumped when a scheduler pass (on any hub) assigned it work.
     pub host_events:
         std::sync::Mutex<std::collections::HashMap<i64, tokio::sync::watch::Sender<u64>>>,
-    pub sessions: crate::session::SessionCache,
+    pub sessions: SessionCache,
     /// Bumped by every committed change (here, or on another hub via NOTIFY kkoji_changes):
     /// cached read results from an older generation are not used.
     pub generation: std::sync::atomic::AtomicU64,
     /// Current tag records by id and by name (see `generation`).
-    pub tag_cache: std::sync::Mutex<
-        std::collections::HashMap<crate::signature::Ident, (u64, koji_protocol::Value)>,
-    >,
+    pub tag_cache: std::sync::Mutex<std::collections::HashMap<Ident, (u64, Tag)>>,
     /// When a polling host last woke the scheduler (see [`HubState::wake_scheduler_for_poll`]).
     last_poll_wake: std::sync::Mutex<Option<std::time::Instant>>,
     /// When an exhausted pool was last logged (see [`Hub::acquire_failed`]).
@@ -130,7 +131,7 @@ impl Hub {
                 config,
                 task_events: tokio::sync::watch::Sender::new(0),
                 host_events: std::sync::Mutex::new(std::collections::HashMap::new()),
-                sessions: crate::session::SessionCache::new(),
+                sessions: SessionCache::new(),
                 generation: std::sync::atomic::AtomicU64::new(0),
                 tag_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
                 last_poll_wake: std::sync::Mutex::new(None),
@@ -171,5 +172,70 @@ impl Hub {
             }
         }
         crate::error::HubError::Db(e)
+    }
+}
+
+/// Validated sessions, kept for a moment so read-only calls need no database round trip
+/// for authentication. A change of a session (logout, exclusivity, expiry, renewal) made
+/// through this hub drops the user's entries at once; one made through another hub on the
+/// same database is seen within `TTL`. Writes never rely on the cache: the commit
+/// re-checks the session row (open, not expired, callnum) in the call's transaction.
+/// session id → (cached at, session, the user's open exclusive session if any)
+type CacheMap = std::collections::HashMap<i64, (std::time::Instant, Session, Option<i64>)>;
+
+pub struct SessionCache {
+    entries: std::sync::Mutex<CacheMap>,
+}
+
+impl SessionCache {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(2);
+    const MAX: usize = 50_000;
+
+    pub fn new() -> SessionCache {
+        SessionCache {
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheMap> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn get(&self, id: i64, key: &str) -> Option<(Session, Option<i64>)> {
+        let map = self.lock();
+        let (at, s, excl) = map.get(&id)?;
+        (at.elapsed() < Self::TTL && s.key == key).then(|| (s.clone(), *excl))
+    }
+
+    pub fn put(&self, s: &Session, excl: Option<i64>) {
+        let mut map = self.lock();
+        if map.len() >= Self::MAX {
+            map.retain(|_, (at, _, _)| at.elapsed() < Self::TTL);
+            if map.len() >= Self::MAX {
+                map.clear();
+            }
+        }
+        let mut s = s.clone();
+        s.callnum_received = None;
+        map.insert(s.id, (std::time::Instant::now(), s, excl));
+    }
+
+    /// Record a committed callnum, so a replay through this hub is refused at once.
+    pub fn set_callnum(&self, id: i64, n: i64) {
+        if let Some((_, s, _)) = self.lock().get_mut(&id) {
+            s.callnum = Some(n);
+        }
+    }
+
+    pub fn forget_user(&self, user_id: i32) {
+        self.lock().retain(|_, (_, s, _)| s.user_id != user_id);
+    }
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -1,5 +1,7 @@
 //! kkoji-hub: a Koji-compatible XML-RPC hub over mutual TLS, with its state in PostgreSQL.
-//! See ARCHITECTURE.md at the workspace root for the map.
+//! See ARCHITECTURE.md at the workspace root for the map and the layer rule:
+//! `methods/` (XML-RPC handlers) → `domain/` (the rules) → `storage/` (the SQL), with
+//! `background/` (the hub's own loops) beside `methods/`, calling the domain.
 
 pub mod background;
 pub mod body;
@@ -12,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod farm;
 pub mod hub;
+pub mod ident;
 pub mod methods;
 pub mod names;
 pub mod pyrepr;
@@ -21,11 +24,10 @@ pub mod run;
 pub mod safefs;
 pub mod server;
 pub mod signature;
+pub mod storage;
 pub mod timefmt;
 pub mod tls;
 pub mod topdir;
+pub mod uploads;
 
 pub use cli::cli_main;
-// the files moved into domain/ keep their old paths until their callers are converted
-pub use domain::sessions as session;
-pub use domain::{policy, repos, scheduler, tasks, uploads};

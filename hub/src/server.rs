@@ -2,8 +2,8 @@
 //! its connection), axum routes for the hub endpoints, graceful shutdown.
 
 use crate::dispatch::{KOJI_VERSION, handle_xmlrpc};
+use crate::domain::sessions::SessionHeaders;
 use crate::hub::Hub;
-use crate::session::SessionHeaders;
 use crate::tls::{PeerInfo, TlsSetup};
 use axum::Router;
 use axum::body::Body;

@@ -21,17 +21,16 @@ const ALLOWED: &[(&str, &str)] = &[
     ),
     (
         "background/scheduler.rs",
-        "the scheduler loop runs passes on connections it owns",
+        "a scheduler pass on a connection it owns",
     ),
     ("ctx.rs", "the call's own connection/transaction"),
     ("db.rs", "creates the pool"),
     ("run.rs", "start-up and shutdown"),
     ("farm.rs", "start-up bootstrap, before serving"),
     (
-        "session.rs",
+        "domain/sessions.rs",
         "session validation, before the call's context exists",
     ),
-    ("scheduler.rs", "a scheduler pass on a connection it owns"),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -1,30 +1,34 @@
 //! The background repo queue pass: waiting repo requests become `newRepo` tasks without
 //! anyone polling (`repo.checkQueue` does the same on demand).
 
+use crate::ctx::Ctx;
+use crate::hub::Hub;
+use crate::tls::{ClientCert, PeerInfo};
+use std::sync::Arc;
+
 /// One pass in a transaction of its own, as a call without a session would run it. Most
 /// passes follow ordinary task events: nothing is begun when no request waits.
-pub async fn pass(hub: std::sync::Arc<crate::hub::Hub>) {
-    let peer = std::sync::Arc::new(crate::tls::PeerInfo {
-        addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        cert: crate::tls::ClientCert::None,
-    });
-    // most passes follow ordinary task events: skip the transaction when no request waits
-    let waiting: Result<Option<i32>, _> =
-        sqlx::query_scalar("SELECT 1 FROM repo_queue WHERE active AND repo_id IS NULL LIMIT 1")
-            .fetch_optional(hub.pool())
-            .await;
+pub async fn pass(hub: Arc<Hub>) {
+    let waiting = match hub.pool().acquire().await {
+        Ok(mut db) => crate::storage::repo_queue::any_waiting(&mut db).await,
+        Err(e) => Err(e),
+    };
     match waiting {
-        Ok(None) => return,
-        Ok(Some(_)) => {}
+        Ok(false) => return,
+        Ok(true) => {}
         Err(e) => {
             tracing::warn!(error = %e, "cannot look at the repo queue");
             return;
         }
     }
+    let peer = Arc::new(PeerInfo {
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        cert: ClientCert::None,
+    });
     let cfg = hub.config.repos.clone();
-    let mut c = crate::ctx::Ctx::new(hub, peer, None);
+    let mut c = Ctx::new(hub, peer, None);
     c.method = "repo.checkQueue";
-    match crate::repos::check_queue(&mut c, &cfg, false).await {
+    match crate::domain::repos::queue::check_queue(&mut c, &cfg, false).await {
         Ok(_) => {
             if let Err(e) = c.commit().await {
                 tracing::warn!(error = %e, "repo queue pass did not commit");

@@ -31,22 +31,15 @@ impl Verdict {
 /// `policy_get_user`).
 async fn policy_user(c: &mut Ctx, data: &Struct) -> HResult<Option<i32>> {
     match data.get("user_id") {
+        // an id no user can have is nobody (denied), never some other user
         Some(Value::Int(id)) => Ok(i32::try_from(*id).ok()),
-        Some(Value::Nil) | None => Ok(c.user_id().and_then(|u| i32::try_from(u).ok())),
+        Some(Value::Nil) | None => Ok(c.user_id()),
         Some(_) => Err(HubError::parameter("policy data user_id must be an int")),
     }
 }
 
 async fn user_has(c: &mut Ctx, user: i32, perms: &[&str]) -> HResult<bool> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM user_perms up JOIN permissions p ON p.id = up.perm_id \
-         WHERE up.user_id = $1 AND up.active AND p.name = ANY($2)",
-    )
-    .bind(user)
-    .bind(perms)
-    .fetch_one(c.db().await?)
-    .await?;
-    Ok(n > 0)
+    super::users::has_any_perm(c, user, perms).await
 }
 
 /// Evaluate policy `name` on `data`; None when kkoji has no such policy.

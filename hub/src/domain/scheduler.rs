@@ -1,18 +1,79 @@
-//! The task scheduler: assigns FREE tasks to ready, enabled hosts in the task's channel and
-//! arch whose free capacity covers the task's weight, below their maxjobs, in priority
-//! order, spreading work across hosts. One transaction under an advisory lock, so a task is
-//! never assigned twice, also with several hubs on one database. It also takes the ready flag
-//! from hosts that stopped checking in and frees tasks stuck on them.
+//! Who gets which FREE task: a pure function of the hosts, the tasks and the settings, so
+//! every rule can be tested without a database. The pass that loads the state, enforces
+//! the timeouts and applies the result is `background::scheduler`.
+//!
+//! The rules:
+//! - only enabled, ready hosts take work;
+//! - a task goes to a host of its channel whose arches (plus `noarch`) include its arch;
+//! - a host takes at most `maxjobs` tasks, and only while its free capacity covers the
+//!   task's weight; an idle host may take a task heavier than its whole capacity
+//!   (otherwise such a task could never run anywhere);
+//! - tasks waiting for subtasks hold neither capacity nor a maxjobs slot;
+//! - tasks are handed out in priority order (lower first), then oldest first;
+//! - among the hosts that can take a task, the least loaded (relative to capacity) wins,
+//!   then the one with fewest tasks, then the one given fewest in this pass;
+//! - a host that refused a task never gets it again; a soft refusal bars the host only
+//!   for the retry interval, and until the refusal times out the host gets the task only
+//!   when no other host can take it.
 
-use crate::config::SchedulerConfig;
-use sqlx::{PgPool, Row};
-use std::collections::{HashMap, HashSet};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashSet};
 
-/// Any constant works as long as every hub uses the same one.
-const LOCK_KEY: i64 = 0x6b6b_6f6a_6953_6368;
+/// A host as a pass sees it.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub id: i32,
+    pub enabled: bool,
+    pub ready: bool,
+    /// The arches it builds (`noarch` is implied).
+    pub arches: Vec<String>,
+    /// Its enabled channels.
+    pub channels: Vec<i32>,
+    pub capacity: f64,
+    pub maxjobs: i64,
+    /// The tasks it holds (OPEN or ASSIGNED).
+    pub active: Vec<Active>,
+}
 
-#[derive(Debug)]
-struct HostState {
+/// A task a host holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Active {
+    pub weight: f64,
+    /// Waiting for its subtasks.
+    pub waiting: bool,
+}
+
+/// A FREE task.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: i32,
+    pub channel_id: i32,
+    pub arch: String,
+    pub weight: f64,
+    pub priority: i32,
+    pub create_time: DateTime<Utc>,
+    pub refusals: Vec<Refusal>,
+}
+
+/// A host's refusal of a task.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal {
+    pub host: i32,
+    pub soft: bool,
+    /// Seconds since the refusal.
+    pub age: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// How long a soft refusal keeps the task from its host while another host can take it.
+    pub soft_refusal_timeout: f64,
+    /// How long a soft refusal bars its host outright (at most the timeout).
+    pub soft_refusal_retry: f64,
+}
+
+/// A host's standing during one pass.
+struct Slot {
     id: i32,
     arches: HashSet<String>,
     channels: HashSet<i32>,
@@ -23,16 +84,32 @@ struct HostState {
     assigned_now: i64,
 }
 
-impl HostState {
+impl Slot {
+    fn new(h: &Host) -> Slot {
+        let mut arches: HashSet<String> = h.arches.iter().cloned().collect();
+        arches.insert("noarch".into());
+        let counted = h.active.iter().filter(|a| !a.waiting);
+        Slot {
+            id: h.id,
+            arches,
+            channels: h.channels.iter().copied().collect(),
+            capacity: h.capacity,
+            load: counted.clone().map(|a| a.weight).sum(),
+            ntasks: i64::try_from(counted.count()).unwrap_or(i64::MAX),
+            maxjobs: h.maxjobs,
+            assigned_now: 0,
+        }
+    }
+
     /// Free capacity must cover the weight; an idle host may take a task heavier than its
-    /// whole capacity (otherwise such a task could never run anywhere).
+    /// whole capacity.
     fn fits(&self, weight: f64) -> bool {
         self.ntasks < self.maxjobs
             && (self.load <= 0.0 || self.capacity - self.load >= weight - 1e-9)
     }
 
     fn rank(&self) -> (i64, i64, i64) {
-        // lowest relative load first, then fewest tasks, then fewest assignments this run
+        // lowest relative load first, then fewest tasks, then fewest assignments this pass
         (
             ((self.load / self.capacity.max(0.01)) * 1000.0) as i64,
             self.ntasks,
@@ -41,192 +118,275 @@ impl HostState {
     }
 }
 
-/// One scheduling pass. Returns the number of tasks assigned, or `None` when another pass
-/// (on this or another hub) holds the lock.
-pub async fn run(pool: &PgPool, cfg: &SchedulerConfig) -> Result<Option<usize>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(LOCK_KEY)
-        .fetch_one(&mut *tx)
-        .await?;
-    if !got {
-        return Ok(None);
-    }
-    sqlx::query(
-        "UPDATE host SET ready = FALSE WHERE ready AND (update_time IS NULL \
-         OR update_time < clock_timestamp() - make_interval(secs => $1))",
-    )
-    .bind(cfg.ready_timeout as f64)
-    .execute(&mut *tx)
-    .await?;
-    let stale_assigned = sqlx::query(
-        "UPDATE task SET state = 0, host_id = NULL, assign_time = NULL \
-         WHERE state = 4 AND assign_time < clock_timestamp() - make_interval(secs => $1)",
-    )
-    .bind(cfg.assign_timeout as f64)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    let lost = sqlx::query(
-        "UPDATE task t SET state = 0, host_id = NULL, start_time = NULL, assign_time = NULL \
-         FROM host h WHERE t.host_id = h.id AND t.state IN (1, 4) \
-           AND (h.update_time IS NULL OR h.update_time < clock_timestamp() - make_interval(secs => $1)) \
-         RETURNING t.id, h.name",
-    )
-    .bind(cfg.host_timeout as f64)
-    .fetch_all(&mut *tx)
-    .await?;
-    for r in &lost {
-        let id: i32 = r.try_get("id")?;
-        let host: String = r.try_get("name")?;
-        tracing::warn!(task = id, %host, "host stopped checking in; task freed");
-    }
-    if stale_assigned > 0 {
-        tracing::info!(
-            count = stale_assigned,
-            "assigned tasks not opened in time were freed"
-        );
-    }
-
-    let host_rows = sqlx::query(
-        "SELECT h.id, c.arches, c.capacity, h.data, \
-           COALESCE((SELECT sum(t.weight) FROM task t WHERE t.host_id = h.id AND t.state IN (1, 4) \
-                     AND NOT COALESCE(t.waiting, FALSE)), 0) AS load, \
-           (SELECT count(*) FROM task t WHERE t.host_id = h.id AND t.state IN (1, 4) \
-                     AND NOT COALESCE(t.waiting, FALSE)) AS ntasks, \
-           ARRAY(SELECT hc.channel_id FROM host_channels hc JOIN channels ch ON ch.id = hc.channel_id \
-                 WHERE hc.host_id = h.id AND hc.active AND ch.enabled) AS channels \
-         FROM host h JOIN host_config c ON c.host_id = h.id AND c.active \
-         WHERE c.enabled AND h.ready",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut hosts: Vec<HostState> = Vec::with_capacity(host_rows.len());
-    for r in &host_rows {
-        let arches: Option<String> = r.try_get("arches")?;
-        let mut set: HashSet<String> = arches
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_string)
+/// The assignments of one pass: host id → task ids, in the order they were given.
+pub fn assign(hosts: &[Host], tasks: &[Task], s: &Settings) -> BTreeMap<i32, Vec<i32>> {
+    let mut slots: Vec<Slot> = hosts
+        .iter()
+        .filter(|h| h.enabled && h.ready)
+        .map(Slot::new)
+        .collect();
+    let mut order: Vec<&Task> = tasks.iter().collect();
+    order.sort_by_key(|t| (t.priority, t.create_time, t.id));
+    let retry = s.soft_refusal_retry.min(s.soft_refusal_timeout);
+    let mut out: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for t in order {
+        let barred: HashSet<i32> = t
+            .refusals
+            .iter()
+            .filter(|r| !r.soft || r.age < retry)
+            .map(|r| r.host)
             .collect();
-        set.insert("noarch".into());
-        let data: Option<String> = r.try_get("data")?;
-        let maxjobs = data
-            .as_deref()
-            .map(crate::methods::common::load_value)
-            .and_then(|v| v.get("maxjobs").and_then(koji_protocol::Value::as_i64))
-            .unwrap_or(cfg.max_jobs);
-        hosts.push(HostState {
-            id: r.try_get("id")?,
-            arches: set,
-            channels: r.try_get::<Vec<i32>, _>("channels")?.into_iter().collect(),
-            capacity: r.try_get("capacity")?,
-            load: r.try_get("load")?,
-            ntasks: r.try_get("ntasks")?,
-            maxjobs,
-            assigned_now: 0,
-        });
-    }
-    if hosts.is_empty() {
-        tx.commit().await?;
-        return Ok(Some(0));
-    }
-    let free = sqlx::query(
-        "SELECT t.id, t.channel_id, t.arch, t.weight, \
-           ARRAY(SELECT r.host_id FROM task_refusals r WHERE r.task_id = t.id \
-                 AND (NOT r.soft OR r.time > clock_timestamp() - make_interval(secs => $2))) AS barred, \
-           ARRAY(SELECT r.host_id FROM task_refusals r WHERE r.task_id = t.id \
-                 AND r.soft AND r.time > clock_timestamp() - make_interval(secs => $1)) AS avoided \
-         FROM task t WHERE t.state = 0 ORDER BY t.priority, t.create_time, t.id LIMIT 1000",
-    )
-    .bind(cfg.soft_refusal_timeout as f64)
-    .bind(cfg.soft_refusal_retry.min(cfg.soft_refusal_timeout) as f64)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut assigned: HashMap<i32, Vec<i32>> = HashMap::new();
-    let mut count = 0usize;
-    for r in &free {
-        let id: i32 = r.try_get("id")?;
-        let channel: i32 = r.try_get("channel_id")?;
-        let arch: String = r.try_get("arch")?;
-        let weight: f64 = r.try_get("weight")?;
-        let barred: HashSet<i32> = r.try_get::<Vec<i32>, _>("barred")?.into_iter().collect();
-        let avoided: HashSet<i32> = r.try_get::<Vec<i32>, _>("avoided")?.into_iter().collect();
+        let avoided: HashSet<i32> = t
+            .refusals
+            .iter()
+            .filter(|r| r.soft && r.age < s.soft_refusal_timeout)
+            .map(|r| r.host)
+            .collect();
         // hosts that did not refuse first; a soft refuser only when nobody else can
-        let best = hosts
+        let best = slots
             .iter_mut()
-            .filter(|h| h.channels.contains(&channel) && h.arches.contains(&arch))
-            .filter(|h| !barred.contains(&h.id) && h.fits(weight))
+            .filter(|h| h.channels.contains(&t.channel_id) && h.arches.contains(&t.arch))
+            .filter(|h| !barred.contains(&h.id) && h.fits(t.weight))
             .min_by_key(|h| (avoided.contains(&h.id), h.rank()));
         let Some(h) = best else { continue };
-        h.load += weight;
+        h.load += t.weight;
         h.ntasks += 1;
         h.assigned_now += 1;
-        assigned.entry(h.id).or_default().push(id);
-        count += 1;
+        out.entry(h.id).or_default().push(t.id);
     }
-    for (host, ids) in &assigned {
-        sqlx::query(
-            "UPDATE task SET state = 4, host_id = $1, assign_time = clock_timestamp() \
-             WHERE id = ANY($2) AND state = 0",
-        )
-        .bind(host)
-        .bind(ids)
-        .execute(&mut *tx)
-        .await?;
-    }
-    if !assigned.is_empty() {
-        // wake exactly the builders that got work, on every hub
-        let hosts: Vec<String> = assigned.keys().map(i32::to_string).collect();
-        sqlx::query("SELECT pg_notify('kkoji_assigned', $1)")
-            .bind(hosts.join(","))
-            .execute(&mut *tx)
-            .await?;
-    }
-    if !lost.is_empty() || stale_assigned > 0 {
-        // freed tasks need another pass
-        sqlx::query("SELECT pg_notify('kkoji_tasks', '')")
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    if count > 0 {
-        tracing::debug!(count, "tasks assigned");
-    }
-    Ok(Some(count))
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn host(capacity: f64, load: f64, ntasks: i64) -> HostState {
-        HostState {
-            id: 1,
-            arches: HashSet::new(),
-            channels: HashSet::new(),
+    const SETTINGS: Settings = Settings {
+        soft_refusal_timeout: 900.0,
+        soft_refusal_retry: 30.0,
+    };
+
+    fn host(id: i32, capacity: f64) -> Host {
+        Host {
+            id,
+            enabled: true,
+            ready: true,
+            arches: vec!["x86_64".into()],
+            channels: vec![1],
             capacity,
-            load,
-            ntasks,
-            maxjobs: 2,
-            assigned_now: 0,
+            maxjobs: 10,
+            active: Vec::new(),
         }
     }
 
-    #[test]
-    fn capacity_must_cover_weight() {
-        // capacity 1.0 takes one 1.5 task when idle, never a second one
-        assert!(host(1.0, 0.0, 0).fits(1.5));
-        assert!(!host(1.0, 1.5, 1).fits(1.5));
-        assert!(host(4.0, 1.5, 1).fits(1.5));
-        assert!(!host(4.0, 3.0, 1).fits(1.5));
-        // maxjobs
-        assert!(!host(100.0, 0.5, 2).fits(0.1));
+    fn busy(mut h: Host, weights: &[f64]) -> Host {
+        h.active = weights
+            .iter()
+            .map(|w| Active {
+                weight: *w,
+                waiting: false,
+            })
+            .collect();
+        h
+    }
+
+    fn task(id: i32, weight: f64) -> Task {
+        Task {
+            id,
+            channel_id: 1,
+            arch: "x86_64".into(),
+            weight,
+            priority: 20,
+            create_time: DateTime::<Utc>::from_timestamp(1_700_000_000 + i64::from(id), 0)
+                .unwrap_or_default(),
+            refusals: Vec::new(),
+        }
+    }
+
+    fn run(hosts: &[Host], tasks: &[Task]) -> BTreeMap<i32, Vec<i32>> {
+        assign(hosts, tasks, &SETTINGS)
+    }
+
+    fn given(out: &BTreeMap<i32, Vec<i32>>, host: i32) -> Vec<i32> {
+        out.get(&host).cloned().unwrap_or_default()
     }
 
     #[test]
-    fn less_loaded_hosts_rank_first() {
-        assert!(host(4.0, 1.0, 1).rank() < host(2.0, 1.0, 1).rank());
-        assert!(host(4.0, 0.0, 0).rank() < host(4.0, 0.0, 1).rank());
+    fn only_enabled_ready_hosts_take_work() {
+        let mut off = host(1, 4.0);
+        off.enabled = false;
+        let mut unready = host(2, 4.0);
+        unready.ready = false;
+        let out = run(&[off, unready, host(3, 4.0)], &[task(10, 1.0)]);
+        assert_eq!(out, BTreeMap::from([(3, vec![10])]));
+        let mut only = host(1, 4.0);
+        only.ready = false;
+        assert!(run(&[only], &[task(10, 1.0)]).is_empty());
+    }
+
+    #[test]
+    fn the_task_arch_must_be_the_hosts_or_noarch() {
+        let mut t = task(10, 1.0);
+        t.arch = "aarch64".into();
+        let mut noarch = task(11, 1.0);
+        noarch.arch = "noarch".into();
+        let mut arm = host(2, 4.0);
+        arm.arches = vec!["aarch64".into()];
+        let out = run(&[host(1, 4.0), arm], &[t, noarch]);
+        assert_eq!(given(&out, 2), vec![10]);
+        // noarch runs anywhere: the x86_64 host is the less loaded one now
+        assert_eq!(given(&out, 1), vec![11]);
+    }
+
+    #[test]
+    fn the_task_channel_must_be_the_hosts() {
+        let mut t = task(10, 1.0);
+        t.channel_id = 2;
+        assert!(run(&[host(1, 4.0)], std::slice::from_ref(&t)).is_empty());
+        let mut h = host(1, 4.0);
+        h.channels = vec![1, 2];
+        assert_eq!(run(&[h], &[t]), BTreeMap::from([(1, vec![10])]));
+    }
+
+    #[test]
+    fn free_capacity_must_cover_the_weight() {
+        // 4.0 capacity, 3.0 held: a 1.5 task does not fit, a 1.0 task does
+        let h = busy(host(1, 4.0), &[3.0]);
+        assert!(run(std::slice::from_ref(&h), &[task(10, 1.5)]).is_empty());
+        assert_eq!(run(&[h], &[task(11, 1.0)]), BTreeMap::from([(1, vec![11])]));
+        // capacity is used up within one pass too
+        let out = run(&[host(1, 2.0)], &[task(10, 1.5), task(11, 1.5)]);
+        assert_eq!(out, BTreeMap::from([(1, vec![10])]));
+    }
+
+    #[test]
+    fn an_idle_host_takes_a_task_heavier_than_its_capacity() {
+        assert_eq!(
+            run(&[host(1, 1.0)], &[task(10, 1.5)]),
+            BTreeMap::from([(1, vec![10])])
+        );
+        // but never a second one
+        assert_eq!(
+            run(&[host(1, 1.0)], &[task(10, 1.5), task(11, 1.5)]),
+            BTreeMap::from([(1, vec![10])])
+        );
+        let loaded = busy(host(1, 1.0), &[0.1]);
+        assert!(run(&[loaded], &[task(10, 1.5)]).is_empty());
+    }
+
+    #[test]
+    fn maxjobs_caps_the_tasks_a_host_holds() {
+        let mut h = busy(host(1, 100.0), &[0.1]);
+        h.maxjobs = 2;
+        let out = run(&[h], &[task(10, 0.1), task(11, 0.1)]);
+        assert_eq!(out, BTreeMap::from([(1, vec![10])]));
+    }
+
+    #[test]
+    fn waiting_parents_hold_no_capacity_and_no_slot() {
+        let mut h = host(1, 2.0);
+        h.maxjobs = 1;
+        h.active = vec![Active {
+            weight: 2.0,
+            waiting: true,
+        }];
+        // the parent's child runs on the host that holds the parent
+        assert_eq!(run(&[h], &[task(10, 1.5)]), BTreeMap::from([(1, vec![10])]));
+    }
+
+    #[test]
+    fn tasks_go_out_in_priority_order_then_oldest_first() {
+        let mut urgent = task(12, 1.5);
+        urgent.priority = 10;
+        let old = task(10, 1.5);
+        let new = task(11, 1.5);
+        // room for one task: the urgent one wins although it came last
+        let out = run(&[host(1, 1.5)], &[old.clone(), new.clone(), urgent]);
+        assert_eq!(out, BTreeMap::from([(1, vec![12])]));
+        // same priority: the older one
+        let out = run(&[host(1, 1.5)], &[new, old]);
+        assert_eq!(out, BTreeMap::from([(1, vec![10])]));
+    }
+
+    #[test]
+    fn work_spreads_to_the_least_loaded_host() {
+        let big = busy(host(1, 8.0), &[2.0]);
+        let small = busy(host(2, 2.0), &[1.0]);
+        // relative load 0.25 < 0.5
+        assert_eq!(
+            given(&run(&[small.clone(), big.clone()], &[task(10, 0.5)]), 1),
+            vec![10]
+        );
+        // two idle hosts share a burst instead of one taking it all
+        let out = run(
+            &[host(1, 8.0), host(2, 8.0)],
+            &[task(10, 1.0), task(11, 1.0)],
+        );
+        assert_eq!(given(&out, 1).len(), 1);
+        assert_eq!(given(&out, 2).len(), 1);
+    }
+
+    #[test]
+    fn a_host_never_gets_a_task_it_refused() {
+        let mut t = task(10, 1.0);
+        t.refusals = vec![Refusal {
+            host: 1,
+            soft: false,
+            age: 1_000_000.0,
+        }];
+        assert!(run(&[host(1, 4.0)], std::slice::from_ref(&t)).is_empty());
+        assert_eq!(
+            run(&[host(1, 4.0), host(2, 4.0)], &[t]),
+            BTreeMap::from([(2, vec![10])])
+        );
+    }
+
+    #[test]
+    fn a_soft_refusal_bars_briefly_then_yields_to_other_hosts() {
+        let soft = |age| {
+            let mut t = task(10, 1.0);
+            t.refusals = vec![Refusal {
+                host: 1,
+                soft: true,
+                age,
+            }];
+            t
+        };
+        // within the retry interval: not even as a last resort
+        assert!(run(&[host(1, 4.0)], &[soft(5.0)]).is_empty());
+        // after it: back to the refuser when nobody else can take it...
+        assert_eq!(
+            run(&[host(1, 4.0)], &[soft(60.0)]),
+            BTreeMap::from([(1, vec![10])])
+        );
+        // ...but another host goes first, even a busier one
+        let other = busy(host(2, 4.0), &[3.0]);
+        assert_eq!(
+            run(&[host(1, 4.0), other.clone()], &[soft(60.0)]),
+            BTreeMap::from([(2, vec![10])])
+        );
+        // once the refusal timed out, it counts no more
+        assert_eq!(
+            run(&[host(1, 4.0), other], &[soft(1000.0)]),
+            BTreeMap::from([(1, vec![10])])
+        );
+    }
+
+    #[test]
+    fn a_retry_interval_longer_than_the_timeout_is_cut_to_it() {
+        let s = Settings {
+            soft_refusal_timeout: 10.0,
+            soft_refusal_retry: 60.0,
+        };
+        let mut t = task(10, 1.0);
+        t.refusals = vec![Refusal {
+            host: 1,
+            soft: true,
+            age: 20.0,
+        }];
+        assert_eq!(
+            assign(&[host(1, 4.0)], &[t], &s),
+            BTreeMap::from([(1, vec![10])])
+        );
     }
 }

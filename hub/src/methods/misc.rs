@@ -1,7 +1,8 @@
 //! Introspection, version and event calls.
 
+use super::KOJI_VERSION;
 use crate::ctx::Ctx;
-use crate::dispatch::KOJI_VERSION;
+use crate::domain::events;
 use crate::error::{HResult, HubError};
 use crate::signature::Args;
 use crate::timefmt;
@@ -91,20 +92,7 @@ fn event_value(id: i64, t: &DateTime<Utc>) -> Value {
 /// getLastEvent(before=None, strict=True)
 pub async fn get_last_event(c: &mut Ctx, a: Args) -> HResult<Value> {
     let before = a.opt_f64(0)?;
-    let row: Option<(i64, DateTime<Utc>)> = match before {
-        None => {
-            sqlx::query_as("SELECT id, time FROM events ORDER BY id DESC LIMIT 1")
-                .fetch_optional(c.db().await?)
-                .await?
-        }
-        Some(ts) => sqlx::query_as(
-            "SELECT id, time FROM events WHERE time < to_timestamp($1) ORDER BY id DESC LIMIT 1",
-        )
-        .bind(ts)
-        .fetch_optional(c.db().await?)
-        .await?,
-    };
-    match row {
+    match events::last(c, before).await? {
         Some((id, t)) => Ok(event_value(id, &t)),
         None if a.truthy(1) => Err(HubError::generic("No event found")),
         None => Ok(Value::Nil),
@@ -114,12 +102,7 @@ pub async fn get_last_event(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// getEvent(id, strict=False)
 pub async fn get_event(c: &mut Ctx, a: Args) -> HResult<Value> {
     let id = a.i64(0)?;
-    let row: Option<(i64, DateTime<Utc>)> =
-        sqlx::query_as("SELECT id, time FROM events WHERE id = $1")
-            .bind(id)
-            .fetch_optional(c.db().await?)
-            .await?;
-    match row {
+    match events::get(c, id).await? {
         Some((id, t)) => Ok(event_value(id, &t)),
         None if a.truthy(1) => Err(HubError::generic(format!("No such event: {id}"))),
         None => Ok(Value::Nil),

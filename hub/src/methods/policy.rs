@@ -4,8 +4,8 @@
 
 use super::host_api::verify;
 use crate::ctx::Ctx;
+use crate::domain::policy;
 use crate::error::{HResult, HubError};
-use crate::policy;
 use crate::signature::Args;
 use koji_protocol::{Struct, Value};
 
