@@ -396,11 +396,6 @@ pub async fn result_of(c: &mut Ctx, id: i32) -> HResult<Option<String>> {
     Ok(store::result_of(c.db().await?, id).await?)
 }
 
-/// The user of the host holding the task OPEN.
-pub async fn holder_user(c: &mut Ctx, id: i32) -> HResult<Option<i32>> {
-    Ok(store::holder_user(c.db().await?, id).await?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

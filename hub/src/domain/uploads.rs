@@ -33,7 +33,7 @@ pub async fn authorize_dir(c: &mut Ctx, rel: &Path) -> HResult<PathBuf> {
         let task_id: Option<i32> = comps.get(2).and_then(|s| s.parse().ok());
         let ok = match task_id {
             Some(t) if comps.get(1).and_then(|s| s.parse::<i32>().ok()) == Some(t % 10000) => {
-                super::tasks::holder_user(c, t).await? == Some(uid)
+                crate::storage::tasks::holder_user(c.db().await?, t).await? == Some(uid)
             }
             _ => false,
         };

@@ -2,9 +2,8 @@
 //! results, tagging, and the queries `download-build`, `latest-build`, `list-builds` and
 //! `list-tagged` use.
 
-use super::common::QueryOpts;
+use super::common::{QueryOpts, build_ref, require_tag};
 use super::host_api::verify;
-use super::tags::require_tag;
 use crate::ctx::Ctx;
 use crate::domain::builds::{
     self, Build, BuildFiles, BuildFilter, BuildRef, InitBuild, ListedRpm, Rpm, RpmRef, TaggedBuild,
@@ -83,31 +82,6 @@ fn rpm_value(r: &Rpm) -> Value {
         "external_repo_name" => "INTERNAL",
         "metadata_only" => r.metadata_only,
         "extra" => Value::Nil,
-    }
-}
-
-/// A build named by id, NVR or dict (`{'id': N}` or name, version and release).
-pub fn build_ref(v: &Value) -> HResult<BuildRef> {
-    match v {
-        Value::Int(id) => Ok(BuildRef::Id(checked_id("buildInfo", *id)?)),
-        Value::String(s) => Ok(BuildRef::Nvr(s.clone())),
-        Value::Struct(s) => {
-            if let Some(id) = s.get("id").and_then(Value::as_i64) {
-                return Ok(BuildRef::Id(checked_id("buildInfo", id)?));
-            }
-            match (s.get("name"), s.get("version"), s.get("release")) {
-                (Some(Value::String(n)), Some(Value::String(ver)), Some(Value::String(rel))) => {
-                    Ok(BuildRef::Nvr(format!("{n}-{ver}-{rel}")))
-                }
-                _ => Err(HubError::generic(
-                    "Invalid build info: need id or name/version/release",
-                )),
-            }
-        }
-        other => Err(HubError::parameter(format!(
-            "Invalid build value: {}",
-            crate::pyrepr::repr(other)
-        ))),
     }
 }
 

@@ -1,7 +1,41 @@
 //! Argument and answer helpers shared by the handlers.
 
+use crate::ctx::Ctx;
+use crate::domain::builds::BuildRef;
 use crate::error::{HResult, HubError};
+use crate::signature::{checked_id, value_ident};
 use koji_protocol::Value;
+
+/// (id, name) of the tag named by `v` that must exist now.
+pub async fn require_tag(c: &mut Ctx, v: &Value) -> HResult<(i32, String)> {
+    let ident = value_ident(v, "tag")?;
+    crate::domain::tags::require(c, &ident).await
+}
+
+/// A build named by id, NVR or dict (`{'id': N}` or name, version and release).
+pub fn build_ref(v: &Value) -> HResult<BuildRef> {
+    match v {
+        Value::Int(id) => Ok(BuildRef::Id(checked_id("buildInfo", *id)?)),
+        Value::String(s) => Ok(BuildRef::Nvr(s.clone())),
+        Value::Struct(s) => {
+            if let Some(id) = s.get("id").and_then(Value::as_i64) {
+                return Ok(BuildRef::Id(checked_id("buildInfo", id)?));
+            }
+            match (s.get("name"), s.get("version"), s.get("release")) {
+                (Some(Value::String(n)), Some(Value::String(ver)), Some(Value::String(rel))) => {
+                    Ok(BuildRef::Nvr(format!("{n}-{ver}-{rel}")))
+                }
+                _ => Err(HubError::generic(
+                    "Invalid build info: need id or name/version/release",
+                )),
+            }
+        }
+        other => Err(HubError::parameter(format!(
+            "Invalid build value: {}",
+            crate::pyrepr::repr(other)
+        ))),
+    }
+}
 
 /// `queryOpts` subset: order (comma-separated, `-` for descending, checked against the
 /// allowed columns), offset, limit, countOnly.

@@ -1,7 +1,6 @@
 //! External repositories (mirrors of upstream yum repos) and their links to tags.
 
-use super::common::QueryOpts;
-use super::tags::require_tag;
+use super::common::{QueryOpts, require_tag};
 use crate::ctx::Ctx;
 use crate::domain::external_repos::{self, ExternalRepo, MERGE_MODES, TagLink};
 use crate::error::{HResult, HubError};

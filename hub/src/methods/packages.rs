@@ -1,7 +1,6 @@
 //! Packages and tag package lists (owner, blocked, extra arches), inherited through tags.
 
-use super::common::QueryOpts;
-use super::tags::require_tag;
+use super::common::{QueryOpts, require_tag};
 use crate::ctx::Ctx;
 use crate::domain::packages::{self, ListAdd, Listing};
 use crate::domain::{Named, find, get, glob_to_like, no_such};

@@ -293,7 +293,7 @@ pub async fn repo_request(c: &mut Ctx, a: Args) -> HResult<Value> {
         },
     };
     let admin = c.is_admin().await?;
-    let prio = repos::priority_from(a.opt_i64(4)?, admin)?;
+    let prio = queue::priority_from(a.opt_i64(4)?, admin)?;
     let out = queue::request_repo(c, tid, min, at, &opts, prio, a.truthy(5), Some(owner)).await?;
     Ok(kstruct! {
         "repo" => repo_or_nil(out.repo),
@@ -327,7 +327,7 @@ pub async fn check_request(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// repo.setRequestPriority(req_id, priority)
 pub async fn set_request_priority(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("admin").await?;
-    repos::set_request_priority(c, a.id(0)?, a.i64(1)?).await?;
+    queue::set_request_priority(c, a.id(0)?, a.i64(1)?).await?;
     Ok(Value::Nil)
 }
 

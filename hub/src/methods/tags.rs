@@ -1,6 +1,6 @@
 //! Tags: config, extra, inheritance. All versioned by event.
 
-use super::common::QueryOpts;
+use super::common::{QueryOpts, build_ref, require_tag};
 use crate::ctx::Ctx;
 use crate::domain::tags::{self, Inherited, Link, LinkChange, NewTag, Tag, TagConfig, TagEdit};
 use crate::domain::{Named, get, glob_to_like};
@@ -29,12 +29,6 @@ pub fn tag_value(t: &Tag, with_extra: bool) -> Value {
         }
     }
     v
-}
-
-/// (id, name) of the tag named by `v` that must exist now.
-pub async fn require_tag(c: &mut Ctx, v: &Value) -> HResult<(i32, String)> {
-    let ident = value_ident(v, "tag")?;
-    tags::require(c, &ident).await
 }
 
 /// getTag(tagInfo, strict=False, event=None, blocked=False)
@@ -195,7 +189,7 @@ pub async fn list_tags(c: &mut Ctx, a: Args) -> HResult<Value> {
     let build = match a.val(0) {
         Value::Nil => None,
         v => {
-            let r = super::builds::build_ref(v)?;
+            let r = build_ref(v)?;
             match crate::domain::builds::find(c, &r).await? {
                 Some(b) => Some(b.id),
                 None => {

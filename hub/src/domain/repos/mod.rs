@@ -221,23 +221,3 @@ pub async fn delete(c: &mut Ctx, repo: i32) -> HResult<usize> {
 pub async fn exists(c: &mut Ctx, repo: i32) -> HResult<bool> {
     Ok(store::exists(c.db().await?, repo, false).await?)
 }
-
-/// The priority of a request from its wire value (relative to Koji's default; below it
-/// only for admins).
-pub fn priority_from(v: Option<i64>, is_admin: bool) -> HResult<i64> {
-    match v {
-        None => Ok(PRIO_DEFAULT),
-        Some(p) if p < 0 && !is_admin => Err(HubError::not_allowed(
-            "only admins may create high-priority requests",
-        )),
-        Some(p) => super::tasks::checked_priority(PRIO_DEFAULT.saturating_add(p)).map(i64::from),
-    }
-}
-
-/// repo.setRequestPriority.
-pub async fn set_request_priority(c: &mut Ctx, id: i32, priority: i64) -> HResult<()> {
-    c.mark_write();
-    let p = super::tasks::checked_priority(priority)?;
-    repo_queue::set_priority(c.db().await?, id, p).await?;
-    Ok(())
-}

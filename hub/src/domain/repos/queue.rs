@@ -8,7 +8,7 @@ use super::{
 use crate::config::ReposConfig;
 use crate::ctx::Ctx;
 use crate::domain::tasks::{self, NewTask, TaskState};
-use crate::error::HResult;
+use crate::error::{HResult, HubError};
 use crate::storage::{calls, repo_queue as store, repos as repo_store, users};
 use koji_protocol::{Limits, Struct, Value, decode_response, kstruct};
 
@@ -322,4 +322,24 @@ pub async fn auto_requests(c: &mut Ctx, owner: Option<i32>) -> HResult<usize> {
         }
     }
     Ok(made)
+}
+
+/// The priority of a request from its wire value (relative to Koji's default; below it
+/// only for admins).
+pub fn priority_from(v: Option<i64>, is_admin: bool) -> HResult<i64> {
+    match v {
+        None => Ok(PRIO_DEFAULT),
+        Some(p) if p < 0 && !is_admin => Err(HubError::not_allowed(
+            "only admins may create high-priority requests",
+        )),
+        Some(p) => tasks::checked_priority(PRIO_DEFAULT.saturating_add(p)).map(i64::from),
+    }
+}
+
+/// repo.setRequestPriority.
+pub async fn set_request_priority(c: &mut Ctx, id: i32, priority: i64) -> HResult<()> {
+    c.mark_write();
+    let p = tasks::checked_priority(priority)?;
+    store::set_priority(c.db().await?, id, p).await?;
+    Ok(())
 }
