@@ -4,17 +4,11 @@ use super::{Named, find, get};
 use crate::ctx::Ctx;
 use crate::error::{HResult, HubError};
 use crate::ident::Ident;
-use crate::methods::common::QueryOpts;
 use crate::storage::tags as store;
 use koji_protocol::{Struct, Value};
 use std::collections::HashSet;
 
 pub use crate::storage::tags::{Link, LinkRow, Tag, TagConfig};
-
-/// Deliberately wrong: the domain reaching up into the handlers' query options.
-pub fn page_of(o: &QueryOpts) -> Option<i64> {
-    o.limit
-}
 
 /// The tag named by `ident` as of `event` (None = now).
 pub async fn get_tag(c: &mut Ctx, ident: &Ident, event: Option<i64>) -> HResult<Option<Tag>> {
