@@ -12,9 +12,10 @@ use crate::storage::sessions::Session;
 use crate::storage::tags::Tag;
 use sqlx::PgPool;
 
-/// How often host polls may wake the scheduler (task events wake it at once anyway).
+/// How often an exhausted pool is logged (not once per refused call).
 const POOL_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How often host polls may wake the scheduler (task events wake it at once anyway).
 const POLL_WAKE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
 pub struct Hub {

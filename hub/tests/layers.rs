@@ -34,7 +34,6 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
             "run",
             "cli",
             "farm",
-            "session_cache",
         ],
         "storage is the bottom layer: SQL on a connection, nothing about calls",
     ),
