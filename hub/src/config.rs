@@ -36,9 +36,9 @@ pub struct HubConfig {
     #[serde(default)]
     pub db: DbConfig,
     #[serde(default)]
-    pub scheduler: crate::scheduler::SchedulerConfig,
+    pub scheduler: SchedulerConfig,
     #[serde(default)]
-    pub repos: crate::repos::ReposConfig,
+    pub repos: ReposConfig,
 }
 
 /// A host the hub creates at start-up if it does not exist yet.
@@ -144,6 +144,69 @@ impl Default for DbConfig {
 impl DbConfig {
     pub fn acquire_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.acquire_timeout_secs)
+    }
+}
+
+/// `[scheduler]`: timeouts of the scheduler pass and defaults for hosts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// A ready host that has not checked in for this long loses its ready flag.
+    pub ready_timeout: u64,
+    /// An ASSIGNED task not opened within this long goes back to FREE.
+    pub assign_timeout: u64,
+    /// OPEN tasks of a host silent for this long go back to FREE (the host is presumed dead).
+    pub host_timeout: u64,
+    /// How long a soft refusal keeps a task away from the refusing host while another host
+    /// could take it.
+    pub soft_refusal_timeout: u64,
+    /// After this long a softly refused task may go back to the refusing host when no other
+    /// host can take it (a soft refusal says "not now": on a one-builder farm waiting the
+    /// whole timeout would stall the task for nothing).
+    pub soft_refusal_retry: u64,
+    /// maxjobs of hosts that did not report their own.
+    pub max_jobs: i64,
+    /// Seconds between background runs (timeouts are enforced then).
+    pub interval: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            ready_timeout: 180,
+            assign_timeout: 300,
+            host_timeout: 900,
+            soft_refusal_timeout: 900,
+            soft_refusal_retry: 30,
+            max_jobs: 15,
+            interval: 10,
+        }
+    }
+}
+
+/// `[repos]` of the hub config.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReposConfig {
+    /// At most this many repo tasks (newRepo) run at once; more requests wait.
+    pub max_tasks: i64,
+    /// A request whose task failed is retried this many times before it is given up.
+    pub retries: i64,
+    /// Finished requests stay visible (checkRequest) this long.
+    pub request_clean_secs: i64,
+    /// Builders that take no `createrepo` channel never see repo tasks; this is only the
+    /// priority of those tasks.
+    pub task_priority: i64,
+}
+
+impl Default for ReposConfig {
+    fn default() -> Self {
+        ReposConfig {
+            max_tasks: 10,
+            retries: 3,
+            request_clean_secs: 3600,
+            task_priority: 15,
+        }
     }
 }
 

@@ -4,9 +4,9 @@
 
 use crate::error::{HResult, HubError};
 use crate::hub::{Hub, HubState};
-use crate::session::Session;
+use crate::storage::sessions::Session;
+use crate::storage::{Stamp, calls, events, sessions, users};
 use crate::tls::PeerInfo;
-use koji_protocol::Fault;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::sync::Arc;
@@ -85,7 +85,7 @@ impl Ctx {
         match self.tx.as_mut() {
             Some(Conn::Tx(tx)) => Ok(&mut **tx),
             Some(Conn::Plain(c)) => Ok(&mut **c),
-            None => Err(HubError::Fault(Fault::generic("no transaction"))),
+            None => Err(HubError::generic("no transaction")),
         }
     }
 
@@ -111,9 +111,9 @@ impl Ctx {
         }
         match self.tx.as_mut() {
             Some(Conn::Plain(c)) => Ok(&mut **c),
-            _ => Err(HubError::Fault(Fault::generic(
+            _ => Err(HubError::generic(
                 "internal error: a single-statement write inside a transaction",
-            ))),
+            )),
         }
     }
 
@@ -131,31 +131,20 @@ impl Ctx {
     /// replayed callnum. Read after the session row refused the callnum update.
     pub async fn callnum_refusal(&mut self, sid: i64, n: Option<i64>) -> HubError {
         let method = self.method;
-        let row: Result<Option<(bool, bool)>, sqlx::Error> = match self.db().await {
-            Ok(db) => {
-                sqlx::query_as("SELECT closed, expired FROM sessions WHERE id = $1")
-                    .bind(sid)
-                    .fetch_optional(db)
-                    .await
-            }
+        let row = match self.db().await {
+            Ok(db) => sessions::status(db, sid).await,
             Err(e) => return e,
         };
-        let row = match row {
-            Ok(r) => r,
-            Err(e) => return e.into(),
-        };
         match (row, n) {
-            (Some((false, true)), _) => Fault::new(
-                koji_protocol::codes::AUTH_EXPIRED,
-                format!("session \"{sid}\" has expired"),
-            ),
-            (Some((false, false)), Some(n)) => Fault::new(
-                koji_protocol::codes::RETRY,
-                format!("unable to retry call {n} (method {method}) for session {sid}"),
-            ),
-            _ => Fault::auth("Invalid session or bad credentials"),
+            (Err(e), _) => e.into(),
+            (Ok(Some((false, true))), _) => {
+                HubError::AuthExpired(format!("session \"{sid}\" has expired"))
+            }
+            (Ok(Some((false, false))), Some(n)) => HubError::Retry(format!(
+                "unable to retry call {n} (method {method}) for session {sid}"
+            )),
+            _ => HubError::auth("Invalid session or bad credentials"),
         }
-        .into()
     }
 
     /// The event that versions every change of this call, created on first need.
@@ -168,19 +157,24 @@ impl Ctx {
                 method = self.method,
                 "a read-only method tried to change data"
             );
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "internal error: {} may not change data",
                 self.method
-            ))
-            .into());
+            )));
         }
         self.wrote = true;
         self.notify_changes = true;
-        let id: i64 = sqlx::query_scalar("INSERT INTO events DEFAULT VALUES RETURNING id")
-            .fetch_one(self.db().await?)
-            .await?;
+        let id = events::create(self.db().await?).await?;
         self.event = Some(id);
         Ok(id)
+    }
+
+    /// The call's event and the caller: what versioned rows it changes are stamped with.
+    pub async fn stamp(&mut self) -> HResult<Stamp> {
+        Ok(Stamp {
+            event: self.event().await?,
+            user: self.user_id(),
+        })
     }
 
     pub fn current_event(&self) -> Option<i64> {
@@ -205,7 +199,7 @@ impl Ctx {
         self.wrote = true;
     }
 
-    pub fn user_id(&self) -> Option<i64> {
+    pub fn user_id(&self) -> Option<i32> {
         self.session.as_ref().map(|s| s.user_id)
     }
 
@@ -216,7 +210,7 @@ impl Ctx {
     pub fn assert_login(&self) -> HResult<&Session> {
         self.session
             .as_ref()
-            .ok_or_else(|| HubError::Fault(Fault::auth("Not logged in")))
+            .ok_or_else(|| HubError::auth("Not logged in"))
     }
 
     pub async fn perms(&mut self) -> HResult<Vec<String>> {
@@ -226,13 +220,7 @@ impl Ctx {
         let Some(uid) = self.user_id() else {
             return Ok(Vec::new());
         };
-        let p: Vec<String> = sqlx::query_scalar(
-            "SELECT p.name FROM user_perms up JOIN permissions p ON p.id = up.perm_id \
-             WHERE up.user_id = $1 AND up.active ORDER BY p.id",
-        )
-        .bind(uid as i32)
-        .fetch_all(self.db().await?)
-        .await?;
+        let p = users::perms_by_id(self.db().await?, uid).await?;
         self.perms = Some(p.clone());
         Ok(p)
     }
@@ -252,7 +240,9 @@ impl Ctx {
             Some(n) => format!("logged in as {n}"),
             None => "user not logged in".to_string(),
         };
-        Err(Fault::action_not_allowed(format!("{perm} permission required ({who})")).into())
+        Err(HubError::not_allowed(format!(
+            "{perm} permission required ({who})"
+        )))
     }
 
     pub async fn is_admin(&mut self) -> HResult<bool> {
@@ -260,24 +250,18 @@ impl Ctx {
     }
 
     pub async fn savepoint(&mut self) -> HResult<()> {
-        sqlx::query("SAVEPOINT kkoji_call")
-            .execute(self.db().await?)
-            .await?;
+        calls::savepoint(self.db().await?).await?;
         Ok(())
     }
 
     pub async fn release_savepoint(&mut self) -> HResult<()> {
-        sqlx::query("RELEASE SAVEPOINT kkoji_call")
-            .execute(self.db().await?)
-            .await?;
+        calls::release_savepoint(self.db().await?).await?;
         Ok(())
     }
 
     pub async fn rollback_savepoint(&mut self) -> HResult<()> {
         self.perms = None;
-        sqlx::query("ROLLBACK TO SAVEPOINT kkoji_call")
-            .execute(self.db().await?)
-            .await?;
+        calls::rollback_to_savepoint(self.db().await?).await?;
         Ok(())
     }
 
@@ -294,17 +278,8 @@ impl Ctx {
             // The session may have been closed or expired since it was validated (possibly
             // through another hub, or while cached), and two concurrent writes may carry one
             // callnum: check both in the call's transaction, so such a write never commits.
-            let updated = sqlx::query(
-                "UPDATE sessions SET callnum = COALESCE($1, callnum), update_time = clock_timestamp() \
-                 WHERE id = $2 AND NOT closed AND NOT expired \
-                   AND ($1::bigint IS NULL OR callnum IS NULL OR callnum < $1)",
-            )
-            .bind(n)
-            .bind(sid)
-            .execute(self.db().await?)
-            .await?
-            .rows_affected();
-            if updated == 0 {
+            let recorded = sessions::record_call(self.db().await?, sid, n).await?;
+            if !recorded {
                 // dropping the transaction rolls the call's changes back
                 return Err(self.callnum_refusal(sid, n).await);
             }
@@ -315,9 +290,7 @@ impl Ctx {
         let changed = self.wrote && self.notify_changes && matches!(self.tx, Some(Conn::Tx(_)));
         if changed {
             // other hubs drop their cached reads when this commits
-            sqlx::query("SELECT pg_notify('kkoji_changes', '')")
-                .execute(self.db().await?)
-                .await?;
+            calls::notify_changes(self.db().await?).await?;
         }
         match self.tx.take() {
             Some(Conn::Tx(tx)) => tx.commit().await?,

@@ -114,7 +114,7 @@ pub fn hub_config(
     listen: SocketAddr,
     opts: &HubOptions,
 ) -> anyhow::Result<HubConfig> {
-    let mut scheduler = kkoji_hub::scheduler::SchedulerConfig::default();
+    let mut scheduler = kkoji_hub::config::SchedulerConfig::default();
     if let Some(t) = opts.host_timeout {
         scheduler.host_timeout = t;
     }
