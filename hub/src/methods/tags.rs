@@ -304,7 +304,10 @@ pub async fn set_inheritance_data(c: &mut Ctx, a: Args) -> HResult<Value> {
                     .unwrap_or("")
                     .to_string(),
             },
-            delete: s.get("delete_link").is_some_and(Value::is_truthy),
+            delete: s
+                .get("delete link")
+                .or_else(|| s.get("delete_link"))
+                .is_some_and(Value::is_truthy),
         });
     }
     tags::set_inheritance(c, tag_id, changes, clear).await?;
