@@ -316,12 +316,15 @@ fn a_stop_signal_stops_the_builder_while_the_hub_still_runs_then_the_hub() {
         dir.path(),
         "builder",
         "trap 'sleep 1; echo builder >> \"$ORDER\"; exit 0' TERM\n\
+         touch \"$ORDER.builder-up\"\n\
          while :; do sleep 0.1; done",
     );
     let regen = script(
         dir.path(),
         "regen",
-        "trap 'echo regen >> \"$ORDER\"; exit 0' TERM\nwhile :; do sleep 0.1; done",
+        "trap 'echo regen >> \"$ORDER\"; exit 0' TERM\n\
+         touch \"$ORDER.regen-up\"\n\
+         while :; do sleep 0.1; done",
     );
     let state = dir.path().join("state");
     let listen = free_listen();
@@ -370,6 +373,18 @@ fn a_stop_signal_stops_the_builder_while_the_hub_still_runs_then_the_hub() {
     kkoji_builder::config::Config::load(&state.join("builder/builder.toml")).unwrap();
     kkoji_repo_regen::config::Config::load(&state.join("repo-regen/repo-regen.toml")).unwrap();
 
+    // a stand-in signalled before its trap is set would just die: wait until both are up
+    for up in ["builder-up", "regen-up"] {
+        let marker = dir.path().join(format!("order.{up}"));
+        let deadline = Instant::now() + DEADLINE;
+        while !marker.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{up}: the stand-in did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     let st = qs.terminate();
     assert!(st.success(), "{st}");
     let order = std::fs::read_to_string(&order).unwrap();
