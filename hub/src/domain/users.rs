@@ -119,11 +119,6 @@ pub async fn perms_of(c: &mut Ctx, user: i32) -> HResult<Vec<String>> {
     Ok(store::perms_by_name(c.db().await?, user).await?)
 }
 
-/// The permissions a user holds, in definition order (what `Ctx::perms` caches).
-pub async fn perms_in_order(c: &mut Ctx, user: i32) -> HResult<Vec<String>> {
-    Ok(store::perms_by_id(c.db().await?, user).await?)
-}
-
 /// Whether the user holds any of `perms` (admin is not implied).
 pub async fn has_any_perm(c: &mut Ctx, user: i32, perms: &[&str]) -> HResult<bool> {
     Ok(store::has_any_perm(c.db().await?, user, perms).await?)
@@ -131,19 +126,6 @@ pub async fn has_any_perm(c: &mut Ctx, user: i32, perms: &[&str]) -> HResult<boo
 
 pub async fn is_admin(c: &mut Ctx, user: i32) -> HResult<bool> {
     Ok(store::is_admin(c.db().await?, user).await?)
-}
-
-/// hasPerm(strict): the permission must exist.
-pub async fn require_perm_defined(c: &mut Ctx, perm: &str) -> HResult<()> {
-    if find(c, Named::Permission, &Ident::Name(perm.to_string()))
-        .await?
-        .is_none()
-    {
-        return Err(HubError::generic(format!(
-            "No such permission {perm} defined"
-        )));
-    }
-    Ok(())
 }
 
 /// grantPermission (creating the permission with `create`).
