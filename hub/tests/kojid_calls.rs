@@ -513,6 +513,11 @@ async fn restart_hosts_and_assigned_subtasks() {
     let runner = host(&farm, &admin, "runner", &["x86_64"], 4.0).await;
     let other = host(&farm, &admin, "other", &["aarch64"], 4.0).await;
     let other_id = other.call("host.getID", vec![]).await.unwrap();
+    // a host that never checked in loses what it is assigned to the next scheduler pass
+    other
+        .call("host.updateHost", vec![0.0.into(), false.into()])
+        .await
+        .unwrap();
     runner
         .call("host.updateHost", vec![0.0.into(), true.into()])
         .await
