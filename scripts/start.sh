@@ -9,8 +9,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 state="${KKOJI_STATE:-$HOME/.local/share/kkoji}"
 listen="${KKOJI_LISTEN:-127.0.0.1:8443}"
 cd "$root"
-cargo build --release -q -p kkoji-hub -p kkoji-builder -p kkoji-repo-regen
+cargo build --release -q -p kkoji-quickstart -p kkoji-hub -p kkoji-builder -p kkoji-repo-regen
 echo "Starting kkoji in $state (Ctrl-C stops it cleanly)."
 echo "Then, in another shell:  $root/.venv/bin/koji -c $state/koji.conf -p kkoji hello"
-exec "$root/target/release/kkoji-hub" quickstart --state-dir "$state" --listen "$listen" \
+exec "$root/target/release/kkoji-quickstart" --state-dir "$state" --listen "$listen" \
   --repo-regen-bin "$root/target/release/kkoji-repo-regen"

@@ -1,11 +1,14 @@
-//! Starting and (always) stopping a `kkoji-hub quickstart` for the benchmark.
+//! Starting and (always) stopping a farm in a box (`kkoji-quickstart --no-builder`, which
+//! runs the hub as its child) for the benchmark. For hub builds older than
+//! `kkoji-quickstart` (no such program beside the hub), `kkoji-hub quickstart` instead.
 //!
-//! The hub runs in its own process group, so a Ctrl-C at the terminal reaches only the
-//! benchmark, which then stops the hub itself: SIGTERM, up to [`STOP_GRACE`] for it to
-//! shut down (it stops its embedded PostgreSQL on the way), then SIGKILL to the hub's
-//! process group. `pg_ctl` detaches the postmaster into its own session, so a postmaster
-//! that outlives the hub is stopped separately (SIGQUIT: immediate shutdown, then SIGKILL).
-//! `Drop` does the same, so an error or panic in the benchmark leaves nothing running.
+//! Quickstart runs in its own process group, so a Ctrl-C at the terminal reaches only the
+//! benchmark, which then stops it: SIGTERM (quickstart stops the hub, which stops its
+//! embedded PostgreSQL), up to [`STOP_GRACE`], then SIGKILL to the process groups of
+//! quickstart and of the hub. `pg_ctl` detaches the postmaster into its own session, so a
+//! postmaster that outlives the hub is stopped separately (SIGQUIT: immediate shutdown,
+//! then SIGKILL). `Drop` does the same, so an error or panic in the benchmark leaves
+//! nothing running.
 
 use crate::procfs;
 use anyhow::{Context, bail};
@@ -29,8 +32,13 @@ pub const STOP_GRACE: Duration = Duration::from_secs(15);
 const PG_GRACE: Duration = Duration::from_secs(10);
 
 pub struct HubProcess {
+    /// `kkoji-quickstart` (or an old `kkoji-hub quickstart`).
     child: Child,
-    pid: i32,
+    child_pid: i32,
+    /// The hub itself, whose RSS and CPU time are measured (`pid` for an old hub).
+    hub_pid: i32,
+    /// What was started, for the report.
+    pub launcher: String,
     pub state_dir: PathBuf,
     pub url: String,
     pub ca_pem: PathBuf,
@@ -44,7 +52,8 @@ pub struct HubProcess {
 impl std::fmt::Debug for HubProcess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HubProcess")
-            .field("pid", &self.pid)
+            .field("pid", &self.child_pid)
+            .field("hub_pid", &self.hub_pid)
             .field("url", &self.url)
             .field("state_dir", &self.state_dir)
             .finish_non_exhaustive()
@@ -64,8 +73,9 @@ pub fn free_port() -> anyhow::Result<u16> {
 }
 
 impl HubProcess {
-    /// Starts `bin quickstart` in `state_dir` (or a fresh temporary directory) on
-    /// `127.0.0.1:port` (or a free port) and waits until it prints `ready`.
+    /// Starts the hub `bin` through `kkoji-quickstart` (beside `bin`) in `state_dir` (or a
+    /// fresh temporary directory) on `127.0.0.1:port` (or a free port) and waits until it
+    /// prints `ready`.
     pub fn start(
         bin: &Path,
         state_dir: Option<PathBuf>,
@@ -118,15 +128,25 @@ impl HubProcess {
             log = %log_path.display(),
             "starting the hub"
         );
-        let mut cmd = Command::new(bin);
-        cmd.arg("quickstart")
-            .arg("--state-dir")
+        let quickstart = bin.with_file_name("kkoji-quickstart");
+        let separate = quickstart.is_file();
+        let (mut cmd, launcher) = if separate {
+            let mut cmd = Command::new(&quickstart);
+            cmd.arg("--hub-bin").arg(bin);
+            let launcher = format!("{} (via {})", bin.display(), quickstart.display());
+            (cmd, launcher)
+        } else {
+            let mut cmd = Command::new(bin);
+            cmd.arg("quickstart");
+            (cmd, format!("{} quickstart", bin.display()))
+        };
+        cmd.arg("--state-dir")
             .arg(&state_dir)
             .arg("--listen")
             .arg(listen.to_string());
         // The benchmark measures the hub alone: a quickstart that would also run a local
         // builder (polling the hub, running tasks) is told not to.
-        if quickstart_has_flag(bin, "--no-builder") {
+        if separate || quickstart_has_flag(bin, "--no-builder") {
             cmd.arg("--no-builder");
         }
         let mut child = cmd
@@ -161,7 +181,9 @@ impl HubProcess {
         let certs = state_dir.join("certs");
         let mut hub = HubProcess {
             child,
-            pid,
+            child_pid: pid,
+            hub_pid: pid,
+            launcher,
             state_dir,
             url: format!("https://127.0.0.1:{port}/kojihub"),
             ca_pem: certs.join("ca.crt"),
@@ -172,6 +194,9 @@ impl HubProcess {
         };
         // From here on `Drop` stops the hub if waiting fails.
         hub.wait_ready(&rx, interrupted)?;
+        if separate {
+            hub.hub_pid = hub.read_hub_pid()?;
+        }
         Ok(hub)
     }
 
@@ -184,7 +209,7 @@ impl HubProcess {
         loop {
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(line) => {
-                    tracing::info!(pid = self.pid, "hub: {line}");
+                    tracing::info!(pid = self.child_pid, "hub: {line}");
                     break;
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -219,8 +244,32 @@ impl HubProcess {
         Ok(())
     }
 
+    /// The hub process (for RSS and CPU figures).
     pub fn pid(&self) -> i32 {
-        self.pid
+        self.hub_pid
+    }
+
+    /// The hub's pid as quickstart records it (`STATE/hub.pid`), checked to be its child.
+    fn read_hub_pid(&self) -> anyhow::Result<i32> {
+        let path = self.state_dir.join("hub.pid");
+        let pid: i32 = std::fs::read_to_string(&path)
+            .with_context(|| format!("quickstart is ready but {} is missing", path.display()))?
+            .trim()
+            .parse()
+            .with_context(|| format!("{}", path.display()))?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // "pid (comm) S ppid ...": the parent follows the state after the last ')'
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if ppid != Some(self.child_pid) {
+            bail!(
+                "{} names pid {pid}, which is not quickstart's hub",
+                path.display()
+            );
+        }
+        Ok(pid)
     }
 
     pub fn pgdata(&self) -> PathBuf {
@@ -258,8 +307,8 @@ impl HubProcess {
                 ));
             }
             _ => {
-                tracing::info!(pid = self.pid, "stopping the hub (SIGTERM)");
-                if let Err(e) = kill(Pid::from_raw(self.pid), Signal::SIGTERM) {
+                tracing::info!(pid = self.child_pid, "stopping the hub (SIGTERM)");
+                if let Err(e) = kill(Pid::from_raw(self.child_pid), Signal::SIGTERM) {
                     tracing::warn!(error = %e, "SIGTERM to the hub failed");
                 }
                 match wait_child(&mut self.child, STOP_GRACE) {
@@ -281,7 +330,7 @@ impl HubProcess {
                             "the hub did not stop within {}s; killing its process group",
                             STOP_GRACE.as_secs()
                         );
-                        let _ = killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
+                        let _ = killpg(Pid::from_raw(self.child_pid), Signal::SIGKILL);
                         let _ = wait_child(&mut self.child, Duration::from_secs(5));
                         result = Err(anyhow::anyhow!(
                             "the hub ignored SIGTERM for {}s and was killed",
@@ -292,7 +341,10 @@ impl HubProcess {
             }
         }
         // Whatever the hub did, kill anything left in its process group (pg_ctl helpers).
-        let _ = killpg(Pid::from_raw(self.pid), Signal::SIGKILL);
+        let _ = killpg(Pid::from_raw(self.child_pid), Signal::SIGKILL);
+        if self.hub_pid != self.child_pid {
+            let _ = killpg(Pid::from_raw(self.hub_pid), Signal::SIGKILL);
+        }
         if self.stop_leftover_postmaster() && result.is_ok() {
             result = Err(anyhow::anyhow!(
                 "the hub exited but left its PostgreSQL running (stopped it)"
@@ -315,7 +367,7 @@ impl HubProcess {
         if self.tmp_dir.is_none() {
             return format!("its log is {}", self.log_path.display());
         }
-        let keep = std::env::temp_dir().join(format!("kkoji-bench-hub-{}.log", self.pid));
+        let keep = std::env::temp_dir().join(format!("kkoji-bench-hub-{}.log", self.child_pid));
         match std::fs::copy(&self.log_path, &keep) {
             Ok(_) => format!("its log is kept in {}", keep.display()),
             Err(e) => format!(

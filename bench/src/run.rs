@@ -115,8 +115,8 @@ pub fn setup(args: &HubArgs, interrupt: &Interrupt) -> anyhow::Result<Setup> {
             pgdata: Some(hub.pgdata()),
         },
         description: format!(
-            "{} quickstart at {} (pid {}, state {})",
-            bin.display(),
+            "{} at {} (pid {}, state {})",
+            hub.launcher,
             hub.url,
             hub.pid(),
             hub.state_dir.display()

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// NFS options from the runbook: a hard mount (a dead server blocks instead of corrupting
 /// results), NFSv3, 32 KiB transfers.
@@ -13,7 +13,7 @@ pub const NFS_DEFAULT_OPTIONS: &str = "rw,hard,intr,rsize=32768,wsize=32768,vers
 /// for build trees.
 pub const LOCAL_DEFAULT_OPTIONS: &str = "noatime,nodiratime";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Hub XML-RPC URL, e.g. `https://hub.example.com/kojihub`.
@@ -71,11 +71,11 @@ pub struct Config {
     pub mounts: Vec<MountSpec>,
     /// Host preparation for `kkoji-builder prepare` (scratch disk, tree, swap).
     #[serde(default)]
-    pub prepare: Option<crate::prepare::PrepareSpec>,
+    pub prepare: Option<PrepareSpec>,
 }
 
 /// The `repo_compression` setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RepoCompression {
     #[default]
@@ -92,7 +92,7 @@ impl RepoCompression {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MountKind {
     Nfs,
@@ -126,7 +126,7 @@ impl MountKind {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MountSpec {
     pub path: PathBuf,
@@ -271,6 +271,166 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The `[prepare]` section of the builder config.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrepareSpec {
+    /// The ephemeral scratch disk, e.g. `/dev/nvme1n1`.
+    pub device: String,
+    #[serde(default = "default_fstype")]
+    pub fstype: MountKind,
+    /// Where it is mounted.
+    #[serde(default = "default_mount")]
+    pub mount: PathBuf,
+    #[serde(default)]
+    pub options: Option<String>,
+    /// Label given by `--mkfs` (rc-local plans can then mount `LABEL=…`).
+    #[serde(default = "default_label")]
+    pub label: String,
+    /// Directories to create (default: the runbook's tree under `mount`).
+    #[serde(default)]
+    pub dirs: Option<Vec<DirSpec>>,
+    /// Symlinks to create (default: `/var/lib/mock` and `/var/cache/mock` onto the disk).
+    #[serde(default)]
+    pub links: Option<Vec<LinkSpec>>,
+    /// A swap file to create and enable (0 MiB = none).
+    #[serde(default)]
+    pub swap_file: Option<PathBuf>,
+    #[serde(default)]
+    pub swap_mb: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DirSpec {
+    pub path: PathBuf,
+    /// Octal, e.g. `"2775"`.
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    pub path: PathBuf,
+    pub target: PathBuf,
+}
+
+fn default_fstype() -> MountKind {
+    MountKind::Xfs
+}
+fn default_mount() -> PathBuf {
+    PathBuf::from("/mnt/tmp")
+}
+fn default_label() -> String {
+    "kkoji-scratch".into()
+}
+fn default_mode() -> String {
+    "0755".into()
+}
+
+impl PrepareSpec {
+    /// The runbook's tree: `var/{lib,tmp,cache}`, the mock dirs (setgid, for the mock
+    /// group) and `external-repos`.
+    pub fn dirs(&self) -> Vec<DirSpec> {
+        if let Some(d) = &self.dirs {
+            return d.clone();
+        }
+        let d = |rel: &str, mode: &str| DirSpec {
+            path: self.mount.join(rel),
+            mode: mode.into(),
+            owner: None,
+            group: None,
+        };
+        vec![
+            d("var/lib", "0755"),
+            d("var/tmp", "1777"),
+            d("var/cache", "0755"),
+            d("var/lib/mock", "2775"),
+            d("var/cache/mock", "2775"),
+            d("external-repos", "0755"),
+        ]
+    }
+
+    pub fn links(&self) -> Vec<LinkSpec> {
+        if let Some(l) = &self.links {
+            return l.clone();
+        }
+        vec![
+            LinkSpec {
+                path: "/var/lib/mock".into(),
+                target: self.mount.join("var/lib/mock"),
+            },
+            LinkSpec {
+                path: "/var/cache/mock".into(),
+                target: self.mount.join("var/cache/mock"),
+            },
+        ]
+    }
+
+    /// Checks of values that parsed; `(key, message)` for the first bad one.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |k: &str, m: &str| Err((format!("prepare.{k}"), m.to_string()));
+        if !matches!(self.fstype, MountKind::Ext4 | MountKind::Xfs) {
+            return bad("fstype", "must be ext4 or xfs");
+        }
+        if self.device.trim().is_empty() {
+            return bad("device", "must not be empty");
+        }
+        if !self.mount.is_absolute() || self.mount.parent().is_none() {
+            return bad("mount", "must be an absolute path other than /");
+        }
+        if self.label.is_empty()
+            || self.label.len() > 12
+            || self.label.contains(char::is_whitespace)
+        {
+            return bad(
+                "label",
+                "must be 1-12 characters without spaces (xfs limit)",
+            );
+        }
+        for (i, d) in self.dirs().iter().enumerate() {
+            if !d.path.is_absolute() {
+                return Err((format!("prepare.dirs[{i}].path"), "must be absolute".into()));
+            }
+            if parse_mode(&d.mode).is_none() {
+                return Err((
+                    format!("prepare.dirs[{i}].mode"),
+                    "must be an octal mode such as \"2775\"".into(),
+                ));
+            }
+        }
+        for (i, l) in self.links().iter().enumerate() {
+            if !l.path.is_absolute() || !l.target.is_absolute() {
+                return Err((
+                    format!("prepare.links[{i}]"),
+                    "path and target must be absolute".into(),
+                ));
+            }
+        }
+        if self.swap_mb > 0 && self.swap_file.is_none() {
+            return bad("swap_file", "is required when swap_mb is set");
+        }
+        if let Some(o) = &self.options
+            && let Err(e) = crate::mountopts::parse_options(o)
+        {
+            return bad("options", &e.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// An octal file mode as the config writes it (`"2775"`).
+pub(crate) fn parse_mode(s: &str) -> Option<u32> {
+    (!s.is_empty() && s.len() <= 4)
+        .then(|| u32::from_str_radix(s, 8).ok())
+        .flatten()
 }
 
 #[cfg(test)]

@@ -22,7 +22,9 @@ use crate::executor::{Backend, clean_stale_tasks, find_program};
 use crate::hub::{AssignedTask, HostInfo, Hub, HubError, TASK_ASSIGNED, client_config};
 use crate::mounts::VolumeChecker;
 use crate::readiness::{Facts, Verdict, host_verdict, read_loadavg, take_verdict};
-use crate::tasks::{HANDLED_METHODS, TaskCtx, TaskHandles, run_task, task_weight};
+use crate::tasks::context::{TaskCtx, TaskHandles};
+use crate::tasks::runner::run_task;
+use crate::tasks::table;
 
 /// Check in at least this often even when nothing changed (the hub marks a host not ready
 /// after 180 s of silence).
@@ -457,7 +459,7 @@ impl Daemon {
         data.insert("maxjobs".into(), Value::Int(i64::from(self.cfg.maxjobs)));
         data.insert(
             "methods".into(),
-            Value::Array(HANDLED_METHODS.iter().map(|m| Value::from(*m)).collect()),
+            Value::Array(table::methods().map(Value::from).collect()),
         );
         data
     }
@@ -494,7 +496,7 @@ impl Daemon {
             {
                 continue;
             }
-            if !HANDLED_METHODS.contains(&row.method.as_str()) {
+            if table::find(&row.method).is_none() {
                 let msg = format!("no handler for method {}", row.method);
                 tracing::warn!(task = row.id, "refusing task: {msg}");
                 self.hub.refuse_task(row.id, false, &msg).await?;
@@ -508,7 +510,7 @@ impl Daemon {
             }
             // Measure again right before taking it: the last check may be 30 s old and
             // this task adds its weight.
-            let weight = task_weight(&row.method);
+            let weight = table::weight(&row.method);
             let facts = self.facts().await;
             let v = take_verdict(&facts, &row.method, weight);
             if !v.is_ready() {

@@ -137,7 +137,7 @@ pub fn build_command(job: &BuildJob, dir: &TaskDir) -> (String, Vec<String>) {
                 "--rebuild".to_owned(),
                 // There is no chroot to install a buildroot into: the BuildRequires
                 // are checked against the buildroot repo's metadata before the build
-                // (tasks::handle_build_arch), and checking them against the host's rpm
+                // (tasks::build_arch), and checking them against the host's rpm
                 // database would only fail builds.
                 "--nodeps".to_owned(),
                 "--define".to_owned(),

@@ -2,7 +2,8 @@
 //! kojid: logs in to the hub with its host certificate, checks its load, capacity and
 //! volumes before it takes anything (and tells the hub plainly why not when it cannot),
 //! picks up assigned tasks at once through a long-poll, and runs `build`, `buildArch`
-//! and `tagBuild` tasks with rpmbuild (or mock) in isolated per-task directories.
+//! and `tagBuild` tasks with rpmbuild (or mock) in isolated per-task directories, and the
+//! repo tasks `newRepo` and `createrepo` (see [`tasks`]).
 
 pub mod cancel;
 pub mod check;
@@ -17,7 +18,6 @@ pub mod mounts;
 pub mod prepare;
 pub mod probe;
 pub mod readiness;
-pub mod repotasks;
 pub mod srpm;
 pub mod taskdir;
 pub mod tasks;

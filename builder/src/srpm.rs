@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rpm::IndexTag;
+use kkoji_repodata::RpmHeader;
 
 use crate::deps::Requirement;
 
@@ -34,35 +34,34 @@ pub enum SrpmError {
     Header { path: String, message: String },
 }
 
-/// Reads the header only (the payload is never touched).
+/// Reads the header only (the payload is never touched), with the workspace's one RPM
+/// header reader.
 pub fn read_srpm(path: &Path) -> Result<SrpmInfo, SrpmError> {
-    let err = |message: String| SrpmError::Header {
+    let h = kkoji_repodata::read_header(path).map_err(|e| SrpmError::Header {
         path: path.display().to_string(),
-        message,
-    };
-    let md = rpm::PackageMetadata::open(path).map_err(|e| err(e.to_string()))?;
-    let h = &md.header;
-    let strs = |tag: IndexTag| -> Vec<String> {
-        h.get_entry_data_as_string_array(tag)
-            .map(|v| v.into_iter().map(str::to_owned).collect())
-            .unwrap_or_default()
-    };
-    Ok(SrpmInfo {
-        name: md.get_name().map_err(|e| err(e.to_string()))?.to_owned(),
-        version: md.get_version().map_err(|e| err(e.to_string()))?.to_owned(),
-        release: md.get_release().map_err(|e| err(e.to_string()))?.to_owned(),
-        epoch: md.get_epoch().ok(),
-        is_source: md.is_source_package(),
-        build_archs: strs(IndexTag::RPMTAG_BUILDARCHS),
-        exclusive_arch: strs(IndexTag::RPMTAG_EXCLUSIVEARCH),
-        exclude_arch: strs(IndexTag::RPMTAG_EXCLUDEARCH),
-        requires: md
-            .get_requires()
-            .map_err(|e| err(format!("requires: {e}")))?
-            .into_iter()
-            .map(|d| Requirement::new(d.name, d.flags.bits(), d.version))
-            .collect(),
-    })
+        message: e.detail(),
+    })?;
+    Ok(SrpmInfo::from(h))
+}
+
+impl From<RpmHeader> for SrpmInfo {
+    fn from(h: RpmHeader) -> SrpmInfo {
+        SrpmInfo {
+            name: h.name,
+            version: h.version,
+            release: h.release,
+            epoch: h.epoch,
+            is_source: h.is_source,
+            build_archs: h.build_archs,
+            exclusive_arch: h.exclusive_arch,
+            exclude_arch: h.exclude_arch,
+            requires: h
+                .requires
+                .into_iter()
+                .map(|d| Requirement::new(d.name, d.flags, d.version))
+                .collect(),
+        }
+    }
 }
 
 /// `koji.canonArch`: the arch family a tag or host names.

@@ -12,7 +12,7 @@ use crate::Farm;
 use crate::cli::{Output, run_with_timeout};
 use crate::farm::{hub_bin, kill_processes_under, log_tail};
 
-/// The builder program the hub's quickstart runs too (`e2e-kkoji-builder`).
+/// The builder program quickstart runs too (`e2e-kkoji-builder`).
 pub fn builder_bin() -> PathBuf {
     hub_bin().with_file_name("e2e-kkoji-builder")
 }

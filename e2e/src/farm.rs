@@ -1,4 +1,4 @@
-//! One kkoji hub process (`kkoji-hub quickstart`) with its state directory.
+//! One kkoji farm (`kkoji-quickstart`: the hub, its local builder) with its state directory.
 
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
@@ -16,18 +16,19 @@ use crate::cli::{self, Output, command_timeout, run_with_timeout};
 use crate::raw::{self, RawRequest, RawResponse};
 use crate::xmlrpc;
 
-static HUB_BIN: OnceLock<PathBuf> = OnceLock::new();
+static QUICKSTART_BIN: OnceLock<PathBuf> = OnceLock::new();
 
-/// Tells the harness where the hub binary is; test binaries pass
-/// `env!("CARGO_BIN_EXE_e2e-kkoji-hub")` (see [`crate::suite`]).
-pub fn set_hub_bin(path: impl Into<PathBuf>) {
-    let _ = HUB_BIN.set(path.into());
+/// Tells the harness where the quickstart binary is; test binaries pass
+/// `env!("CARGO_BIN_EXE_e2e-kkoji-quickstart")` (see [`crate::suite`]).
+pub fn set_quickstart_bin(path: impl Into<PathBuf>) {
+    let _ = QUICKSTART_BIN.set(path.into());
 }
 
-/// The hub binary: as set by [`set_hub_bin`], else `e2e-kkoji-hub` next to the directory of the
-/// running test executable (`target/<profile>/deps/..`).
-pub fn hub_bin() -> PathBuf {
-    if let Some(p) = HUB_BIN.get() {
+/// The quickstart binary: as set by [`set_quickstart_bin`], else `e2e-kkoji-quickstart` next
+/// to the directory of the running test executable (`target/<profile>/deps/..`). The other
+/// wrapped programs (`e2e-kkoji-hub`, `e2e-kkoji-builder`, …) are beside it.
+pub fn quickstart_bin() -> PathBuf {
+    if let Some(p) = QUICKSTART_BIN.get() {
         return p.clone();
     }
     let exe = std::env::current_exe().expect("current_exe");
@@ -35,10 +36,15 @@ pub fn hub_bin() -> PathBuf {
     if dir.ends_with("deps") {
         dir.pop();
     }
-    dir.join("e2e-kkoji-hub")
+    dir.join("e2e-kkoji-quickstart")
 }
 
-/// Seconds to wait for the hub to print `ready`.
+/// The hub binary quickstart runs (`e2e-kkoji-hub serve`).
+pub fn hub_bin() -> PathBuf {
+    quickstart_bin().with_file_name("e2e-kkoji-hub")
+}
+
+/// Seconds to wait for quickstart to print `ready` (the hub answers, the builder runs).
 fn ready_timeout() -> Duration {
     let secs = std::env::var("KKOJI_E2E_READY_TIMEOUT")
         .ok()
@@ -55,8 +61,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(40);
 ///
 /// Layout of the temporary root:
 /// ```text
-/// ROOT/state         --state-dir of the hub (certs/, pgdata/, koji.conf, …)
-/// ROOT/logs          hub stdout/stderr (appended across restarts)
+/// ROOT/state         --state-dir of quickstart (certs/, pgdata/, hub.toml, koji.conf, …)
+/// ROOT/logs          quickstart's stdout/stderr, the hub's log included (appended across
+///                    restarts)
 /// ROOT/conf          koji configs of the extra test users
 /// ROOT/extra-certs   farm-CA certificates kept out of the user directory (expired ones)
 /// ROOT/evil-ca       a CA the farm does not trust, and its certificates
@@ -68,9 +75,10 @@ pub struct Farm {
     root: PathBuf,
     tempdir: Option<tempfile::TempDir>,
     port: u16,
-    hub: Option<Child>,
-    /// Process groups of every hub started (the hub leads its own group, which its children,
-    /// e.g. a local builder, inherit): cleaned up on drop, also after a SIGKILL.
+    /// The `kkoji-quickstart` process (the hub and the local builder are its children).
+    quickstart: Option<Child>,
+    /// Process groups of every quickstart, hub and local builder started (each leads its
+    /// own): cleaned up on drop, also after a SIGKILL.
     process_groups: Vec<i32>,
     users: Mutex<HashSet<String>>,
     /// Extra `quickstart` arguments (e.g. `--no-builder`), kept across restarts.
@@ -112,12 +120,12 @@ impl Farm {
             root,
             tempdir: Some(tempdir),
             port: free_port(),
-            hub: None,
+            quickstart: None,
             process_groups: Vec::new(),
             users: Mutex::new(HashSet::new()),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
         };
-        farm.spawn_hub();
+        farm.spawn_farm();
         farm
     }
 
@@ -198,9 +206,23 @@ impl Farm {
             .unwrap_or_else(|| self.ca_dir().join("ca.crt"))
     }
 
-    /// PID of the hub process, if running.
+    /// PID of the hub process (`kkoji-hub serve`, a child of quickstart), if running.
     pub fn hub_pid(&self) -> Option<u32> {
-        self.hub.as_ref().map(Child::id)
+        let qs = i32::try_from(self.quickstart.as_ref()?.id()).ok()?;
+        let pid = fs::read_to_string(self.state_dir().join("hub.pid"))
+            .ok()?
+            .trim()
+            .parse::<i32>()
+            .ok()?;
+        // the pid file may be a stale one: only the hub this quickstart runs counts
+        (parent_pid(pid) == Some(qs) && pid_alive(pid))
+            .then(|| u32::try_from(pid).ok())
+            .flatten()
+    }
+
+    /// PID of the `kkoji-quickstart` process, if running.
+    pub fn quickstart_pid(&self) -> Option<u32> {
+        self.quickstart.as_ref().map(Child::id)
     }
 
     // ---------------------------------------------------------------- koji CLI
@@ -374,10 +396,11 @@ impl Farm {
 
     // ---------------------------------------------------------------- lifecycle
 
-    /// Stops the hub with SIGTERM (SIGKILL after a timeout) and returns how it exited. Does not
+    /// Stops the farm with SIGTERM to quickstart (which stops the builder, then the hub and
+    /// its PostgreSQL; SIGKILL after a timeout) and returns how quickstart exited. Does not
     /// clean up after it: see [`Farm::running_postmasters`].
     pub fn stop(&mut self) -> Option<ExitStatus> {
-        let mut child = self.hub.take()?;
+        let mut child = self.quickstart.take()?;
         signal(child.id(), libc::SIGTERM);
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
@@ -388,7 +411,7 @@ impl Farm {
                 }
                 _ => {
                     eprintln!(
-                        "kkoji-e2e: hub (pid {}) ignored SIGTERM for {:?}; sending SIGKILL",
+                        "kkoji-e2e: quickstart (pid {}) ignored SIGTERM for {:?}; sending SIGKILL",
                         child.id(),
                         STOP_TIMEOUT
                     );
@@ -402,13 +425,23 @@ impl Farm {
     /// SIGTERM restart on the same state directory and port; returns how the old hub exited.
     pub fn restart(&mut self) -> Option<ExitStatus> {
         let st = self.stop();
-        self.spawn_hub();
+        self.spawn_farm();
         st
     }
 
-    /// Kills the hub with SIGKILL (its PostgreSQL is left as a crash would leave it).
+    /// Kills the hub and quickstart with SIGKILL (the hub's PostgreSQL is left as a crash would
+    /// leave it; the local builder gets SIGTERM from the kernel when quickstart dies).
     pub fn kill9(&mut self) {
-        if let Some(mut child) = self.hub.take() {
+        // the hub first: killed after quickstart it would get SIGTERM (its parent-death
+        // signal) and might stop PostgreSQL cleanly, which is not what a crash does
+        if let Some(hub) = self.hub_pid() {
+            signal(hub, libc::SIGKILL);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while pid_alive(hub as i32) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if let Some(mut child) = self.quickstart.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -417,8 +450,8 @@ impl Farm {
     /// Starts the hub again on the same state directory and port (after [`Farm::stop`] or
     /// [`Farm::kill9`]).
     pub fn start_again(&mut self) {
-        assert!(self.hub.is_none(), "the hub is still running");
-        self.spawn_hub();
+        assert!(self.quickstart.is_none(), "the farm is still running");
+        self.spawn_farm();
     }
 
     /// PIDs of live postmasters whose data directory is inside the state directory.
@@ -511,29 +544,29 @@ impl Farm {
         }
     }
 
-    fn spawn_hub(&mut self) {
+    fn spawn_farm(&mut self) {
         let logs = self.root.join("logs");
         let stderr_log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(logs.join("hub.stderr.log"))
             .expect("open hub stderr log");
-        let mut cmd = Command::new(hub_bin());
-        cmd.arg("quickstart")
-            .arg("--state-dir")
+        let mut cmd = Command::new(quickstart_bin());
+        cmd.arg("--state-dir")
             .arg(self.state_dir())
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--hub-bin")
+            .arg(hub_bin())
             .arg("--builder-bin")
-            .arg(hub_bin().with_file_name("e2e-kkoji-builder"))
+            .arg(quickstart_bin().with_file_name("e2e-kkoji-builder"))
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr_log);
         // SAFETY: prctl and setpgid are async-signal-safe. PDEATHSIG asks the kernel to
-        // SIGTERM the hub when the spawning thread dies, so a crashed or interrupted test run
-        // leaves no hub behind; its own process group lets the harness find the hub's children
-        // (a local builder) after the hub itself was SIGKILLed.
+        // SIGTERM quickstart when the spawning thread dies, so a crashed or interrupted test
+        // run leaves no farm behind (quickstart's children get the same from it).
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
@@ -543,10 +576,10 @@ impl Farm {
         }
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", hub_bin().display()));
-        let stdout = child.stdout.take().expect("piped hub stdout");
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", quickstart_bin().display()));
+        let stdout = child.stdout.take().expect("piped quickstart stdout");
         self.process_groups.push(child.id() as i32);
-        self.hub = Some(child);
+        self.quickstart = Some(child);
 
         let (tx, rx) = mpsc::channel::<()>();
         let stdout_log = logs.join("hub.stdout.log");
@@ -573,17 +606,20 @@ impl Farm {
             match rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(()) => break,
                 Err(RecvTimeoutError::Timeout) => {
-                    let exited = self.hub.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                    let exited = self
+                        .quickstart
+                        .as_mut()
+                        .and_then(|c| c.try_wait().ok().flatten());
                     if let Some(st) = exited {
-                        self.hub = None;
+                        self.quickstart = None;
                         panic!(
-                            "the hub exited ({st}) before printing `ready`\n{}",
+                            "quickstart exited ({st}) before printing `ready`\n{}",
                             self.hub_logs()
                         );
                     }
                     if started.elapsed() > ready_timeout() {
                         panic!(
-                            "the hub did not print `ready` within {:?}\n{}",
+                            "quickstart did not print `ready` within {:?}\n{}",
                             ready_timeout(),
                             self.hub_logs()
                         );
@@ -593,30 +629,40 @@ impl Farm {
                     // stdout closed without `ready`: give the exit status a moment to appear.
                     std::thread::sleep(Duration::from_millis(500));
                     let st = self
-                        .hub
+                        .quickstart
                         .as_mut()
                         .and_then(|c| c.try_wait().ok().flatten())
                         .map_or_else(|| "still running".to_string(), |s| s.to_string());
                     panic!(
-                        "the hub closed stdout without printing `ready` ({st})\n{}",
+                        "quickstart closed stdout without printing `ready` ({st})\n{}",
                         self.hub_logs()
                     );
                 }
             }
         }
-        // `ready` means it accepts connections; double-check the port and the config.
+        // `ready` means the hub accepts connections; double-check the port and the config.
         assert!(
             TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
-            "the hub printed `ready` but 127.0.0.1:{} refuses connections\n{}",
+            "quickstart printed `ready` but 127.0.0.1:{} refuses connections\n{}",
             self.port,
             self.hub_logs()
         );
         assert!(
             self.koji_conf().is_file(),
-            "the hub printed `ready` but did not write {}\n{}",
+            "quickstart printed `ready` but did not write {}\n{}",
             self.koji_conf().display(),
             self.hub_logs()
         );
+        // the daemons lead process groups of their own: clean those up on drop too
+        for pidfile in ["hub.pid", "builder/builder.pid"] {
+            if let Some(pid) = fs::read_to_string(self.state_dir().join(pidfile))
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+                .filter(|&p| p > 1)
+            {
+                self.process_groups.push(pid);
+            }
+        }
     }
 
     /// The hub's whole stderr log (its tracing output, across restarts), without colour codes.
@@ -771,6 +817,18 @@ fn signal(pid: u32, sig: i32) {
     unsafe {
         libc::kill(pid as libc::pid_t, sig);
     }
+}
+
+/// The parent of `pid`, as /proc shows it now.
+pub fn parent_pid(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S ppid ...": fields after the last ')'.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Whether `pid` is a live (not zombie) process.

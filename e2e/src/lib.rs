@@ -2,11 +2,12 @@
 //! stock `koji` 1.36.1 command-line client, plus a raw HTTPS client (`curl`) for hand-made
 //! request bodies.
 //!
-//! * [`Farm`] owns one hub process and its state directory: [`Farm::start`] creates a fresh
-//!   farm (`kkoji-hub quickstart` in a temporary directory, on a free port of 127.0.0.1),
-//!   [`Farm::koji`] / [`Farm::koji_as`] run the stock CLI against it, [`Farm::restart`],
-//!   [`Farm::kill9`] and [`Farm::start_again`] exercise restarts, and dropping the farm stops
-//!   the hub (SIGTERM first, so that it stops its database) and removes the directory.
+//! * [`Farm`] owns one farm and its state directory: [`Farm::start`] creates a fresh farm
+//!   (`kkoji-quickstart` in a temporary directory, on a free port of 127.0.0.1, running the
+//!   hub and a local builder), [`Farm::koji`] / [`Farm::koji_as`] run the stock CLI against
+//!   it, [`Farm::restart`], [`Farm::kill9`] and [`Farm::start_again`] exercise restarts, and
+//!   dropping the farm stops it (SIGTERM first, so that the hub stops its database) and
+//!   removes the directory.
 //! * [`Output`] is what a user reads: exit status, stdout and stderr, with assertion helpers
 //!   whose failure messages show the whole command and its output.
 //! * [`raw`] sends bodies the CLI would never send (malformed XML, oversized, deeply nested,
@@ -20,7 +21,7 @@
 //! Environment knobs: `KKOJI_KOJI_VENV` (virtualenv holding `bin/koji`; default
 //! `<workspace>/.venv`, created with koji==1.36.1 when missing), `KKOJI_E2E_KEEP=1` (keep state
 //! directories for inspection), `KKOJI_E2E_CMD_TIMEOUT` (seconds per CLI command, default 90),
-//! `KKOJI_E2E_READY_TIMEOUT` (seconds to wait for the hub, default 90).
+//! `KKOJI_E2E_READY_TIMEOUT` (seconds to wait for the farm, default 90).
 
 pub mod builder;
 pub mod builds;

@@ -14,7 +14,7 @@ use std::sync::{Arc, Once};
 use libtest_mimic::{Arguments, Trial};
 
 use crate::Farm;
-use crate::farm::set_hub_bin;
+use crate::farm::set_quickstart_bin;
 
 /// A test that uses the binary's shared farm.
 pub type SharedTest = (&'static str, fn(&Farm));
@@ -22,18 +22,18 @@ pub type SharedTest = (&'static str, fn(&Farm));
 pub type IsolatedTest = (&'static str, fn());
 
 /// Starts one farm, runs `tests` against it (in parallel, as `cargo test` would), stops it.
-pub fn run_shared(hub_bin: &str, tests: &[SharedTest]) -> ExitCode {
-    run_shared_with(hub_bin, tests, false)
+pub fn run_shared(quickstart_bin: &str, tests: &[SharedTest]) -> ExitCode {
+    run_shared_with(quickstart_bin, tests, false)
 }
 
 /// Like [`run_shared`], one test at a time in the listed order: for tests whose tools act on
 /// the whole farm (kkoji-repo-regen requests, expires and deletes repos of every tag).
-pub fn run_shared_serial(hub_bin: &str, tests: &[SharedTest]) -> ExitCode {
-    run_shared_with(hub_bin, tests, true)
+pub fn run_shared_serial(quickstart_bin: &str, tests: &[SharedTest]) -> ExitCode {
+    run_shared_with(quickstart_bin, tests, true)
 }
 
-fn run_shared_with(hub_bin: &str, tests: &[SharedTest], serial: bool) -> ExitCode {
-    set_hub_bin(hub_bin);
+fn run_shared_with(quickstart_bin: &str, tests: &[SharedTest], serial: bool) -> ExitCode {
+    set_quickstart_bin(quickstart_bin);
     install_panic_hook();
     let mut args = Arguments::from_args();
     if serial {
@@ -72,8 +72,8 @@ fn run_shared_with(hub_bin: &str, tests: &[SharedTest], serial: bool) -> ExitCod
 }
 
 /// Runs `tests`, each responsible for its own farm.
-pub fn run_isolated(hub_bin: &str, tests: &[IsolatedTest]) -> ExitCode {
-    set_hub_bin(hub_bin);
+pub fn run_isolated(quickstart_bin: &str, tests: &[IsolatedTest]) -> ExitCode {
+    set_quickstart_bin(quickstart_bin);
     install_panic_hook();
     let args = Arguments::from_args();
     let trials = tests
@@ -125,7 +125,7 @@ macro_rules! shared_farm_main {
     ($($test:ident),* $(,)?) => {
         fn main() -> ::std::process::ExitCode {
             $crate::suite::run_shared(
-                env!("CARGO_BIN_EXE_e2e-kkoji-hub"),
+                env!("CARGO_BIN_EXE_e2e-kkoji-quickstart"),
                 &[$((stringify!($test), $test as fn(&$crate::Farm))),*],
             )
         }
@@ -138,7 +138,7 @@ macro_rules! serial_farm_main {
     ($($test:ident),* $(,)?) => {
         fn main() -> ::std::process::ExitCode {
             $crate::suite::run_shared_serial(
-                env!("CARGO_BIN_EXE_e2e-kkoji-hub"),
+                env!("CARGO_BIN_EXE_e2e-kkoji-quickstart"),
                 &[$((stringify!($test), $test as fn(&$crate::Farm))),*],
             )
         }
@@ -151,7 +151,7 @@ macro_rules! isolated_main {
     ($($test:ident),* $(,)?) => {
         fn main() -> ::std::process::ExitCode {
             $crate::suite::run_isolated(
-                env!("CARGO_BIN_EXE_e2e-kkoji-hub"),
+                env!("CARGO_BIN_EXE_e2e-kkoji-quickstart"),
                 &[$((stringify!($test), $test as fn())),*],
             )
         }

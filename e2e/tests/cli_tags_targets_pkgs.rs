@@ -93,6 +93,15 @@ fn add_tag_with_parent_and_arches(farm: &Farm) {
     assert!(links[0]["maxdepth"].is_null(), "{data}");
     assert_eq!(links[0]["intransitive"], false, "{data}");
     assert_eq!(links[0]["noconfig"], false, "{data}");
+
+    // the CLI marks the link to drop with the key `delete link`, as Koji's hub reads it
+    farm.koji(&["remove-tag-inheritance", "inh-child", "inh-base"])
+        .ok();
+    farm.koji(&["list-tag-inheritance", "inh-child"])
+        .ok()
+        .stdout_is(&format!("     inh-child ({c})"));
+    let data = farm.call_json(&["getInheritanceData", "inh-child"]);
+    assert_eq!(data, serde_json::json!([]), "{data}");
 }
 
 fn edit_tag_settings(farm: &Farm) {

@@ -179,10 +179,9 @@ fn quickstart_rejects_unknown_options() {
         .tempdir()
         .expect("tempdir");
     let state = dir.path().join("state");
-    let bin = kkoji_e2e::farm::hub_bin();
+    let bin = kkoji_e2e::farm::quickstart_bin();
     let cases: [Vec<String>; 2] = [
         vec![
-            "quickstart".into(),
             "--state-dir".into(),
             state.display().to_string(),
             "--listen".into(),
@@ -190,7 +189,6 @@ fn quickstart_rejects_unknown_options() {
             "--e2e-bogus-option".into(),
         ],
         vec![
-            "quickstart".into(),
             "--state-dir".into(),
             state.display().to_string(),
             "--listen".into(),
@@ -217,8 +215,24 @@ fn quickstart_rejects_unknown_options() {
         );
     }
     assert!(
-        !state.join("pgdata").exists(),
+        !state.exists(),
         "a refused command line must not initialise anything"
+    );
+    // the hub's former subcommand says where quickstart went
+    let mut cmd = Command::new(kkoji_e2e::farm::hub_bin());
+    cmd.args(["quickstart", "--state-dir"])
+        .arg(&state)
+        .args(["--listen", "127.0.0.1:1"]);
+    let out = run_with_timeout(cmd, Duration::from_secs(30));
+    assert!(
+        !out.timed_out && out.status.is_some_and(|c| c != 0),
+        "kkoji-hub quickstart must fail:\n{out}"
+    );
+    assert!(out.stderr.contains("kkoji-quickstart"), "{out}");
+    assert!(
+        !state.exists(),
+        "kkoji-hub quickstart made {}",
+        state.display()
     );
 }
 

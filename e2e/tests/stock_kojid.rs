@@ -1,7 +1,8 @@
 //! A mixed farm: the stock kojid (Koji's own builder daemon, from a Koji source tree) logs in
 //! to a kkoji hub with a host certificate from the farm CA and runs the tasks an admin or
-//! kojira gives it: `koji make-task sleep 1` and a `newRepo` (with its `createrepo` subtask)
-//! whose repo becomes READY and readable under the topdir.
+//! kojira gives it: `koji make-task sleep 1`, a `newRepo` (with its `createrepo` subtask)
+//! whose repo becomes READY and readable under the topdir, and `koji restart-hosts`, after
+//! which kojid has re-executed itself and verified it.
 //!
 //! kojid is not on PyPI; the test runs when `KOJI_SRC` names a checkout of
 //! koji-project/koji (`KOJI_SRC/builder/kojid`), and says plainly that it was skipped
@@ -9,6 +10,7 @@
 //! -librepo, -cheetah; python-multilib from PyPI into `.venv`) when `KOJI_SRC` is set.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -96,11 +98,35 @@ fn start_kojid(farm: &Farm, src: &Path, name: &str) -> Kojid {
     let log = dir.join("kojid.log");
     let out = fs::File::create(&log).expect("kojid log");
     let err = out.try_clone().expect("kojid log");
-    let child = Command::new(venv_dir().join("bin/python"))
-        .arg(src.join("builder/kojid"))
+    // kojid takes no task while the 1-minute load average exceeds 4 per CPU; the test
+    // binaries and builds running beside it on a 2-core machine reach that, and the load
+    // rule is not what this test is about: a sitecustomize pins that one reading to 0, in
+    // kojid and in the kojid that a restart task re-executes
+    let site = dir.join("site");
+    fs::create_dir_all(&site).expect("kojid site directory");
+    fs::write(
+        site.join("sitecustomize.py"),
+        "import os\nos.getloadavg = lambda: (0.0, 0.0, 0.0)\n",
+    )
+    .expect("write sitecustomize.py");
+    // a restart re-executes kojid as its own program (`os.execv(argv[0])`): installed, as a
+    // package would, with a #! line naming the venv's python instead of /usr/bin/python2
+    let text = fs::read_to_string(src.join("builder/kojid")).expect("read kojid");
+    let body = text.split_once('\n').map_or("", |(_, rest)| rest);
+    let exe = dir.join("kojid");
+    fs::write(
+        &exe,
+        format!("#!{}\n{body}", venv_dir().join("bin/python").display()),
+    )
+    .expect("install kojid");
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).expect("chmod kojid");
+    let child = Command::new(&exe)
         .args(["--fg", "--force-lock", "--verbose", "-c"])
         .arg(&conf_path)
-        .env("PYTHONPATH", src)
+        .env(
+            "PYTHONPATH",
+            format!("{}:{}", site.display(), src.display()),
+        )
         .current_dir(&dir)
         .stdin(Stdio::null())
         .stdout(out)
@@ -193,4 +219,40 @@ fn stock_kojid_runs_sleep_and_new_repo_tasks() {
         )
     });
     assert!(text.contains("<repomd"), "{text}");
+
+    // `koji restart-hosts`: kojid restarts itself (restart), then proves it did
+    // (restartVerify: its new start time is after the restart task's completion)
+    let out = farm.koji_in_for(
+        &farm.work_dir("restart-hosts"),
+        LONG,
+        &["restart-hosts", "--wait"],
+    );
+    assert!(
+        out.status == Some(0) && !out.timed_out,
+        "restart-hosts failed:\n{out}\nkojid log:\n{}",
+        kojid.log_tail()
+    );
+    for method in ["restartHosts", "restart", "restartVerify"] {
+        let out = farm
+            .koji(&[
+                "call",
+                "--json-input",
+                "--json-output",
+                "listTasks",
+                &format!("{{\"method\": \"{method}\"}}"),
+            ])
+            .ok();
+        let tasks: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
+        let states: Vec<i64> = tasks
+            .as_array()
+            .map(|a| a.iter().filter_map(|t| t["state"].as_i64()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            states,
+            vec![2],
+            "one closed {method} task expected:\n{}\nkojid log:\n{}",
+            out.stdout,
+            kojid.log_tail()
+        );
+    }
 }

@@ -1,9 +1,9 @@
 //! Reading a request body with a size cap and a deadline: the only way a handler gets the
 //! bytes a client sends, so no caller can be made to hold memory or a task indefinitely.
 
+use crate::error::HubError;
 use axum::body::Body;
 use http_body_util::BodyExt;
-use koji_protocol::Fault;
 use std::time::Duration;
 
 /// Why a body was not read; every case closes the connection (the rest of the body is
@@ -16,14 +16,14 @@ pub enum BodyError {
 }
 
 impl BodyError {
-    pub fn fault(&self, what: &str) -> Fault {
+    pub fn error(&self, what: &str) -> HubError {
         match self {
-            BodyError::TooLong => Fault::generic(format!("Invalid {what}: Request too long")),
+            BodyError::TooLong => HubError::generic(format!("Invalid {what}: Request too long")),
             BodyError::Timeout => {
-                Fault::generic(format!("Invalid {what}: the body did not arrive in time"))
+                HubError::generic(format!("Invalid {what}: the body did not arrive in time"))
             }
             BodyError::Broken(e) => {
-                Fault::generic(format!("Invalid {what}: cannot read body: {e}"))
+                HubError::generic(format!("Invalid {what}: cannot read body: {e}"))
             }
         }
     }

@@ -1,11 +1,11 @@
 //! Hub configuration (TOML). Unknown keys are errors, and every error names the file and
 //! the key, because a typo in a farm's config must not silently fall back to a default.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HubConfig {
     /// Address the HTTPS listener binds.
@@ -27,7 +27,7 @@ pub struct HubConfig {
     pub bootstrap_admin: Option<String>,
     /// Builder hosts created at start-up if missing (quickstart's local builder).
     #[serde(default)]
-    pub bootstrap_hosts: Vec<crate::farm::BootstrapHost>,
+    pub bootstrap_hosts: Vec<BootstrapHost>,
     pub tls: TlsConfig,
     #[serde(default)]
     pub auth: AuthConfig,
@@ -36,12 +36,24 @@ pub struct HubConfig {
     #[serde(default)]
     pub db: DbConfig,
     #[serde(default)]
-    pub scheduler: crate::scheduler::SchedulerConfig,
+    pub scheduler: SchedulerConfig,
     #[serde(default)]
-    pub repos: crate::repos::ReposConfig,
+    pub repos: ReposConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A host the hub creates at start-up if it does not exist yet.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapHost {
+    pub name: String,
+    pub arches: Vec<String>,
+    pub capacity: f64,
+    /// Channels besides `default`.
+    #[serde(default)]
+    pub channels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     pub cert: PathBuf,
@@ -52,7 +64,7 @@ pub struct TlsConfig {
     pub crl: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Subject attribute holding the user name: CN (default), UID, emailAddress, O, OU.
@@ -77,7 +89,7 @@ impl Default for AuthConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Largest XML-RPC request body (Koji's MaxRequestLength).
@@ -111,7 +123,7 @@ impl Default for LimitsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DbConfig {
     pub max_connections: u32,
@@ -132,6 +144,69 @@ impl Default for DbConfig {
 impl DbConfig {
     pub fn acquire_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.acquire_timeout_secs)
+    }
+}
+
+/// `[scheduler]`: timeouts of the scheduler pass and defaults for hosts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// A ready host that has not checked in for this long loses its ready flag.
+    pub ready_timeout: u64,
+    /// An ASSIGNED task not opened within this long goes back to FREE.
+    pub assign_timeout: u64,
+    /// OPEN tasks of a host silent for this long go back to FREE (the host is presumed dead).
+    pub host_timeout: u64,
+    /// How long a soft refusal keeps a task away from the refusing host while another host
+    /// could take it.
+    pub soft_refusal_timeout: u64,
+    /// After this long a softly refused task may go back to the refusing host when no other
+    /// host can take it (a soft refusal says "not now": on a one-builder farm waiting the
+    /// whole timeout would stall the task for nothing).
+    pub soft_refusal_retry: u64,
+    /// maxjobs of hosts that did not report their own.
+    pub max_jobs: i64,
+    /// Seconds between background runs (timeouts are enforced then).
+    pub interval: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            ready_timeout: 180,
+            assign_timeout: 300,
+            host_timeout: 900,
+            soft_refusal_timeout: 900,
+            soft_refusal_retry: 30,
+            max_jobs: 15,
+            interval: 10,
+        }
+    }
+}
+
+/// `[repos]` of the hub config.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReposConfig {
+    /// At most this many repo tasks (newRepo) run at once; more requests wait.
+    pub max_tasks: i64,
+    /// A request whose task failed is retried this many times before it is given up.
+    pub retries: i64,
+    /// Finished requests stay visible (checkRequest) this long.
+    pub request_clean_secs: i64,
+    /// Builders that take no `createrepo` channel never see repo tasks; this is only the
+    /// priority of those tasks.
+    pub task_priority: i64,
+}
+
+impl Default for ReposConfig {
+    fn default() -> Self {
+        ReposConfig {
+            max_tasks: 10,
+            retries: 3,
+            request_clean_secs: 3600,
+            task_priority: 15,
+        }
     }
 }
 

@@ -4,9 +4,9 @@
 
 use crate::error::{HResult, HubError};
 use crate::hub::{Hub, HubState};
-use crate::session::Session;
+use crate::storage::sessions::Session;
+use crate::storage::{Stamp, calls, events, sessions, users};
 use crate::tls::PeerInfo;
-use koji_protocol::Fault;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::sync::Arc;
@@ -31,6 +31,9 @@ pub struct Ctx {
     /// The call changed data other hubs may have cached (everything but a host's check-in):
     /// the commit tells them (NOTIFY kkoji_changes).
     notify_changes: bool,
+    /// The handler stored the callnum itself, in its own single statement
+    /// ([`Ctx::autocommit_db`]): the commit has nothing left to record.
+    callnum_recorded: bool,
     perms: Option<Vec<String>>,
 }
 
@@ -47,6 +50,7 @@ impl Ctx {
             event: None,
             wrote: false,
             notify_changes: false,
+            callnum_recorded: false,
             perms: None,
         }
     }
@@ -81,7 +85,65 @@ impl Ctx {
         match self.tx.as_mut() {
             Some(Conn::Tx(tx)) => Ok(&mut **tx),
             Some(Conn::Plain(c)) => Ok(&mut **c),
-            None => Err(HubError::Fault(Fault::generic("no transaction"))),
+            None => Err(HubError::generic("no transaction")),
+        }
+    }
+
+    /// True when the call already runs in a transaction (a multicall batch, or a handler that
+    /// touched [`Ctx::db`] on a writing call).
+    pub fn in_transaction(&self) -> bool {
+        matches!(self.tx, Some(Conn::Tx(_)))
+    }
+
+    /// A plain connection for a call that does all of its writing, callnum included, in one
+    /// statement (PostgreSQL runs it in its own implicit transaction): no BEGIN and COMMIT
+    /// round trips. Only for calls not [`Ctx::in_transaction`]; the handler must call
+    /// [`Ctx::callnum_recorded`] (or fail) after its statement.
+    pub async fn autocommit_db(&mut self) -> HResult<&mut PgConnection> {
+        if self.tx.is_none() {
+            self.tx = Some(Conn::Plain(
+                self.hub
+                    .pool()
+                    .acquire()
+                    .await
+                    .map_err(|e| self.hub.acquire_failed(e))?,
+            ));
+        }
+        match self.tx.as_mut() {
+            Some(Conn::Plain(c)) => Ok(&mut **c),
+            _ => Err(HubError::generic(
+                "internal error: a single-statement write inside a transaction",
+            )),
+        }
+    }
+
+    /// The handler's own statement stored the session's callnum (see [`Ctx::autocommit_db`]).
+    pub fn callnum_recorded(&mut self) {
+        self.callnum_recorded = true;
+        if let Some(s) = &self.session
+            && let Some(n) = s.callnum_received
+        {
+            self.hub.sessions.set_callnum(s.id, n);
+        }
+    }
+
+    /// Why a write carrying `n` may not commit for session `sid`: closed, expired, or a
+    /// replayed callnum. Read after the session row refused the callnum update.
+    pub async fn callnum_refusal(&mut self, sid: i64, n: Option<i64>) -> HubError {
+        let method = self.method;
+        let row = match self.db().await {
+            Ok(db) => sessions::status(db, sid).await,
+            Err(e) => return e,
+        };
+        match (row, n) {
+            (Err(e), _) => e.into(),
+            (Ok(Some((false, true))), _) => {
+                HubError::AuthExpired(format!("session \"{sid}\" has expired"))
+            }
+            (Ok(Some((false, false))), Some(n)) => HubError::Retry(format!(
+                "unable to retry call {n} (method {method}) for session {sid}"
+            )),
+            _ => HubError::auth("Invalid session or bad credentials"),
         }
     }
 
@@ -95,19 +157,24 @@ impl Ctx {
                 method = self.method,
                 "a read-only method tried to change data"
             );
-            return Err(Fault::generic(format!(
+            return Err(HubError::generic(format!(
                 "internal error: {} may not change data",
                 self.method
-            ))
-            .into());
+            )));
         }
         self.wrote = true;
         self.notify_changes = true;
-        let id: i64 = sqlx::query_scalar("INSERT INTO events DEFAULT VALUES RETURNING id")
-            .fetch_one(self.db().await?)
-            .await?;
+        let id = events::create(self.db().await?).await?;
         self.event = Some(id);
         Ok(id)
+    }
+
+    /// The call's event and the caller: what versioned rows it changes are stamped with.
+    pub async fn stamp(&mut self) -> HResult<Stamp> {
+        Ok(Stamp {
+            event: self.event().await?,
+            user: self.user_id(),
+        })
     }
 
     pub fn current_event(&self) -> Option<i64> {
@@ -132,22 +199,7 @@ impl Ctx {
         self.wrote = true;
     }
 
-    /// Commit this call's transaction without waiting for its WAL flush. Only for calls whose
-    /// every write is a check-in (`host.updateHost`, the liveness bump of `host.getTasks`): a
-    /// crash may lose the last second of check-ins, which the next check-in rewrites; it can
-    /// never lose or reorder a state change (those are in other transactions, flushed as
-    /// usual). Without this each of hundreds of polling builders waits for a disk flush.
-    pub async fn checkin_only_commit(&mut self) -> HResult<()> {
-        if self.readonly {
-            return Ok(());
-        }
-        sqlx::query("SET LOCAL synchronous_commit TO off")
-            .execute(self.db().await?)
-            .await?;
-        Ok(())
-    }
-
-    pub fn user_id(&self) -> Option<i64> {
+    pub fn user_id(&self) -> Option<i32> {
         self.session.as_ref().map(|s| s.user_id)
     }
 
@@ -158,7 +210,7 @@ impl Ctx {
     pub fn assert_login(&self) -> HResult<&Session> {
         self.session
             .as_ref()
-            .ok_or_else(|| HubError::Fault(Fault::auth("Not logged in")))
+            .ok_or_else(|| HubError::auth("Not logged in"))
     }
 
     pub async fn perms(&mut self) -> HResult<Vec<String>> {
@@ -168,13 +220,7 @@ impl Ctx {
         let Some(uid) = self.user_id() else {
             return Ok(Vec::new());
         };
-        let p: Vec<String> = sqlx::query_scalar(
-            "SELECT p.name FROM user_perms up JOIN permissions p ON p.id = up.perm_id \
-             WHERE up.user_id = $1 AND up.active ORDER BY p.id",
-        )
-        .bind(uid as i32)
-        .fetch_all(self.db().await?)
-        .await?;
+        let p = users::perms_by_id(self.db().await?, uid).await?;
         self.perms = Some(p.clone());
         Ok(p)
     }
@@ -194,7 +240,9 @@ impl Ctx {
             Some(n) => format!("logged in as {n}"),
             None => "user not logged in".to_string(),
         };
-        Err(Fault::action_not_allowed(format!("{perm} permission required ({who})")).into())
+        Err(HubError::not_allowed(format!(
+            "{perm} permission required ({who})"
+        )))
     }
 
     pub async fn is_admin(&mut self) -> HResult<bool> {
@@ -202,24 +250,18 @@ impl Ctx {
     }
 
     pub async fn savepoint(&mut self) -> HResult<()> {
-        sqlx::query("SAVEPOINT kkoji_call")
-            .execute(self.db().await?)
-            .await?;
+        calls::savepoint(self.db().await?).await?;
         Ok(())
     }
 
     pub async fn release_savepoint(&mut self) -> HResult<()> {
-        sqlx::query("RELEASE SAVEPOINT kkoji_call")
-            .execute(self.db().await?)
-            .await?;
+        calls::release_savepoint(self.db().await?).await?;
         Ok(())
     }
 
     pub async fn rollback_savepoint(&mut self) -> HResult<()> {
         self.perms = None;
-        sqlx::query("ROLLBACK TO SAVEPOINT kkoji_call")
-            .execute(self.db().await?)
-            .await?;
+        calls::rollback_to_savepoint(self.db().await?).await?;
         Ok(())
     }
 
@@ -229,41 +271,17 @@ impl Ctx {
     pub async fn commit(mut self) -> HResult<()> {
         if self.wrote
             && !self.session_closed
+            && !self.callnum_recorded
             && let Some(s) = &self.session
         {
-            let (sid, method, n) = (s.id, self.method, s.callnum_received);
+            let (sid, n) = (s.id, s.callnum_received);
             // The session may have been closed or expired since it was validated (possibly
             // through another hub, or while cached), and two concurrent writes may carry one
             // callnum: check both in the call's transaction, so such a write never commits.
-            let updated = sqlx::query(
-                "UPDATE sessions SET callnum = COALESCE($1, callnum), update_time = clock_timestamp() \
-                 WHERE id = $2 AND NOT closed AND NOT expired \
-                   AND ($1::bigint IS NULL OR callnum IS NULL OR callnum < $1)",
-            )
-            .bind(n)
-            .bind(sid)
-            .execute(self.db().await?)
-            .await?
-            .rows_affected();
-            if updated == 0 {
-                let row: Option<(bool, bool)> =
-                    sqlx::query_as("SELECT closed, expired FROM sessions WHERE id = $1")
-                        .bind(sid)
-                        .fetch_optional(self.db().await?)
-                        .await?;
+            let recorded = sessions::record_call(self.db().await?, sid, n).await?;
+            if !recorded {
                 // dropping the transaction rolls the call's changes back
-                return Err(match (row, n) {
-                    (Some((false, true)), _) => Fault::new(
-                        koji_protocol::codes::AUTH_EXPIRED,
-                        format!("session \"{sid}\" has expired"),
-                    ),
-                    (Some((false, false)), Some(n)) => Fault::new(
-                        koji_protocol::codes::RETRY,
-                        format!("unable to retry call {n} (method {method}) for session {sid}"),
-                    ),
-                    _ => Fault::auth("Invalid session or bad credentials"),
-                }
-                .into());
+                return Err(self.callnum_refusal(sid, n).await);
             }
             if let Some(n) = n {
                 self.hub.sessions.set_callnum(sid, n);
@@ -272,9 +290,7 @@ impl Ctx {
         let changed = self.wrote && self.notify_changes && matches!(self.tx, Some(Conn::Tx(_)));
         if changed {
             // other hubs drop their cached reads when this commits
-            sqlx::query("SELECT pg_notify('kkoji_changes', '')")
-                .execute(self.db().await?)
-                .await?;
+            calls::notify_changes(self.db().await?).await?;
         }
         match self.tx.take() {
             Some(Conn::Tx(tx)) => tx.commit().await?,

@@ -3,10 +3,10 @@
 //! Koji fault; the HTTP layer always answers 200 so the stock client never retries blindly.
 
 use crate::ctx::Ctx;
+use crate::domain::sessions::{self, Session, SessionHeaders};
 use crate::error::HubError;
 use crate::hub::Hub;
 use crate::registry::Method;
-use crate::session::{self, Session, SessionHeaders};
 use crate::tls::PeerInfo;
 use koji_protocol::{
     DecodeError, Fault, Limits, Value, decode_call, encode_fault, encode_response, kwargs,
@@ -15,8 +15,7 @@ use koji_protocol::{
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The version this hub claims; the client switches code paths on it.
-pub const KOJI_VERSION: &str = "1.36.1";
+pub use crate::methods::KOJI_VERSION;
 
 pub fn request_fault(e: &DecodeError) -> Fault {
     match e {
@@ -61,8 +60,8 @@ pub async fn handle_xmlrpc(
     }
 }
 
-fn invalid_method(name: &str) -> Fault {
-    Fault::generic(format!("Invalid method: {name}"))
+fn invalid_method(name: &str) -> HubError {
+    HubError::generic(format!("Invalid method: {name}"))
 }
 
 async fn check_session(
@@ -74,7 +73,7 @@ async fn check_session(
     if !headers.present() {
         return Ok(None);
     }
-    session::validate(hub, peer, headers, method)
+    sessions::validate(hub, peer, headers, method)
         .await
         .map(Some)
         .map_err(|e| e.into_fault_for(method))
@@ -94,11 +93,9 @@ async fn single(
     name: &str,
     params: Vec<Value>,
 ) -> Result<Value, Fault> {
-    let hub2 = hub.clone();
-    let m = hub2
-        .registry
+    let m = crate::methods::registry()
         .get(name)
-        .ok_or_else(|| invalid_method(name))?;
+        .ok_or_else(|| invalid_method(name).into_fault())?;
     let session = check_session(&hub, &peer, headers, m.name).await?;
     let mut ctx = Ctx::new(hub, peer, session);
     ctx.readonly = m.readonly;
@@ -131,11 +128,10 @@ async fn multicall(
         }
     };
     let session = check_session(&hub, &peer, headers, "multiCall").await?;
-    let hub2 = hub.clone();
     let mut ctx = Ctx::new(hub, peer, session);
     let mut results = Vec::with_capacity(calls.len());
     for call in calls {
-        let entry = multicall_entry(&hub2, &mut ctx, call).await;
+        let entry = multicall_entry(&mut ctx, call).await;
         match entry {
             Ok(v) => results.push(multicall_ok(v)),
             Err((name, e)) => results.push(multicall_fault(&e.into_fault_for(&name))),
@@ -148,15 +144,11 @@ async fn multicall(
     Ok(Value::Array(results))
 }
 
-async fn multicall_entry(
-    hub: &Hub,
-    ctx: &mut Ctx,
-    call: Value,
-) -> Result<Value, (String, HubError)> {
+async fn multicall_entry(ctx: &mut Ctx, call: Value) -> Result<Value, (String, HubError)> {
     let Value::Struct(mut s) = call else {
         return Err((
             String::new(),
-            Fault::parameter("multicall entries must be structs").into(),
+            HubError::parameter("multicall entries must be structs"),
         ));
     };
     let name = match s.shift_remove("methodName") {
@@ -164,17 +156,14 @@ async fn multicall_entry(
         _ => {
             return Err((
                 String::new(),
-                Fault::parameter("multicall entry lacks methodName").into(),
+                HubError::parameter("multicall entry lacks methodName"),
             ));
         }
     };
-    multicall_run(hub, ctx, &name, s)
-        .await
-        .map_err(|e| (name, e))
+    multicall_run(ctx, &name, s).await.map_err(|e| (name, e))
 }
 
 async fn multicall_run(
-    hub: &Hub,
     ctx: &mut Ctx,
     name: &str,
     mut s: koji_protocol::Struct,
@@ -182,12 +171,14 @@ async fn multicall_run(
     let params = match s.shift_remove("params") {
         Some(Value::Array(p)) => p,
         None => Vec::new(),
-        Some(_) => return Err(Fault::parameter("multicall params must be a list").into()),
+        Some(_) => return Err(HubError::parameter("multicall params must be a list")),
     };
     if name == "multiCall" || name == "system.multicall" {
-        return Err(Fault::generic("multicall cannot be nested").into());
+        return Err(HubError::generic("multicall cannot be nested"));
     }
-    let m = hub.registry.get(name).ok_or_else(|| invalid_method(name))?;
+    let m = crate::methods::registry()
+        .get(name)
+        .ok_or_else(|| invalid_method(name))?;
     let event_before = ctx.current_event();
     let wrote_before = ctx.wrote;
     ctx.savepoint().await?;

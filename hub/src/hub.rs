@@ -7,12 +7,15 @@
 //! connections, every one of them would wait forever).
 
 use crate::config::HubConfig;
-use crate::registry::Registry;
+use crate::ident::Ident;
+use crate::storage::sessions::Session;
+use crate::storage::tags::Tag;
 use sqlx::PgPool;
 
-/// How often host polls may wake the scheduler (task events wake it at once anyway).
+/// How often an exhausted pool is logged (not once per refused call).
 const POOL_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How often host polls may wake the scheduler (task events wake it at once anyway).
 const POLL_WAKE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
 pub struct Hub {
@@ -31,21 +34,21 @@ impl std::ops::Deref for Hub {
 /// Everything of a running hub but its connection pool.
 pub struct HubState {
     pub config: HubConfig,
-    pub registry: Registry,
     /// Bumped whenever tasks change (on this or another hub, via LISTEN/NOTIFY): wakes
     /// long-polling builders.
     pub task_events: tokio::sync::watch::Sender<u64>,
     /// Per builder host: bumped when a scheduler pass (on any hub) assigned it work.
     pub host_events:
         std::sync::Mutex<std::collections::HashMap<i64, tokio::sync::watch::Sender<u64>>>,
-    pub sessions: crate::session::SessionCache,
+    pub sessions: SessionCache,
     /// Bumped by every committed change (here, or on another hub via NOTIFY kkoji_changes):
     /// cached read results from an older generation are not used.
     pub generation: std::sync::atomic::AtomicU64,
     /// Current tag records by id and by name (see `generation`).
-    pub tag_cache: std::sync::Mutex<
-        std::collections::HashMap<crate::signature::Ident, (u64, koji_protocol::Value)>,
-    >,
+    pub tag_cache: std::sync::Mutex<std::collections::HashMap<Ident, (u64, Tag)>>,
+    /// Builder hosts by their user id. A host row is never deleted and never changes its
+    /// user, so an entry never goes stale; it saves every host call a lookup.
+    pub host_ids: std::sync::Mutex<std::collections::HashMap<i32, i32>>,
     /// When a polling host last woke the scheduler (see [`HubState::wake_scheduler_for_poll`]).
     last_poll_wake: std::sync::Mutex<Option<std::time::Instant>>,
     /// When an exhausted pool was last logged (see [`Hub::acquire_failed`]).
@@ -68,7 +71,8 @@ impl HubState {
             .subscribe()
     }
 
-    fn wake_hosts(&self, payload: &str) {
+    /// Wake the long-polls of the hosts named in a `kkoji_assigned` payload.
+    pub(crate) fn wake_hosts(&self, payload: &str) {
         let map = self
             .host_events
             .lock()
@@ -83,7 +87,8 @@ impl HubState {
         }
     }
 
-    fn wake_all_hosts(&self) {
+    /// Wake every long-poll (something changed that any of them may care about).
+    pub(crate) fn wake_all_hosts(&self) {
         let map = self
             .host_events
             .lock()
@@ -128,12 +133,12 @@ impl Hub {
             pool,
             state: HubState {
                 config,
-                registry: crate::methods::registry(),
                 task_events: tokio::sync::watch::Sender::new(0),
                 host_events: std::sync::Mutex::new(std::collections::HashMap::new()),
-                sessions: crate::session::SessionCache::new(),
+                sessions: SessionCache::new(),
                 generation: std::sync::atomic::AtomicU64::new(0),
                 tag_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+                host_ids: std::sync::Mutex::new(std::collections::HashMap::new()),
                 last_poll_wake: std::sync::Mutex::new(None),
                 last_pool_log: std::sync::Mutex::new(None),
             },
@@ -175,92 +180,67 @@ impl Hub {
     }
 }
 
-/// Background work of a hub: hear task notifications from every hub on the database, and run
-/// the scheduler periodically so timeouts (dead hosts, unopened assignments) are enforced even
-/// when no builder asks.
-pub fn spawn_background(hub: std::sync::Arc<Hub>) -> Vec<tokio::task::JoinHandle<()>> {
-    let listener_hub = hub.clone();
-    // The listener keeps its connection for good: it gets a pool of its own, so the calls'
-    // pool keeps every one of its `max_connections`.
-    let listener_pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect_lazy_with((*hub.pool().connect_options()).clone());
-    let listen = tokio::spawn(async move {
-        loop {
-            match sqlx::postgres::PgListener::connect_with(&listener_pool).await {
-                Ok(mut l) => {
-                    if let Err(e) = l
-                        .listen_all(["kkoji_tasks", "kkoji_changes", "kkoji_assigned"])
-                        .await
-                    {
-                        tracing::warn!(error = %e, "LISTEN failed");
-                    } else {
-                        loop {
-                            match l.recv().await {
-                                Ok(n) if n.channel() == "kkoji_changes" => {
-                                    listener_hub.bump_generation();
-                                    listener_hub.wake_all_hosts();
-                                }
-                                Ok(n) if n.channel() == "kkoji_assigned" => {
-                                    listener_hub.wake_hosts(n.payload());
-                                }
-                                Ok(_) => {
-                                    listener_hub
-                                        .task_events
-                                        .send_modify(|n| *n = n.wrapping_add(1));
-                                }
-                                Err(e) => {
-                                    tracing::warn!(error = %e, "task notification listener lost its connection");
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot connect the task notification listener")
-                }
-            }
-            // wake waiters and drop cached reads: what happened meanwhile was not heard
-            listener_hub
-                .task_events
-                .send_modify(|n| *n = n.wrapping_add(1));
-            listener_hub.bump_generation();
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+/// Validated sessions, kept for a moment so read-only calls need no database round trip
+/// for authentication. A change of a session (logout, exclusivity, expiry, renewal) made
+/// through this hub drops the user's entries at once; one made through another hub on the
+/// same database is seen within `TTL`. Writes never rely on the cache: the commit
+/// re-checks the session row (open, not expired, callnum) in the call's transaction.
+/// session id → (cached at, session, the user's open exclusive session if any)
+type CacheMap = std::collections::HashMap<i64, (std::time::Instant, Session, Option<i64>)>;
+
+pub struct SessionCache {
+    entries: std::sync::Mutex<CacheMap>,
+}
+
+impl SessionCache {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(2);
+    const MAX: usize = 50_000;
+
+    pub fn new() -> SessionCache {
+        SessionCache {
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
-    });
-    // One scheduler pass per burst of task events (not one per waiting builder), plus a
-    // periodic pass so timeouts are enforced when nothing happens.
-    let sched = tokio::spawn(async move {
-        let every = std::time::Duration::from_secs(hub.config.scheduler.interval.max(1));
-        let mut events = hub.task_events.subscribe();
-        loop {
-            tokio::select! {
-                r = events.changed() => {
-                    if r.is_err() {
-                        return;
-                    }
-                }
-                () = tokio::time::sleep(every) => {}
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheMap> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn get(&self, id: i64, key: &str) -> Option<(Session, Option<i64>)> {
+        let map = self.lock();
+        let (at, s, excl) = map.get(&id)?;
+        (at.elapsed() < Self::TTL && s.key == key).then(|| (s.clone(), *excl))
+    }
+
+    pub fn put(&self, s: &Session, excl: Option<i64>) {
+        let mut map = self.lock();
+        if map.len() >= Self::MAX {
+            map.retain(|_, (at, _, _)| at.elapsed() < Self::TTL);
+            if map.len() >= Self::MAX {
+                map.clear();
             }
-            events.borrow_and_update();
-            // another hub's pass may hold the lock and have missed the newest task: retry
-            for attempt in 0..20u64 {
-                match crate::scheduler::run(hub.pool(), &hub.config.scheduler).await {
-                    Ok(Some(_)) => break,
-                    Ok(None) => {
-                        tokio::time::sleep(std::time::Duration::from_millis(5 * (attempt + 1)))
-                            .await
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "scheduler pass failed");
-                        break;
-                    }
-                }
-            }
-            // waiting repo requests become newRepo tasks without anyone polling
-            crate::repos::background_queue_pass(hub.clone()).await;
         }
-    });
-    vec![listen, sched]
+        let mut s = s.clone();
+        s.callnum_received = None;
+        map.insert(s.id, (std::time::Instant::now(), s, excl));
+    }
+
+    /// Record a committed callnum, so a replay through this hub is refused at once.
+    pub fn set_callnum(&self, id: i64, n: i64) {
+        if let Some((_, s, _)) = self.lock().get_mut(&id) {
+            s.callnum = Some(n);
+        }
+    }
+
+    pub fn forget_user(&self, user_id: i32) {
+        self.lock().retain(|_, (_, s, _)| s.user_id != user_id);
+    }
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        Self::new()
+    }
 }

@@ -1,14 +1,9 @@
 //! Name rules of Koji: what may be stored as a tag/target/host/user name or an arch.
 
-use crate::error::HResult;
-use koji_protocol::{Fault, codes};
+use crate::error::{HResult, HubError};
 
 fn name_error(what: &str, name: &str) -> crate::error::HubError {
-    Fault::new(
-        codes::NAME_VALIDATION,
-        format!("Name {name} does not match {what}"),
-    )
-    .into()
+    HubError::Name(format!("Name {name} does not match {what}"))
 }
 
 /// Internal names (tags, targets, external repos, packages, channels).
@@ -70,7 +65,7 @@ pub fn nvra_problem(name: &str, version: &str, release: &str, arch: &str) -> Opt
 /// [`nvra_problem`] as a fault, for NVRs that come in as call arguments.
 pub fn check_nvr(name: &str, version: &str, release: &str) -> HResult<()> {
     match nvra_problem(name, version, release, "noarch") {
-        Some(p) => Err(Fault::new(codes::NAME_VALIDATION, p).into()),
+        Some(p) => Err(HubError::Name(p)),
         None => Ok(()),
     }
 }
@@ -87,7 +82,7 @@ pub fn parse_arches(text: &str) -> HResult<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
-            return Err(Fault::generic(format!("Invalid architecture: {a}")).into());
+            return Err(HubError::generic(format!("Invalid architecture: {a}")));
         }
     }
     Ok(arches.join(" "))

@@ -32,65 +32,31 @@ pub fn read(path: &Path) -> Result<RpmInfo, RpmError> {
     read_file(&file, &path.display().to_string())
 }
 
-/// Reads an already opened file (opened without following symlinks by the caller). The
-/// name, version, release and arch are checked against Koji's rules: they become paths.
+/// Reads an already opened file (opened without following symlinks by the caller) with
+/// kkoji-repodata's header reader. The name, version, release and arch are checked
+/// against Koji's rules: they become paths.
 pub fn read_file(file: &std::fs::File, what: &str) -> Result<RpmInfo, RpmError> {
     let err = |msg: String| RpmError {
         path: what.to_string(),
         msg,
     };
-    let size = file.metadata().map_err(|e| err(e.to_string()))?.len();
-    let mut reader = std::io::BufReader::new(file);
-    // the rpm crate's messages can quote the whole input: say it plainly instead
-    let meta = rpm::PackageMetadata::parse(&mut reader).map_err(|e| {
+    let h = kkoji_repodata::read_header_file(file, what).map_err(|e| {
         tracing::debug!(path = %what, error = %e, "unreadable RPM");
-        let why = match e {
-            rpm::Error::Io(_) => "it is truncated or unreadable",
-            _ => "it has no valid RPM lead and header",
-        };
-        err(format!("not an RPM file ({why})"))
+        err(e.detail())
     })?;
-    let s = |r: Result<&str, rpm::Error>, what: &str| {
-        r.map(str::to_string)
-            .map_err(|e| err(format!("no {what} in header: {e}")))
-    };
-    let is_source = meta.is_source_package();
-    let epoch = if meta.header.entry_is_present(rpm::IndexTag::RPMTAG_EPOCH) {
-        meta.get_epoch().ok().and_then(|e| i32::try_from(e).ok())
-    } else {
-        None
-    };
-    let payloadhash = match meta
-        .signature
-        .get_entry_data_as_binary(rpm::IndexSignatureTag::RPMSIGTAG_MD5)
-    {
-        Ok(md5) => md5.iter().map(|b| format!("{b:02x}")).collect(),
-        Err(_) => match meta
-            .signature
-            .get_entry_data_as_string(rpm::IndexSignatureTag::RPMSIGTAG_SHA256)
-        {
-            Ok(h) => format!("sha256::{h}"),
-            Err(_) => return Err(err("header has neither SIGMD5 nor SHA256 digest".into())),
-        },
-    };
+    let payloadhash = h
+        .payloadhash()
+        .ok_or_else(|| err("header has neither SIGMD5 nor SHA256 digest".into()))?;
     let info = RpmInfo {
-        name: s(meta.get_name(), "name")?,
-        version: s(meta.get_version(), "version")?,
-        release: s(meta.get_release(), "release")?,
-        epoch,
-        arch: if is_source {
-            "src".to_string()
-        } else {
-            s(meta.get_arch(), "arch")?
-        },
-        is_source,
+        epoch: h.epoch.and_then(|e| i32::try_from(e).ok()),
+        is_source: h.is_source,
         payloadhash,
-        size: i64::try_from(size).unwrap_or(i64::MAX),
-        buildtime: meta
-            .get_build_time()
-            .ok()
-            .and_then(|t| i64::try_from(t).ok())
-            .unwrap_or(0),
+        size: i64::try_from(h.file_size).unwrap_or(i64::MAX),
+        buildtime: h.buildtime,
+        name: h.name,
+        version: h.version,
+        release: h.release,
+        arch: h.arch,
     };
     if let Some(p) =
         crate::names::nvra_problem(&info.name, &info.version, &info.release, &info.arch)

@@ -103,9 +103,9 @@ async fn serve_until_signal(
     if let Some(admin) = &config.bootstrap_admin {
         bootstrap_admin(&pool, admin).await?;
     }
-    crate::farm::ensure_hosts(&pool, &config.bootstrap_hosts).await?;
+    ensure_hosts(&pool, &config.bootstrap_hosts).await?;
     let hub = Arc::new(Hub::new(pool.clone(), config.clone()));
-    tracing::info!(listen = %config.listen, methods = hub.registry.len(), "hub serving");
+    tracing::info!(listen = %config.listen, methods = crate::methods::registry().len(), "hub serving");
     let (files_stop, files_task) = match config.files_listen {
         Some(addr) => {
             let l = TcpListener::bind(addr)
@@ -124,7 +124,7 @@ async fn serve_until_signal(
         None => (None, None),
     };
     on_ready(config, &hub)?;
-    let background = crate::hub::spawn_background(hub.clone());
+    let background = crate::background::spawn(hub.clone());
     let expiry = spawn_expiry_warnings(&config.tls);
     // what runs on the signal (e.g. stopping the local builder) runs while the hub still
     // serves, so it can still talk to the hub
@@ -149,44 +149,87 @@ async fn serve_until_signal(
 
 /// Make `name` an admin (creating the user if needed) in one transaction.
 async fn bootstrap_admin(pool: &sqlx::PgPool, name: &str) -> anyhow::Result<()> {
+    use crate::storage::{events, users};
     let mut tx = pool.begin().await?;
-    let uid: i32 = match sqlx::query_scalar::<_, i32>("SELECT id FROM users WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?
-    {
-        Some(id) => id,
-        None => {
-            sqlx::query_scalar(
-                "INSERT INTO users (name, status, usertype) VALUES ($1, 0, 0) RETURNING id",
-            )
-            .bind(name)
-            .fetch_one(&mut *tx)
-            .await?
-        }
+    let uid = match users::by_name(&mut tx, name).await? {
+        Some((id, _, _)) => id,
+        None => users::insert(&mut tx, name, users::STATUS_NORMAL, users::USER_NORMAL).await?,
     };
-    let has: Option<i32> = sqlx::query_scalar(
-        "SELECT 1 FROM user_perms up JOIN permissions p ON p.id = up.perm_id \
-         WHERE up.user_id = $1 AND p.name = 'admin' AND up.active",
-    )
-    .bind(uid)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if has.is_none() {
-        let ev: i64 = sqlx::query_scalar("INSERT INTO events DEFAULT VALUES RETURNING id")
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO user_perms (user_id, perm_id, create_event) \
-             SELECT $1, id, $2 FROM permissions WHERE name = 'admin'",
-        )
-        .bind(uid)
-        .bind(ev)
-        .execute(&mut *tx)
-        .await?;
+    if !users::is_admin(&mut tx, uid).await? {
+        let ev = events::create(&mut tx).await?;
+        users::grant_admin(&mut tx, uid, ev).await?;
         tracing::info!(user = %name, "granted admin to the bootstrap admin");
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// Create the bootstrap hosts that do not exist yet (user, host, config, channels), each in
+/// its own transaction.
+async fn ensure_hosts(
+    pool: &sqlx::PgPool,
+    hosts: &[crate::config::BootstrapHost],
+) -> anyhow::Result<()> {
+    for h in hosts {
+        let mut tx = pool.begin().await?;
+        let exists: Option<i32> = sqlx::query_scalar("SELECT id FROM host WHERE name = $1")
+            .bind(&h.name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            continue;
+        }
+        let uid: i32 = match sqlx::query_scalar::<_, i32>("SELECT id FROM users WHERE name = $1")
+            .bind(&h.name)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            Some(u) => {
+                sqlx::query("UPDATE users SET usertype = 1 WHERE id = $1")
+                    .bind(u)
+                    .execute(&mut *tx)
+                    .await?;
+                u
+            }
+            None => {
+                sqlx::query_scalar(
+                    "INSERT INTO users (name, status, usertype) VALUES ($1, 0, 1) RETURNING id",
+                )
+                .bind(&h.name)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        let ev: i64 = sqlx::query_scalar("INSERT INTO events DEFAULT VALUES RETURNING id")
+            .fetch_one(&mut *tx)
+            .await?;
+        let hid: i32 =
+            sqlx::query_scalar("INSERT INTO host (user_id, name) VALUES ($1, $2) RETURNING id")
+                .bind(uid)
+                .bind(&h.name)
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query("INSERT INTO host_config (host_id, arches, capacity, create_event) VALUES ($1, $2, $3, $4)")
+            .bind(hid)
+            .bind(h.arches.join(" "))
+            .bind(h.capacity)
+            .bind(ev)
+            .execute(&mut *tx)
+            .await?;
+        let mut chans = vec!["default".to_string()];
+        chans.extend(h.channels.iter().cloned());
+        sqlx::query(
+            "INSERT INTO host_channels (host_id, channel_id, create_event) \
+             SELECT $1, id, $2 FROM channels WHERE name = ANY($3)",
+        )
+        .bind(hid)
+        .bind(ev)
+        .bind(&chans)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(host = %h.name, arches = %h.arches.join(" "), "bootstrap host added");
+    }
     Ok(())
 }
 
@@ -253,7 +296,7 @@ pub async fn start_background(config: HubConfig, database_url: &str) -> anyhow::
     if let Some(admin) = &config.bootstrap_admin {
         bootstrap_admin(&pool, admin).await?;
     }
-    crate::farm::ensure_hosts(&pool, &config.bootstrap_hosts).await?;
+    ensure_hosts(&pool, &config.bootstrap_hosts).await?;
     let tls = TlsSetup::load(
         &config.tls.cert,
         &config.tls.key,
@@ -269,7 +312,7 @@ pub async fn start_background(config: HubConfig, database_url: &str) -> anyhow::
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let h = hub.clone();
     let task = tokio::spawn(async move {
-        let background = crate::hub::spawn_background(h.clone());
+        let background = crate::background::spawn(h.clone());
         crate::server::serve(h, Arc::new(tls), listener, async {
             let _ = rx.await;
         })

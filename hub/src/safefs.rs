@@ -6,8 +6,9 @@
 //! the topdir, and moves use `renameat` between descriptors opened that way, so no symlink
 //! is followed and nothing outside the topdir is reached.
 
+use crate::error::{HResult, HubError};
 use crate::topdir;
-use koji_protocol::{Fault, codes};
+
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat2, readlinkat, renameat};
 use nix::sys::stat::{Mode, SFlag, fstat, fstatat, mkdirat};
@@ -48,7 +49,7 @@ fn split(rel: &Path) -> (Option<&Path>, &OsStr) {
 }
 
 impl Tree {
-    pub fn open(top: &Path) -> Result<Tree, Fault> {
+    pub fn open(top: &Path) -> HResult<Tree> {
         let root = nix::fcntl::open(
             top,
             OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
@@ -56,7 +57,7 @@ impl Tree {
         )
         .map_err(|e| {
             tracing::error!(topdir = %top.display(), error = %e, "cannot open the topdir");
-            Fault::generic("the hub's file tree is not available")
+            HubError::generic("the hub's file tree is not available")
         })?;
         Ok(Tree {
             root,
@@ -108,28 +109,28 @@ impl Tree {
     /// `task_dirs` (relative to work/), be a regular file and be completely uploaded. A
     /// symlink is accepted only when it is the hub's own link into packages/ or scratch/
     /// from an earlier import of this very file.
-    pub fn host_input(&self, rel: &str, task_dirs: &[PathBuf]) -> Result<Input, Fault> {
+    pub fn host_input(&self, rel: &str, task_dirs: &[PathBuf]) -> HResult<Input> {
         self.input(rel, Some(task_dirs))
     }
 
     /// A completely uploaded regular file anywhere under work/ (a packager's upload named
     /// in `build()`); no symlink is accepted at all.
-    pub fn upload_input(&self, rel: &str) -> Result<Input, Fault> {
+    pub fn upload_input(&self, rel: &str) -> HResult<Input> {
         let i = self.input(rel, None)?;
         if i.moved_to.is_some() {
-            return Err(Fault::generic(format!("Not a regular file: {rel}")));
+            return Err(HubError::generic(format!("Not a regular file: {rel}")));
         }
         Ok(i)
     }
 
-    fn input(&self, rel: &str, task_dirs: Option<&[PathBuf]>) -> Result<Input, Fault> {
+    fn input(&self, rel: &str, task_dirs: Option<&[PathBuf]>) -> HResult<Input> {
         let clean = topdir::clean_relative(rel)?;
         if let Some(task_dirs) = task_dirs
             && !task_dirs
                 .iter()
                 .any(|d| clean.starts_with(d) && clean != *d)
         {
-            return Err(Fault::action_not_allowed(format!(
+            return Err(HubError::not_allowed(format!(
                 "{rel} is not in the task's own work directory"
             )));
         }
@@ -137,22 +138,22 @@ impl Tree {
         let (parent, name) = split(&full);
         let dir = self
             .dir(parent)
-            .map_err(|_| Fault::generic(format!("No such file: {rel}")))?;
+            .map_err(|_| HubError::generic(format!("No such file: {rel}")))?;
         let st = fstatat(dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW)
-            .map_err(|_| Fault::generic(format!("No such file: {rel}")))?;
+            .map_err(|_| HubError::generic(format!("No such file: {rel}")))?;
         let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
         if kind == SFlag::S_IFLNK {
             let target = readlinkat(dir.as_fd(), name)
-                .map_err(|_| Fault::generic(format!("No such file: {rel}")))?;
+                .map_err(|_| HubError::generic(format!("No such file: {rel}")))?;
             let moved = Path::new(&target)
                 .strip_prefix(&self.top)
                 .ok()
                 .and_then(|t| topdir::clean_relative(&t.to_string_lossy()).ok())
                 .filter(|t| t.starts_with("packages") || t.starts_with("scratch"))
-                .ok_or_else(|| Fault::generic(format!("Not a regular file: {rel}")))?;
+                .ok_or_else(|| HubError::generic(format!("Not a regular file: {rel}")))?;
             let file = self
                 .file(&moved)
-                .map_err(|_| Fault::generic(format!("Not a regular file: {rel}")))?;
+                .map_err(|_| HubError::generic(format!("Not a regular file: {rel}")))?;
             return Ok(Input {
                 rel: full,
                 file,
@@ -160,15 +161,17 @@ impl Tree {
             });
         }
         if kind != SFlag::S_IFREG {
-            return Err(Fault::generic(format!("Not a regular file: {rel}")));
+            return Err(HubError::generic(format!("Not a regular file: {rel}")));
         }
         let marker = topdir::upload_marker(Path::new(name));
         if fstatat(dir.as_fd(), &marker, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok() {
-            return Err(Fault::generic(format!("Upload of {rel} is not complete")));
+            return Err(HubError::generic(format!(
+                "Upload of {rel} is not complete"
+            )));
         }
         let file = self
             .file(&full)
-            .map_err(|_| Fault::generic(format!("Not a regular file: {rel}")))?;
+            .map_err(|_| HubError::generic(format!("Not a regular file: {rel}")))?;
         Ok(Input {
             rel: full,
             file,
@@ -178,24 +181,21 @@ impl Tree {
 
     /// Move an input to `dest` (relative to the topdir, directories created) and leave a
     /// symlink at the old place, as Koji does, so task output listings keep working.
-    pub fn move_and_link(&self, input: &Input, dest: &Path) -> Result<(), Fault> {
+    pub fn move_and_link(&self, input: &Input, dest: &Path) -> HResult<()> {
         let fail = |what: &str, e: Errno| {
             tracing::error!(from = %input.rel.display(), to = %dest.display(), error = %e, "{what}");
-            Fault::new(
-                codes::IMPORT,
-                format!(
-                    "cannot move {} into place ({what})",
-                    input.rel.file_name().unwrap_or_default().to_string_lossy()
-                ),
-            )
+            HubError::import(format!(
+                "cannot move {} into place ({what})",
+                input.rel.file_name().unwrap_or_default().to_string_lossy()
+            ))
         };
         match &input.moved_to {
             Some(m) if m == dest => return Ok(()),
             Some(_) => {
-                return Err(Fault::new(
-                    codes::IMPORT,
-                    format!("{} was already imported elsewhere", input.rel.display()),
-                ));
+                return Err(HubError::import(format!(
+                    "{} was already imported elsewhere",
+                    input.rel.display()
+                )));
             }
             None => {}
         }

@@ -2,8 +2,8 @@
 //! its connection), axum routes for the hub endpoints, graceful shutdown.
 
 use crate::dispatch::{KOJI_VERSION, handle_xmlrpc};
+use crate::domain::sessions::SessionHeaders;
 use crate::hub::Hub;
-use crate::session::SessionHeaders;
 use crate::tls::{PeerInfo, TlsSetup};
 use axum::Router;
 use axum::body::Body;
@@ -115,7 +115,7 @@ async fn xmlrpc(
     let bytes = match crate::body::read(body, limit, timeout).await {
         Ok(b) => b,
         Err(e) => {
-            let f = e.fault("request");
+            let f = e.error("request").into_fault();
             tracing::info!(peer = %peer.addr, fault = %f.string, "refused request body");
             return closing(xml(encode_fault(&f)));
         }

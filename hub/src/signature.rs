@@ -6,7 +6,8 @@
 //! print it, and both binding and introspection come from that one string.
 
 use crate::error::{HResult, HubError};
-use koji_protocol::{Fault, Struct, Value};
+use crate::ident::Ident;
+use koji_protocol::{Struct, Value};
 
 #[derive(Debug, Clone)]
 pub struct Param {
@@ -114,7 +115,7 @@ fn quote_list(names: &[&str]) -> String {
 
 impl Signature {
     /// Binds like CPython does and fails with CPython's TypeError wording (as fault 1019).
-    pub fn bind(&self, method: &'static str, pos: Vec<Value>, kw: Struct) -> Result<Args, Fault> {
+    pub fn bind(&self, method: &'static str, pos: Vec<Value>, kw: Struct) -> HResult<Args> {
         let n = self.params.len();
         let required = self.params.iter().filter(|p| p.default.is_none()).count();
         let given = pos.len();
@@ -134,7 +135,7 @@ impl Signature {
                 format!("from {required} to {n} positional arguments")
             };
             let verb = if given == 1 { "was" } else { "were" };
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "{method}() takes {takes} but {given} {verb} given"
             )));
         }
@@ -143,7 +144,7 @@ impl Signature {
             match self.params.iter().position(|p| p.name == k) {
                 Some(i) => {
                     if slots[i].is_some() {
-                        return Err(Fault::parameter(format!(
+                        return Err(HubError::parameter(format!(
                             "{method}() got multiple values for argument '{k}'"
                         )));
                     }
@@ -153,7 +154,7 @@ impl Signature {
                     extra.insert(k, v);
                 }
                 None => {
-                    return Err(Fault::parameter(format!(
+                    return Err(HubError::parameter(format!(
                         "{method}() got an unexpected keyword argument '{k}'"
                     )));
                 }
@@ -167,7 +168,7 @@ impl Signature {
             .map(|(p, _)| p.name)
             .collect();
         if !missing.is_empty() {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "{method}() missing {}: {}",
                 plural(missing.len(), "required positional argument"),
                 quote_list(&missing)
@@ -188,35 +189,39 @@ impl Signature {
     }
 }
 
-/// A value given where an id or a name is expected: `getTag(3)` looks up by id,
-/// `getTag("3")` by name, and dicts `{'id': N}` / `{'name': S}` are accepted too.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Ident {
-    Id(i64),
-    Name(String),
+/// An id from the wire. Ids are 32-bit in the database while the decoder takes 64-bit
+/// integers: a wider number is refused here, as ParameterError, instead of being wrapped by
+/// a cast into some other row's id.
+pub fn checked_id(what: &str, n: i64) -> HResult<i32> {
+    i32::try_from(n).map_err(|_| HubError::parameter(format!("{what} out of range: {n}")))
 }
 
-impl std::fmt::Display for Ident {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Ident::Id(i) => write!(f, "{i}"),
-            Ident::Name(n) => write!(f, "{n}"),
-        }
+/// A value given where an id or a name is expected: `getTag(3)` looks up by id,
+/// `getTag("3")` by name, and dicts `{'id': N}` / `{'name': S}` are accepted too. None when
+/// the value names nothing; `Err(n)` for an id out of range.
+pub fn ident_of_value(v: &Value) -> Result<Option<Ident>, i64> {
+    let id = |i: i64| i32::try_from(i).map(|i| Some(Ident::Id(i))).map_err(|_| i);
+    match v {
+        Value::Int(i) => id(*i),
+        Value::String(s) => Ok(Some(Ident::Name(s.clone()))),
+        Value::Struct(s) => match (s.get("id"), s.get("name")) {
+            (Some(Value::Int(i)), _) => id(*i),
+            (_, Some(Value::String(n))) => Ok(Some(Ident::Name(n.clone()))),
+            _ => Ok(None),
+        },
+        _ => Ok(None),
     }
 }
 
-impl Ident {
-    pub fn from_value(v: &Value) -> Option<Ident> {
-        match v {
-            Value::Int(i) => Some(Ident::Id(*i)),
-            Value::String(s) => Some(Ident::Name(s.clone())),
-            Value::Struct(s) => match (s.get("id"), s.get("name")) {
-                (Some(Value::Int(i)), _) => Some(Ident::Id(*i)),
-                (_, Some(Value::String(n))) => Some(Ident::Name(n.clone())),
-                _ => None,
-            },
-            _ => None,
-        }
+/// A name or id inside another argument (`what` names it in the error).
+pub fn value_ident(v: &Value, what: &str) -> HResult<Ident> {
+    match ident_of_value(v) {
+        Ok(Some(i)) => Ok(i),
+        Ok(None) => Err(HubError::parameter(format!(
+            "Invalid {what} value: {}",
+            crate::pyrepr::repr(v)
+        ))),
+        Err(n) => Err(HubError::parameter(format!("{what} id out of range: {n}"))),
     }
 }
 
@@ -237,12 +242,12 @@ impl Args {
     }
 
     fn type_error(&self, i: usize, want: &str) -> HubError {
-        HubError::Fault(Fault::parameter(format!(
+        HubError::parameter(format!(
             "Invalid type for {} in {}(): expected {want}, got {}",
             self.name(i),
             self.method,
             self.val(i).type_name()
-        )))
+        ))
     }
 
     pub fn is_nil(&self, i: usize) -> bool {
@@ -291,12 +296,7 @@ impl Args {
     pub fn opt_id(&self, i: usize) -> HResult<Option<i32>> {
         match self.opt_i64(i)? {
             None => Ok(None),
-            Some(n) => i32::try_from(n).map(Some).map_err(|_| {
-                HubError::Fault(Fault::parameter(format!(
-                    "{} out of range: {n}",
-                    self.name(i)
-                )))
-            }),
+            Some(n) => checked_id(self.name(i), n).map(Some),
         }
     }
 
@@ -314,24 +314,29 @@ impl Args {
             Value::Nil => Ok(None),
             v => match v.as_f64() {
                 Some(f) if f.is_finite() => Ok(Some(f)),
-                Some(f) => Err(HubError::Fault(Fault::parameter(format!(
+                Some(f) => Err(HubError::parameter(format!(
                     "{} must be a finite number, not {f}",
                     self.name(i)
-                )))),
+                ))),
                 None => Err(self.type_error(i, "float")),
             },
         }
     }
 
-    /// A required name-or-id argument.
+    /// A required name-or-id argument (an id out of range is refused).
     pub fn ident(&self, i: usize) -> HResult<Ident> {
-        Ident::from_value(self.val(i)).ok_or_else(|| {
-            HubError::Fault(Fault::parameter(format!(
+        match ident_of_value(self.val(i)) {
+            Ok(Some(x)) => Ok(x),
+            Ok(None) => Err(HubError::parameter(format!(
                 "Invalid name or id value for {}: {}",
                 self.name(i),
                 crate::pyrepr::repr(self.val(i))
-            )))
-        })
+            ))),
+            Err(n) => Err(HubError::parameter(format!(
+                "{} out of range: {n}",
+                self.name(i)
+            ))),
+        }
     }
 
     pub fn opt_ident(&self, i: usize) -> HResult<Option<Ident>> {
@@ -392,7 +397,10 @@ mod tests {
         let s = sig("tagInfo, strict=False");
         let mut kw = Struct::new();
         kw.insert("bogus".into(), Value::Int(1));
-        let f = s.bind("getTag", vec![Value::Int(1)], kw).unwrap_err();
+        let f = s
+            .bind("getTag", vec![Value::Int(1)], kw)
+            .unwrap_err()
+            .into_fault();
         assert_eq!(f.code, 1019);
         assert_eq!(
             f.string,
@@ -405,19 +413,23 @@ mod tests {
         let s = sig("a, b=1");
         let f = s
             .bind("m", vec![Value::Nil, Value::Nil, Value::Nil], Struct::new())
-            .unwrap_err();
+            .unwrap_err()
+            .into_fault();
         assert_eq!(
             f.string,
             "m() takes from 1 to 2 positional arguments but 3 were given"
         );
         let s = sig("a, b");
-        let f = s.bind("m", vec![], Struct::new()).unwrap_err();
+        let f = s.bind("m", vec![], Struct::new()).unwrap_err().into_fault();
         assert_eq!(
             f.string,
             "m() missing 2 required positional arguments: 'a' and 'b'"
         );
         let s = sig("");
-        let f = s.bind("m", vec![Value::Nil], Struct::new()).unwrap_err();
+        let f = s
+            .bind("m", vec![Value::Nil], Struct::new())
+            .unwrap_err()
+            .into_fault();
         assert_eq!(f.string, "m() takes 0 positional arguments but 1 was given");
     }
 
@@ -426,7 +438,10 @@ mod tests {
         let s = sig("a");
         let mut kw = Struct::new();
         kw.insert("a".into(), Value::Int(1));
-        let f = s.bind("m", vec![Value::Int(2)], kw).unwrap_err();
+        let f = s
+            .bind("m", vec![Value::Int(2)], kw)
+            .unwrap_err()
+            .into_fault();
         assert_eq!(f.string, "m() got multiple values for argument 'a'");
     }
 
@@ -442,11 +457,30 @@ mod tests {
 
     #[test]
     fn ident_kinds() {
-        assert_eq!(Ident::from_value(&Value::Int(3)), Some(Ident::Id(3)));
+        assert_eq!(ident_of_value(&Value::Int(3)), Ok(Some(Ident::Id(3))));
         assert_eq!(
-            Ident::from_value(&Value::String("3".into())),
-            Some(Ident::Name("3".into()))
+            ident_of_value(&Value::String("3".into())),
+            Ok(Some(Ident::Name("3".into())))
         );
-        assert_eq!(Ident::from_value(&Value::Array(vec![])), None);
+        assert_eq!(ident_of_value(&Value::Array(vec![])), Ok(None));
+    }
+
+    #[test]
+    fn ids_out_of_range_are_parameter_errors() {
+        let big = (1i64 << 32) + 1;
+        assert_eq!(ident_of_value(&Value::Int(big)), Err(big));
+        let mut s = Struct::new();
+        s.insert("id".into(), Value::Int(big));
+        assert_eq!(ident_of_value(&Value::Struct(s)), Err(big));
+        let a = sig("tagInfo")
+            .bind("getTag", vec![Value::Int(big)], Struct::new())
+            .unwrap();
+        let f = a.ident(0).unwrap_err().into_fault();
+        assert_eq!(f.code, koji_protocol::codes::PARAMETER);
+        assert_eq!(f.string, "tagInfo out of range: 4294967297");
+        let f = a.id(0).unwrap_err().into_fault();
+        assert_eq!(f.string, "tagInfo out of range: 4294967297");
+        assert!(checked_id("x", i64::from(i32::MIN)).is_ok());
+        assert!(checked_id("x", i64::from(i32::MIN) - 1).is_err());
     }
 }

@@ -1,25 +1,25 @@
 //! The Koji file tree (`topdir`): where uploads, task output, builds and scratch builds
 //! live, and the path rules that keep callers inside it.
 
-use koji_protocol::Fault;
+use crate::error::{HResult, HubError};
 use std::path::{Component, Path, PathBuf};
 
 /// A relative path made only of normal components (no `..`, no root, no `.` tricks).
-pub fn clean_relative(p: &str) -> Result<PathBuf, Fault> {
+pub fn clean_relative(p: &str) -> HResult<PathBuf> {
     let path = Path::new(p);
     if path.is_absolute() {
-        return Err(Fault::generic(format!("Invalid path (absolute): {p}")));
+        return Err(HubError::generic(format!("Invalid path (absolute): {p}")));
     }
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
             Component::Normal(x) => out.push(x),
             Component::CurDir => {}
-            _ => return Err(Fault::generic(format!("Invalid path: {p}"))),
+            _ => return Err(HubError::generic(format!("Invalid path: {p}"))),
         }
     }
     if out.as_os_str().is_empty() {
-        return Err(Fault::generic(format!("Invalid path: {p:?}")));
+        return Err(HubError::generic(format!("Invalid path: {p:?}")));
     }
     Ok(out)
 }
@@ -75,15 +75,17 @@ pub fn upload_marker(file: &Path) -> PathBuf {
 }
 
 /// A file under work/ that must exist, be a regular file and be completely uploaded.
-pub fn complete_work_file(topdir: &Path, rel: &str) -> Result<PathBuf, Fault> {
+pub fn complete_work_file(topdir: &Path, rel: &str) -> HResult<PathBuf> {
     let path = work(topdir).join(clean_relative(rel)?);
     let meta = std::fs::symlink_metadata(&path)
-        .map_err(|_| Fault::generic(format!("No such file: {rel}")))?;
+        .map_err(|_| HubError::generic(format!("No such file: {rel}")))?;
     if !meta.file_type().is_file() {
-        return Err(Fault::generic(format!("Not a regular file: {rel}")));
+        return Err(HubError::generic(format!("Not a regular file: {rel}")));
     }
     if upload_marker(&path).exists() {
-        return Err(Fault::generic(format!("Upload of {rel} is not complete")));
+        return Err(HubError::generic(format!(
+            "Upload of {rel} is not complete"
+        )));
     }
     Ok(path)
 }

@@ -230,3 +230,55 @@ async fn a_call_that_finds_no_free_connection_answers_server_offline_and_the_hub
         .expect("served once connections are free");
     assert!(matches!(tag, Value::Nil));
 }
+
+/// A check-in is one statement that also records the callnum; it must still refuse a session
+/// closed elsewhere (this hub's cache still holds it) and then change nothing.
+#[tokio::test]
+async fn a_check_in_on_a_session_closed_through_another_hub_changes_nothing() {
+    let farm = Farm::start().await;
+    let (_hub2, url2) = farm.second_hub().await;
+    let admin = farm.admin().await;
+    let h = host(&farm, &admin, "closed-elsewhere", &["x86_64"], 4.0).await;
+    h.call("host.updateHost", vec![1.5.into(), true.into()])
+        .await
+        .unwrap();
+    let load = |v: Value| v.get("task_load").and_then(Value::as_f64);
+    let info = admin
+        .call("getHost", vec!["closed-elsewhere".into()])
+        .await
+        .unwrap();
+    assert_eq!(load(info), Some(1.5));
+
+    let other = farm.user_at(&url2, "closed-elsewhere");
+    other.set_session(h.session());
+    // the borrowed session starts at callnum 0, behind h's: step past h's last write
+    let mut caught_up = false;
+    for _ in 0..10 {
+        if other.call("getAPIVersion", vec![]).await.is_ok() {
+            caught_up = true;
+            break;
+        }
+    }
+    assert!(
+        caught_up,
+        "the borrowed session never reached a fresh callnum"
+    );
+    other.logout().await.unwrap();
+    let (code, msg) = common::fault(
+        h.call("host.updateHost", vec![3.0.into(), false.into()])
+            .await,
+    );
+    assert_eq!(
+        (code, msg.as_str()),
+        (
+            koji_protocol::codes::AUTH,
+            "Invalid session or bad credentials"
+        )
+    );
+    let info = admin
+        .call("getHost", vec!["closed-elsewhere".into()])
+        .await
+        .unwrap();
+    assert_eq!(load(info.clone()), Some(1.5), "{info:?}");
+    assert_eq!(info.get("ready"), Some(&Value::Bool(true)), "{info:?}");
+}

@@ -449,3 +449,127 @@ async fn release_duration_and_tagged_rpm_helpers() {
         .unwrap();
     assert_eq!(none, Value::Array(vec![]));
 }
+
+/// `restartHosts` is for holders of the host permission and takes only its own options; the
+/// builder running it hands each host its subtasks with `assign`, which must name a host.
+#[tokio::test]
+async fn restart_hosts_and_assigned_subtasks() {
+    let farm = Farm::start().await;
+    let admin = farm.admin().await;
+    let user = farm.user("packager");
+    user.ssl_login().await.unwrap();
+    let (code, _) = fault(user.call("restartHosts", vec![]).await);
+    assert_eq!(code, codes::ACTION_NOT_ALLOWED);
+    let (code, msg) = fault(
+        admin
+            .call("restartHosts", vec![5.into(), "everything".into()])
+            .await,
+    );
+    assert_eq!(code, codes::PARAMETER, "{msg}");
+    let (code, msg) = fault(
+        admin
+            .call_kw(
+                "restartHosts",
+                vec![],
+                kw(&[("options", Value::Struct(kw(&[("reboot", true.into())])))]),
+            )
+            .await,
+    );
+    assert_eq!(code, codes::PARAMETER, "{msg}");
+    let listed = |method: &str| {
+        let admin = &admin;
+        let method = method.to_string();
+        async move {
+            admin
+                .call(
+                    "listTasks",
+                    vec![Value::Struct(kw(&[("method", method.into())]))],
+                )
+                .await
+                .unwrap()
+                .as_array()
+                .map(|a| a.len())
+        }
+    };
+    assert_eq!(
+        listed("restartHosts").await,
+        Some(0),
+        "refused calls made tasks"
+    );
+
+    let parent = admin
+        .call_kw(
+            "restartHosts",
+            vec![],
+            kw(&[(
+                "options",
+                Value::Struct(kw(&[("channel", "default".into())])),
+            )]),
+        )
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    let runner = host(&farm, &admin, "runner", &["x86_64"], 4.0).await;
+    let other = host(&farm, &admin, "other", &["aarch64"], 4.0).await;
+    let other_id = other.call("host.getID", vec![]).await.unwrap();
+    // a host that never checked in loses what it is assigned to the next scheduler pass
+    other
+        .call("host.updateHost", vec![0.0.into(), false.into()])
+        .await
+        .unwrap();
+    runner
+        .call("host.updateHost", vec![0.0.into(), true.into()])
+        .await
+        .unwrap();
+    // the runner takes the parent …
+    let mut offered = None;
+    for _ in 0..20 {
+        let got = runner
+            .call("host.waitTasks", vec![Value::Double(5.0)])
+            .await
+            .unwrap();
+        if let Some(t) = got.as_array().and_then(|a| a.first()) {
+            offered = Some(int(t, "id"));
+            break;
+        }
+    }
+    assert_eq!(offered, Some(parent));
+    runner
+        .call("host.openTask", vec![parent.into()])
+        .await
+        .unwrap();
+    // … and may not assign to a host that does not exist
+    let sub = |assign: Value, label: &str| kw(&[("assign", assign), ("label", label.into())]);
+    let (code, msg) = fault(
+        runner
+            .call_kw(
+                "host.subtask",
+                vec!["restart".into(), Value::Array(vec![]), parent.into()],
+                sub(Value::Int(9999), "restart 9999"),
+            )
+            .await,
+    );
+    assert_eq!(code, codes::GENERIC, "{msg}");
+    assert_eq!(listed("restart").await, Some(0));
+    // an assigned subtask is the other host's at once, whatever its arch or channel
+    let task = runner
+        .call_kw(
+            "host.subtask",
+            vec!["restart".into(), Value::Array(vec![]), parent.into()],
+            sub(other_id.clone(), "restart other"),
+        )
+        .await
+        .unwrap();
+    let got = other.call("host.getTasks", vec![]).await.unwrap();
+    let ids: Vec<Value> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.get("id").cloned())
+        .collect();
+    assert_eq!(ids, vec![task.clone()]);
+    let info = admin.call("getTaskInfo", vec![task]).await.unwrap();
+    assert_eq!(info.get("host_id"), Some(&other_id), "{info:?}");
+    assert_eq!(info.get("state"), Some(&Value::Int(4)), "{info:?}");
+}

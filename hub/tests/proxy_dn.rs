@@ -73,3 +73,34 @@ async fn only_the_configured_subject_may_log_in_for_others() {
     let s = proxy_login(&proxy, "alice").await.unwrap();
     assert!(s.get("session-id").is_some(), "{s:?}");
 }
+
+/// Two CNs name two users (mod_ssl would take the first, a reader of the last another):
+/// such a certificate logs in as nobody, neither directly nor as a proxy, and creates no user.
+#[tokio::test]
+async fn a_subject_with_two_common_names_logs_in_as_nobody() {
+    let farm = Farm::start_with(|c| c.auth.proxy_dns = vec![PROXY_DN.to_string()]).await;
+    let admin = farm.admin().await;
+    let before = admin.call("listUsers", vec![]).await.unwrap();
+    // rcgen keys its DN by attribute type, so the second CN goes in under CN's raw OID
+    let second_cn = DnType::CustomDnType(vec![2, 5, 4, 3]);
+    let two = client_with_subject(
+        &farm,
+        &[
+            (DnType::OrganizationName, "kkoji"),
+            (DnType::CommonName, "kojiweb"),
+            (second_cn.clone(), "mallory"),
+        ],
+    );
+    let msg = auth_fault(two.call("sslLogin", vec![]).await);
+    assert!(msg.contains("more than one CN"), "{msg}");
+    let msg = auth_fault(proxy_login(&two, "kojiadmin").await);
+    assert!(msg.contains("more than one CN"), "{msg}");
+    // the other order is refused too
+    let swapped = client_with_subject(
+        &farm,
+        &[(second_cn, "kojiadmin"), (DnType::CommonName, "alice")],
+    );
+    let msg = auth_fault(swapped.call("sslLogin", vec![]).await);
+    assert!(msg.contains("more than one CN"), "{msg}");
+    assert_eq!(admin.call("listUsers", vec![]).await.unwrap(), before);
+}

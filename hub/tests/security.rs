@@ -969,3 +969,156 @@ async fn unauthenticated_bodies_do_not_grow_the_hub() {
     );
     child.kill().await.unwrap();
 }
+
+/// Issue 11: an id the database cannot hold (2^32 + 1, which a cast to i32 turns into 1)
+/// is a ParameterError wherever a call takes one, and changes nothing, though task 1,
+/// build 1 and tag 1 exist.
+#[tokio::test]
+async fn ids_beyond_32_bits_are_refused_and_change_nothing() {
+    let farm = Farm::start().await;
+    let admin = farm.admin().await;
+    let tag = admin.call("createTag", vec!["base".into()]).await.unwrap();
+    assert_eq!(tag.as_i64(), Some(1));
+    let h = host(&farm, &admin, "b1", &["noarch"], 4.0).await;
+    h.call("host.updateHost", vec![0.0.into(), true.into()])
+        .await
+        .unwrap();
+    let task = admin
+        .call("makeTask", vec!["sleep".into(), Value::Array(vec![])])
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    assert_eq!(task, 1);
+    assert_eq!(next_task(&h).await, task);
+    let build = h
+        .call(
+            "host.initBuild",
+            vec![
+                kstruct! { "name" => "foo", "version" => "1", "release" => "1", "task_id" => task },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(build.as_i64(), Some(1));
+
+    let wide = (1i64 << 32) + 1;
+    assert_eq!(
+        wide as i32, 1,
+        "the number a cast would turn into an existing id"
+    );
+    let events_before = admin.call("getLastEvent", vec![]).await.unwrap();
+    let before = state(&farm).await;
+    let by_id = kstruct! { "id" => wide };
+    for (method, args) in [
+        ("cancelTask", vec![Value::Int(wide)]),
+        ("getTaskInfo", vec![Value::Int(wide)]),
+        (
+            "getTaskInfo",
+            vec![Value::Array(vec![Value::Int(1), Value::Int(wide)])],
+        ),
+        ("getBuild", vec![Value::Int(wide)]),
+        ("getBuild", vec![by_id.clone()]),
+        ("getTag", vec![Value::Int(wide)]),
+        ("getTag", vec![by_id.clone()]),
+    ] {
+        let (code, msg) = fault(admin.call(method, args.clone()).await);
+        assert_eq!(code, codes::PARAMETER, "{method}{args:?}: {msg}");
+        assert!(msg.contains("out of range: 4294967297"), "{method}: {msg}");
+    }
+    // strict lookups too, where a miss would have been a GenericError
+    let (code, _) = fault(
+        admin
+            .call_kw(
+                "getTaskInfo",
+                vec![Value::Int(wide)],
+                kw(&[("strict", true.into())]),
+            )
+            .await,
+    );
+    assert_eq!(code, codes::PARAMETER);
+    assert_same(&before, &state(&farm).await, "ids beyond 32 bits");
+    assert_eq!(
+        admin.call("getLastEvent", vec![]).await.unwrap(),
+        events_before,
+        "no event was created"
+    );
+    let t = admin.call("getTaskInfo", vec![1.into()]).await.unwrap();
+    assert_eq!(
+        t.get("state").and_then(Value::as_i64),
+        Some(1),
+        "task 1 is still OPEN"
+    );
+}
+
+/// Issue 11: a call that hits a database error answers with a fault naming the call, never
+/// SQL text, table names or paths (the detail goes to the hub's log), in a multicall too;
+/// a write that failed leaves nothing behind.
+#[tokio::test]
+async fn database_errors_reach_the_client_without_sql_text() {
+    let farm = Farm::start().await;
+    let admin = farm.admin().await;
+    admin.call("createTag", vec!["t1".into()]).await.unwrap();
+    let url = farm.hub.hub.config.database_url.clone().unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("ALTER TABLE tag_config RENAME TO tag_config_moved_away")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let leaks = |msg: &str| {
+        [
+            "tag_config",
+            "relation",
+            "SELECT",
+            "INSERT",
+            "moved_away",
+            "/",
+        ]
+        .iter()
+        .any(|w| msg.contains(w))
+    };
+    let (code, msg) = fault(admin.call("listTags", vec![]).await);
+    assert_eq!(code, codes::GENERIC, "{msg}");
+    assert_eq!(
+        msg,
+        "listTags failed: internal database error (see the hub log)"
+    );
+    let (code, msg) = fault(
+        admin
+            .call_kw("getTag", vec!["t1".into()], kw(&[("event", 1.into())]))
+            .await,
+    );
+    assert_eq!(code, codes::GENERIC, "{msg}");
+    assert!(msg.starts_with("getTag failed") && !leaks(&msg), "{msg}");
+    let (code, msg) = fault(admin.call("createTag", vec!["t2".into()]).await);
+    assert_eq!(code, codes::GENERIC, "{msg}");
+    assert!(msg.starts_with("createTag failed") && !leaks(&msg), "{msg}");
+    let out = admin
+        .multicall(vec![
+            ("getAPIVersion".into(), vec![]),
+            ("listTags".into(), vec![]),
+        ])
+        .await
+        .unwrap();
+    assert!(out[0].is_ok(), "{out:?}");
+    match &out[1] {
+        Err(f) => {
+            assert_eq!(f.code, codes::GENERIC);
+            assert!(
+                f.string.starts_with("listTags failed") && !leaks(&f.string),
+                "{f:?}"
+            );
+        }
+        Ok(v) => panic!("listTags answered {v:?} without its table"),
+    }
+    sqlx::query("ALTER TABLE tag_config_moved_away RENAME TO tag_config")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let t2: Option<i32> = sqlx::query_scalar("SELECT id FROM tag WHERE name = 't2'")
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+    assert_eq!(t2, None, "the failed createTag left its tag row behind");
+    pool.close().await;
+}

@@ -3,10 +3,10 @@
 
 use std::future::Future;
 
+use kkoji_repodata::Remote;
 use tracing::{info, warn};
 
 use crate::config::{Config, ConfigError};
-use crate::external::{ExternalError, Fetcher};
 use crate::hub::{HubError, KojiHub, client_config};
 use crate::pass::{PassReport, RegenState, Settings, now, run_pass};
 
@@ -16,18 +16,19 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Setup(String),
-    #[error(transparent)]
-    External(#[from] ExternalError),
+    #[error("cannot use external_ca: {0}")]
+    ExternalCa(#[from] kkoji_repodata::Error),
     #[error("cannot log in to {hub}: {err}")]
     Login { hub: String, err: HubError },
 }
 
-/// Everything one daemon keeps: config, hub session, fetcher and the state between passes.
+/// Everything one daemon keeps: config, hub session, upstream client and the state between
+/// passes.
 #[derive(Debug)]
 pub struct Daemon {
     cfg: Config,
     hub: KojiHub,
-    fetcher: Fetcher,
+    remote: Remote,
     settings: Settings,
     state: RegenState,
 }
@@ -39,12 +40,15 @@ impl Daemon {
         let cc = client_config(&cfg.hub, &cfg.cert, cfg.ca.as_deref(), cfg.http_timeout())
             .map_err(|e| setup("hub client", e))?;
         let hub = KojiHub::new(cc).map_err(|e| setup("hub client", e))?;
-        let fetcher = Fetcher::new(cfg.http_timeout(), cfg.external_ca.as_deref())?;
+        let remote = match cfg.external_ca.as_deref() {
+            Some(ca) => Remote::with_ca(cfg.http_timeout(), ca)?,
+            None => Remote::new(cfg.http_timeout()),
+        };
         let settings = Settings::from_config(&cfg);
         Ok(Daemon {
             cfg,
             hub,
-            fetcher,
+            remote,
             settings,
             state: RegenState::default(),
         })
@@ -71,7 +75,7 @@ impl Daemon {
     pub async fn pass(&mut self) -> PassReport {
         run_pass(
             &self.hub,
-            &self.fetcher,
+            &self.remote,
             &self.settings,
             &mut self.state,
             now(),

@@ -4,8 +4,9 @@
 //! 2. requests a new repo for every build tag (and `repo.auto` tag) whose newest READY
 //!    repo is older than the tag's last change — backing off when the last request for
 //!    the same tag event failed, and holding back while `max_repo_tasks` repo tasks run,
-//! 3. notices upstream changes of external repos (their `repomd.xml` timestamps) and
-//!    records them on the hub, which makes the tags using them stale,
+//! 3. notices upstream changes of external repos (their `repomd.xml` timestamps, read
+//!    with kkoji-repodata's `Remote`) and records them on the hub, which makes the tags
+//!    using them stale,
 //! 4. expires READY repos superseded for longer than `repo_lifetime_secs`,
 //! 5. deletes EXPIRED/PROBLEM repos older than `deleted_repo_lifetime_secs` that no
 //!    buildroot references, and removes their directories,
@@ -18,7 +19,6 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod decide;
-pub mod external;
 pub mod fsops;
 pub mod hub;
 pub mod model;

@@ -7,6 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
+use kkoji_repodata::Remote;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
@@ -14,7 +15,6 @@ use crate::decide::{
     self, BackoffBook, DeleteDecision, EntryClass, ExpiryDecision, PruneDecision, RequestDecision,
     RequestLimits, TagView,
 };
-use crate::external::{Fetcher, repomd_max_ts};
 use crate::fsops::{self, Removed};
 use crate::hub::{HubError, RegenHub};
 use crate::model::{Repo, TagConfig, TagRef};
@@ -117,7 +117,7 @@ pub fn now() -> f64 {
 /// Runs one pass at time `now`.
 pub async fn run_pass<H: RegenHub>(
     hub: &H,
-    fetcher: &Fetcher,
+    remote: &Remote,
     s: &Settings,
     st: &mut RegenState,
     now: f64,
@@ -148,7 +148,7 @@ pub async fn run_pass<H: RegenHub>(
 
     // 3. external repos
     if let Some((tags, configs)) = &managed {
-        external(hub, fetcher, s, st, tags, configs, now, &mut rep).await;
+        external(hub, remote, s, st, tags, configs, now, &mut rep).await;
     }
 
     // 4. + 5. expiry and deletion
@@ -394,7 +394,7 @@ async fn requests<H: RegenHub>(
 #[allow(clippy::too_many_arguments)]
 async fn external<H: RegenHub>(
     hub: &H,
-    fetcher: &Fetcher,
+    remote: &Remote,
     s: &Settings,
     st: &mut RegenState,
     tags: &[TagRef],
@@ -445,9 +445,11 @@ async fn external<H: RegenHub>(
         let mut failed = false;
         for base in &c.base_urls {
             let url = decide::repomd_url(base);
-            let ts = match fetcher.fetch(&url).await {
-                Ok(body) => repomd_max_ts(&body).map_err(|e| format!("{url}: {e}")),
-                Err(e) => Err(e.to_string()),
+            let (r, b) = (remote.clone(), base.clone());
+            // errors name the repomd.xml URL (or file) themselves
+            let ts = match tokio::task::spawn_blocking(move || r.repomd_timestamp(&b)).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(e) => Err(format!("{url}: check thread failed: {e}")),
             };
             match ts {
                 Ok(ts) => {
@@ -1060,9 +1062,9 @@ mod tests {
             max_repo_tasks: 10,
             max_backoff: 3600.0,
         };
-        let fetcher = Fetcher::new(Duration::from_secs(5), None).unwrap();
+        let remote = Remote::new(Duration::from_secs(5));
         let mut st = RegenState::default();
-        let rep = run_pass(&hub, &fetcher, &settings, &mut st, now).await;
+        let rep = run_pass(&hub, &remote, &settings, &mut st, now).await;
 
         assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
         assert_eq!(rep.requested, vec!["f40-build"]);
@@ -1099,14 +1101,14 @@ mod tests {
 
         // second pass: the request is active, the back-off holds, the external repo is
         // not due, nothing else to do
-        let rep = run_pass(&hub, &fetcher, &settings, &mut st, now + 2.0).await;
+        let rep = run_pass(&hub, &remote, &settings, &mut st, now + 2.0).await;
         assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
         assert!(rep.requested.is_empty());
         assert_eq!(rep.backing_off, vec!["f40-auto"]);
         assert!(rep.expired.is_empty() && rep.deleted.is_empty() && rep.pruned.is_empty());
         assert!(rep.external_updated.is_empty());
         // after the back-off (10 s after the failure) tag 2 is requested again
-        let rep = run_pass(&hub, &fetcher, &settings, &mut st, now + 20.0).await;
+        let rep = run_pass(&hub, &remote, &settings, &mut st, now + 20.0).await;
         assert_eq!(rep.requested, vec!["f40-auto"]);
     }
 

@@ -59,6 +59,18 @@ impl Error {
         }
     }
 
+    /// What went wrong, without the file it is about: for messages that name the file
+    /// their own way (the hub's faults quote the client's name for an upload and must not
+    /// show an absolute path).
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Io { source, .. } => source.to_string(),
+            Error::BadRpm { reason, .. }
+            | Error::BadMetadata { reason, .. }
+            | Error::Remote { reason, .. } => reason.clone(),
+        }
+    }
+
     /// The file this error is about (for [`Error::Remote`], the URL).
     pub fn path(&self) -> &Path {
         match self {

@@ -1,4 +1,5 @@
-//! `create_repo` with a metadata cache: regenerate a repo touching only what changed.
+//! `createrepo_c DIR` ([`create_repo`]) and its incremental core [`create_repo_from`]:
+//! with a metadata cache, regenerate a repo touching only what changed.
 //!
 //! The packages are identified first, without loading anything: a `stat` and the cache
 //! index give each unchanged file's SHA-256; only new or changed files are read. The
@@ -15,8 +16,22 @@ use crate::chunks::{self, IdStore, id_key};
 use crate::error::{Error, Result};
 use crate::meta::PackageMeta;
 use crate::repomd::RepoMd;
-use crate::scan::{ReadPackagesOptions, RpmFile, read_packages};
+use crate::scan::{ReadPackagesOptions, RpmFile, find_rpms, read_packages};
 use crate::writer::{WriteOptions, sort_key, write_chunked, write_repo};
+
+/// `createrepo_c DIR`: finds the RPMs under `dir`, reads them (through `cache`) and writes
+/// `dir/repodata/`. With `OnBadRpm::Fail` a bad RPM aborts before anything is written.
+/// With a metadata cache, only what changed since the last run is read, rendered and
+/// compressed (see [`create_repo_from`]).
+pub fn create_repo(
+    dir: impl AsRef<Path>,
+    read: &ReadPackagesOptions<'_>,
+    write: &WriteOptions,
+) -> Result<RepoMd> {
+    let dir = dir.as_ref();
+    let files = find_rpms(dir)?;
+    create_repo_from(dir, &files, read, write)
+}
 
 struct Entry<'a> {
     path: &'a Path,

@@ -3,6 +3,9 @@
 //! * [`read_rpm`] turns one RPM into a [`PackageMeta`] (checksum, header fields, header
 //!   byte range, dependencies with flags and `pre`, files, changelogs), following
 //!   createrepo_c's rules so dnf sees the same thing it would see from createrepo_c.
+//! * [`read_header`] / [`read_header_file`] read only the headers, for what the hub and
+//!   the builder need of a package ([`RpmHeader`]: NVR, arch, payload hash, SRPM arches
+//!   and BuildRequires, descriptive tags and the raw changelog).
 //! * [`MetaCache`] remembers that per package (keyed by the file's SHA-256, found again by
 //!   a `stat`), so regenerating a repo after one package changed reads only that package.
 //! * [`write_repo`] writes `repodata/` (repomd.xml, primary, filelists, other, optional
@@ -41,6 +44,7 @@ mod chunks;
 mod codec;
 mod compress;
 mod error;
+mod header;
 mod incremental;
 mod merge;
 mod meta;
@@ -56,7 +60,10 @@ mod xmlwrite;
 pub use cache::MetaCache;
 pub use compress::Compression;
 pub use error::{Error, Result};
-pub use incremental::create_repo_from;
+pub use header::{
+    HeaderChangelogEntry, HeaderDependency, HeaderStrings, RpmHeader, read_header, read_header_file,
+};
+pub use incremental::{create_repo, create_repo_from};
 pub use merge::{
     MergeInput, MergeMode, MixedMergeModes, ParseMergeModeError, check_merge_modes, merge_arches,
     merge_repos,
@@ -65,10 +72,10 @@ pub use meta::{
     ChangelogEntry, DepFlag, Dependency, FileKind, PackageFile, PackageMeta, is_primary_file,
 };
 pub use reader::{RepoReadOptions, read_repo, read_repo_with, read_repomd};
-pub use remote::{read_remote_repo, remote_repomd_timestamp};
+pub use remote::{Remote, read_remote_repo, remote_repomd_timestamp};
 pub use repomd::{Checksum, RepoMd, RepoMdRecord};
 pub use rpmread::{DEFAULT_CHANGELOG_LIMIT, ReadOptions, read_rpm, read_rpm_with, rpmvercmp};
-pub use scan::{OnBadRpm, ReadPackagesOptions, RpmFile, create_repo, find_rpms, read_packages};
+pub use scan::{OnBadRpm, ReadPackagesOptions, RpmFile, find_rpms, read_packages};
 pub use writer::{Groups, WriteOptions, write_repo};
 
 /// Re-exported so callers can pass a progress bar without depending on indicatif's

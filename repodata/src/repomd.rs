@@ -92,6 +92,17 @@ impl RepoMd {
 
     /// Parses repomd.xml; `path` is only used in error messages.
     pub fn parse(input: impl BufRead, path: &Path) -> Result<RepoMd> {
+        Self::parse_inner(input, path, true)
+    }
+
+    /// Parses repomd.xml for its dates only (revision and record timestamps), as kojira
+    /// reads an upstream's: a record without a location still dates the repo. A
+    /// truncated or foreign document is refused all the same.
+    pub(crate) fn parse_dates(input: impl BufRead, path: &Path) -> Result<RepoMd> {
+        Self::parse_inner(input, path, false)
+    }
+
+    fn parse_inner(input: impl BufRead, path: &Path, need_locations: bool) -> Result<RepoMd> {
         let mut reader = quick_xml::Reader::from_reader(input);
         let mut buf = Vec::new();
         let mut md = RepoMd::default();
@@ -118,6 +129,13 @@ impl RepoMd {
                             Ok(String::new())
                         }
                     };
+                    if !saw_root && name != b"repomd" {
+                        // an error page or some other document served in its place
+                        return Err(bad(format!(
+                            "root element is <{}>, not <repomd>",
+                            String::from_utf8_lossy(&name)
+                        )));
+                    }
                     match name.as_slice() {
                         b"repomd" => {
                             saw_root = true;
@@ -162,17 +180,12 @@ impl RepoMd {
                             if let Some(r) = cur.as_mut() {
                                 let t = body(&mut reader)?;
                                 let t = t.trim();
-                                // timestamps are sometimes written as floats by old tools
-                                let v = t
-                                    .split('.')
-                                    .next()
-                                    .and_then(|x| x.parse::<i64>().ok())
-                                    .ok_or_else(|| {
-                                        bad(format!(
-                                            "bad number {t:?} in <{}>",
-                                            String::from_utf8_lossy(&name)
-                                        ))
-                                    })?;
+                                let v = parse_number(t).ok_or_else(|| {
+                                    bad(format!(
+                                        "bad number {t:?} in <{}>",
+                                        String::from_utf8_lossy(&name)
+                                    ))
+                                })?;
                                 match name.as_slice() {
                                     b"timestamp" => r.timestamp = v,
                                     b"size" => r.size = u64::try_from(v).ok(),
@@ -190,7 +203,7 @@ impl RepoMd {
                     if local(e.name().as_ref()) == b"data"
                         && let Some(r) = cur.take()
                     {
-                        if r.location_href.is_empty() {
+                        if need_locations && r.location_href.is_empty() {
                             return Err(bad(format!("<data type=\"{}\"> has no location", r.kind)));
                         }
                         md.records.push(r);
@@ -209,5 +222,57 @@ impl RepoMd {
             return Err(bad("truncated: no closing </repomd>".to_string()));
         }
         Ok(md)
+    }
+}
+
+/// A repomd.xml number: an integer, or a decimal fraction (old tools write timestamps
+/// like `1700000050.6`), rounded half away from zero.
+pub(crate) fn parse_number(s: &str) -> Option<i64> {
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(i);
+    }
+    let (int, frac) = s.split_once('.')?;
+    if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let negative = int.starts_with('-');
+    let whole: i64 = match int {
+        "" | "+" => 0,
+        "-" => 0,
+        i => i.parse().ok()?,
+    };
+    if frac.as_bytes()[0] < b'5' {
+        return Some(whole);
+    }
+    if negative {
+        whole.checked_sub(1)
+    } else {
+        whole.checked_add(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_number("1700000000"), Some(1_700_000_000));
+        assert_eq!(parse_number("1700000050.6"), Some(1_700_000_051));
+        assert_eq!(parse_number("1700000050.49"), Some(1_700_000_050));
+        assert_eq!(parse_number("-2.5"), Some(-3));
+        assert_eq!(parse_number(".7"), Some(1));
+        for bad in ["", "x", "1.", "1.2.3", "1.x", "1e9", "99999999999999999999"] {
+            assert_eq!(parse_number(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn documents_other_than_repomd_are_named() {
+        let e =
+            RepoMd::parse(&b"<html><body>404</body></html>"[..], Path::new("r.xml")).unwrap_err();
+        assert!(e.to_string().contains("root element is <html>"), "{e}");
+        let e = RepoMd::parse(&b""[..], Path::new("r.xml")).unwrap_err();
+        assert!(e.to_string().contains("no <repomd> element"), "{e}");
     }
 }

@@ -11,10 +11,11 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use rpm::{IndexData, IndexSignatureTag, IndexTag, PackageMetadata};
+use rpm::{IndexSignatureTag, IndexTag, PackageMetadata};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::header::{num, parse_metadata, read_head};
 use crate::meta::{
     ChangelogEntry, DepFlag, Dependency, FileKind, PackageFile, PackageMeta, is_primary_file,
 };
@@ -37,13 +38,6 @@ impl Default for ReadOptions {
         }
     }
 }
-
-const LEAD_SIZE: usize = 96;
-const HEADER_INTRO: usize = 16;
-const LEAD_MAGIC: [u8; 4] = [0xed, 0xab, 0xee, 0xdb];
-const HEADER_MAGIC: [u8; 3] = [0x8e, 0xad, 0xe8];
-/// rpm refuses headers above 256 MiB (HEADER_MAX_BYTES); so do we, before allocating.
-const MAX_HEADER_BYTES: u64 = 256 << 20;
 
 // RPMSENSE bits used by createrepo_c.
 const RPMSENSE_PREREQ: u32 = 1 << 6;
@@ -109,37 +103,6 @@ struct RawRpm {
     sha256: String,
 }
 
-fn be32(b: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 4];
-    w.copy_from_slice(&b[at..at + 4]);
-    u64::from(u32::from_be_bytes(w))
-}
-
-/// Reads `n` more bytes into `buf`, turning a short file into a "truncated" BadRpm.
-fn read_more(path: &Path, f: &mut File, buf: &mut Vec<u8>, n: u64, what: &str) -> Result<()> {
-    let before = buf.len();
-    let got = f
-        .by_ref()
-        .take(n)
-        .read_to_end(buf)
-        .map_err(|e| Error::io(path, e))?;
-    if (got as u64) < n {
-        let kind = if before == 0 && got == 0 {
-            "empty file"
-        } else {
-            "truncated"
-        };
-        return Err(Error::bad_rpm(
-            path,
-            format!(
-                "{kind}: file ends inside the {what} (at byte {})",
-                buf.len()
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// Reads lead and headers (validated before anything is allocated from their sizes), then
 /// streams the rest of the file through SHA-256.
 fn read_raw(path: &Path) -> Result<RawRpm> {
@@ -148,58 +111,10 @@ fn read_raw(path: &Path) -> Result<RawRpm> {
     if !st.is_file() {
         return Err(Error::bad_rpm(path, "not a regular file"));
     }
-    let mut head = Vec::with_capacity(64 * 1024);
-    read_more(
-        path,
-        &mut f,
-        &mut head,
-        (LEAD_SIZE + HEADER_INTRO) as u64,
-        "lead",
-    )?;
-    if head[..4] != LEAD_MAGIC {
-        return Err(Error::bad_rpm(path, "not an RPM file (no RPM lead magic)"));
-    }
-    let sig = LEAD_SIZE;
-    if head[sig..sig + 3] != HEADER_MAGIC {
-        return Err(Error::bad_rpm(
-            path,
-            "no signature header after the RPM lead",
-        ));
-    }
-    let sig_entries = be32(&head, sig + 8);
-    let sig_data = be32(&head, sig + 12);
-    let sig_size = sig_entries * 16 + sig_data;
-    if sig_size > MAX_HEADER_BYTES {
-        return Err(Error::bad_rpm(path, "signature header size is implausible"));
-    }
-    let pad = (8 - sig_data % 8) % 8;
-    let header_start = (LEAD_SIZE + HEADER_INTRO) as u64 + sig_size + pad;
-    read_more(
-        path,
-        &mut f,
-        &mut head,
-        sig_size + pad + HEADER_INTRO as u64,
-        "signature header",
-    )?;
-    let hs = header_start as usize;
-    if head[hs..hs + 3] != HEADER_MAGIC {
-        return Err(Error::bad_rpm(
-            path,
-            "no main header after the signature header",
-        ));
-    }
-    let hdr_entries = be32(&head, hs + 8);
-    let hdr_data = be32(&head, hs + 12);
-    let hdr_size = hdr_entries * 16 + hdr_data;
-    if hdr_size > MAX_HEADER_BYTES {
-        return Err(Error::bad_rpm(path, "main header size is implausible"));
-    }
-    read_more(path, &mut f, &mut head, hdr_size, "main header")?;
-    let header_end = header_start + HEADER_INTRO as u64 + hdr_size;
-
+    let head = read_head(path, &mut f)?;
     let mut hasher = Sha256::new();
-    hasher.update(&head);
-    let mut total = head.len() as u64;
+    hasher.update(&head.bytes);
+    let mut total = head.bytes.len() as u64;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = match f.read(&mut buf) {
@@ -212,28 +127,13 @@ fn read_raw(path: &Path) -> Result<RawRpm> {
         total += n as u64;
     }
     Ok(RawRpm {
-        head,
-        header_start,
-        header_end,
+        head: head.bytes,
+        header_start: head.header_start,
+        header_end: head.header_end,
         file_size: total,
         mtime: st.mtime(),
         sha256: hex::encode(hasher.finalize()),
     })
-}
-
-/// Parses the in-memory headers with the `rpm` crate. Its parser indexes into the data
-/// store using offsets from the file; a corrupt file could make it panic, which must not
-/// take down a repo regeneration, so a panic is reported as a bad RPM.
-fn parse_metadata(path: &Path, head: &[u8]) -> Result<PackageMetadata> {
-    let parsed = std::panic::catch_unwind(|| {
-        let mut input = head;
-        PackageMetadata::parse(&mut input)
-    });
-    match parsed {
-        Ok(Ok(md)) => Ok(md),
-        Ok(Err(e)) => Err(Error::bad_rpm(path, format!("malformed header: {e}"))),
-        Err(_) => Err(Error::bad_rpm(path, "malformed header (parser panicked)")),
-    }
 }
 
 /// Header + payload size recorded in the signature, if any; used to detect truncation.
@@ -245,17 +145,6 @@ fn signature_size(md: &PackageMetadata) -> Option<u64> {
     sig.get_entry_data_as_u32(IndexSignatureTag::RPMSIGTAG_SIZE)
         .ok()
         .map(u64::from)
-}
-
-/// First number of a numeric tag of any integer width.
-fn num<T: rpm::Tag>(h: &rpm::Header<T>, tag: T) -> Option<u64> {
-    match h.entry(tag).ok()? {
-        IndexData::Int8(v) | IndexData::Char(v) => v.first().map(|x| u64::from(*x)),
-        IndexData::Int16(v) => v.first().map(|x| u64::from(*x)),
-        IndexData::Int32(v) => v.first().map(|x| u64::from(*x)),
-        IndexData::Int64(v) => v.first().copied(),
-        _ => None,
-    }
 }
 
 fn string(h: &rpm::Header<IndexTag>, tag: IndexTag) -> String {

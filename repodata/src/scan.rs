@@ -1,5 +1,6 @@
 //! Finding the RPMs of a directory and reading many of them (in parallel, through the
-//! cache), i.e. the `createrepo_c DIR` workflow.
+//! cache): the reading half of `createrepo_c DIR` ([`crate::create_repo`] chains it with
+//! the writer).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,9 +12,7 @@ use indicatif::ProgressBar;
 use crate::cache::MetaCache;
 use crate::error::{Error, Result};
 use crate::meta::PackageMeta;
-use crate::repomd::RepoMd;
 use crate::rpmread::{ReadOptions, read_rpm_with};
-use crate::writer::WriteOptions;
 
 /// One RPM to publish: where it is on disk and where the repo says it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,18 +175,4 @@ pub fn read_packages(
         }
     }
     Ok(out)
-}
-
-/// `createrepo_c DIR`: finds the RPMs under `dir`, reads them (through `cache`) and writes
-/// `dir/repodata/`. With `OnBadRpm::Fail` a bad RPM aborts before anything is written.
-/// With a metadata cache, only what changed since the last run is read, rendered and
-/// compressed (see [`crate::create_repo_from`]).
-pub fn create_repo(
-    dir: impl AsRef<Path>,
-    read: &ReadPackagesOptions<'_>,
-    write: &WriteOptions,
-) -> Result<RepoMd> {
-    let dir = dir.as_ref();
-    let files = find_rpms(dir)?;
-    crate::incremental::create_repo_from(dir, &files, read, write)
 }

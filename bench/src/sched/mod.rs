@@ -105,8 +105,8 @@ pub fn main(args: &SchedArgs, multi: &MultiProgress) -> anyhow::Result<bool> {
             pgdata: Some(hub.pgdata()),
         },
         description: format!(
-            "{} quickstart at {} (pid {}, state {})",
-            bin.display(),
+            "{} at {} (pid {}, state {})",
+            hub.launcher,
             hub.url,
             hub.pid(),
             hub.state_dir.display()

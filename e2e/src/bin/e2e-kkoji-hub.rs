@@ -1,5 +1,5 @@
-//! The `kkoji-hub` CLI, built inside this package so the e2e tests can start it through
-//! `env!("CARGO_BIN_EXE_e2e-kkoji-hub")`.
+//! The `kkoji-hub` CLI, built inside this package so that quickstart (`--hub-bin`) and the
+//! tests can start it.
 
 fn main() -> std::process::ExitCode {
     kkoji_hub::cli_main()

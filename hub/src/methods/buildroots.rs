@@ -1,59 +1,102 @@
-//! What a buildroot contained: the stock kojid reports the packages mock installed
-//! (`host.setBuildRootList` once the buildroot is populated, `host.updateBuildRootList` for
-//! later additions), and `koji list-buildroot N` reads them back through
-//! `listRPMs(componentBuildrootID=N)`. Packages from external repos are recorded as external
-//! RPMs of the repo they came from, as Koji does.
+//! Buildroots: `listBuildroots`/`getBuildroot`, and the package lists builders report
+//! (`host.setBuildRootList`, `host.updateBuildRootList`), which `koji list-buildroot N` reads
+//! back through `listRPMs(componentBuildrootID=N)`.
 
-use super::common::{self, Named};
-use super::host_api::{assert_holds, verify};
+use super::common::QueryOpts;
+use super::host_api::verify;
 use crate::ctx::Ctx;
-use crate::error::HResult;
-use crate::signature::{Args, Ident};
-use koji_protocol::{Fault, Struct, Value};
+use crate::domain::buildroots::{self, Buildroot, BuildrootFilter, ReportedRpm, RpmDetails};
+use crate::domain::{Named, get};
+use crate::error::{HResult, HubError};
+use crate::signature::{Args, checked_id};
+use crate::timefmt;
+use koji_protocol::{Struct, Value, kstruct};
 
-/// Buildroot states (Koji's BR_STATES).
-pub mod br_state {
-    pub const INIT: i32 = 0;
-    pub const BUILDING: i32 = 2;
+fn buildroot_value(b: &Buildroot) -> Value {
+    kstruct! {
+        "id" => b.id,
+        "br_type" => 0,
+        "arch" => b.arch.clone(),
+        "container_arch" => b.arch.clone(),
+        "host_id" => b.host_id,
+        "host_name" => b.host_name.clone(),
+        "repo_id" => b.repo_id,
+        "tag_id" => b.tag_id,
+        "tag_name" => b.tag_name.clone(),
+        "state" => b.state,
+        "task_id" => b.task_id,
+        "create_event_id" => b.create_event,
+        "create_event_time" => timefmt::iso(&b.create_time),
+        "create_ts" => timefmt::ts(&b.create_time),
+        "retire_event_id" => b.retire_event,
+        "retire_event_time" => timefmt::iso_value(b.retire_time.as_ref()),
+        "retire_ts" => timefmt::ts_value(b.retire_time.as_ref()),
+    }
 }
 
-/// Most packages one report may name (a full Fedora buildroot has about 400).
-const MAX_LIST: usize = 20_000;
-
-/// The buildroot must be the calling host's, and with `task_id` the task must be open on
-/// the host and be the buildroot's task (Koji's `assertHost`/`assertTask`). Returns its
-/// state.
-async fn owned_buildroot(c: &mut Ctx, host: i64, br: i32, task: Option<i32>) -> HResult<i32> {
-    if let Some(t) = task {
-        assert_holds(c, host, i64::from(t)).await?;
-    }
-    let row: Option<(Option<i32>, Option<i32>, i32)> =
-        sqlx::query_as("SELECT host_id, task_id, state FROM buildroot WHERE id = $1")
-            .bind(br)
-            .fetch_optional(c.db().await?)
-            .await?;
-    let Some((br_host, br_task, st)) = row else {
-        return Err(Fault::generic(format!("No such buildroot: {br}")).into());
+/// listBuildroots(hostID=None, tagID=None, state=None, rpmID=None, archiveID=None,
+/// taskID=None, buildrootID=None, repoID=None, queryOpts=None)
+pub async fn list_buildroots(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let host = match a.opt_ident(0)? {
+        Some(i) => Some(get(c, Named::Host, &i).await?.0),
+        None => None,
     };
-    if br_host.map(i64::from) != Some(host) {
-        return Err(
-            Fault::action_not_allowed(format!("Host {host} not owner of buildroot {br}")).into(),
-        );
+    let tag = match a.opt_ident(1)? {
+        Some(i) => Some(get(c, Named::Tag, &i).await?.0),
+        None => None,
+    };
+    let states: Option<Vec<i32>> = match a.val(2) {
+        Value::Nil => None,
+        Value::Int(s) => Some(vec![checked_id("state", *s)?]),
+        Value::Array(v) => Some(
+            v.iter()
+                .filter_map(Value::as_i64)
+                .map(|x| checked_id("state", x))
+                .collect::<HResult<_>>()?,
+        ),
+        _ => {
+            return Err(HubError::parameter(
+                "state must be an int or a list of ints",
+            ));
+        }
+    };
+    let f = BuildrootFilter {
+        host,
+        tag,
+        states,
+        task: a.opt_id(5)?,
+        id: a.opt_id(6)?,
+        repo: a.opt_id(7)?,
+    };
+    let rows = buildroots::list(c, &f).await?;
+    let qo = QueryOpts::parse(a.val(8), &["id"])?;
+    Ok(qo.apply(rows.iter().map(buildroot_value).collect()))
+}
+
+/// getBuildroot(buildrootID, strict=False)
+pub async fn get_buildroot(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let id = a.id(0)?;
+    let f = BuildrootFilter {
+        host: None,
+        tag: None,
+        states: None,
+        task: None,
+        id: Some(id),
+        repo: None,
+    };
+    match buildroots::list(c, &f).await?.first() {
+        Some(b) => Ok(buildroot_value(b)),
+        None if a.truthy(1) => Err(HubError::generic(format!("No such buildroot: {id}"))),
+        None => Ok(Value::Nil),
     }
-    if let Some(t) = task
-        && br_task != Some(t)
-    {
-        return Err(
-            Fault::action_not_allowed(format!("Task {t} does not have buildroot {br}")).into(),
-        );
-    }
-    Ok(st)
 }
 
 fn field_str<'a>(r: &'a Struct, key: &str) -> HResult<&'a str> {
     match r.get(key) {
         Some(Value::String(s)) if !s.is_empty() && s.len() <= 256 => Ok(s),
-        _ => Err(Fault::parameter(format!("buildroot rpm entry lacks a valid {key}")).into()),
+        _ => Err(HubError::parameter(format!(
+            "buildroot rpm entry lacks a valid {key}"
+        ))),
     }
 }
 
@@ -61,69 +104,54 @@ fn field_i64(r: &Struct, key: &str) -> HResult<Option<i64>> {
     match r.get(key) {
         None | Some(Value::Nil) => Ok(None),
         Some(Value::Int(n)) if *n >= 0 => Ok(Some(*n)),
-        _ => Err(Fault::parameter(format!("buildroot rpm entry has an invalid {key}")).into()),
+        _ => Err(HubError::parameter(format!(
+            "buildroot rpm entry has an invalid {key}"
+        ))),
     }
 }
 
-/// The rpminfo id of one reported package: an internal RPM must be known; an external one
-/// (with `location`, the external repo's name) is added when it is new.
-async fn rpm_id_of(c: &mut Ctx, r: &Struct) -> HResult<i32> {
-    let name = field_str(r, "name")?;
-    let version = field_str(r, "version")?;
-    let release = field_str(r, "release")?;
-    let arch = field_str(r, "arch")?;
+/// One reported package. What only a new external RPM needs is checked when (and only
+/// if) it is recorded.
+fn reported(r: &Struct) -> HResult<ReportedRpm> {
+    let name = field_str(r, "name")?.to_string();
+    let version = field_str(r, "version")?.to_string();
+    let release = field_str(r, "release")?.to_string();
+    let arch = field_str(r, "arch")?.to_string();
     let nvra = format!("{name}-{version}-{release}.{arch}");
-    let repo_id = match r.get("location") {
-        None | Some(Value::Nil) => 0,
-        Some(Value::String(loc)) => {
-            let (id, _) = common::get(c, Named::ExternalRepo, &Ident::Name(loc.clone())).await?;
-            i32::try_from(id).map_err(|_| Fault::parameter("external repo id out of range"))?
-        }
-        Some(_) => return Err(Fault::parameter("buildroot rpm location must be a str").into()),
+    let location = match r.get("location") {
+        None | Some(Value::Nil) => None,
+        Some(Value::String(loc)) => Some(loc.clone()),
+        Some(_) => return Err(HubError::parameter("buildroot rpm location must be a str")),
     };
-    let found: Option<i32> = sqlx::query_scalar(
-        "SELECT id FROM rpminfo WHERE name = $1 AND version = $2 AND release = $3 AND arch = $4 \
-         AND external_repo_id = $5",
-    )
-    .bind(name)
-    .bind(version)
-    .bind(release)
-    .bind(arch)
-    .bind(repo_id)
-    .fetch_optional(c.db().await?)
-    .await?;
-    if let Some(id) = found {
-        return Ok(id);
-    }
-    if repo_id == 0 {
-        return Err(Fault::generic(format!("No such rpm: {nvra}")).into());
-    }
-    let epoch = field_i64(r, "epoch")?
-        .map(|e| i32::try_from(e).map_err(|_| Fault::parameter("epoch out of range")))
-        .transpose()?;
-    let payloadhash = match r.get("payloadhash") {
-        Some(Value::String(h)) if h.len() <= 128 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
-            h.clone()
-        }
-        _ => return Err(Fault::parameter(format!("{nvra}: invalid payloadhash")).into()),
-    };
-    c.mark_write();
-    let id: i32 = sqlx::query_scalar(
-        "INSERT INTO rpminfo (name, version, release, epoch, arch, external_repo_id, payloadhash, size, buildtime) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-    )
-    .bind(name)
-    .bind(version)
-    .bind(release)
-    .bind(epoch)
-    .bind(arch)
-    .bind(repo_id)
-    .bind(payloadhash)
-    .bind(field_i64(r, "size")?.unwrap_or(0))
-    .bind(field_i64(r, "buildtime")?.unwrap_or(0))
-    .fetch_one(c.db().await?)
-    .await?;
-    Ok(id)
+    let details = (|| {
+        let epoch = field_i64(r, "epoch")?
+            .map(|e| i32::try_from(e).map_err(|_| HubError::parameter("epoch out of range")))
+            .transpose()?;
+        let payloadhash = match r.get("payloadhash") {
+            Some(Value::String(h))
+                if h.len() <= 128 && h.chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
+                h.clone()
+            }
+            _ => {
+                return Err(HubError::parameter(format!("{nvra}: invalid payloadhash")));
+            }
+        };
+        Ok(RpmDetails {
+            epoch,
+            payloadhash,
+            size: field_i64(r, "size")?.unwrap_or(0),
+            buildtime: field_i64(r, "buildtime")?.unwrap_or(0),
+        })
+    })();
+    Ok(ReportedRpm {
+        name,
+        version,
+        release,
+        arch,
+        location,
+        details,
+    })
 }
 
 async fn set_list(c: &mut Ctx, a: Args, update: bool) -> HResult<Value> {
@@ -131,40 +159,25 @@ async fn set_list(c: &mut Ctx, a: Args, update: bool) -> HResult<Value> {
     let br = a.id(0)?;
     let list = match a.val(1) {
         Value::Array(l) => l,
-        _ => return Err(Fault::parameter("rpmlist must be a list").into()),
+        _ => return Err(HubError::parameter("rpmlist must be a list")),
     };
-    if list.len() > MAX_LIST {
-        return Err(Fault::parameter(format!("rpmlist has more than {MAX_LIST} entries")).into());
+    if list.len() > buildroots::MAX_LIST {
+        return Err(HubError::parameter(format!(
+            "rpmlist has more than {} entries",
+            buildroots::MAX_LIST
+        )));
     }
-    let st = owned_buildroot(c, host, br, a.opt_id(2)?).await?;
-    let want = if update {
-        br_state::BUILDING
-    } else {
-        br_state::INIT
-    };
-    if st != want {
-        return Err(Fault::generic(format!("buildroot {br} in wrong state {st}")).into());
-    }
-    let mut ids = Vec::with_capacity(list.len());
+    let task = a.opt_id(2)?;
+    // a host that may not write there learns nothing about its entries
+    buildroots::check_listable(c, host, br, task, update).await?;
+    let mut rpms = Vec::with_capacity(list.len());
     for entry in list {
         let Value::Struct(r) = entry else {
-            return Err(Fault::parameter("rpmlist entries must be dicts").into());
+            return Err(HubError::parameter("rpmlist entries must be dicts"));
         };
-        ids.push(rpm_id_of(c, r).await?);
+        rpms.push(reported(r)?);
     }
-    // sorted: concurrent reports lock rows in one order
-    ids.sort_unstable();
-    ids.dedup();
-    c.mark_write();
-    sqlx::query(
-        "INSERT INTO buildroot_listing (buildroot_id, rpm_id, is_update) \
-         SELECT $1, unnest($2::int[]), $3 ON CONFLICT (buildroot_id, rpm_id) DO NOTHING",
-    )
-    .bind(br)
-    .bind(&ids)
-    .bind(update)
-    .execute(c.db().await?)
-    .await?;
+    buildroots::record_list(c, host, br, task, rpms, update).await?;
     Ok(Value::Nil)
 }
 
@@ -176,24 +189,4 @@ pub async fn host_set_list(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// host.updateBuildRootList(brootid, rpmlist, task_id=None)
 pub async fn host_update_list(c: &mut Ctx, a: Args) -> HResult<Value> {
     set_list(c, a, true).await
-}
-
-/// getBuildroot(buildrootID, strict=False)
-pub async fn get_buildroot(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let id = a.id(0)?;
-    let strict = a.truthy(1);
-    let mut kw = Struct::new();
-    kw.insert("buildrootID".into(), Value::Int(i64::from(id)));
-    let m = c
-        .hub()
-        .registry
-        .get("listBuildroots")
-        .ok_or_else(|| Fault::generic("listBuildroots is not registered"))?;
-    let args = m.sig.bind(m.name, Vec::new(), kw)?;
-    let found = super::hosts::list_buildroots(c, args).await?;
-    match found.as_array().and_then(|l| l.first()) {
-        Some(v) => Ok(v.clone()),
-        None if strict => Err(Fault::generic(format!("No such buildroot: {id}")).into()),
-        None => Ok(Value::Nil),
-    }
 }

@@ -1,153 +1,40 @@
-//! Lookups and versioning helpers shared by the method modules.
+//! Argument and answer helpers shared by the handlers.
 
 use crate::ctx::Ctx;
+use crate::domain::builds::BuildRef;
 use crate::error::{HResult, HubError};
-use crate::signature::Ident;
-use koji_protocol::{Fault, Limits, Value, decode_response, encode_response};
+use crate::signature::{checked_id, value_ident};
+use koji_protocol::Value;
 
-/// SQL condition selecting the rows of a versioned table current at `event` (or now).
-pub fn ver(alias: &str, event: Option<i64>) -> String {
-    match event {
-        None => format!("{alias}.active"),
-        Some(e) => format!(
-            "({alias}.create_event <= {e} AND ({alias}.revoke_event IS NULL OR {alias}.revoke_event > {e}))"
-        ),
-    }
+/// (id, name) of the tag named by `v` that must exist now.
+pub async fn require_tag(c: &mut Ctx, v: &Value) -> HResult<(i32, String)> {
+    let ident = value_ident(v, "tag")?;
+    crate::domain::tags::require(c, &ident).await
 }
 
-/// Tables with `id` and unique `name` that Koji lets callers name either way.
-#[derive(Clone, Copy)]
-pub enum Named {
-    Tag,
-    User,
-    Host,
-    Channel,
-    ExternalRepo,
-    Package,
-    Target,
-    Permission,
-}
-
-impl Named {
-    fn table(self) -> &'static str {
-        match self {
-            Named::Tag => "tag",
-            Named::User => "users",
-            Named::Host => "host",
-            Named::Channel => "channels",
-            Named::ExternalRepo => "external_repo",
-            Named::Package => "package",
-            Named::Target => "build_target",
-            Named::Permission => "permissions",
-        }
-    }
-
-    fn what(self) -> &'static str {
-        match self {
-            Named::Tag => "tag",
-            Named::User => "user",
-            Named::Host => "host",
-            Named::Channel => "channel",
-            Named::ExternalRepo => "external repo",
-            Named::Package => "package",
-            Named::Target => "build target",
-            Named::Permission => "permission",
-        }
-    }
-}
-
-/// (id, name) of a row named by id or name, or None.
-pub async fn find(ctx: &mut Ctx, kind: Named, ident: &Ident) -> HResult<Option<(i64, String)>> {
-    let db = ctx.db().await?;
-    let row: Option<(i32, String)> = match ident {
-        Ident::Id(i) => {
-            let Ok(i) = i32::try_from(*i) else {
-                return Ok(None);
-            };
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT id, name FROM {} WHERE id = $1",
-                kind.table()
-            )))
-            .bind(i)
-            .fetch_optional(db)
-            .await?
-        }
-        Ident::Name(n) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT id, name FROM {} WHERE name = $1",
-                kind.table()
-            )))
-            .bind(n)
-            .fetch_optional(db)
-            .await?
-        }
-    };
-    Ok(row.map(|(i, n)| (i64::from(i), n)))
-}
-
-/// Like [`find`], failing with Koji's "No such …" GenericError.
-pub async fn get(ctx: &mut Ctx, kind: Named, ident: &Ident) -> HResult<(i64, String)> {
-    find(ctx, kind, ident)
-        .await?
-        .ok_or_else(|| no_such(kind, ident))
-}
-
-pub fn no_such(kind: Named, ident: &Ident) -> HubError {
-    Fault::generic(format!("No such {}: {}", kind.what(), ident)).into()
-}
-
-/// Resolve a value given where a name or id is expected.
-pub fn ident_of(v: &Value, what: &str) -> HResult<Ident> {
-    Ident::from_value(v).ok_or_else(|| {
-        Fault::parameter(format!("Invalid {what} value: {}", crate::pyrepr::repr(v))).into()
-    })
-}
-
-/// Stored form of an arbitrary value (tag extra): XML-RPC, so every type round-trips.
-pub fn store_value(v: &Value) -> String {
-    encode_response(v)
-}
-
-pub fn load_value(s: &str) -> Value {
-    match decode_response(s.as_bytes(), &Limits::default()) {
-        Ok(Ok(v)) => v,
-        _ => Value::String(s.to_string()),
-    }
-}
-
-/// Stamp the current rows matching `cond` of a versioned table as revoked.
-pub async fn revoke(ctx: &mut Ctx, table: &str, cond: &str, binds: &[i64]) -> HResult<u64> {
-    let event = ctx.event().await?;
-    let user = ctx.user_id().map(|u| u as i32);
-    let sql = format!(
-        "UPDATE {table} SET active = NULL, revoke_event = {event}, revoker_id = $1 WHERE active AND {cond}"
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user);
-    for b in binds {
-        q = q.bind(*b as i32);
-    }
-    Ok(q.execute(ctx.db().await?).await?.rows_affected())
-}
-
-pub fn opt_i32(v: Option<i64>) -> Option<i32> {
-    v.and_then(|x| i32::try_from(x).ok())
-}
-
-/// A glob pattern as SQL LIKE (fnmatch subset: `*`, `?`).
-pub fn glob_to_like(pattern: &str) -> String {
-    let mut out = String::new();
-    for c in pattern.chars() {
-        match c {
-            '*' => out.push('%'),
-            '?' => out.push('_'),
-            '%' | '_' | '\\' => {
-                out.push('\\');
-                out.push(c);
+/// A build named by id, NVR or dict (`{'id': N}` or name, version and release).
+pub fn build_ref(v: &Value) -> HResult<BuildRef> {
+    match v {
+        Value::Int(id) => Ok(BuildRef::Id(checked_id("buildInfo", *id)?)),
+        Value::String(s) => Ok(BuildRef::Nvr(s.clone())),
+        Value::Struct(s) => {
+            if let Some(id) = s.get("id").and_then(Value::as_i64) {
+                return Ok(BuildRef::Id(checked_id("buildInfo", id)?));
             }
-            c => out.push(c),
+            match (s.get("name"), s.get("version"), s.get("release")) {
+                (Some(Value::String(n)), Some(Value::String(ver)), Some(Value::String(rel))) => {
+                    Ok(BuildRef::Nvr(format!("{n}-{ver}-{rel}")))
+                }
+                _ => Err(HubError::generic(
+                    "Invalid build info: need id or name/version/release",
+                )),
+            }
         }
+        other => Err(HubError::parameter(format!(
+            "Invalid build value: {}",
+            crate::pyrepr::repr(other)
+        ))),
     }
-    out
 }
 
 /// `queryOpts` subset: order (comma-separated, `-` for descending, checked against the
@@ -171,7 +58,7 @@ impl QueryOpts {
             if v.is_nil() {
                 return Ok(q);
             }
-            return Err(Fault::parameter("queryOpts must be a dict").into());
+            return Err(HubError::parameter("queryOpts must be a dict"));
         };
         if let Some(o) = s.get("order").and_then(Value::as_str) {
             let mut parts = Vec::new();
@@ -181,7 +68,7 @@ impl QueryOpts {
                     None => (false, p),
                 };
                 if !allowed.contains(&col) {
-                    return Err(Fault::parameter(format!("Invalid order field: {col}")).into());
+                    return Err(HubError::parameter(format!("Invalid order field: {col}")));
                 }
                 parts.push(format!("{col}{}", if desc { " DESC" } else { "" }));
             }
@@ -216,29 +103,5 @@ impl QueryOpts {
             return Value::Int(rows.len() as i64);
         }
         Value::Array(rows)
-    }
-}
-
-pub async fn user_name_of(ctx: &mut Ctx, id: i64) -> HResult<Option<String>> {
-    Ok(sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
-        .bind(id as i32)
-        .fetch_optional(ctx.db().await?)
-        .await?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versioned_clause() {
-        assert_eq!(ver("c", None), "c.active");
-        assert!(ver("c", Some(7)).contains("c.create_event <= 7"));
-    }
-
-    #[test]
-    fn globs() {
-        assert_eq!(glob_to_like("f4*-build"), "f4%-build");
-        assert_eq!(glob_to_like("a_b?"), "a\\_b_");
     }
 }

@@ -1,12 +1,13 @@
 //! Introspection, version and event calls.
 
+use super::KOJI_VERSION;
 use crate::ctx::Ctx;
-use crate::dispatch::KOJI_VERSION;
-use crate::error::HResult;
+use crate::domain::events;
+use crate::error::{HResult, HubError};
 use crate::signature::Args;
 use crate::timefmt;
 use chrono::{DateTime, Utc};
-use koji_protocol::{Fault, Struct, Value, kstruct};
+use koji_protocol::{Struct, Value, kstruct};
 
 pub async fn get_api_version(_c: &mut Ctx, _a: Args) -> HResult<Value> {
     Ok(Value::Int(1))
@@ -24,16 +25,16 @@ pub async fn echo(_c: &mut Ctx, a: Args) -> HResult<Value> {
     Ok(Value::Array(a.rest))
 }
 
-pub async fn list_methods(c: &mut Ctx, _a: Args) -> HResult<Value> {
-    let mut names: Vec<Value> = c.hub().registry.names().map(Value::from).collect();
+pub async fn list_methods(_c: &mut Ctx, _a: Args) -> HResult<Value> {
+    let mut names: Vec<Value> = super::registry().names().map(Value::from).collect();
     names.push("multiCall".into());
     names.push("system.multicall".into());
     Ok(Value::Array(names))
 }
 
-pub async fn method_help(c: &mut Ctx, a: Args) -> HResult<Value> {
+pub async fn method_help(_c: &mut Ctx, a: Args) -> HResult<Value> {
     let name = a.str(0)?;
-    Ok(match c.hub().registry.get(name) {
+    Ok(match super::registry().get(name) {
         Some(m) => Value::String(format!(
             "{}({})\ndescription: {}",
             m.name, m.sig.text, m.doc
@@ -43,10 +44,10 @@ pub async fn method_help(c: &mut Ctx, a: Args) -> HResult<Value> {
 }
 
 /// `_listapi`: what `koji list-api` prints, from the same signatures the binder uses.
-pub async fn list_api(c: &mut Ctx, _a: Args) -> HResult<Value> {
+pub async fn list_api(_c: &mut Ctx, _a: Args) -> HResult<Value> {
     let mut out = Vec::new();
-    for name in c.hub().registry.names() {
-        let Some(m) = c.hub().registry.get(name) else {
+    for name in super::registry().names() {
+        let Some(m) = super::registry().get(name) else {
             continue;
         };
         let args: Vec<Value> = m
@@ -91,22 +92,9 @@ fn event_value(id: i64, t: &DateTime<Utc>) -> Value {
 /// getLastEvent(before=None, strict=True)
 pub async fn get_last_event(c: &mut Ctx, a: Args) -> HResult<Value> {
     let before = a.opt_f64(0)?;
-    let row: Option<(i64, DateTime<Utc>)> = match before {
-        None => {
-            sqlx::query_as("SELECT id, time FROM events ORDER BY id DESC LIMIT 1")
-                .fetch_optional(c.db().await?)
-                .await?
-        }
-        Some(ts) => sqlx::query_as(
-            "SELECT id, time FROM events WHERE time < to_timestamp($1) ORDER BY id DESC LIMIT 1",
-        )
-        .bind(ts)
-        .fetch_optional(c.db().await?)
-        .await?,
-    };
-    match row {
+    match events::last(c, before).await? {
         Some((id, t)) => Ok(event_value(id, &t)),
-        None if a.truthy(1) => Err(Fault::generic("No event found").into()),
+        None if a.truthy(1) => Err(HubError::generic("No event found")),
         None => Ok(Value::Nil),
     }
 }
@@ -114,14 +102,9 @@ pub async fn get_last_event(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// getEvent(id, strict=False)
 pub async fn get_event(c: &mut Ctx, a: Args) -> HResult<Value> {
     let id = a.i64(0)?;
-    let row: Option<(i64, DateTime<Utc>)> =
-        sqlx::query_as("SELECT id, time FROM events WHERE id = $1")
-            .bind(id)
-            .fetch_optional(c.db().await?)
-            .await?;
-    match row {
+    match events::get(c, id).await? {
         Some((id, t)) => Ok(event_value(id, &t)),
-        None if a.truthy(1) => Err(Fault::generic(format!("No such event: {id}")).into()),
+        None if a.truthy(1) => Err(HubError::generic(format!("No such event: {id}"))),
         None => Ok(Value::Nil),
     }
 }

@@ -10,60 +10,69 @@ pub mod misc;
 pub mod packages;
 pub mod policy;
 pub mod repos;
+pub mod sessions;
 pub mod tags;
 pub mod targets;
 pub mod tasks;
+pub mod uploads;
 pub mod users;
+
+/// The version this hub claims; the client switches code paths on it.
+pub const KOJI_VERSION: &str = "1.36.1";
 
 use crate::handler;
 use crate::registry::Registry;
-use crate::session;
-use crate::uploads;
 
-pub fn registry() -> Registry {
+/// The table of every method, built once: it is the same for every hub of the process.
+pub fn registry() -> &'static Registry {
+    static TABLE: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    TABLE.get_or_init(build)
+}
+
+fn build() -> Registry {
     let mut r = Registry::default();
     // sessions
     r.add(
         "sslLogin",
         "proxyuser=None, proxyauthtype=None, renew=False, exclusive=None",
         "Log in with the TLS client certificate; returns session-id, session-key.",
-        handler!(session::ssl_login),
+        handler!(sessions::ssl_login),
     );
     r.add(
         "logout",
         "session_id=None",
         "Close the current (or the given) session.",
-        handler!(session::logout),
+        handler!(sessions::logout),
     );
     r.add(
         "exclusiveSession",
         "force=False",
         "Make this the only usable session of its user.",
-        handler!(session::exclusive_session),
+        handler!(sessions::exclusive_session),
     );
     r.add(
         "sharedSession",
         "",
         "Drop the exclusive mark of this session.",
-        handler!(session::shared_session),
+        handler!(sessions::shared_session),
     );
     r.add(
         "subsession",
         "",
         "Open a child session of the current one.",
-        handler!(session::subsession),
+        handler!(sessions::subsession),
     );
     r.add(
         "logoutChild",
         "session_id",
         "Close a child session.",
-        handler!(session::logout_child),
+        handler!(sessions::logout_child),
     );
     r.add(
         "getSessionInfo",
         "details=False, user_id=None",
         "Describe the current session (or a user's sessions).",
-        handler!(session::get_session_info),
+        handler!(sessions::get_session_info),
     );
     r.add(
         "getLoggedInUser",
@@ -279,7 +288,7 @@ pub fn registry() -> Registry {
         "Unsubscribe a host from a channel. [host]",
         handler!(hosts::remove_host_from_channel),
     );
-    r.add("listBuildroots", "hostID=None, tagID=None, state=None, rpmID=None, archiveID=None, taskID=None, buildrootID=None, repoID=None, queryOpts=None", "List buildroots.", handler!(hosts::list_buildroots));
+    r.add("listBuildroots", "hostID=None, tagID=None, state=None, rpmID=None, archiveID=None, taskID=None, buildrootID=None, repoID=None, queryOpts=None", "List buildroots.", handler!(buildroots::list_buildroots));
     // tags
     r.add("createTag", "name, parent=None, arches=None, perm=None, locked=False, maven_support=False, maven_include_all=False, extra=None", "Create a tag. [tag]", handler!(tags::create_tag));
     r.add(
@@ -583,7 +592,7 @@ pub fn registry() -> Registry {
         "getBuildConfig",
         "tag, event=None",
         "A tag with inherited arches and extra.",
-        handler!(builds::get_build_config),
+        handler!(tags::get_build_config),
     );
     // host side
     r.add(
@@ -966,6 +975,12 @@ pub fn registry() -> Registry {
         "*args, **opts",
         "[admin] Create an arbitrary task: makeTask(method, arglist, channel=, priority=, arch=).",
         handler!(tasks::make_task),
+    );
+    r.add(
+        "restartHosts",
+        "priority=5, options=None",
+        "[host] Restart enabled hosts: a restartHosts task (options: channel, arches, timeout).",
+        handler!(tasks::restart_hosts),
     );
     r.add(
         "taskFinished",

@@ -4,16 +4,16 @@
 
 use super::host_api::verify;
 use crate::ctx::Ctx;
-use crate::error::HResult;
-use crate::policy;
+use crate::domain::policy;
+use crate::error::{HResult, HubError};
 use crate::signature::Args;
-use koji_protocol::{Fault, Struct, Value};
+use koji_protocol::{Struct, Value};
 
 fn data(a: &Args, i: usize) -> HResult<Struct> {
     match a.val(i) {
         Value::Struct(s) => Ok(s.clone()),
         Value::Nil => Ok(Struct::new()),
-        _ => Err(Fault::parameter("policy data must be a dict").into()),
+        _ => Err(HubError::parameter("policy data must be a dict")),
     }
 }
 
@@ -43,6 +43,6 @@ pub async fn eval_policy(c: &mut Ctx, a: Args) -> HResult<Value> {
     let name = a.str(0)?.to_string();
     match policy::evaluate(c, &name, &data(&a, 1)?).await? {
         Some(v) => Ok(Value::String(v.action())),
-        None => Err(Fault::generic(format!("no such policy: {name}")).into()),
+        None => Err(HubError::generic(format!("no such policy: {name}"))),
     }
 }

@@ -1,29 +1,84 @@
 //! Repo methods: `repoInfo`, `getRepo`, `newRepo`, `repoExpire`/`repoDelete`/`repoProblem`,
 //! `tagLastChangeEvent`, the `repo.*` namespace of Koji 1.35+ and the builders'
-//! `host.repoInit`/`host.repoDone`/buildroot calls. The logic lives in [`crate::repos`].
+//! `host.repoInit`/`host.repoDone`/buildroot calls. The rules are in
+//! [`crate::domain::repos`].
 
 use std::cmp::Ordering;
 
-use koji_protocol::{Fault, Struct, Value, kstruct};
-use sqlx::Row;
+use koji_protocol::{Struct, Value, kstruct};
 
-use super::common::{self, Named};
-use super::host_api::{self, verify};
+use super::host_api::verify;
 use crate::ctx::Ctx;
-use crate::error::HResult;
-use crate::repos::{self, Opts, Repo, Request, state};
-use crate::signature::{Args, Ident};
-use crate::tasks::{self, NewTask};
+use crate::domain::repos::publish::ArchUpload;
+use crate::domain::repos::{self, Opts, Repo, Request, events, external, queue, state};
+use crate::domain::tasks::{self, NewTask};
+use crate::domain::{Named, buildroots, get};
+use crate::error::{HResult, HubError};
+use crate::signature::{Args, checked_id, value_ident};
+use crate::timefmt;
 
-fn repo_or_nil(r: Option<Repo>) -> Value {
-    r.map(|r| Value::Struct(r.value)).unwrap_or(Value::Nil)
+/// A repo as `repoInfo` shows it.
+fn repo_value(r: &Repo) -> Struct {
+    let row = &r.row;
+    let v = kstruct! {
+        "id" => row.id,
+        "tag_id" => row.tag_id,
+        "tag_name" => row.tag_name.clone(),
+        "creation_time" => timefmt::iso(&row.creation_time),
+        "creation_ts" => timefmt::ts(&row.creation_time),
+        "state_time" => timefmt::iso(&row.state_time),
+        "state_ts" => timefmt::ts(&row.state_time),
+        "create_event" => row.create_event,
+        "create_ts" => timefmt::ts(&row.create_time),
+        "begin_event" => row.begin_event,
+        "begin_ts" => timefmt::ts_value(row.begin_time.as_ref()),
+        "end_event" => row.end_event,
+        "end_ts" => timefmt::ts_value(row.end_time.as_ref()),
+        "state" => row.state,
+        "dist" => row.dist,
+        "opts" => repos::opts_value(&r.opts),
+        "custom_opts" => repos::opts_value(&r.custom_opts),
+        "task_id" => row.task_id,
+        "task_state" => row.task_state.map(|s| s.code()),
+        "problem" => row.problem.clone(),
+    };
+    v.into_struct().unwrap_or_default()
 }
 
-async fn tag_id(c: &mut Ctx, v: &Value) -> HResult<(i64, String)> {
-    let ident = Ident::from_value(v).ok_or_else(|| {
-        Fault::parameter(format!("Invalid tag value: {}", crate::pyrepr::repr(v)))
-    })?;
-    common::get(c, Named::Tag, &ident).await
+/// A repo request as `repo.checkRequest` shows it.
+fn request_value(q: &Request) -> Struct {
+    let row = &q.row;
+    let v = kstruct! {
+        "id" => row.id,
+        "owner" => row.owner,
+        "owner_name" => row.owner_name.clone(),
+        "priority" => row.priority,
+        "tag_id" => row.tag_id,
+        "tag_name" => row.tag_name.clone(),
+        "at_event" => row.at_event,
+        "min_event" => row.min_event,
+        "opts" => repos::opts_value(&q.opts),
+        "create_time" => timefmt::iso(&row.create_time),
+        "create_ts" => timefmt::ts(&row.create_time),
+        "update_time" => timefmt::iso(&row.update_time),
+        "update_ts" => timefmt::ts(&row.update_time),
+        "active" => row.active,
+        "task_id" => row.task_id,
+        "task_state" => row.task_state.map(|s| s.code()),
+        "tries" => row.tries,
+        "repo_id" => row.repo_id,
+    };
+    v.into_struct().unwrap_or_default()
+}
+
+fn repo_or_nil(r: Option<Repo>) -> Value {
+    r.map(|r| Value::Struct(repo_value(&r)))
+        .unwrap_or(Value::Nil)
+}
+
+async fn tag_id(c: &mut Ctx, v: &Value) -> HResult<(i32, String)> {
+    let ident = value_ident(v, "tag")?;
+    get(c, Named::Tag, &ident).await
 }
 
 fn opt_event(v: &Value, what: &str) -> HResult<Option<i64>> {
@@ -33,38 +88,34 @@ fn opt_event(v: &Value, what: &str) -> HResult<Option<i64>> {
         Value::String(s) => s
             .parse()
             .map(Some)
-            .map_err(|_| Fault::parameter(format!("Invalid {what}: {s}")).into()),
-        other => {
-            Err(Fault::parameter(format!("Invalid {what}: {}", crate::pyrepr::repr(other))).into())
-        }
+            .map_err(|_| HubError::parameter(format!("Invalid {what}: {s}"))),
+        other => Err(HubError::parameter(format!(
+            "Invalid {what}: {}",
+            crate::pyrepr::repr(other)
+        ))),
     }
 }
 
 /// An id argument: Koji's convert_value(int) accepts numeric strings, which the CLI passes
 /// straight from its command line (`koji repoinfo 5`).
-fn id_arg(a: &Args, i: usize) -> HResult<i64> {
+fn id_arg(a: &Args, i: usize) -> HResult<i32> {
     match a.val(i) {
-        Value::String(s) => s.trim().parse().map_err(|_| {
-            Fault::parameter(format!("Invalid value for {}: {s:?}", a.name(i))).into()
-        }),
-        _ => a.i64(i),
+        Value::String(s) => {
+            let n: i64 = s.trim().parse().map_err(|_| {
+                HubError::parameter(format!("Invalid value for {}: {s:?}", a.name(i)))
+            })?;
+            checked_id(a.name(i), n)
+        }
+        _ => a.id(i),
     }
-}
-
-async fn require_event(c: &mut Ctx, e: i64) -> HResult<i64> {
-    let ok: Option<i64> = sqlx::query_scalar("SELECT id FROM events WHERE id = $1")
-        .bind(e)
-        .fetch_optional(c.db().await?)
-        .await?;
-    ok.ok_or_else(|| Fault::parameter(format!("Invalid event: {e}")).into())
 }
 
 /// repoInfo(repo_id, strict=False)
 pub async fn repo_info(c: &mut Ctx, a: Args) -> HResult<Value> {
     let id = id_arg(&a, 0)?;
-    match repos::repo_info(c, id).await? {
-        Some(r) => Ok(Value::Struct(r.value)),
-        None if a.truthy(1) => Err(Fault::generic(format!("No such repo: {id}")).into()),
+    match repos::get(c, id).await? {
+        Some(r) => Ok(Value::Struct(repo_value(&r))),
+        None if a.truthy(1) => Err(HubError::generic(format!("No such repo: {id}"))),
         None => Ok(Value::Nil),
     }
 }
@@ -77,34 +128,16 @@ pub async fn get_repo(c: &mut Ctx, a: Args) -> HResult<Value> {
     let event = a.opt_i64(2)?;
     let dist = a.truthy(3);
     let min_event = a.opt_i64(4)?;
-    // dist is a boolean column: compared through an int cast so every bind is an i64
-    let mut cond = String::from("WHERE r.tag_id = $1 AND r.dist::int = $2");
-    let mut binds = vec![tag, dist as i64];
-    if let Some(e) = event {
-        cond.push_str(" AND r.create_event <= $3");
-        binds.push(e);
-    } else {
-        cond.push_str(" AND r.state = $3");
-        binds.push(st.unwrap_or(i64::from(state::READY)));
-    }
-    if let Some(m) = min_event {
-        cond.push_str(&format!(" AND r.create_event >= ${}", binds.len() + 1));
-        binds.push(m);
-    }
-    let mut repos = repos::fetch_repos(
-        c,
-        &format!("{cond} ORDER BY r.creation_time DESC, r.id DESC LIMIT 1"),
-        &binds,
-    )
-    .await?;
-    Ok(repo_or_nil(repos.pop()))
+    Ok(repo_or_nil(
+        repos::newest(c, tag, dist, event, st, min_event).await?,
+    ))
 }
 
 /// getActiveRepos(): repos that are not deleted (kojira's old view of the world).
 pub async fn get_active_repos(c: &mut Ctx, _a: Args) -> HResult<Value> {
-    let repos = repos::fetch_repos(c, "WHERE r.state <> 3 ORDER BY r.id", &[]).await?;
+    let rows = repos::not_deleted(c).await?;
     Ok(Value::Array(
-        repos.into_iter().map(|r| Value::Struct(r.value)).collect(),
+        rows.iter().map(|r| Value::Struct(repo_value(r))).collect(),
     ))
 }
 
@@ -130,25 +163,8 @@ pub async fn repo_problem(c: &mut Ctx, a: Args) -> HResult<Value> {
 pub async fn repo_delete(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("repo").await?;
     let id = id_arg(&a, 0)?;
-    // row lock: a buildroot created meanwhile must see the repo still alive or not at all
-    let exists: Option<i32> = sqlx::query_scalar("SELECT id FROM repo WHERE id = $1 FOR UPDATE")
-        .bind(id as i32)
-        .fetch_optional(c.db().await?)
-        .await?;
-    if exists.is_none() {
-        return Err(Fault::generic(format!("No such repo: {id}")).into());
-    }
-    let refs = repos::references(c, id).await?;
-    if refs.is_empty() {
-        repos::set_state(c, id, state::DELETED, None).await?;
-    } else {
-        tracing::info!(
-            repo = id,
-            references = refs.len(),
-            "repo not deleted: in use"
-        );
-    }
-    Ok(Value::Int(refs.len() as i64))
+    let users = repos::delete(c, id).await?;
+    Ok(Value::Int(i64::try_from(users).unwrap_or(i64::MAX)))
 }
 
 /// repo.setState(repo_id, state)
@@ -156,14 +172,28 @@ pub async fn set_state(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("repo").await?;
     let st = a.i64(1)?;
     let st =
-        i32::try_from(st).map_err(|_| Fault::parameter(format!("Invalid repo state: {st}")))?;
+        i32::try_from(st).map_err(|_| HubError::parameter(format!("Invalid repo state: {st}")))?;
     repos::set_state(c, id_arg(&a, 0)?, st, None).await?;
     Ok(Value::Nil)
 }
 
 /// repo.references(repo_id)
 pub async fn references(c: &mut Ctx, a: Args) -> HResult<Value> {
-    Ok(Value::Array(repos::references(c, id_arg(&a, 0)?).await?))
+    let rows = repos::references(c, id_arg(&a, 0)?).await?;
+    Ok(Value::Array(
+        rows.into_iter()
+            .map(|(id, host, task, arch, st, ev)| {
+                kstruct! {
+                    "id" => id,
+                    "host_id" => host,
+                    "task_id" => task,
+                    "arch" => arch,
+                    "state" => st,
+                    "create_event" => ev,
+                }
+            })
+            .collect(),
+    ))
 }
 
 /// newRepo(tag, event=None, src=False, debuginfo=False, separate_src=False): a newRepo
@@ -173,7 +203,7 @@ pub async fn new_repo(c: &mut Ctx, a: Args) -> HResult<Value> {
     let (tid, name) = tag_id(c, a.val(0)).await?;
     let event = a.opt_i64(1)?;
     if let Some(e) = event {
-        require_event(c, e).await?;
+        crate::domain::events::require(c, e).await?;
     }
     let mut opts = Opts::new();
     for (i, k) in [(2, "src"), (3, "debuginfo"), (4, "separate_src")] {
@@ -204,14 +234,14 @@ pub async fn new_repo(c: &mut Ctx, a: Args) -> HResult<Value> {
     )
     .await?;
     tracing::info!(task = id, tag = tid, "newRepo task created");
-    Ok(Value::Int(id))
+    Ok(Value::Int(i64::from(id)))
 }
 
 /// tagLastChangeEvent(tag, event=None, inherit=True)
 pub async fn tag_last_change_event(c: &mut Ctx, a: Args) -> HResult<Value> {
     let (tid, _) = tag_id(c, a.val(0)).await?;
     let inherit = a.is_nil(2) || a.truthy(2);
-    Ok(repos::tag_last_change_event(c, tid, a.opt_i64(1)?, inherit)
+    Ok(events::last_change(c, tid, a.opt_i64(1)?, inherit)
         .await?
         .into())
 }
@@ -220,11 +250,9 @@ pub async fn tag_last_change_event(c: &mut Ctx, a: Args) -> HResult<Value> {
 pub async fn tag_first_change_event(c: &mut Ctx, a: Args) -> HResult<Value> {
     let (tid, _) = tag_id(c, a.val(0)).await?;
     let inherit = a.is_nil(2) || a.truthy(2);
-    Ok(
-        repos::tag_first_change_event(c, tid, a.opt_i64(1)?, inherit)
-            .await?
-            .into(),
-    )
+    Ok(events::first_change(c, tid, a.opt_i64(1)?, inherit)
+        .await?
+        .into())
 }
 
 /// repo.get(tag, min_event=None, at_event=None, opts=None)
@@ -233,7 +261,7 @@ pub async fn repo_get(c: &mut Ctx, a: Args) -> HResult<Value> {
     let opts = repos::convert_opts(a.val(3), true)?;
     let min = opt_event(a.val(1), "min_event")?;
     let at = opt_event(a.val(2), "at_event")?;
-    Ok(repo_or_nil(repos::get_repo(c, tid, min, at, &opts).await?))
+    Ok(repo_or_nil(queue::best_repo(c, tid, min, at, &opts).await?))
 }
 
 /// repo.request(tag, min_event=None, at_event=None, opts=None, priority=None, force=False)
@@ -242,34 +270,34 @@ pub async fn repo_request(c: &mut Ctx, a: Args) -> HResult<Value> {
     let (tid, _) = tag_id(c, a.val(0)).await?;
     let opts = repos::convert_opts(a.val(3), true)?;
     if opts.get("maven").copied().unwrap_or(false) {
-        return Err(Fault::generic("Maven support not enabled").into());
+        return Err(HubError::generic("Maven support not enabled"));
     }
     let at = match opt_event(a.val(2), "at_event")? {
         Some(e) => {
             if !a.is_nil(1) {
-                return Err(Fault::parameter("The min_event and at_event options conflict").into());
+                return Err(HubError::parameter(
+                    "The min_event and at_event options conflict",
+                ));
             }
-            Some(require_event(c, e).await?)
+            Some(crate::domain::events::require(c, e).await?)
         }
         None => None,
     };
     let min = match a.val(1) {
-        Value::String(s) if s == "last" => Some(
-            repos::tag_last_change_event(c, tid, None, true)
-                .await?
-                .unwrap_or(0),
-        ),
+        Value::String(s) if s == "last" => {
+            Some(events::last_change(c, tid, None, true).await?.unwrap_or(0))
+        }
         v => match opt_event(v, "min_event")? {
-            Some(e) => Some(require_event(c, e).await?),
+            Some(e) => Some(crate::domain::events::require(c, e).await?),
             None => None,
         },
     };
     let admin = c.is_admin().await?;
-    let prio = repos::priority_from(a.opt_i64(4)?, admin)?;
-    let out = repos::request_repo(c, tid, min, at, &opts, prio, a.truthy(5), Some(owner)).await?;
+    let prio = queue::priority_from(a.opt_i64(4)?, admin)?;
+    let out = queue::request_repo(c, tid, min, at, &opts, prio, a.truthy(5), Some(owner)).await?;
     Ok(kstruct! {
         "repo" => repo_or_nil(out.repo),
-        "request" => out.request.map(|r| Value::Struct(r.value)).unwrap_or(Value::Nil),
+        "request" => out.request.map(|r| Value::Struct(request_value(&r))).unwrap_or(Value::Nil),
         "duplicate" => out.duplicate,
     })
 }
@@ -277,58 +305,48 @@ pub async fn repo_request(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// repo.checkRequest(req_id)
 pub async fn check_request(c: &mut Ctx, a: Args) -> HResult<Value> {
     let id = id_arg(&a, 0)?;
-    let Some(req) = repos::fetch_requests(c, "WHERE q.id = $1", &[id])
-        .await?
-        .pop()
-    else {
-        return Err(Fault::generic("No such request").into());
+    let Some(req) = repos::request(c, id).await? else {
+        return Err(HubError::generic("No such request"));
     };
     let mut out = Struct::new();
-    let repo = match req.repo_id {
-        Some(r) => repo_or_nil(repos::repo_info(c, r).await?),
+    let repo = match req.row.repo_id {
+        Some(r) => repo_or_nil(repos::get(c, r).await?),
         None => Value::Nil,
     };
     out.insert("repo".into(), repo);
-    if req.repo_id.is_none()
-        && let Some(t) = req.task_id
-        && let Some(row) = tasks::fetch(c, t).await?
+    if req.row.repo_id.is_none()
+        && let Some(t) = req.row.task_id
+        && let Some(task) = tasks::get(c, t).await?
     {
-        out.insert("task".into(), tasks::task_value(&row, false)?);
+        out.insert("task".into(), super::tasks::task_value(&task, false));
     }
-    out.insert("request".into(), Value::Struct(req.value));
+    out.insert("request".into(), Value::Struct(request_value(&req)));
     Ok(Value::Struct(out))
 }
 
 /// repo.setRequestPriority(req_id, priority)
 pub async fn set_request_priority(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("admin").await?;
-    c.mark_write();
-    sqlx::query("UPDATE repo_queue SET priority = $2 WHERE id = $1")
-        .bind(a.id(0)?)
-        .bind(i32::try_from(tasks::checked_priority(a.i64(1)?)?).unwrap_or(i32::MAX))
-        .execute(c.db().await?)
-        .await?;
+    queue::set_request_priority(c, a.id(0)?, a.i64(1)?).await?;
     Ok(Value::Nil)
 }
 
-async fn erepo_id(c: &mut Ctx, v: &Value) -> HResult<i64> {
-    let ident = Ident::from_value(v).ok_or_else(|| {
-        Fault::parameter(format!("Invalid external repo: {}", crate::pyrepr::repr(v)))
-    })?;
-    Ok(common::get(c, Named::ExternalRepo, &ident).await?.0)
+async fn erepo_id(c: &mut Ctx, v: &Value) -> HResult<i32> {
+    let ident = value_ident(v, "external repo")?;
+    Ok(get(c, Named::ExternalRepo, &ident).await?.0)
 }
 
 /// repo.getExternalRepoData(erepo)
 pub async fn get_external_repo_data(c: &mut Ctx, a: Args) -> HResult<Value> {
     let id = erepo_id(c, a.val(0)).await?;
-    repos::get_external_repo_data(c, id).await
+    external::data(c, id).await
 }
 
 /// repo.setExternalRepoData(external_repo_id, data)
 pub async fn set_external_repo_data(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("repo").await?;
     let id = erepo_id(c, a.val(0)).await?;
-    repos::set_external_repo_data(c, id, a.val(1)).await?;
+    external::set_data(c, id, a.val(1)).await?;
     tracing::info!(external_repo = id, data = %crate::pyrepr::repr(a.val(1)), "external repo changed upstream");
     Ok(Value::Nil)
 }
@@ -337,7 +355,7 @@ pub async fn set_external_repo_data(c: &mut Ctx, a: Args) -> HResult<Value> {
 pub async fn auto_requests(c: &mut Ctx, _a: Args) -> HResult<Value> {
     c.assert_perm("repo").await?;
     let owner = c.user_id();
-    repos::auto_requests(c, owner).await?;
+    queue::auto_requests(c, owner).await?;
     Ok(Value::Nil)
 }
 
@@ -345,14 +363,14 @@ pub async fn auto_requests(c: &mut Ctx, _a: Args) -> HResult<Value> {
 pub async fn check_queue(c: &mut Ctx, _a: Args) -> HResult<Value> {
     c.assert_perm("repo").await?;
     let cfg = c.hub().config.repos.clone();
-    repos::check_queue(c, &cfg, true).await?;
+    queue::check_queue(c, &cfg, true).await?;
     Ok(Value::Nil)
 }
 
 /// repo.updateEndEvents()
 pub async fn update_end_events(c: &mut Ctx, _a: Args) -> HResult<Value> {
     c.assert_perm("repo").await?;
-    repos::update_end_events(c).await?;
+    events::update_end_events(c).await?;
     Ok(Value::Nil)
 }
 
@@ -427,11 +445,10 @@ fn parse_clauses(v: &Value, fields: &[&str]) -> HResult<Vec<Clause>> {
         Value::Nil => return Ok(out),
         Value::Array(a) => a,
         other => {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "Invalid clauses: {}",
                 crate::pyrepr::repr(other)
-            ))
-            .into());
+            )));
         }
     };
     for c in list {
@@ -441,14 +458,13 @@ fn parse_clauses(v: &Value, fields: &[&str]) -> HResult<Vec<Clause>> {
             parts.get(1).and_then(Value::as_str),
             parts.get(2),
         ) else {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "Invalid query clause: {}",
                 crate::pyrepr::repr(c)
-            ))
-            .into());
+            )));
         };
         if !fields.contains(&f) {
-            return Err(Fault::parameter(format!("Invalid field for query: {f}")).into());
+            return Err(HubError::parameter(format!("Invalid field for query: {f}")));
         }
         let op = op.to_ascii_uppercase();
         if ![
@@ -456,7 +472,7 @@ fn parse_clauses(v: &Value, fields: &[&str]) -> HResult<Vec<Clause>> {
         ]
         .contains(&op.as_str())
         {
-            return Err(Fault::parameter(format!("Invalid operator: {op}")).into());
+            return Err(HubError::parameter(format!("Invalid operator: {op}")));
         }
         out.push(Clause {
             field: f.to_string(),
@@ -517,7 +533,7 @@ fn finish_query(rows: Vec<Struct>, fields: &Value, opts: &Value, all: &[&str]) -
             .collect();
         for (k, _) in &keys {
             if !all.contains(&k.as_str()) {
-                return Err(Fault::parameter(format!("Invalid order field: {k}")).into());
+                return Err(HubError::parameter(format!("Invalid order field: {k}")));
             }
         }
         rows.sort_by(|a, b| {
@@ -560,22 +576,20 @@ fn finish_query(rows: Vec<Struct>, fields: &Value, opts: &Value, all: &[&str]) -
                     Some("*") | Some("**") => return finish_all(rows),
                     Some(f) if all.contains(&f) => out.push(f.to_string()),
                     _ => {
-                        return Err(Fault::parameter(format!(
+                        return Err(HubError::parameter(format!(
                             "Invalid field: {}",
                             crate::pyrepr::repr(f)
-                        ))
-                        .into());
+                        )));
                     }
                 }
             }
             Some(out)
         }
         other => {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "Invalid fields: {}",
                 crate::pyrepr::repr(other)
-            ))
-            .into());
+            )));
         }
     };
     Ok(Value::Array(
@@ -600,10 +614,10 @@ fn finish_all(rows: Vec<Struct>) -> HResult<Value> {
 /// applied to the rows in memory with Koji's operators instead of building SQL from input.
 pub async fn query(c: &mut Ctx, a: Args) -> HResult<Value> {
     let clauses = parse_clauses(a.val(0), REPO_FIELDS)?;
-    let rows: Vec<Struct> = repos::fetch_repos(c, "ORDER BY r.id", &[])
+    let rows: Vec<Struct> = repos::all(c)
         .await?
-        .into_iter()
-        .map(|r: Repo| r.value)
+        .iter()
+        .map(repo_value)
         .filter(|r| matches(r, &clauses))
         .collect();
     finish_query(rows, a.val(1), a.val(2), REPO_FIELDS)
@@ -612,10 +626,10 @@ pub async fn query(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// repo.queryQueue(clauses=None, fields=None, opts=None)
 pub async fn query_queue(c: &mut Ctx, a: Args) -> HResult<Value> {
     let clauses = parse_clauses(a.val(0), QUEUE_FIELDS)?;
-    let rows: Vec<Struct> = repos::fetch_requests(c, "ORDER BY q.id", &[])
+    let rows: Vec<Struct> = repos::all_requests(c)
         .await?
-        .into_iter()
-        .map(|r: Request| r.value)
+        .iter()
+        .map(request_value)
         .filter(|r| matches(r, &clauses))
         .collect();
     finish_query(rows, a.val(1), a.val(2), QUEUE_FIELDS)
@@ -630,22 +644,25 @@ pub async fn host_repo_init(c: &mut Ctx, a: Args) -> HResult<Value> {
         v => Some(repos::convert_opts(v, true)?),
     };
     let event = match a.opt_i64(2)? {
-        Some(e) => Some(require_event(c, e).await?),
+        Some(e) => Some(crate::domain::events::require(c, e).await?),
         None => None,
     };
-    let (id, ev) = repos::repo_init(c, &ident, a.opt_i64(1)?, event, over.as_ref()).await?;
-    Ok(Value::Array(vec![Value::Int(id), Value::Int(ev)]))
+    let (id, ev) = repos::publish::init(c, &ident, a.opt_id(1)?, event, over.as_ref()).await?;
+    Ok(Value::Array(vec![
+        Value::Int(i64::from(id)),
+        Value::Int(ev),
+    ]))
 }
 
 /// host.repoDone(repo_id, data, expire=False, repo_json_updates=None)
 pub async fn host_repo_done(c: &mut Ctx, a: Args) -> HResult<Value> {
     let host = verify(c).await?;
-    let id = i64::from(a.id(0)?);
+    let id = a.id(0)?;
     let data = a.opt_struct(1)?.cloned().unwrap_or_default();
-    if let Some(r) = repos::repo_info(c, id).await?
-        && r.state != state::INIT
+    if let Some(r) = repos::get(c, id).await?
+        && r.row.state != state::INIT
     {
-        return Err(Fault::generic(format!("Repo {id} not in INIT state")).into());
+        return Err(HubError::generic(format!("Repo {id} not in INIT state")));
     }
     // each upload path is a task's work dir: the task (or its parent, for the createrepo
     // subtasks of newRepo) must be held by this host
@@ -656,38 +673,55 @@ pub async fn host_repo_done(c: &mut Ctx, a: Args) -> HResult<Value> {
             .and_then(Value::as_str)
             .unwrap_or_default();
         let task = upload_task(upath).ok_or_else(|| {
-            Fault::action_not_allowed(format!("{upath} is not a task's work directory"))
+            HubError::not_allowed(format!("{upath} is not a task's work directory"))
         })?;
-        if host_api::assert_holds(c, host, task).await.is_err() {
-            let parent = tasks::require(c, task)
-                .await?
-                .try_get::<Option<i32>, _>("parent")
-                .map_err(crate::error::HubError::from)?;
-            match parent {
+        if tasks::assert_holds(c, host, task).await.is_err() {
+            match tasks::require(c, task).await?.parent {
                 Some(p) => {
-                    host_api::assert_holds(c, host, i64::from(p)).await?;
+                    tasks::assert_holds(c, host, p).await?;
                 }
                 None => {
-                    return Err(Fault::action_not_allowed(format!(
+                    return Err(HubError::not_allowed(format!(
                         "host {host} does not hold task {task}"
-                    ))
-                    .into());
+                    )));
                 }
             }
         }
     }
-    repos::repo_done(c, id, &data, a.truthy(2)).await?;
+    let mut uploads = Vec::with_capacity(data.len());
+    for (arch, v) in &data {
+        let parts = v.as_array().unwrap_or(&[]);
+        let (Some(upath), Some(files)) = (
+            parts.first().and_then(Value::as_str),
+            parts.get(1).and_then(Value::as_array),
+        ) else {
+            return Err(HubError::parameter(format!(
+                "repoDone data for {arch} must be [uploadpath, [files]]"
+            )));
+        };
+        let files = files
+            .iter()
+            .map(|f| f.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| HubError::parameter("repoDone file names must be strings"))?;
+        uploads.push(ArchUpload {
+            arch: arch.clone(),
+            upload_path: upath.to_string(),
+            files,
+        });
+    }
+    repos::publish::done(c, id, &uploads, a.truthy(2)).await?;
     Ok(Value::Nil)
 }
 
 /// The task whose work dir `tasks/<bucket>/<id>` is (exactly that form, nothing below).
-fn upload_task(upath: &str) -> Option<i64> {
+fn upload_task(upath: &str) -> Option<i32> {
     let clean = crate::topdir::clean_relative(upath).ok()?;
     let parts: Vec<&str> = clean.iter().filter_map(|p| p.to_str()).collect();
     match parts.as_slice() {
         ["tasks", _, id] => {
-            let id: i64 = id.parse().ok()?;
-            (crate::topdir::task_rel(id) == clean).then_some(id)
+            let id: i32 = id.parse().ok()?;
+            (crate::topdir::task_rel(i64::from(id)) == clean).then_some(id)
         }
         _ => None,
     }
@@ -697,31 +731,10 @@ fn upload_task(upath: &str) -> Option<i64> {
 /// buildroot marks the repo as in use until its state becomes EXPIRED.
 pub async fn host_new_buildroot(c: &mut Ctx, a: Args) -> HResult<Value> {
     let host = verify(c).await?;
-    let repo_id = i64::from(a.id(0)?);
+    let repo = a.id(0)?;
     let arch = a.str(1)?.to_string();
     let task = a.opt_id(2)?;
-    if let Some(t) = task {
-        host_api::assert_holds(c, host, i64::from(t)).await?;
-    }
-    let Some(repo) = repos::repo_info(c, repo_id).await? else {
-        return Err(Fault::generic(format!("No such repo: {repo_id}")).into());
-    };
-    if repo.state == state::DELETED {
-        return Err(Fault::generic(format!("Repo {repo_id} is deleted")).into());
-    }
-    let ev = c.event().await?;
-    let id: i32 = sqlx::query_scalar(
-        "INSERT INTO buildroot (host_id, tag_id, repo_id, arch, task_id, state, create_event) \
-         VALUES ($1, $2, $3, $4, $5, 0, $6) RETURNING id",
-    )
-    .bind(host as i32)
-    .bind(repo.tag_id as i32)
-    .bind(repo_id as i32)
-    .bind(&arch)
-    .bind(task)
-    .bind(ev)
-    .fetch_one(c.db().await?)
-    .await?;
+    let id = buildroots::create(c, host, repo, &arch, task).await?;
     Ok(Value::Int(i64::from(id)))
 }
 
@@ -729,7 +742,7 @@ pub async fn host_new_buildroot(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// EXPIRED=3 (EXPIRED retires it).
 pub async fn host_set_buildroot_state(c: &mut Ctx, a: Args) -> HResult<Value> {
     let host = verify(c).await?;
-    let id = a.i64(0)?;
+    let id = a.id(0)?;
     let st = match a.val(1) {
         Value::Int(i) => *i,
         Value::String(s) => match s.as_str() {
@@ -737,33 +750,19 @@ pub async fn host_set_buildroot_state(c: &mut Ctx, a: Args) -> HResult<Value> {
             "WAITING" => 1,
             "BUILDING" => 2,
             "EXPIRED" => 3,
-            _ => return Err(Fault::parameter(format!("Invalid buildroot state: {s}")).into()),
+            _ => {
+                return Err(HubError::parameter(format!("Invalid buildroot state: {s}")));
+            }
         },
         other => {
-            return Err(Fault::parameter(format!(
+            return Err(HubError::parameter(format!(
                 "Invalid buildroot state: {}",
                 crate::pyrepr::repr(other)
-            ))
-            .into());
+            )));
         }
     };
-    if !(0..=3).contains(&st) {
-        return Err(Fault::parameter(format!("Invalid buildroot state: {st}")).into());
-    }
-    let ev = c.event().await?;
-    let n = sqlx::query(
-        "UPDATE buildroot SET state = $3, retire_event = CASE WHEN $3 = 3 THEN $4 ELSE retire_event END \
-         WHERE id = $1 AND host_id = $2",
-    )
-    .bind(id as i32)
-    .bind(host as i32)
-    .bind(st as i32)
-    .bind(ev)
-    .execute(c.db().await?)
-    .await?
-    .rows_affected();
-    if n == 0 {
-        return Err(Fault::generic(format!("No such buildroot on this host: {id}")).into());
-    }
+    let st = i32::try_from(st)
+        .map_err(|_| HubError::parameter(format!("Invalid buildroot state: {st}")))?;
+    buildroots::set_state(c, host, id, st).await?;
     Ok(Value::Nil)
 }

@@ -1,14 +1,45 @@
 //! Task methods for users: submitting builds, watching, cancelling, resubmitting, output.
 
-use super::common;
+use super::common::QueryOpts;
 use crate::ctx::Ctx;
-use crate::error::HResult;
-use crate::signature::Args;
-use crate::tasks::{self, NewTask, PRIO_DEFAULT, state};
-use crate::topdir;
+use crate::domain::tasks::{self, NewTask, PRIO_DEFAULT, Task, TaskCond, TaskState, TimeBound};
+use crate::error::{HResult, HubError};
+use crate::signature::{Args, checked_id, value_ident};
+use crate::{timefmt, topdir};
 use base64::Engine;
-use koji_protocol::{Fault, Limits, Struct, Value, decode_response, kstruct};
-use sqlx::Row;
+use koji_protocol::{Limits, Struct, Value, decode_response, kstruct};
+
+/// The task record as `getTaskInfo` returns it (plus `request` when asked).
+pub fn task_value(t: &Task, with_request: bool) -> Value {
+    let mut v = kstruct! {
+        "id" => t.id,
+        "state" => t.state.code(),
+        "create_time" => timefmt::iso(&t.create_time),
+        "create_ts" => timefmt::ts(&t.create_time),
+        "start_time" => timefmt::iso_value(t.start_time.as_ref()),
+        "start_ts" => timefmt::ts_value(t.start_time.as_ref()),
+        "completion_time" => timefmt::iso_value(t.completion_time.as_ref()),
+        "completion_ts" => timefmt::ts_value(t.completion_time.as_ref()),
+        "channel_id" => t.channel_id,
+        "host_id" => t.host_id,
+        "parent" => t.parent,
+        "label" => t.label.clone(),
+        "waiting" => t.waiting,
+        "awaited" => t.awaited,
+        "owner" => t.owner,
+        "method" => t.method.clone(),
+        "arch" => t.arch.clone(),
+        "priority" => t.priority,
+        "weight" => t.weight,
+    };
+    if with_request && let Value::Struct(m) = &mut v {
+        m.insert(
+            "request".into(),
+            Value::Array(tasks::decode_params(&t.request)),
+        );
+    }
+    v
+}
 
 /// build(src, target, opts=None, priority=None, channel=None)
 pub async fn build(c: &mut Ctx, a: Args) -> HResult<Value> {
@@ -19,26 +50,28 @@ pub async fn build(c: &mut Ctx, a: Args) -> HResult<Value> {
     let scratch = opts.get("scratch").is_some_and(Value::is_truthy);
     let priority = match a.opt_i64(3)? {
         Some(p) if p < 0 && !c.is_admin().await? => {
-            return Err(
-                Fault::action_not_allowed("only admins may create high-priority tasks").into(),
-            );
+            return Err(HubError::not_allowed(
+                "only admins may create high-priority tasks",
+            ));
         }
-        Some(p) => tasks::checked_priority(PRIO_DEFAULT.saturating_add(p))?,
+        Some(p) => i64::from(tasks::checked_priority(PRIO_DEFAULT.saturating_add(p))?),
         None => PRIO_DEFAULT,
     };
     if src.contains("://") {
-        return Err(Fault::action_not_allowed(
+        return Err(HubError::not_allowed(
             "policy violation (build_from_scm): building from SCM is not enabled on this hub",
-        )
-        .into());
+        ));
     }
     // the target must exist (unless a repo id is given, which needs admin as in Koji)
     if target.is_nil() {
-        return Err(Fault::generic("No build target given").into());
+        return Err(HubError::generic("No build target given"));
     }
-    let tident = common::ident_of(&target, "build target")?;
-    if super::targets::find_target(c, &tident).await?.is_none() {
-        return Err(Fault::generic(format!("No such build target: {tident}")).into());
+    let tident = value_ident(&target, "build target")?;
+    if crate::domain::targets::find_target(c, &tident)
+        .await?
+        .is_none()
+    {
+        return Err(HubError::generic(format!("No such build target: {tident}")));
     }
     // the source must be a completely uploaded source RPM
     let tree = crate::safefs::Tree::open(&c.hub().config.topdir)?;
@@ -46,18 +79,17 @@ pub async fn build(c: &mut Ctx, a: Args) -> HResult<Value> {
     let shown = src.clone();
     let info = tokio::task::spawn_blocking(move || crate::rpmhdr::read_file(&input.file, &shown))
         .await
-        .map_err(|e| Fault::generic(format!("header reader failed: {e}")))?
-        .map_err(|e| Fault::generic(format!("{src}: {}", e.msg)))?;
+        .map_err(|e| HubError::generic(format!("header reader failed: {e}")))?
+        .map_err(|e| HubError::generic(format!("{src}: {}", e.msg)))?;
     if !info.is_source {
-        return Err(Fault::generic(format!("{src} is not a source rpm")).into());
+        return Err(HubError::generic(format!("{src} is not a source rpm")));
     }
     // policy build_from_srpm: non-scratch builds from an SRPM need admin or `build`
     if !scratch && !c.is_admin().await? && !c.has_perm("build").await? {
-        return Err(Fault::action_not_allowed(format!(
+        return Err(HubError::not_allowed(format!(
             "policy violation (build_from_srpm): non-scratch builds from an SRPM require the build permission (logged in as {})",
             me.user_name
-        ))
-        .into());
+        )));
     }
     opts.shift_remove("__starstar");
     let channel = match a.opt_str(4)? {
@@ -78,31 +110,39 @@ pub async fn build(c: &mut Ctx, a: Args) -> HResult<Value> {
         },
     )
     .await?;
-    Ok(Value::Int(id))
+    Ok(Value::Int(i64::from(id)))
 }
 
-fn ids_arg(v: &Value) -> Option<(Vec<i64>, bool)> {
+/// An int or a list of ints (the second part: whether it was a list).
+fn ids_arg(v: &Value) -> HResult<Option<(Vec<i32>, bool)>> {
     match v {
-        Value::Int(i) => Some((vec![*i], false)),
-        Value::Array(a) => a
-            .iter()
-            .map(Value::as_i64)
-            .collect::<Option<Vec<_>>>()
-            .map(|v| (v, true)),
-        _ => None,
+        Value::Int(i) => Ok(Some((vec![checked_id("task_id", *i)?], false))),
+        Value::Array(a) => {
+            let Some(ids) = a.iter().map(Value::as_i64).collect::<Option<Vec<_>>>() else {
+                return Ok(None);
+            };
+            let ids = ids
+                .into_iter()
+                .map(|i| checked_id("task_id", i))
+                .collect::<HResult<_>>()?;
+            Ok(Some((ids, true)))
+        }
+        _ => Ok(None),
     }
 }
 
 /// getTaskInfo(task_id, request=False, strict=False)
 pub async fn get_task_info(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let (ids, many) = ids_arg(a.val(0))
-        .ok_or_else(|| Fault::parameter("task_id must be an int or a list of ints"))?;
+    let (ids, many) = ids_arg(a.val(0))?
+        .ok_or_else(|| HubError::parameter("task_id must be an int or a list of ints"))?;
     let with_req = a.truthy(1);
     let mut out = Vec::new();
     for id in ids {
-        match tasks::fetch(c, id).await? {
-            Some(r) => out.push(tasks::task_value(&r, with_req)?),
-            None if a.truthy(2) => return Err(Fault::generic(format!("No such task: {id}")).into()),
+        match tasks::get(c, id).await? {
+            Some(t) => out.push(task_value(&t, with_req)),
+            None if a.truthy(2) => {
+                return Err(HubError::generic(format!("No such task: {id}")));
+            }
             None => out.push(Value::Nil),
         }
     }
@@ -115,68 +155,60 @@ pub async fn get_task_info(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// getTaskChildren(task_id, request=False, strict=False)
 pub async fn get_task_children(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let id = a.i64(0)?;
+    let id = a.id(0)?;
     if a.truthy(2) {
         tasks::require(c, id).await?;
     }
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {} FROM task t WHERE t.parent = $1 ORDER BY t.id",
-        tasks::TASK_COLUMNS
-    )))
-    .bind(id as i32)
-    .fetch_all(c.db().await?)
-    .await?;
     let with_req = a.truthy(1);
     Ok(Value::Array(
-        rows.iter()
-            .map(|r| tasks::task_value(r, with_req))
-            .collect::<HResult<Vec<_>>>()?,
+        tasks::children(c, id)
+            .await?
+            .iter()
+            .map(|t| task_value(t, with_req))
+            .collect(),
     ))
 }
 
 /// getTaskRequest(taskId)
 pub async fn get_task_request(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let r = tasks::require(c, a.i64(0)?).await?;
-    let req: String = r.try_get("request")?;
-    Ok(Value::Array(tasks::decode_params(&req)))
+    let t = tasks::require(c, a.id(0)?).await?;
+    Ok(Value::Array(tasks::decode_params(&t.request)))
 }
 
-/// getTaskResult(taskId, raise_fault=True)
+/// getTaskResult(taskId, raise_fault=True): a FAILED task's stored fault is raised again.
 pub async fn get_task_result(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let id = a.i64(0)?;
-    let r = tasks::require(c, id).await?;
-    let st: i32 = r.try_get("state")?;
-    let result: Option<String> = r.try_get("result")?;
-    match st {
-        state::CLOSED | state::FAILED => {
-            let Some(xml) = result else {
+    let id = a.id(0)?;
+    let t = tasks::require(c, id).await?;
+    match t.state {
+        TaskState::Closed | TaskState::Failed => {
+            let Some(xml) = t.result else {
                 return Ok(Value::Nil);
             };
             match decode_response(xml.as_bytes(), &Limits::default()) {
                 Ok(Ok(v)) => Ok(v),
-                Ok(Err(f)) if a.truthy(1) => Err(f.into()),
+                Ok(Err(f)) if a.truthy(1) => Err(HubError::Recorded(f)),
                 Ok(Err(f)) => Ok(f.to_value()),
-                Err(e) => Err(Fault::generic(format!(
+                Err(e) => Err(HubError::generic(format!(
                     "stored result of task {id} is unreadable: {e}"
-                ))
-                .into()),
+                ))),
             }
         }
-        state::CANCELED => Err(Fault::generic(format!("Task {id} is canceled")).into()),
-        _ => Err(Fault::generic(format!("Task {id} is not finished")).into()),
+        TaskState::Canceled => Err(HubError::generic(format!("Task {id} is canceled"))),
+        _ => Err(HubError::generic(format!("Task {id} is not finished"))),
     }
 }
 
-fn to_ts_clause(v: &Value) -> Option<String> {
+/// A time bound of `listTasks`: a Unix time, or timestamp text (digits and " -:.+T" only).
+fn time_bound(v: &Value) -> Option<TimeBound> {
     match v {
-        // NaN and infinities are no time, and must never reach SQL text
-        Value::Double(f) if f.is_finite() => Some(format!("to_timestamp({f})")),
-        Value::Int(i) => Some(format!("to_timestamp({i})")),
+        // NaN and infinities are no time
+        Value::Double(f) if f.is_finite() => Some(TimeBound::Unix(*f)),
+        Value::Int(i) => Some(TimeBound::Unix(*i as f64)),
         Value::String(s)
             if s.chars()
                 .all(|c| c.is_ascii_digit() || " -:.+T".contains(c)) =>
         {
-            Some(format!("'{s}'::timestamptz"))
+            Some(TimeBound::Text(s.clone()))
         }
         _ => None,
     }
@@ -185,7 +217,7 @@ fn to_ts_clause(v: &Value) -> Option<String> {
 /// listTasks(opts=None, queryOpts=None)
 pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
     let opts = a.opt_struct(0)?.cloned().unwrap_or_default();
-    let qo = common::QueryOpts::parse(
+    let qo = QueryOpts::parse(
         a.val(1),
         &[
             "id",
@@ -200,45 +232,42 @@ pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
             "parent",
         ],
     )?;
-    let mut conds: Vec<String> = Vec::new();
-    let ints = |v: &Value| -> Option<Vec<i64>> {
-        match v {
-            Value::Int(i) => Some(vec![*i]),
-            Value::Array(a) => a.iter().map(Value::as_i64).collect(),
-            _ => None,
-        }
-    };
+    let mut conds: Vec<TaskCond> = Vec::new();
     for (key, col) in [
-        ("state", "t.state"),
-        ("owner", "t.owner"),
-        ("host_id", "t.host_id"),
-        ("channel_id", "t.channel_id"),
-        ("id", "t.id"),
+        ("state", "state"),
+        ("owner", "owner"),
+        ("host_id", "host_id"),
+        ("channel_id", "channel_id"),
+        ("id", "id"),
     ] {
         if let Some(v) = opts.get(key).filter(|v| !v.is_nil()) {
-            let list = ints(v).ok_or_else(|| {
-                Fault::parameter(format!("listTasks: {key} must be int or list of ints"))
+            let list: Option<Vec<i64>> = match v {
+                Value::Int(i) => Some(vec![*i]),
+                Value::Array(a) => a.iter().map(Value::as_i64).collect(),
+                _ => None,
+            };
+            let list = list.ok_or_else(|| {
+                HubError::parameter(format!("listTasks: {key} must be int or list of ints"))
             })?;
-            let list: Vec<String> = list.iter().map(i64::to_string).collect();
-            conds.push(format!(
-                "{col} IN ({})",
-                if list.is_empty() {
-                    "NULL".into()
-                } else {
-                    list.join(",")
-                }
-            ));
+            let list = list
+                .into_iter()
+                .map(|n| checked_id(key, n))
+                .collect::<HResult<_>>()?;
+            conds.push(TaskCond::IntIn(col, list));
         }
     }
     if let Some(v) = opts.get("parent") {
         match v {
-            Value::Nil => conds.push("t.parent IS NULL".into()),
-            Value::Int(p) => conds.push(format!("t.parent = {p}")),
-            _ => return Err(Fault::parameter("listTasks: parent must be an int or None").into()),
+            Value::Nil => conds.push(TaskCond::Parent(None)),
+            Value::Int(p) => conds.push(TaskCond::Parent(Some(checked_id("parent", *p)?))),
+            _ => {
+                return Err(HubError::parameter(
+                    "listTasks: parent must be an int or None",
+                ));
+            }
         }
     }
-    let mut text_binds: Vec<Vec<String>> = Vec::new();
-    for (key, col) in [("method", "t.method"), ("arch", "t.arch")] {
+    for (key, col) in [("method", "method"), ("arch", "arch")] {
         if let Some(v) = opts.get(key).filter(|v| !v.is_nil()) {
             let list: Vec<String> = match v {
                 Value::String(s) => vec![s.clone()],
@@ -248,34 +277,28 @@ pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
                     .map(str::to_string)
                     .collect(),
                 _ => {
-                    return Err(
-                        Fault::parameter(format!("listTasks: {key} must be str or list")).into(),
-                    );
+                    return Err(HubError::parameter(format!(
+                        "listTasks: {key} must be str or list"
+                    )));
                 }
             };
-            text_binds.push(list);
-            conds.push(format!("{col} = ANY(${})", text_binds.len()));
+            conds.push(TaskCond::TextIn(col, list));
         }
     }
     for (key, col, op) in [
-        ("createdBefore", "t.create_time", "<"),
-        ("createdAfter", "t.create_time", ">"),
-        ("startedBefore", "t.start_time", "<"),
-        ("startedAfter", "t.start_time", ">"),
-        ("completeBefore", "t.completion_time", "<"),
-        ("completeAfter", "t.completion_time", ">"),
+        ("createdBefore", "create_time", "<"),
+        ("createdAfter", "create_time", ">"),
+        ("startedBefore", "start_time", "<"),
+        ("startedAfter", "start_time", ">"),
+        ("completeBefore", "completion_time", "<"),
+        ("completeAfter", "completion_time", ">"),
     ] {
         if let Some(v) = opts.get(key).filter(|v| !v.is_nil()) {
-            let ts =
-                to_ts_clause(v).ok_or_else(|| Fault::parameter(format!("listTasks: bad {key}")))?;
-            conds.push(format!("{col} {op} {ts}"));
+            let ts = time_bound(v)
+                .ok_or_else(|| HubError::parameter(format!("listTasks: bad {key}")))?;
+            conds.push(TaskCond::Time(col, op, ts));
         }
     }
-    let where_ = if conds.is_empty() {
-        "TRUE".to_string()
-    } else {
-        conds.join(" AND ")
-    };
     let order = qo
         .order
         .as_deref()
@@ -293,39 +316,23 @@ pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
         } else {
             String::new()
         };
-        let sql = format!(
-            "SELECT count(*) FROM (SELECT 1 FROM task t WHERE {where_} ORDER BY {order}{page}) q"
-        );
-        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
-        for b in &text_binds {
-            q = q.bind(b.clone());
-        }
-        return Ok(Value::Int(q.fetch_one(c.db().await?).await?));
+        return Ok(Value::Int(tasks::count(c, &conds, &order, &page).await?));
     }
     // limit and offset in SQL, capped: the answer is never built from the whole table
-    let sql = format!(
-        "SELECT {}, u.name AS owner_name, u.usertype AS owner_type FROM task t JOIN users u ON u.id = t.owner \
-         WHERE {where_} ORDER BY {order}{}",
-        tasks::TASK_COLUMNS,
-        qo.sql_page(max)
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for b in &text_binds {
-        q = q.bind(b.clone());
-    }
-    let rows = q.fetch_all(c.db().await?).await?;
+    let rows = tasks::list(c, &conds, &order, &qo.sql_page(max)).await?;
     let decode = opts.get("decode").is_some_and(Value::is_truthy);
     let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let mut v = tasks::task_value(r, false)?;
-        let req: String = r.try_get("request")?;
-        let res: Option<String> = r.try_get("result")?;
+    for r in rows {
+        let mut v = task_value(&r.task, false);
         if let Value::Struct(m) = &mut v {
             if decode {
-                m.insert("request".into(), Value::Array(tasks::decode_params(&req)));
+                m.insert(
+                    "request".into(),
+                    Value::Array(tasks::decode_params(&r.task.request)),
+                );
                 m.insert(
                     "result".into(),
-                    match res {
+                    match &r.task.result {
                         Some(x) => match decode_response(x.as_bytes(), &Limits::default()) {
                             Ok(Ok(v)) => v,
                             Ok(Err(f)) => f.to_value(),
@@ -335,47 +342,21 @@ pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
                     },
                 );
             } else {
-                m.insert("request".into(), Value::String(req));
-                m.insert("result".into(), res.into());
+                m.insert("request".into(), Value::String(r.task.request.clone()));
+                m.insert("result".into(), r.task.result.clone().into());
             }
-            m.insert("owner_name".into(), Value::String(r.try_get("owner_name")?));
-            m.insert(
-                "owner_type".into(),
-                Value::Int(i64::from(r.try_get::<i32, _>("owner_type")?)),
-            );
+            m.insert("owner_name".into(), Value::String(r.owner_name));
+            m.insert("owner_type".into(), Value::Int(i64::from(r.owner_type)));
         }
         out.push(v);
     }
     Ok(Value::Array(out))
 }
 
-/// Owner, the host running the task, or admin may cancel it.
-async fn assert_can_cancel(c: &mut Ctx, id: i64) -> HResult<()> {
-    let r = tasks::require(c, id).await?;
-    let owner: i32 = r.try_get("owner")?;
-    let host: Option<i32> = r.try_get("host_id")?;
-    let Some(me) = c.session.clone() else {
-        return Err(Fault::action_not_allowed("Cannot cancel task, not owner").into());
-    };
-    if i64::from(owner) == me.user_id || c.is_admin().await? {
-        return Ok(());
-    }
-    if let Some(h) = host {
-        let uid: Option<i32> = sqlx::query_scalar("SELECT user_id FROM host WHERE id = $1")
-            .bind(h)
-            .fetch_optional(c.db().await?)
-            .await?;
-        if uid.map(i64::from) == Some(me.user_id) {
-            return Ok(());
-        }
-    }
-    Err(Fault::action_not_allowed("Cannot cancel task, not owner").into())
-}
-
 /// cancelTask(task_id, recurse=True)
 pub async fn cancel_task(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let id = a.i64(0)?;
-    assert_can_cancel(c, id).await?;
+    let id = a.id(0)?;
+    tasks::assert_can_cancel(c, id).await?;
     tasks::cancel(c, id, a.truthy(1)).await?;
     Ok(Value::Nil)
 }
@@ -383,16 +364,15 @@ pub async fn cancel_task(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// cancelTaskFull(task_id, strict=True): cancel the whole tree from the top. [admin]
 pub async fn cancel_task_full(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("admin").await?;
-    let mut id = a.i64(0)?;
+    let mut id = a.id(0)?;
     loop {
-        let r = tasks::require(c, id).await?;
-        match r.try_get::<Option<i32>, _>("parent")? {
+        match tasks::require(c, id).await?.parent {
             Some(p) if a.truthy(1) => {
-                return Err(
-                    Fault::generic(format!("Task {id} is not top-level (parent={p})")).into(),
-                );
+                return Err(HubError::generic(format!(
+                    "Task {id} is not top-level (parent={p})"
+                )));
             }
-            Some(p) => id = i64::from(p),
+            Some(p) => id = p,
             None => break,
         }
     }
@@ -402,62 +382,54 @@ pub async fn cancel_task_full(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// cancelTaskChildren(task_id)
 pub async fn cancel_task_children(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let id = a.i64(0)?;
-    assert_can_cancel(c, id).await?;
-    let kids: Vec<i32> = sqlx::query_scalar("SELECT id FROM task WHERE parent = $1")
-        .bind(id as i32)
-        .fetch_all(c.db().await?)
-        .await?;
-    for k in kids {
-        tasks::cancel(c, i64::from(k), true).await?;
+    let id = a.id(0)?;
+    tasks::assert_can_cancel(c, id).await?;
+    for k in tasks::child_ids(c, id).await? {
+        tasks::cancel(c, k, true).await?;
     }
     Ok(Value::Nil)
 }
 
-/// resubmitTask(taskID)
+/// resubmitTask(taskID): a failed or canceled top-level task runs again, as a new task.
 pub async fn resubmit_task(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let id = a.i64(0)?;
-    let r = tasks::require(c, id).await?;
-    let st: i32 = r.try_get("state")?;
-    let parent: Option<i32> = r.try_get("parent")?;
-    if parent.is_some() {
-        return Err(Fault::generic("Only top-level tasks can be resubmitted").into());
+    let id = a.id(0)?;
+    let t = tasks::require(c, id).await?;
+    if t.parent.is_some() {
+        return Err(HubError::generic("Only top-level tasks can be resubmitted"));
     }
-    if st != state::FAILED && st != state::CANCELED {
-        return Err(Fault::generic("Only canceled or failed tasks can be resubmitted").into());
+    if t.state != TaskState::Failed && t.state != TaskState::Canceled {
+        return Err(HubError::generic(
+            "Only canceled or failed tasks can be resubmitted",
+        ));
     }
-    let owner = i64::from(r.try_get::<i32, _>("owner")?);
     let me = c.assert_login()?.clone();
-    if owner != me.user_id && !c.is_admin().await? {
-        return Err(Fault::action_not_allowed("Unable to resubmit task: not owner").into());
+    if t.owner != me.user_id && !c.is_admin().await? {
+        return Err(HubError::not_allowed("Unable to resubmit task: not owner"));
     }
-    let method: String = r.try_get("method")?;
-    let req: String = r.try_get("request")?;
-    let arch: String = r.try_get("arch")?;
     let id = tasks::create(
         c,
         NewTask {
-            method: &method,
-            params: tasks::decode_params(&req),
-            owner,
-            arch: &arch,
-            channel_id: i64::from(r.try_get::<i32, _>("channel_id")?),
-            priority: i64::from(r.try_get::<i32, _>("priority")?),
+            method: &t.method,
+            params: tasks::decode_params(&t.request),
+            owner: t.owner,
+            arch: &t.arch,
+            channel_id: t.channel_id,
+            priority: i64::from(t.priority),
             parent: None,
             label: None,
         },
     )
     .await?;
-    Ok(Value::Int(id))
+    Ok(Value::Int(i64::from(id)))
 }
 
 /// listTaskOutput(taskID, stat=False, all_volumes=False, strict=False)
 pub async fn list_task_output(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let id = a.i64(0)?;
+    let id = a.id(0)?;
     if a.truthy(3) {
         tasks::require(c, id).await?;
     }
-    let dir = topdir::task_dir(&c.hub().config.topdir, id);
+    let dir = topdir::task_dir(&c.hub().config.topdir, i64::from(id));
     let files = topdir::list_files(&dir);
     let (stat, all) = (a.truthy(1), a.truthy(2));
     if !stat && !all {
@@ -469,7 +441,7 @@ pub async fn list_task_output(c: &mut Ctx, a: Args) -> HResult<Value> {
             let md = std::fs::metadata(dir.join(&f)).ok();
             let t = |x: Option<std::time::SystemTime>| {
                 x.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs() as i64)
+                    .and_then(|d| i64::try_from(d.as_secs()).ok())
                     .unwrap_or(0)
             };
             let s = kstruct! {
@@ -493,25 +465,25 @@ pub async fn list_task_output(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// downloadTaskOutput(taskID, fileName, offset=0, size=-1, volume=None)
 pub async fn download_task_output(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let id = a.i64(0)?;
+    let id = a.id(0)?;
     let name = a.str(1)?;
     let rel = topdir::clean_relative(name)?;
     if rel
         .file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with('.'))
     {
-        return Err(Fault::generic(format!("No such file: {name}")).into());
+        return Err(HubError::generic(format!("No such file: {name}")));
     }
     if let Some(v) = a.opt_str(4)?
         && v != "DEFAULT"
     {
-        return Err(Fault::generic(format!("No such volume: {v}")).into());
+        return Err(HubError::generic(format!("No such volume: {v}")));
     }
-    let offset = a.opt_i64(2)?.unwrap_or(0).max(0) as u64;
+    let offset = u64::try_from(a.opt_i64(2)?.unwrap_or(0).max(0)).unwrap_or(0);
     let size = a.opt_i64(3)?.unwrap_or(-1);
-    const MAX: i64 = 16 << 20;
-    let size = if (0..=MAX).contains(&size) { size } else { MAX } as usize;
-    let path = topdir::task_dir(&c.hub().config.topdir, id).join(rel);
+    const MAX: usize = 16 << 20;
+    let size = usize::try_from(size).map_or(MAX, |s| s.min(MAX));
+    let path = topdir::task_dir(&c.hub().config.topdir, i64::from(id)).join(rel);
     let data = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
         use std::io::{Read, Seek, SeekFrom};
         let mut f = std::fs::File::open(&path)?;
@@ -521,8 +493,8 @@ pub async fn download_task_output(c: &mut Ctx, a: Args) -> HResult<Value> {
         Ok(buf)
     })
     .await
-    .map_err(|e| Fault::generic(format!("reader failed: {e}")))?
-    .map_err(|_| Fault::generic(format!("No such file: {name} in task {id}")))?;
+    .map_err(|e| HubError::generic(format!("reader failed: {e}")))?
+    .map_err(|_| HubError::generic(format!("No such file: {name} in task {id}")))?;
     Ok(Value::String(
         base64::engine::general_purpose::STANDARD.encode(data),
     ))
@@ -538,7 +510,7 @@ pub async fn make_task(c: &mut Ctx, a: Args) -> HResult<Value> {
     let mut rest = a.rest.iter();
     let method = match rest.next().or_else(|| opts.get("method")) {
         Some(Value::String(m)) => m.clone(),
-        _ => return Err(Fault::parameter("makeTask needs a method name (a str)").into()),
+        _ => return Err(HubError::parameter("makeTask needs a method name (a str)")),
     };
     if method.is_empty()
         || method.len() > 64
@@ -546,41 +518,45 @@ pub async fn make_task(c: &mut Ctx, a: Args) -> HResult<Value> {
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
     {
-        return Err(Fault::parameter(format!("Invalid task method: {method}")).into());
+        return Err(HubError::parameter(format!(
+            "Invalid task method: {method}"
+        )));
     }
     let arglist = match rest.next().or_else(|| opts.get("arglist")) {
         Some(Value::Array(l)) => l.clone(),
         None | Some(Value::Nil) => Vec::new(),
-        Some(_) => return Err(Fault::parameter("makeTask arglist must be a list").into()),
+        Some(_) => return Err(HubError::parameter("makeTask arglist must be a list")),
     };
     if rest.next().is_some() {
-        return Err(Fault::parameter("makeTask takes (method, arglist) and options").into());
+        return Err(HubError::parameter(
+            "makeTask takes (method, arglist) and options",
+        ));
     }
     for k in opts.keys() {
         match k.as_str() {
             "method" | "arglist" | "channel" | "priority" | "arch" => {}
             "owner" => {
-                return Err(
-                    Fault::action_not_allowed("The owner option is not allowed here").into(),
-                );
+                return Err(HubError::not_allowed(
+                    "The owner option is not allowed here",
+                ));
             }
             other => {
-                return Err(
-                    Fault::parameter(format!("makeTask option {other} is not supported")).into(),
-                );
+                return Err(HubError::parameter(format!(
+                    "makeTask option {other} is not supported"
+                )));
             }
         }
     }
     // the CLI sends --priority as text
     let priority = match opts.get("priority") {
         None | Some(Value::Nil) => PRIO_DEFAULT,
-        Some(Value::Int(p)) => tasks::checked_priority(*p)?,
-        Some(Value::String(s)) => tasks::checked_priority(
-            s.trim()
-                .parse::<i64>()
-                .map_err(|_| Fault::parameter(format!("Invalid priority: {s}")))?,
-        )?,
-        Some(_) => return Err(Fault::parameter("priority must be an int").into()),
+        Some(Value::Int(p)) => i64::from(tasks::checked_priority(*p)?),
+        Some(Value::String(s)) => {
+            i64::from(tasks::checked_priority(s.trim().parse::<i64>().map_err(
+                |_| HubError::parameter(format!("Invalid priority: {s}")),
+            )?)?)
+        }
+        Some(_) => return Err(HubError::parameter("priority must be an int")),
     };
     let arch = match opts.get("arch") {
         None | Some(Value::Nil) => "noarch".to_string(),
@@ -592,27 +568,24 @@ pub async fn make_task(c: &mut Ctx, a: Args) -> HResult<Value> {
                 parsed
             }
         }
-        Some(_) => return Err(Fault::parameter("arch must be a str").into()),
+        Some(_) => return Err(HubError::parameter("arch must be a str")),
     };
     let channel_id = match opts.get("channel") {
         None | Some(Value::Nil) => tasks::channel_id(c, "default").await?,
         Some(Value::String(name)) => tasks::channel_id(c, name).await?,
         Some(Value::Int(id)) => {
-            let id = i32::try_from(*id).map_err(|_| Fault::parameter("channel id out of range"))?;
-            let found: Option<i32> = sqlx::query_scalar("SELECT id FROM channels WHERE id = $1")
-                .bind(id)
-                .fetch_optional(c.db().await?)
-                .await?;
-            i64::from(found.ok_or_else(|| Fault::generic(format!("No such channel: {id}")))?)
+            let id =
+                i32::try_from(*id).map_err(|_| HubError::parameter("channel id out of range"))?;
+            tasks::require_channel(c, id).await?
         }
-        Some(_) => return Err(Fault::parameter("channel must be a name or an id").into()),
+        Some(_) => {
+            return Err(HubError::parameter("channel must be a name or an id"));
+        }
     };
-    let enabled: Option<bool> = sqlx::query_scalar("SELECT enabled FROM channels WHERE id = $1")
-        .bind(i32::try_from(channel_id).map_err(|_| Fault::parameter("channel id out of range"))?)
-        .fetch_optional(c.db().await?)
-        .await?;
-    if enabled == Some(false) {
-        return Err(Fault::generic(format!("Channel {channel_id} is disabled.")).into());
+    if crate::domain::hosts::channel_enabled(c, channel_id).await? == Some(false) {
+        return Err(HubError::generic(format!(
+            "Channel {channel_id} is disabled."
+        )));
     }
     let id = tasks::create(
         c,
@@ -628,13 +601,54 @@ pub async fn make_task(c: &mut Ctx, a: Args) -> HResult<Value> {
         },
     )
     .await?;
-    Ok(Value::Int(id))
+    Ok(Value::Int(i64::from(id)))
+}
+
+/// restartHosts(priority=5, options=None): a restartHosts task; the builder that takes it
+/// gives every matching enabled host a `restart` and a `restartVerify` subtask
+/// (options: channel, arches, timeout).
+pub async fn restart_hosts(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("host").await?;
+    let me = c.assert_login()?.user_id;
+    let priority = match a.val(0) {
+        Value::Nil => 5,
+        Value::Int(p) => i64::from(tasks::checked_priority(*p)?),
+        _ => return Err(HubError::parameter("priority must be an int")),
+    };
+    let params = match a.val(1) {
+        Value::Nil => Vec::new(),
+        Value::Struct(o) => {
+            for k in o.keys() {
+                if !matches!(k.as_str(), "channel" | "arches" | "timeout") {
+                    return Err(HubError::parameter(format!(
+                        "restartHosts option {k} is not supported"
+                    )));
+                }
+            }
+            vec![Value::Struct(o.clone())]
+        }
+        _ => return Err(HubError::parameter("Invalid type of options: not a dict")),
+    };
+    let channel_id = tasks::channel_id(c, "default").await?;
+    let id = tasks::create(
+        c,
+        NewTask {
+            method: "restartHosts",
+            params,
+            owner: me,
+            arch: "noarch",
+            channel_id,
+            priority,
+            parent: None,
+            label: None,
+        },
+    )
+    .await?;
+    Ok(Value::Int(i64::from(id)))
 }
 
 /// taskFinished(taskId) -> True when the task is CLOSED, CANCELED or FAILED.
 pub async fn task_finished(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let id = a.id(0)?;
-    let r = tasks::require(c, i64::from(id)).await?;
-    let st: i32 = r.try_get("state")?;
-    Ok(Value::Bool(state::is_final(st)))
+    let t = tasks::require(c, a.id(0)?).await?;
+    Ok(Value::Bool(t.state.is_final()))
 }

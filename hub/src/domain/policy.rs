@@ -5,8 +5,8 @@
 //! default `MissingPolicyOk = True`: allowed, with the reason "missing policy".
 
 use crate::ctx::Ctx;
-use crate::error::HResult;
-use koji_protocol::{Fault, Struct, Value};
+use crate::error::{HResult, HubError};
+use koji_protocol::{Struct, Value};
 
 /// The outcome of a policy: `allow` or `deny`, with a reason a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,22 +31,15 @@ impl Verdict {
 /// `policy_get_user`).
 async fn policy_user(c: &mut Ctx, data: &Struct) -> HResult<Option<i32>> {
     match data.get("user_id") {
+        // an id no user can have is nobody (denied), never some other user
         Some(Value::Int(id)) => Ok(i32::try_from(*id).ok()),
-        Some(Value::Nil) | None => Ok(c.user_id().and_then(|u| i32::try_from(u).ok())),
-        Some(_) => Err(Fault::parameter("policy data user_id must be an int").into()),
+        Some(Value::Nil) | None => Ok(c.user_id()),
+        Some(_) => Err(HubError::parameter("policy data user_id must be an int")),
     }
 }
 
 async fn user_has(c: &mut Ctx, user: i32, perms: &[&str]) -> HResult<bool> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM user_perms up JOIN permissions p ON p.id = up.perm_id \
-         WHERE up.user_id = $1 AND up.active AND p.name = ANY($2)",
-    )
-    .bind(user)
-    .bind(perms)
-    .fetch_one(c.db().await?)
-    .await?;
-    Ok(n > 0)
+    super::users::has_any_perm(c, user, perms).await
 }
 
 /// Evaluate policy `name` on `data`; None when kkoji has no such policy.
@@ -87,7 +80,7 @@ pub async fn check(c: &mut Ctx, name: &str, data: &Struct, strict: bool) -> HRes
             msg.push_str(": ");
             msg.push_str(&v.reason);
         }
-        return Err(Fault::action_not_allowed(msg).into());
+        return Err(HubError::not_allowed(msg));
     }
     Ok(v)
 }

@@ -1,0 +1,120 @@
+//! The task table: every method this builder runs, its kind in the shared
+//! `kkoji-task-kinds` table (name and weight, the same the hub creates tasks with) and
+//! its handler. Nothing else in the builder lists methods.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use kkoji_task_kinds::{self as kinds, TaskKind};
+use koji_protocol::Value;
+
+use crate::hub::OpenedTask;
+use crate::tasks::context::{TaskCtx, TaskError, TaskHandles};
+use crate::tasks::{build, build_arch, createrepo, new_repo, tag_build};
+
+/// A running handler's future.
+pub type Outcome<'a> = Pin<Box<dyn Future<Output = Result<Value, TaskError>> + Send + 'a>>;
+
+type Run = for<'a> fn(&'a TaskCtx, &'a OpenedTask, &'a TaskHandles) -> Outcome<'a>;
+
+/// One task kind this builder runs.
+pub struct Handler {
+    pub kind: &'static TaskKind,
+    run: Run,
+}
+
+impl Handler {
+    pub fn method(&self) -> &'static str {
+        self.kind.method
+    }
+
+    /// The share of the host's capacity a task of this kind takes while it runs.
+    pub fn weight(&self) -> f64 {
+        self.kind.weight
+    }
+
+    /// Runs the handler; the runner reports its outcome.
+    pub fn run<'a>(
+        &self,
+        ctx: &'a TaskCtx,
+        task: &'a OpenedTask,
+        h: &'a TaskHandles,
+    ) -> Outcome<'a> {
+        (self.run)(ctx, task, h)
+    }
+}
+
+/// The methods this builder runs.
+pub static HANDLERS: [Handler; 5] = [
+    Handler {
+        kind: &kinds::BUILD,
+        run: |ctx, task, h| Box::pin(build::run(ctx, task, h)),
+    },
+    Handler {
+        kind: &kinds::BUILD_ARCH,
+        run: |ctx, task, h| Box::pin(build_arch::run(ctx, task, h)),
+    },
+    Handler {
+        kind: &kinds::TAG_BUILD,
+        run: |ctx, task, _| Box::pin(tag_build::run(ctx, task)),
+    },
+    Handler {
+        kind: &kinds::NEW_REPO,
+        run: |ctx, task, h| Box::pin(new_repo::run(ctx, task, h)),
+    },
+    Handler {
+        kind: &kinds::CREATEREPO,
+        run: |ctx, task, h| Box::pin(createrepo::run(ctx, task, h)),
+    },
+];
+
+/// The handler of `method`, if this builder runs it.
+pub fn find(method: &str) -> Option<&'static Handler> {
+    HANDLERS.iter().find(|h| h.method() == method)
+}
+
+/// The methods this builder runs, as it tells the hub (`methods` of `host.updateHost`).
+pub fn methods() -> impl Iterator<Item = &'static str> {
+    HANDLERS.iter().map(Handler::method)
+}
+
+/// The weight a task of `method` is measured with before it is taken: the shared table's,
+/// also for a method this builder does not run (it is refused anyway).
+pub fn weight(method: &str) -> f64 {
+    kinds::default_weight(method)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights() {
+        assert_eq!(weight("build"), 0.2);
+        assert_eq!(weight("buildArch"), 1.5);
+        assert_eq!(weight("tagBuild"), 1.0);
+        assert_eq!(weight("newRepo"), 0.1);
+        assert_eq!(weight("createrepo"), 1.5);
+        assert_eq!(weight("other"), 1.0);
+        for h in &HANDLERS {
+            assert_eq!(h.weight(), weight(h.method()), "{}", h.method());
+        }
+    }
+
+    /// The handlers are exactly the kinds the shared table says a builder runs: a kind
+    /// added there without a handler here (or the reverse) fails this test, not a farm.
+    #[test]
+    fn handlers_match_the_shared_table() {
+        let mut ours: Vec<&str> = methods().collect();
+        let mut shared: Vec<&str> = kinds::builder_kinds().map(|k| k.method).collect();
+        ours.sort_unstable();
+        shared.sort_unstable();
+        assert_eq!(ours, shared);
+        assert_eq!(
+            ours,
+            ["build", "buildArch", "createrepo", "newRepo", "tagBuild"]
+        );
+        assert!(find("waitrepo").is_none());
+        assert!(find("buildArch").is_some());
+    }
+}

@@ -1,0 +1,147 @@
+//! Where the SQL lives: one module per domain, each a set of queries on a connection its
+//! caller owns (a call's transaction, or a background loop's own connection). Nothing here
+//! knows about calls, sessions, permissions or XML-RPC: functions take ids and values,
+//! return rows as records, and fail only with the database's own error.
+//!
+//! Ids are `i32` (the schema's `INTEGER` columns); events and sessions are `i64`
+//! (`BIGSERIAL`). Numbers from the wire are checked before they get here, never cast.
+
+pub mod buildroots;
+pub mod builds;
+pub mod calls;
+pub mod events;
+pub mod external_repos;
+pub mod hosts;
+pub mod packages;
+pub mod repo_queue;
+pub mod repos;
+pub mod scheduler;
+pub mod sessions;
+pub mod tags;
+pub mod targets;
+pub mod tasks;
+pub mod users;
+
+use crate::ident::Ident;
+use koji_protocol::{Limits, Value, decode_response, encode_response};
+
+pub use sqlx::PgConnection as Conn;
+
+pub type Result<T> = std::result::Result<T, sqlx::Error>;
+
+/// Who changes versioned rows, and the event the change belongs to (`create_event` of new
+/// rows, `revoke_event` of replaced ones).
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp {
+    pub event: i64,
+    pub user: Option<i32>,
+}
+
+/// SQL condition selecting the rows of a versioned table current at `event` (or now).
+pub fn ver(alias: &str, event: Option<i64>) -> String {
+    match event {
+        None => format!("{alias}.active"),
+        Some(e) => format!(
+            "({alias}.create_event <= {e} AND ({alias}.revoke_event IS NULL OR {alias}.revoke_event > {e}))"
+        ),
+    }
+}
+
+/// Stored form of a free-form value (tag extra, host data, repo options): XML-RPC, so every
+/// type round-trips.
+pub fn store_value(v: &Value) -> String {
+    encode_response(v)
+}
+
+/// A stored free-form value; text that does not decode is taken as a plain string.
+pub fn load_value(s: &str) -> Value {
+    match decode_response(s.as_bytes(), &Limits::default()) {
+        Ok(Ok(v)) => v,
+        _ => Value::String(s.to_string()),
+    }
+}
+
+/// Mark the current rows matching `cond` of a versioned table as revoked (by `s`).
+/// `cond` names its parameters from `$3` on; they are `binds`, in order.
+async fn revoke(db: &mut Conn, table: &str, cond: &str, binds: &[i32], s: Stamp) -> Result<u64> {
+    let sql = format!(
+        "UPDATE {table} SET active = NULL, revoke_event = $1, revoker_id = $2 WHERE active AND {cond}"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(s.event)
+        .bind(s.user);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    Ok(q.execute(db).await?.rows_affected())
+}
+
+/// Tables with `id` and unique `name` that Koji lets callers name either way.
+#[derive(Clone, Copy, Debug)]
+pub enum Named {
+    Tag,
+    User,
+    Host,
+    Channel,
+    ExternalRepo,
+    Package,
+    Target,
+    Permission,
+}
+
+impl Named {
+    fn table(self) -> &'static str {
+        match self {
+            Named::Tag => "tag",
+            Named::User => "users",
+            Named::Host => "host",
+            Named::Channel => "channels",
+            Named::ExternalRepo => "external_repo",
+            Named::Package => "package",
+            Named::Target => "build_target",
+            Named::Permission => "permissions",
+        }
+    }
+
+    /// What the thing is called in messages ("No such build target: x").
+    pub fn what(self) -> &'static str {
+        match self {
+            Named::Tag => "tag",
+            Named::User => "user",
+            Named::Host => "host",
+            Named::Channel => "channel",
+            Named::ExternalRepo => "external repo",
+            Named::Package => "package",
+            Named::Target => "build target",
+            Named::Permission => "permission",
+        }
+    }
+}
+
+/// (id, name) of a row named by id or name, or None.
+pub async fn find(db: &mut Conn, kind: Named, ident: &Ident) -> Result<Option<(i32, String)>> {
+    let col = match ident {
+        Ident::Id(_) => "id",
+        Ident::Name(_) => "name",
+    };
+    let q = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, name FROM {} WHERE {col} = $1",
+        kind.table()
+    )));
+    let q = match ident {
+        Ident::Id(i) => q.bind(*i),
+        Ident::Name(n) => q.bind(n.clone()),
+    };
+    q.fetch_optional(db).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versioned_clause() {
+        assert_eq!(ver("c", None), "c.active");
+        assert!(ver("c", Some(7)).contains("c.create_event <= 7"));
+    }
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    kkoji_quickstart::cli_main()
+}
