@@ -16,6 +16,11 @@
 //! (backups) or calls `syncfs` on the restored tree's filesystem (restore), inside the timing.
 //! CPU seconds (user + system, of the process or of the duplicity child) are printed too:
 //! on a shared machine they move less than wall times.
+//!
+//! Before each timed step the bench flushes the work directory's filesystem (`syncfs`,
+//! untimed): otherwise the first durable write of a step waits for the writeback of the
+//! trees the bench generated (both copies, RPMs included) or of the other tool's output,
+//! and the tool that happens to run first pays for it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -277,6 +282,13 @@ fn syncfs(p: &Path) -> Result<()> {
     nix::unistd::syncfs(&f).with_context(|| format!("syncfs {}", p.display()))
 }
 
+/// (value, wall seconds, CPU seconds) of `f`, started with nothing of the bench's own left
+/// to write back on `work`'s filesystem.
+fn settled_timed<T>(work: &Path, f: impl FnOnce() -> Result<T>) -> Result<(T, f64, f64)> {
+    syncfs(work)?;
+    timed(f)
+}
+
 fn kkoji_settings(
     root: &Path,
     tree: &Path,
@@ -303,11 +315,11 @@ fn run_kkoji(
     fs::write(&conf, "")?;
     let s = kkoji_settings(&root, tree, &conf)?;
     let mut r = ToolResult::default();
-    let (_, t, c) = timed(|| Ok(backup::run(&s, backup::RunOptions::default())?))?;
+    let (_, t, c) = settled_timed(work, || Ok(backup::run(&s, backup::RunOptions::default())?))?;
     (r.full_s, r.full_cpu_s) = (t, c);
     r.full_bytes = dir_bytes(&manifest::ephemeral_dir(&root));
     incr()?;
-    let (out, t, c) = timed(|| Ok(backup::run(&s, backup::RunOptions::default())?))?;
+    let (out, t, c) = settled_timed(work, || Ok(backup::run(&s, backup::RunOptions::default())?))?;
     if out.manifest.kind != manifest::RunKind::Incremental {
         bail!("kkoji-backup's second run was not incremental");
     }
@@ -315,7 +327,7 @@ fn run_kkoji(
     r.incremental_bytes = dir_bytes(&manifest::ephemeral_dir(&root)) - r.full_bytes;
     let target = work.join("kkoji-restored");
     // restore_tree ends with a syncfs of the target's filesystem.
-    let (_, t, c) = timed(|| {
+    let (_, t, c) = settled_timed(work, || {
         let m = manifest::read(&root, &out.manifest.run)?;
         Ok(restore::restore_tree(&root, &m, &target, None, false)?)
     })?;
@@ -376,7 +388,7 @@ fn run_duplicity(work: &Path, tree: &Path) -> Result<ToolResult> {
     };
     let mut r = ToolResult::default();
     let a = common("full");
-    let (_, t, c) = timed(|| {
+    let (_, t, c) = settled_timed(work, || {
         duplicity(&a.iter().map(String::as_str).collect::<Vec<_>>(), work)?;
         fsync_tree(&dest)
     })?;
@@ -401,7 +413,7 @@ fn duplicity_incremental(work: &Path, tree: &Path, r: &mut ToolResult) -> Result
         &url,
     ]
     .map(str::to_owned);
-    let (_, t, c) = timed(|| {
+    let (_, t, c) = settled_timed(work, || {
         duplicity(&a.iter().map(String::as_str).collect::<Vec<_>>(), work)?;
         fsync_tree(&dest)
     })?;
@@ -419,7 +431,7 @@ fn duplicity_incremental(work: &Path, tree: &Path, r: &mut ToolResult) -> Result
         &target.display().to_string(),
     ]
     .map(str::to_owned);
-    let (_, t, c) = timed(|| {
+    let (_, t, c) = settled_timed(work, || {
         duplicity(&a.iter().map(String::as_str).collect::<Vec<_>>(), work)?;
         syncfs(&target)
     })?;
