@@ -145,12 +145,15 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
     let run_id = manifest::new_run_id(root, now);
     tracing::info!(run = %run_id, "backup run: {why}");
 
+    let mut finished = Finished::default();
     let database = match &s.database {
         Some(src) => {
             let conn = db::Connection::open(src)?;
             let rel = manifest::dump_rel(src.name(), &run_id);
             tracing::info!(dump = %rel, "pg_dump -Fc");
-            Some(db::dump(s.pg_bin_dir.as_deref(), &conn.url, root, &rel)?)
+            let dump = db::dump(s.pg_bin_dir.as_deref(), &conn.url, root, &rel)?;
+            finished.0.push(root.join(&rel));
+            Some(dump)
         }
         None => None,
     };
@@ -279,6 +282,7 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
     let (buf, archive_hash, archive_size) = hashing.finish();
     let out = buf.into_inner().map_err(|e| arch_err(e.into_error()))?;
     out.commit()?;
+    finished.0.push(archive_path.clone());
     progress.finish();
 
     let present: std::collections::HashSet<&str> =
@@ -318,10 +322,34 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
         tree_entries,
     };
     manifest::write(root, &m)?;
+    finished.0.clear();
     Ok(RunOutcome {
         manifest: m,
         removed_leftovers: removed,
     })
+}
+
+/// The dump and archive a run has renamed into place: removed again if the run fails before
+/// its manifest is written, so a failed run leaves nothing that looks like a backup (a run
+/// killed there leaves orphans, which the next run removes).
+#[derive(Default)]
+struct Finished(Vec<PathBuf>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            match fs::remove_file(p) {
+                Ok(()) => tracing::warn!(
+                    file = %p.display(),
+                    "removed: the run failed before its manifest was written"
+                ),
+                Err(e) => tracing::warn!(
+                    file = %p.display(),
+                    "the run failed before its manifest was written; cannot remove this file of it: {e}"
+                ),
+            }
+        }
+    }
 }
 
 /// Archives and dumps no manifest names: left by a run that died between renaming them and

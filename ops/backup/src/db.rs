@@ -26,6 +26,12 @@ pub enum DbError {
     },
     #[error("{0}")]
     Cluster(String),
+    #[error("writing the dump {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error(transparent)]
     Io(#[from] PathError),
 }
@@ -196,19 +202,22 @@ pub fn dump(
     let mut hasher = blake3::Hasher::new();
     let mut size = 0u64;
     let mut buf = vec![0u8; 1 << 16];
-    let copy: Result<(), PathError> = loop {
+    let copy: Result<(), DbError> = loop {
         match stdout.read(&mut buf) {
             Ok(0) => break Ok(()),
             Ok(n) => {
                 let chunk = &buf[..n];
                 hasher.update(chunk);
                 size += u64::try_from(n).unwrap_or(0);
-                if let Err(e) = out.write_all(chunk) {
-                    break Err(perr(&temp)(e));
+                if let Err(source) = out.write_all(chunk) {
+                    break Err(DbError::Write {
+                        path: temp.clone(),
+                        source,
+                    });
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(perr(&pg_dump)(e)),
+            Err(e) => break Err(perr(&pg_dump)(e).into()),
         }
     };
     drop(stdout);

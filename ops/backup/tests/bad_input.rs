@@ -207,24 +207,11 @@ fn a_full_backup_disk_is_a_clear_error_and_leaves_no_partial_file() {
     let dir = tempdir();
     let tree = dir.path().join("tree");
     let root = dir.path().join("backups");
-    fs::create_dir_all(&root).unwrap();
     write(&tree.join("small.log"), b"x");
     for i in 0..3 {
         write(&tree.join(format!("big{i}")), &noise(100 + i, 1 << 20));
     }
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "kkbk-full"])
-        .arg(&root)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(root.clone());
+    let _tmpfs = Tmpfs::mount(&root, "1m");
     let r = kb(&root, &tree, &["run"]);
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(r.stderr.contains("No space left on device"), "{}", r.text());

@@ -246,3 +246,64 @@ fn a_missing_pg_dump_and_a_wrong_database_are_clear_errors_and_leave_nothing() {
     );
     nothing_left(&root);
 }
+
+/// The backup disk fills up on a run with a database: while archiving the tree (the dump
+/// fitted and is removed again: without its manifest it is no backup) and, with a database
+/// bigger than the disk, while dumping. Each a clear error; no file is left behind.
+#[test]
+fn a_full_backup_disk_leaves_neither_dump_nor_archive() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let url = fresh_db();
+    hub_like(&url);
+    let dir = tempdir();
+    let tree = dir.path().join("tree");
+    let root = dir.path().join("backups");
+    for i in 0..3 {
+        write(&tree.join(format!("big{i}")), &noise(200 + i, 1 << 20));
+    }
+    let _tmpfs = Tmpfs::mount(&root, "1m");
+    let nothing_left = || {
+        assert!(runs(&root, &tree).is_empty());
+        assert_eq!(names(&root.join("postgres")), Vec::<String>::new());
+        assert_eq!(names(&root.join("ephemeral")), Vec::<String>::new());
+        assert!(!root.join(".kkoji-backup.lock").exists());
+    };
+
+    let r = kb(&root, &tree, &["--db-url", &url, "run"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stderr.contains("writing the archive") && r.stderr.contains("No space left on device"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.stderr
+            .contains("removed: the run failed before its manifest was written"),
+        "{}",
+        r.text()
+    );
+    nothing_left();
+
+    // About 2 MiB of dump (hex text compresses to about half).
+    sql(
+        &url,
+        "CREATE TABLE blob AS SELECT md5(random()::text) || md5(random()::text) AS t
+         FROM generate_series(1, 60000)",
+    );
+    fs::remove_dir_all(&tree).unwrap();
+    write(&tree.join("small.log"), b"x");
+    let r = kb(&root, &tree, &["--db-url", &url, "run"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stderr.contains("writing the dump")
+            && r.stderr
+                .contains(&root.join("postgres").display().to_string())
+            && r.stderr.contains("No space left on device"),
+        "{}",
+        r.text()
+    );
+    nothing_left();
+}
