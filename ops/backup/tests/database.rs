@@ -233,6 +233,23 @@ fn a_missing_pg_dump_and_a_wrong_database_are_clear_errors_and_leave_nothing() {
     );
     nothing_left(&root);
 
+    // No server at that address (a port nothing listens on any more).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nowhere = format!("postgres://kkoji@127.0.0.1:{port}/koji");
+    let r = kb(&root, &tree, &["--db-url", &nowhere, "run"]);
+    assert_eq!(r.code, 1, "{}", r.text());
+    assert!(
+        r.stderr.contains(&format!("pg_dump of {nowhere} failed"))
+            && r.stderr.contains("Connection refused"),
+        "{}",
+        r.text()
+    );
+    nothing_left(&root);
+
     let r = kb(
         &root,
         &tree,
