@@ -197,4 +197,63 @@ mod tests {
         let d = decide(&runs, policy);
         assert_eq!(d.remove, ["f1", "i1", "i2"]);
     }
+
+    #[test]
+    fn daily_runs_keep_the_newest_of_each_week_and_month() {
+        // Daily runs from Mon 2026-09-21 to Tue 2026-10-13: fulls on Mondays, incrementals
+        // on the days between, each needing its week's chain so far.
+        let mut runs = Vec::new();
+        let mut chain: Vec<String> = Vec::new();
+        let start = Utc.with_ymd_and_hms(2026, 9, 21, 3, 0, 0).single().unwrap();
+        for day in 0..23 {
+            let time = start + chrono::Duration::days(day);
+            if time.weekday() == chrono::Weekday::Mon {
+                chain.clear();
+            }
+            let id = time.format("%m%d").to_string();
+            runs.push(RunInfo {
+                id: id.clone(),
+                time,
+                needs: chain.clone(),
+            });
+            chain.push(id);
+        }
+        let kept = |d: &Decision| d.keep.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+        // The newest run of the last two weeks with runs: Sun 10-11 (its chain back to Mon
+        // 10-05) and Tue 10-13 (with Mon 10-12).
+        let d = decide(
+            &runs,
+            Retention {
+                keep_last: 1,
+                keep_weekly: 2,
+                keep_monthly: 0,
+            },
+        );
+        assert_eq!(
+            kept(&d),
+            [
+                "1005", "1006", "1007", "1008", "1009", "1010", "1011", "1012", "1013"
+            ]
+        );
+        let why: std::collections::HashMap<_, _> = d.keep.iter().cloned().collect();
+        assert_eq!(why["1013"], "last, weekly");
+        assert_eq!(why["1011"], "weekly");
+        assert_eq!(why["1005"], "needed by 1011");
+        // Monthly: Wed 09-30 (September's newest, with its week from Mon 09-28) and 10-13.
+        let d = decide(
+            &runs,
+            Retention {
+                keep_last: 0,
+                keep_weekly: 0,
+                keep_monthly: 2,
+            },
+        );
+        assert_eq!(kept(&d), ["0928", "0929", "0930", "1012", "1013"]);
+        // Every kept run's chain is kept: nothing removed is needed by anything kept.
+        for (id, _) in &d.keep {
+            let r = runs.iter().find(|r| &r.id == id).unwrap();
+            assert!(r.needs.iter().all(|n| !d.remove.contains(n)), "{id}");
+        }
+        assert_eq!(d.keep.len() + d.remove.len(), runs.len());
+    }
 }
