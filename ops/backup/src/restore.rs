@@ -162,7 +162,14 @@ pub fn restore_tree(
         .copied()
         .filter(|e| e.kind == Kind::Dir)
         .collect();
-    let levels = by_depth(&dirs);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8);
+    let levels: Vec<Vec<Vec<usize>>> = by_depth(&dirs)
+        .iter()
+        .map(|level| shares(level, &dirs, workers))
+        .collect();
     let fresh: Vec<AtomicBool> = dirs.iter().map(|_| AtomicBool::new(false)).collect();
     let make_dir = |i: usize| -> Result<(), RestoreError> {
         let e = dirs[i];
@@ -246,10 +253,6 @@ pub fn restore_tree(
     // Files are read from the archive here and written by a few threads: creating many
     // small files is kernel time, which several threads overlap. Jobs go in batches so the
     // threads do not wake per file.
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(2, 8);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Job<'_>>>(workers * 4);
     let rx = std::sync::Mutex::new(rx);
     let failures: std::sync::Mutex<Vec<RestoreError>> = std::sync::Mutex::new(Vec::new());
@@ -268,7 +271,7 @@ pub fn restore_tree(
             let (levels, meta, ready) = (&levels, &meta, &ready);
             scope.spawn(move || {
                 for level in levels {
-                    for &i in level.iter().skip(w).step_by(workers) {
+                    for &i in &level[w] {
                         if let Err(err) = make_dir(i) {
                             fail(err);
                         }
@@ -382,7 +385,7 @@ pub fn restore_tree(
                 .map(|w| {
                     let dir_meta = &dir_meta;
                     scope.spawn(move || -> Result<(), RestoreError> {
-                        for &i in level.iter().skip(w).step_by(workers) {
+                        for &i in &level[w] {
                             dir_meta(i)?;
                         }
                         Ok(())
@@ -461,6 +464,28 @@ fn by_depth(dirs: &[&Entry]) -> Vec<Vec<usize>> {
     }
     levels.retain(|l| !l.is_empty());
     levels
+}
+
+/// One level's directories split among `workers`, siblings together: creating entries in
+/// one parent takes that parent's lock, so writers sharing a parent only wait for each
+/// other (spinning on the lock). Each parent's group goes to the least loaded worker.
+fn shares(level: &[usize], dirs: &[&Entry], workers: usize) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); workers.max(1)];
+    let parent = |i: usize| dirs[i].path.rsplit_once('/').map_or("", |(p, _)| p);
+    // Siblings are next to each other: the manifest is in pre-order with sorted names.
+    let mut start = 0;
+    while start < level.len() {
+        let p = parent(level[start]);
+        let end = level[start..]
+            .iter()
+            .position(|&i| parent(i) != p)
+            .map_or(level.len(), |n| start + n);
+        if let Some(least) = out.iter_mut().min_by_key(|v| v.len()) {
+            least.extend_from_slice(&level[start..end]);
+        }
+        start = end;
+    }
+    out
 }
 
 /// Which metadata calls a restored file needs: a file or directory this restore creates
@@ -868,6 +893,43 @@ fn set_times(p: &Path, e: &Entry) -> Result<(), RestoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dir(path: &str) -> Entry {
+        Entry {
+            path: path.to_owned(),
+            kind: Kind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            mtime_nsec: 0,
+            size: 0,
+            blake3: None,
+            stored_in: None,
+            target: None,
+            parts: Vec::new(),
+            ctime: 0,
+            ctime_nsec: 0,
+            ino: 0,
+        }
+    }
+
+    #[test]
+    fn siblings_go_to_one_writer() {
+        let entries: Vec<Entry> = ["a/1", "a/2", "a/3", "b/1", "c/1", "c/2"]
+            .into_iter()
+            .map(dir)
+            .collect();
+        let dirs: Vec<&Entry> = entries.iter().collect();
+        let level: Vec<usize> = (0..dirs.len()).collect();
+        assert_eq!(shares(&level, &dirs, 2), [vec![0, 1, 2], vec![3, 4, 5]]);
+        // Every directory once, whatever the number of writers.
+        for w in 1..5 {
+            let mut all: Vec<usize> = shares(&level, &dirs, w).concat();
+            all.sort_unstable();
+            assert_eq!(all, level);
+        }
+    }
 
     #[test]
     fn at_dates() {
