@@ -50,6 +50,9 @@ pub struct BackupArgs {
     /// Skip duplicity (kkoji-backup alone).
     #[arg(long)]
     pub no_duplicity: bool,
+    /// kkoji-backup's zstd level for the full archive (default: its own default).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub zstd_level: Option<i32>,
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -74,6 +77,8 @@ pub struct Report {
     pub tree_bytes: u64,
     pub excluded_rpm_bytes: u64,
     pub changed_files: u64,
+    /// kkoji-backup's zstd level for the full archive.
+    pub zstd_level: i32,
     pub kkoji: ToolResult,
     pub duplicity: Option<ToolResult>,
     pub duplicity_version: Option<String>,
@@ -293,11 +298,13 @@ fn kkoji_settings(
     root: &Path,
     tree: &Path,
     empty_conf: &Path,
+    args: &BackupArgs,
 ) -> Result<kkoji_backup::config::Settings> {
     let ov = kkoji_backup::config::Overrides {
         config: Some(empty_conf.to_path_buf()),
         backup_root: Some(root.to_path_buf()),
         scratch_tree: Some(tree.to_path_buf()),
+        zstd_level: args.zstd_level,
         ..Default::default()
     };
     kkoji_backup::config::Settings::load(&ov).map_err(|e| anyhow::anyhow!("{e}"))
@@ -313,7 +320,7 @@ fn run_kkoji(
     let root = work.join("kkoji-backups");
     let conf = work.join("empty.toml");
     fs::write(&conf, "")?;
-    let s = kkoji_settings(&root, tree, &conf)?;
+    let s = kkoji_settings(&root, tree, &conf, args)?;
     let mut r = ToolResult::default();
     let (_, t, c) = settled_timed(work, || Ok(backup::run(&s, backup::RunOptions::default())?))?;
     (r.full_s, r.full_cpu_s) = (t, c);
@@ -333,7 +340,6 @@ fn run_kkoji(
     })?;
     (r.restore_s, r.restore_cpu_s) = (t, c);
     check_restore("kkoji-backup", tree, &target)?;
-    let _ = args;
     Ok(r)
 }
 
@@ -516,11 +522,11 @@ pub fn render(r: &Report) -> String {
         r.kkoji.incremental_bytes,
         d.incremental_bytes,
     ));
-    if let Some(v) = &r.duplicity_version {
-        out.push_str(&format!(
-            "\n({v}; sizes include manifests and signatures; times until the output is durable)\n"
-        ));
-    }
+    out.push_str(&format!(
+        "\n(kkoji-backup at zstd level {}; {}; sizes include manifests and signatures; times until the output is durable)\n",
+        r.zstd_level,
+        r.duplicity_version.as_deref().unwrap_or("no duplicity")
+    ));
     out
 }
 
@@ -571,6 +577,9 @@ pub fn main(args: &BackupArgs, _multi: &MultiProgress) -> Result<bool> {
         tree_bytes,
         excluded_rpm_bytes: rpm_bytes,
         changed_files: changed,
+        zstd_level: args
+            .zstd_level
+            .unwrap_or(kkoji_backup::config::DEFAULT_ZSTD_LEVEL),
         kkoji: kk,
         duplicity: dup,
         duplicity_version: version,

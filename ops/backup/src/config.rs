@@ -10,6 +10,10 @@ use serde::Deserialize;
 /// Where the config is read from when `--config` is not given (absent: defaults and flags).
 pub const DEFAULT_CONFIG: &str = "/etc/kkoji/backup.toml";
 
+/// zstd level of large archives (a full run); small ones get at least
+/// [`crate::backup::SMALL_ARCHIVE_LEVEL`].
+pub const DEFAULT_ZSTD_LEVEL: i32 = 5;
+
 /// The file as written by the operator; `None` means "not set here".
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,6 +75,9 @@ pub struct Overrides {
     /// Take a full backup when the last full one is older than this [default: 30]
     #[arg(long, global = true)]
     pub full_after_days: Option<u32>,
+    /// zstd level of a full run's archive, 1..19 [default: 5]
+    #[arg(long, global = true)]
+    pub zstd_level: Option<i32>,
     /// The hub's state dir (its embedded PostgreSQL cluster)
     #[arg(long, global = true)]
     pub db_state_dir: Option<PathBuf>,
@@ -216,11 +223,16 @@ impl Settings {
             .build()
             .map_err(|e| ConfigError(format!("{}: {e}", where_("exclude"))))?;
         let full_after_days = ov.full_after_days.or(file.full_after_days).unwrap_or(30);
-        let zstd_level = file.zstd_level.unwrap_or(7);
+        // 5: on build logs as small as gzip -6 (duplicity's), or smaller, at several times
+        // the speed; a full run's time is mostly compression (see `kkoji-bench backup`).
+        let zstd_level = ov
+            .zstd_level
+            .or(file.zstd_level)
+            .unwrap_or(DEFAULT_ZSTD_LEVEL);
         if !(1..=19).contains(&zstd_level) {
             return Err(ConfigError(format!(
                 "{}: must be between 1 and 19, got {zstd_level}",
-                where_("zstd_level")
+                from_flag(ov.zstd_level.is_some(), "zstd_level")
             )));
         }
         let db = file.database.unwrap_or_default();
@@ -350,7 +362,30 @@ mod tests {
         assert!(s.exclude_set.is_match("a/b/foo-1.0.x86_64.rpm"));
         assert!(!s.exclude_set.is_match("a/b/build.log"));
         assert_eq!(s.full_after_days, 30);
+        assert_eq!(s.zstd_level, DEFAULT_ZSTD_LEVEL);
         assert_eq!(s.database, None);
+    }
+
+    #[test]
+    fn zstd_level_from_file_or_flag() {
+        let p = Path::new("/etc/kkoji/backup.toml");
+        let file = || kkoji_toml_config::parse::<FileConfig>(p, "zstd_level = 9\n").unwrap();
+        let s = Settings::build(file(), Some(p.to_path_buf()), &Overrides::default()).unwrap();
+        assert_eq!(s.zstd_level, 9);
+        let flag = Overrides {
+            zstd_level: Some(3),
+            ..Default::default()
+        };
+        let s = Settings::build(file(), Some(p.to_path_buf()), &flag).unwrap();
+        assert_eq!(s.zstd_level, 3);
+        let e = parse("zstd_level = 22\n").unwrap_err();
+        assert!(e.contains("key `zstd_level`"), "{e}");
+        let bad = Overrides {
+            zstd_level: Some(0),
+            ..Default::default()
+        };
+        let e = Settings::build(file(), Some(p.to_path_buf()), &bad).unwrap_err();
+        assert!(e.0.contains("flag for `zstd_level`"), "{}", e.0);
     }
 
     #[test]
