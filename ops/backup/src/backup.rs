@@ -9,6 +9,8 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 
@@ -204,6 +206,14 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
     let mut files_stored = 0u64;
     let mut tails_stored = 0u64;
     let mut bytes_stored = 0u64;
+    let prefetch = Prefetch::start(
+        scan.items
+            .iter()
+            .filter(|i| i.entry.kind == Kind::File && !unchanged(&i.entry, &parent_entries))
+            .map(|i| (i.abs.clone(), i.entry.size))
+            .collect(),
+    );
+    let mut nth_read = 0usize;
     for item in scan.items {
         let mut e = item.entry;
         match e.kind {
@@ -215,6 +225,8 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
                 }
             }
             Kind::File => {
+                prefetch.reached(nth_read);
+                nth_read += 1;
                 let grown = parent_entries
                     .get(e.path.as_str())
                     .copied()
@@ -277,6 +289,7 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
         }
         entries.push(e);
     }
+    drop(prefetch);
     let enc = tar.into_inner().map_err(arch_err)?;
     let hashing = enc.finish().map_err(arch_err)?;
     let (buf, archive_hash, archive_size) = hashing.finish();
@@ -327,6 +340,80 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
         manifest: m,
         removed_leftovers: removed,
     })
+}
+
+/// Files the prefetcher may be ahead of the archive writer, and the bytes of one file it
+/// asks for (a larger file is read ahead by the kernel as it is streamed).
+const PREFETCH_FILES: usize = 64;
+const PREFETCH_BYTES: u64 = 2 << 20;
+
+/// Reads ahead of the archive writer: asks the kernel for the next files' bytes
+/// (`posix_fadvise` WILLNEED, which starts the reads and returns), so that a tree that is
+/// not in the page cache — the usual case for a weekly run — is not read one file and one
+/// disk round trip at a time.
+struct Prefetch {
+    reached: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Prefetch {
+    fn start(files: Vec<(PathBuf, u64)>) -> Prefetch {
+        let reached = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, st) = (reached.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("kkoji-prefetch".to_owned())
+            .spawn(move || {
+                for (i, (path, size)) in files.iter().enumerate() {
+                    while i >= r.load(Ordering::Relaxed) + PREFETCH_FILES {
+                        if st.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        std::thread::park_timeout(std::time::Duration::from_millis(20));
+                    }
+                    if st.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    // Only a hint: a file that cannot be opened is reported by the writer.
+                    if let Ok(f) = File::open(path) {
+                        let len = i64::try_from((*size).min(PREFETCH_BYTES)).unwrap_or(0);
+                        let _ = nix::fcntl::posix_fadvise(
+                            &f,
+                            0,
+                            len,
+                            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
+                        );
+                    }
+                }
+            })
+            .ok();
+        Prefetch {
+            reached,
+            stop,
+            thread,
+        }
+    }
+
+    /// The writer has got to the `i`-th file of the list.
+    fn reached(&self, i: usize) {
+        self.reached.store(i, Ordering::Relaxed);
+        if i.is_multiple_of(PREFETCH_FILES / 4)
+            && let Some(t) = &self.thread
+        {
+            t.thread().unpark();
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
 }
 
 /// The dump and archive a run has renamed into place: removed again if the run fails before
