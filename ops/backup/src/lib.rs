@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod progress;
 pub mod prune;
 pub mod restore;
+pub mod scan;
 pub mod status;
 pub mod verify;
 
