@@ -156,7 +156,9 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
         None => None,
     };
 
+    let t_scan = std::time::Instant::now();
     let scan = scan_tree(s)?;
+    tracing::debug!(entries = scan.items.len(), took = ?t_scan.elapsed(), "tree scanned");
     let parent_entries: HashMap<&str, &Entry> =
         parent_state.iter().map(|e| (e.path.as_str(), e)).collect();
     let archive_rel = manifest::archive_rel(&run_id, kind);
