@@ -120,10 +120,24 @@ pub fn cli_main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("kkoji-backup: {e:#}");
+            eprintln!("kkoji-backup: {}", describe(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes, each said once: this crate's errors already end with their
+/// source's message (`PATH: No space left on device`), which `{:#}` would repeat.
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
 }
 
 fn config_error(e: &ConfigError) -> ExitCode {
@@ -396,4 +410,23 @@ fn restore_into_state_dir(
         rt.block_on(cluster.stop())?;
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::from_raw_os_error(28);
+        let e = anyhow::Error::new(crate::fsutil::PathError {
+            path: "/b/ephemeral/x.tmp".into(),
+            source: io,
+        });
+        let text = describe(&e);
+        assert_eq!(text.matches("No space left on device").count(), 1, "{text}");
+        assert!(text.starts_with("/b/ephemeral/x.tmp: "), "{text}");
+        let e = anyhow::Error::new(std::io::Error::other("inner")).context("outer");
+        assert_eq!(describe(&e), "outer: inner");
+    }
 }

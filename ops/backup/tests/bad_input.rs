@@ -216,6 +216,12 @@ fn a_full_backup_disk_is_a_clear_error_and_leaves_no_partial_file() {
     assert_eq!(r.code, 1, "{}", r.text());
     assert!(r.stderr.contains("No space left on device"), "{}", r.text());
     assert!(r.stderr.contains("writing the archive"), "{}", r.text());
+    assert_eq!(
+        r.stderr.matches("No space left on device").count(),
+        1,
+        "said once: {}",
+        r.text()
+    );
     assert_eq!(names(&root.join("ephemeral")), Vec::<String>::new());
     assert!(runs(&root, &tree).is_empty());
     assert!(!root.join(".kkoji-backup.lock").exists());
