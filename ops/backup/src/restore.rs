@@ -265,11 +265,17 @@ pub fn restore_tree(
     // parts are created empty (their parts may come in any order), then the jobs.
     let barrier = std::sync::Barrier::new(workers);
     let ready = Ready::default();
+    // The target's filesystem, for the syncfs calls: one open file, so a writeback error seen
+    // by any of them stays reported (syncfs reports an error once per open file).
+    let fs_handle = File::open(target).map_err(perr(target))?;
+    let flusher = Flusher::default();
     let read_result = std::thread::scope(|scope| {
+        let flushing = scope.spawn(|| flusher.run(&fs_handle));
+        let mut writers = Vec::with_capacity(workers);
         for w in 0..workers {
             let (make_dir, fail, barrier, parted, rx) = (&make_dir, &fail, &barrier, &parted, &rx);
             let (levels, meta, ready) = (&levels, &meta, &ready);
-            scope.spawn(move || {
+            writers.push(scope.spawn(move || {
                 for level in levels {
                     for &i in &level[w] {
                         if let Err(err) = make_dir(i) {
@@ -301,7 +307,7 @@ pub fn restore_tree(
                         }
                     }
                 }
-            });
+            }));
         }
         let r = read_contents(
             root,
@@ -315,8 +321,22 @@ pub fn restore_tree(
             &ready,
         );
         drop(tx);
+        for w in writers {
+            if w.join().is_err() {
+                fail(RestoreError::Refused("a writer thread panicked".to_owned()));
+            }
+        }
+        flusher.stop();
+        if flushing.join().is_err() {
+            fail(RestoreError::Refused(
+                "the flusher thread panicked".to_owned(),
+            ));
+        }
         r
     });
+    if let Some(err) = flusher.error() {
+        return Err(perr(target)(err).into());
+    }
     // A writer's error first: a directory that could not be made explains the rest.
     if let Some(err) = failures
         .into_inner()
@@ -405,10 +425,9 @@ pub fn restore_tree(
         })?;
     }
     let t_dirs = t0.elapsed();
-    // 5. Nothing was fsynced file by file: one syncfs of the target's filesystem makes the
+    // 5. Nothing was fsynced file by file: a last syncfs of the target's filesystem makes the
     // whole tree durable before the restore reports success.
-    let t = File::open(target).map_err(perr(target))?;
-    nix::unistd::syncfs(&t).map_err(|e| perr(target)(io::Error::from(e)))?;
+    nix::unistd::syncfs(&fs_handle).map_err(|e| perr(target)(io::Error::from(e)))?;
     tracing::debug!(
         state = ?t_state,
         plan = ?t_plan - t_state,
@@ -419,6 +438,55 @@ pub fn restore_tree(
         "restore phases"
     );
     Ok(stats)
+}
+
+/// How often the flusher writes out what the restore has written so far.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Writes the restored files to disk while more are being created (a syncfs every
+/// [`FLUSH_EVERY`]), so the disk works alongside the CPU and the final syncfs has little
+/// left: on a fresh ext4, 50k-file restores took 2.9-4.5 s instead of 3.0-5.2 s (each of
+/// five paired runs faster).
+#[derive(Default)]
+struct Flusher {
+    done: std::sync::Mutex<bool>,
+    cv: std::sync::Condvar,
+    error: std::sync::Mutex<Option<io::Error>>,
+}
+
+impl Flusher {
+    fn run(&self, fs_handle: &File) {
+        loop {
+            // The lock is not held during a syncfs: `stop` does not wait for one.
+            let stopped = match self.done.lock() {
+                Ok(d) => self
+                    .cv
+                    .wait_timeout_while(d, FLUSH_EVERY, |d| !*d)
+                    .map_or(true, |(d, _)| *d),
+                Err(_) => true,
+            };
+            if stopped {
+                return;
+            }
+            if let Err(e) = nix::unistd::syncfs(fs_handle) {
+                if let Ok(mut slot) = self.error.lock() {
+                    slot.get_or_insert(io::Error::from(e));
+                }
+                return;
+            }
+        }
+    }
+
+    fn stop(&self) {
+        if let Ok(mut d) = self.done.lock() {
+            *d = true;
+        }
+        self.cv.notify_all();
+    }
+
+    fn error(&self) -> Option<io::Error> {
+        self.error.lock().ok().and_then(|mut e| e.take())
+    }
 }
 
 /// Set once the writers have made the directories and the files kept in parts.
