@@ -219,6 +219,148 @@ impl Tree {
     }
 }
 
+/// Files inside one directory already reached through a [`Tree`]: each name is a single
+/// component, opened without following a symlink, so what the directory descriptor points
+/// at is all that can be reached.
+pub mod at {
+    use super::*;
+    use nix::fcntl::{RenameFlags, renameat2};
+    use nix::sys::stat::FileStat;
+    use nix::unistd::{UnlinkatFlags, unlinkat};
+    use std::io::{Read, Write};
+
+    fn one(name: &OsStr) -> Result<&OsStr, Errno> {
+        let b = name.as_encoded_bytes();
+        if b.is_empty() || b.contains(&b'/') || name == "." || name == ".." {
+            return Err(Errno::EINVAL);
+        }
+        Ok(name)
+    }
+
+    /// What `name` is, the link itself when it is one.
+    pub fn stat(dir: &OwnedFd, name: &OsStr) -> Result<FileStat, Errno> {
+        fstatat(dir.as_fd(), one(name)?, AtFlags::AT_SYMLINK_NOFOLLOW)
+    }
+
+    pub fn is_file(st: &FileStat) -> bool {
+        SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG
+    }
+
+    /// A regular file for reading (never blocks on a FIFO: it is refused first).
+    pub fn open_read(dir: &OwnedFd, name: &OsStr) -> Result<File, Errno> {
+        let fd = openat2(
+            dir.as_fd(),
+            one(name)?,
+            how(OFlag::O_RDONLY | OFlag::O_NONBLOCK),
+        )?;
+        if !is_file(&fstat(&fd)?) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(File::from(fd))
+    }
+
+    /// A regular file for reading and writing, created (0644) when absent.
+    pub fn open_rw(dir: &OwnedFd, name: &OsStr) -> Result<File, Errno> {
+        let fd = openat2(
+            dir.as_fd(),
+            one(name)?,
+            how(OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NONBLOCK)
+                .mode(Mode::from_bits_truncate(0o644)),
+        )?;
+        if !is_file(&fstat(&fd)?) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(File::from(fd))
+    }
+
+    /// The whole of a small regular file.
+    pub fn read(dir: &OwnedFd, name: &OsStr) -> Result<Vec<u8>, Errno> {
+        let mut out = Vec::new();
+        open_read(dir, name)?
+            .read_to_end(&mut out)
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))?;
+        Ok(out)
+    }
+
+    /// Create `name` holding `data` unless it exists (`EEXIST` then): written to a temporary
+    /// name, synced, and renamed without replacing, so a reader never sees half of it.
+    pub fn create_new(dir: &OwnedFd, name: &OsStr, data: &[u8]) -> Result<(), Errno> {
+        let name = one(name)?;
+        let tmp = format!(".{}.tmp{}", name.to_string_lossy(), std::process::id());
+        let fd = openat2(
+            dir.as_fd(),
+            tmp.as_str(),
+            how(OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC)
+                .mode(Mode::from_bits_truncate(0o644)),
+        )?;
+        let mut f = File::from(fd);
+        let io = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO));
+        let written = f.write_all(data).and_then(|_| f.sync_all()).map_err(io);
+        let moved = written.and_then(|_| {
+            renameat2(
+                dir.as_fd(),
+                tmp.as_str(),
+                dir.as_fd(),
+                name,
+                RenameFlags::RENAME_NOREPLACE,
+            )
+        });
+        if moved.is_err() {
+            let _ = unlinkat(dir.as_fd(), tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+        }
+        moved
+    }
+
+    /// Remove a file (a missing one is no error).
+    pub fn remove(dir: &OwnedFd, name: &OsStr) -> Result<(), Errno> {
+        match unlinkat(dir.as_fd(), one(name)?, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Remove, in `dir` and every real directory below it, the files `doomed` picks.
+    pub fn remove_below(dir: OwnedFd, doomed: &dyn Fn(&OsStr) -> bool) {
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            let Ok(dup) = d.try_clone() else { continue };
+            let Ok(mut entries) = nix::dir::Dir::from_fd(dup) else {
+                continue;
+            };
+            let mut subdirs = Vec::new();
+            for e in entries.iter().flatten() {
+                let name = OsStr::from_bytes(e.file_name().to_bytes());
+                if name == "." || name == ".." {
+                    continue;
+                }
+                match stat(&d, name) {
+                    Ok(st)
+                        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT
+                            == SFlag::S_IFDIR =>
+                    {
+                        subdirs.push(name.to_os_string());
+                    }
+                    Ok(st) if is_file(&st) && doomed(name) => {
+                        let _ = remove(&d, name);
+                    }
+                    _ => {}
+                }
+            }
+            for s in subdirs {
+                if let Ok(fd) = openat2(
+                    d.as_fd(),
+                    s.as_os_str(),
+                    how(OFlag::O_DIRECTORY | OFlag::O_RDONLY),
+                ) {
+                    stack.push(fd);
+                }
+            }
+        }
+    }
+
+    use std::os::unix::ffi::OsStrExt;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

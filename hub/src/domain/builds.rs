@@ -13,7 +13,10 @@ use crate::storage::builds as store;
 use crate::{safefs, topdir};
 use std::path::{Path, PathBuf};
 
-pub use crate::storage::builds::{Build, BuildFilter, ListedRpm, Rpm, state};
+pub use crate::storage::builds::{
+    BUILD_ORDER, Build, BuildFilter, ListedRpm, RPM_ORDER, Rpm, state,
+};
+use crate::storage::{Page, Paged};
 
 /// How a caller names a build.
 #[derive(Debug, Clone)]
@@ -47,8 +50,8 @@ pub async fn find(c: &mut Ctx, r: &BuildRef) -> HResult<Option<Build>> {
 }
 
 /// listBuilds.
-pub async fn list(c: &mut Ctx, f: &BuildFilter) -> HResult<Vec<Build>> {
-    Ok(store::list(c.db().await?, f).await?)
+pub async fn list(c: &mut Ctx, f: &BuildFilter, page: &Page) -> HResult<Paged<Build>> {
+    Ok(store::list(c.db().await?, f, page).await?)
 }
 
 /// cancelBuild: the owner or an admin cancels a BUILDING build and its task tree. False
@@ -420,8 +423,9 @@ pub async fn list_rpms(
     buildroot: Option<i32>,
     arches: Option<&[String]>,
     component_of: Option<i32>,
-) -> HResult<Vec<ListedRpm>> {
-    Ok(store::list_rpms(c.db().await?, build, buildroot, arches, component_of).await?)
+    page: &Page,
+) -> HResult<Paged<ListedRpm>> {
+    Ok(store::list_rpms(c.db().await?, build, buildroot, arches, component_of, page).await?)
 }
 
 /// RPMs of these builds (with some arches), by id.

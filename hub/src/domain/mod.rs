@@ -26,7 +26,7 @@ use crate::error::{HResult, HubError};
 use crate::ident::Ident;
 use crate::storage;
 
-pub use crate::storage::Named;
+pub use crate::storage::{Named, Page, Paged};
 
 /// (id, name) of a row named by id or name, or None.
 pub async fn find(c: &mut Ctx, kind: Named, ident: &Ident) -> HResult<Option<(i32, String)>> {

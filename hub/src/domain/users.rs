@@ -6,7 +6,10 @@ use crate::error::{HResult, HubError};
 use crate::ident::Ident;
 use crate::storage::users as store;
 
-pub use crate::storage::users::{STATUS_BLOCKED, STATUS_NORMAL, USER_HOST, USER_NORMAL, User};
+pub use crate::storage::users::{
+    STATUS_BLOCKED, STATUS_NORMAL, USER_HOST, USER_NORMAL, USER_ORDER, User,
+};
+use crate::storage::{Page, Paged};
 
 /// How a caller names a user.
 #[derive(Debug, Clone)]
@@ -98,15 +101,19 @@ pub async fn list(
     usertype: i32,
     like: Option<&str>,
     perm: Option<&str>,
-) -> HResult<Vec<User>> {
-    let ids = store::list_ids(c.db().await?, usertype, like, perm).await?;
+    page: &Page,
+) -> HResult<Paged<User>> {
+    let ids = match store::list_ids(c.db().await?, usertype, like, perm, page).await? {
+        Paged::Count(n) => return Ok(Paged::Count(n)),
+        Paged::Rows(ids) => ids,
+    };
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(u) = get_user(c, id).await? {
             out.push(u);
         }
     }
-    Ok(out)
+    Ok(Paged::Rows(out))
 }
 
 /// (id, name, description) of every permission.

@@ -2,11 +2,12 @@
 //! results, tagging, and the queries `download-build`, `latest-build`, `list-builds` and
 //! `list-tagged` use.
 
-use super::common::{QueryOpts, build_ref, require_tag};
+use super::common::{QueryOpts, build_ref, paged_value, require_tag};
 use super::host_api::verify;
 use crate::ctx::Ctx;
 use crate::domain::builds::{
-    self, Build, BuildFiles, BuildFilter, BuildRef, InitBuild, ListedRpm, Rpm, RpmRef, TaggedBuild,
+    self, BUILD_ORDER, Build, BuildFiles, BuildFilter, BuildRef, InitBuild, ListedRpm, RPM_ORDER,
+    Rpm, RpmRef, TaggedBuild,
 };
 use crate::domain::{Named, find, get, glob_to_like};
 use crate::error::{HResult, HubError};
@@ -129,7 +130,7 @@ pub async fn list_builds(c: &mut Ctx, a: Args) -> HResult<Value> {
     let state = a.opt_id(4)?;
     let qo = QueryOpts::parse(
         &a.extra.get("queryOpts").cloned().unwrap_or(Value::Nil),
-        &["id", "build_id", "nvr", "completion_time", "creation_time"],
+        BUILD_ORDER,
     )?;
     let f = BuildFilter {
         package,
@@ -138,8 +139,9 @@ pub async fn list_builds(c: &mut Ctx, a: Args) -> HResult<Value> {
         like,
         state,
     };
-    let rows = builds::list(c, &f).await?;
-    Ok(qo.apply(rows.iter().map(build_value).collect()))
+    let page = qo.page(c.hub().config.limits.max_list_rows);
+    let rows = builds::list(c, &f, &page).await?;
+    Ok(paged_value(rows, |b| build_value(&b)))
 }
 
 /// listRPMs(buildID=None, buildrootID=None, imageID=None, componentBuildrootID=None,
@@ -149,32 +151,30 @@ pub async fn list_rpms(c: &mut Ctx, a: Args) -> HResult<Value> {
     let br = a.opt_id(1)?;
     let component_br = a.opt_id(3)?;
     let arches = a.opt_str_list(5)?;
-    let qo = QueryOpts::parse(a.val(6), &["id", "name", "arch", "nvr"])?;
-    let rows = builds::list_rpms(c, build, br, arches.as_deref(), component_br).await?;
-    let out = rows
-        .iter()
-        .map(
-            |ListedRpm {
-                 rpm,
-                 external_repo_name,
-                 is_update,
-             }| {
-                let mut v = rpm_value(rpm);
-                if let Value::Struct(m) = &mut v {
-                    m.insert(
-                        "external_repo_name".into(),
-                        Value::String(external_repo_name.clone()),
-                    );
-                    // Koji adds is_update when listing a buildroot's components
-                    if component_br.is_some() {
-                        m.insert("is_update".into(), Value::Bool(is_update.unwrap_or(false)));
-                    }
+    let qo = QueryOpts::parse(a.val(6), RPM_ORDER)?;
+    let page = qo.page(c.hub().config.limits.max_list_rows);
+    let rows = builds::list_rpms(c, build, br, arches.as_deref(), component_br, &page).await?;
+    Ok(paged_value(
+        rows,
+        |ListedRpm {
+             rpm,
+             external_repo_name,
+             is_update,
+         }| {
+            let mut v = rpm_value(&rpm);
+            if let Value::Struct(m) = &mut v {
+                m.insert(
+                    "external_repo_name".into(),
+                    Value::String(external_repo_name),
+                );
+                // Koji adds is_update when listing a buildroot's components
+                if component_br.is_some() {
+                    m.insert("is_update".into(), Value::Bool(is_update.unwrap_or(false)));
                 }
-                v
-            },
-        )
-        .collect();
-    Ok(qo.apply(out))
+            }
+            v
+        },
+    ))
 }
 
 /// getBuildLogs(buildinfo) → [{name, dir, path}] with paths relative to topdir.

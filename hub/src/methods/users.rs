@@ -1,8 +1,8 @@
 //! Users and permissions.
 
-use super::common::QueryOpts;
+use super::common::{QueryOpts, paged_value};
 use crate::ctx::Ctx;
-use crate::domain::users::{self, User, UserRef};
+use crate::domain::users::{self, USER_ORDER, User, UserRef};
 use crate::domain::{Named, find, glob_to_like};
 use crate::error::{HResult, HubError};
 use crate::ident::Ident;
@@ -112,31 +112,11 @@ pub async fn disable_user(c: &mut Ctx, a: Args) -> HResult<Value> {
 pub async fn list_users(c: &mut Ctx, a: Args) -> HResult<Value> {
     let utype = checked_id("userType", a.opt_i64(0)?.unwrap_or(0))?;
     let prefix = a.opt_str(1)?.map(|p| format!("{}%", glob_to_like(p)));
-    let qo = QueryOpts::parse(a.val(2), &["id", "name", "status", "usertype"])?;
+    let qo = QueryOpts::parse(a.val(2), USER_ORDER)?;
     let perm = a.opt_str(3)?.map(str::to_string);
-    let mut rows: Vec<Value> = users::list(c, utype, prefix.as_deref(), perm.as_deref())
-        .await?
-        .iter()
-        .map(user_value)
-        .collect();
-    if let Some(order) = &qo.order {
-        let key = order.split(',').next().unwrap_or("id").trim().to_string();
-        let desc = key.ends_with(" DESC");
-        let col = key.trim_end_matches(" DESC").to_string();
-        rows.sort_by(|x, y| cmp_field(x, y, &col));
-        if desc {
-            rows.reverse();
-        }
-    }
-    Ok(qo.apply(rows))
-}
-
-fn cmp_field(x: &Value, y: &Value, col: &str) -> std::cmp::Ordering {
-    match (x.get(col), y.get(col)) {
-        (Some(Value::Int(a)), Some(Value::Int(b))) => a.cmp(b),
-        (Some(Value::String(a)), Some(Value::String(b))) => a.cmp(b),
-        _ => std::cmp::Ordering::Equal,
-    }
+    let page = qo.page(c.hub().config.limits.max_list_rows);
+    let rows = users::list(c, utype, prefix.as_deref(), perm.as_deref(), &page).await?;
+    Ok(paged_value(rows, |u| user_value(&u)))
 }
 
 /// getAllPerms()
