@@ -17,6 +17,7 @@ pub mod scheduler;
 pub mod sessions;
 pub mod tags;
 pub mod targets;
+pub mod task_admin;
 pub mod tasks;
 pub mod uploads;
 pub mod users;

@@ -9,10 +9,12 @@ pub mod hosts;
 pub mod misc;
 pub mod packages;
 pub mod policy;
+pub mod refusals;
 pub mod repos;
 pub mod sessions;
 pub mod tags;
 pub mod targets;
+pub mod task_admin;
 pub mod tasks;
 pub mod uploads;
 pub mod users;
@@ -31,6 +33,8 @@ pub fn registry() -> &'static Registry {
 
 fn build() -> Registry {
     let mut r = Registry::default();
+    refusals::register(&mut r);
+    task_admin::register(&mut r);
     // sessions
     r.add(
         "sslLogin",

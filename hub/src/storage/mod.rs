@@ -16,9 +16,11 @@ pub mod packages;
 pub mod repo_queue;
 pub mod repos;
 pub mod scheduler;
+pub mod scheduler_log;
 pub mod sessions;
 pub mod tags;
 pub mod targets;
+pub mod task_admin;
 pub mod tasks;
 pub mod users;
 

@@ -48,6 +48,18 @@ impl TaskState {
     pub fn is_final(self) -> bool {
         Self::FINAL.contains(&self)
     }
+
+    /// Koji's name for the state (`koji.TASK_STATES`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::Free => "FREE",
+            TaskState::Open => "OPEN",
+            TaskState::Closed => "CLOSED",
+            TaskState::Canceled => "CANCELED",
+            TaskState::Assigned => "ASSIGNED",
+            TaskState::Failed => "FAILED",
+        }
+    }
 }
 
 // Stored as Koji's number (INTEGER), bound as a parameter wherever SQL names a state.
