@@ -161,6 +161,8 @@ const READONLY: &[&str] = &[
     "getLatestBuilds",
     "listTagged",
     "getBuildConfig",
+    "getTagGroups",
+    "mavenEnabled",
     "getMavenBuild",
     "getWinBuild",
     "getImageBuild",

@@ -9,6 +9,7 @@ pub mod buildroots;
 pub mod builds;
 pub mod events;
 pub mod external_repos;
+pub mod groups;
 pub mod hosts;
 pub mod packages;
 pub mod policy;

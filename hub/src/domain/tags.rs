@@ -191,6 +191,7 @@ pub async fn delete(c: &mut Ctx, tag: i32) -> HResult<()> {
     }
     let s = c.stamp().await?;
     store::revoke_all(c.db().await?, tag, s).await?;
+    crate::storage::groups::revoke_all(c.db().await?, tag, s).await?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@ pub mod buildroots;
 pub mod builds;
 pub mod common;
 pub mod external_repos;
+pub mod groups;
 pub mod host_api;
 pub mod hosts;
 pub mod misc;
@@ -1010,6 +1011,7 @@ fn build() -> Registry {
         "[rpms, builds] of the builds tagged in a tag.",
         handler!(builds::list_tagged_rpms),
     );
+    groups::register(&mut r);
     r
 }
 

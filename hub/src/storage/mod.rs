@@ -11,6 +11,7 @@ pub mod builds;
 pub mod calls;
 pub mod events;
 pub mod external_repos;
+pub mod groups;
 pub mod hosts;
 pub mod packages;
 pub mod repo_queue;
