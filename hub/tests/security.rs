@@ -969,6 +969,80 @@ async fn every_list_call_pages_under_the_cap() {
     }
 }
 
+/// `search` binds its pattern (SQL in a pattern is just text to match), pages under the
+/// cap, and refuses what it cannot search with a clear fault.
+#[tokio::test]
+async fn search_patterns_are_data() {
+    let farm = Farm::start_with(|c| c.limits.max_list_rows = 2).await;
+    let admin = farm.admin().await;
+    for t in ["srch-a", "srch-b", "srch-c", "Srch_d"] {
+        admin.call("createTag", vec![t.into()]).await.unwrap();
+    }
+    let anon = farm.anon();
+    let names = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.get("name").and_then(Value::as_str).unwrap().to_string())
+            .collect()
+    };
+    let search =
+        |terms: &str, how: &str, opts: Value| vec![terms.into(), "tag".into(), how.into(), opts];
+    let all = |o: &str| Value::Struct(kw(&[("order", o.into())]));
+    // glob is case-insensitive; `_` is a literal; the cap holds
+    let got = names(
+        anon.call("search", search("srch*", "glob", all("name")))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(got, ["Srch_d", "srch-a"]);
+    let got = names(
+        anon.call("search", search("srch?d", "glob", Value::Nil))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(got, ["Srch_d"]);
+    let got = names(
+        anon.call("search", search("srch-a%", "glob", Value::Nil))
+            .await
+            .unwrap(),
+    );
+    assert!(got.is_empty(), "% is not a wildcard in a glob: {got:?}");
+    let n = anon
+        .call(
+            "search",
+            search(
+                "^srch",
+                "regexp",
+                Value::Struct(kw(&[("countOnly", true.into())])),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n.as_i64(), Some(4));
+    let got = names(
+        anon.call("search", search("x' OR '1'='1", "exact", Value::Nil))
+            .await
+            .unwrap(),
+    );
+    assert!(got.is_empty(), "{got:?}");
+    let (code, msg) = fault(anon.call("search", search("(", "regexp", Value::Nil)).await);
+    assert_eq!(code, codes::PARAMETER, "{msg}");
+    let (code, msg) = fault(
+        anon.call("search", vec!["x".into(), "volume".into(), "glob".into()])
+            .await,
+    );
+    assert_eq!(code, codes::GENERIC, "{msg}");
+    assert!(msg.contains("No such search type: volume"), "{msg}");
+    let (_, msg) = fault(anon.call("search", search("", "glob", Value::Nil)).await);
+    assert!(msg.contains("empty search terms"), "{msg}");
+    let got = anon
+        .call("search", vec!["x*".into(), "win".into(), "glob".into()])
+        .await
+        .unwrap();
+    assert_eq!(got, Value::Array(vec![]));
+}
+
 /// The hub's resident high-water mark, from /proc.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

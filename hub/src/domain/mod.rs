@@ -15,6 +15,7 @@ pub mod packages;
 pub mod policy;
 pub mod repos;
 pub mod scheduler;
+pub mod search;
 pub mod sessions;
 pub mod tags;
 pub mod targets;

@@ -12,6 +12,7 @@ pub mod packages;
 pub mod policy;
 pub mod refusals;
 pub mod repos;
+pub mod search;
 pub mod sessions;
 pub mod tags;
 pub mod targets;
@@ -36,6 +37,7 @@ fn build() -> Registry {
     let mut r = Registry::default();
     refusals::register(&mut r);
     task_admin::register(&mut r);
+    search::register(&mut r);
     // sessions
     r.add(
         "sslLogin",

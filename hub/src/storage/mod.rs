@@ -18,6 +18,7 @@ pub mod repo_queue;
 pub mod repos;
 pub mod scheduler;
 pub mod scheduler_log;
+pub mod search;
 pub mod sessions;
 pub mod tags;
 pub mod targets;
