@@ -15,6 +15,7 @@ pub mod policy;
 pub mod repos;
 pub mod scheduler;
 pub mod sessions;
+pub mod tagging;
 pub mod tags;
 pub mod targets;
 pub mod tasks;

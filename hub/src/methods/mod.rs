@@ -11,6 +11,7 @@ pub mod packages;
 pub mod policy;
 pub mod repos;
 pub mod sessions;
+pub mod tagging;
 pub mod tags;
 pub mod targets;
 pub mod tasks;
@@ -1006,6 +1007,7 @@ fn build() -> Registry {
         "[rpms, builds] of the builds tagged in a tag.",
         handler!(builds::list_tagged_rpms),
     );
+    tagging::register(&mut r);
     r
 }
 

@@ -17,6 +17,7 @@ pub mod repo_queue;
 pub mod repos;
 pub mod scheduler;
 pub mod sessions;
+pub mod tagging;
 pub mod tags;
 pub mod targets;
 pub mod tasks;
