@@ -192,6 +192,17 @@ fn tag_build_then_move_build(farm: &Farm) {
     assert_eq!(rows[0]["name"], PKG);
     assert!(rows[0]["active"].is_null(), "moved out: {hist}");
     assert_eq!(rows[0]["revoker_name"], "kojiadmin");
+    let hist = farm.koji(&["list-history", "--tag", TESTING]).ok();
+    let lines = hist.lines();
+    assert_eq!(lines.len(), 2, "{hist}");
+    assert!(
+        lines[0].ends_with(" tgfoo-1.0-1 tagged into tgg-testing by kojiadmin"),
+        "{hist}"
+    );
+    assert!(
+        lines[1].ends_with(" tgfoo-1.0-1 untagged from tgg-testing by kojiadmin"),
+        "{hist}"
+    );
 }
 
 fn move_build_all_keeps_the_order(farm: &Farm) {
