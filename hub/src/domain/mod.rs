@@ -17,6 +17,7 @@ pub mod repos;
 pub mod scheduler;
 pub mod search;
 pub mod sessions;
+pub mod tagging;
 pub mod tags;
 pub mod targets;
 pub mod task_admin;

@@ -9,6 +9,7 @@ use crate::domain::builds::{
     self, BUILD_ORDER, Build, BuildFiles, BuildFilter, BuildRef, InitBuild, ListedRpm, RPM_ORDER,
     Rpm, RpmRef, TaggedBuild,
 };
+use crate::domain::tagging;
 use crate::domain::{Named, find, get, glob_to_like};
 use crate::error::{HResult, HubError};
 use crate::signature::{Args, checked_id};
@@ -308,23 +309,20 @@ pub async fn move_build_to_scratch(c: &mut Ctx, a: Args) -> HResult<Value> {
     Ok(Value::Nil)
 }
 
-/// host.tagBuild(task_id, tag, build, force=False, fromtag=None)
+/// host.tagBuild(task_id, tag, build, force=False, fromtag=None): the builder holding a
+/// `tagBuild` task tags (or moves) the build as the task's owner (domain/tagging.rs).
 pub async fn host_tag_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     let host = verify(c).await?;
     let task = a.id(0)?;
     let t = crate::domain::tasks::assert_holds(c, host, task).await?;
-    let (tag_id, tag_name) = require_tag(c, a.val(1)).await?;
     let b = require_build(c, a.val(2)).await?;
-    let from = a.opt_ident(4)?;
-    builds::host_tag(
-        c,
-        t.owner,
-        (tag_id, &tag_name),
-        &b,
-        a.truthy(3),
-        from.as_ref(),
-    )
-    .await?;
+    let tag_ident = crate::signature::value_ident(a.val(1), "tag")?;
+    let tag = tagging::require_tag(c, &tag_ident, &crate::pyrepr::repr(a.val(1))).await?;
+    let from = match a.opt_ident(4)? {
+        Some(i) => Some(tagging::require_tag(c, &i, &crate::pyrepr::repr(a.val(4))).await?),
+        None => None,
+    };
+    tagging::host_tag(c, t.owner, &tag, &b, a.truthy(3), from.as_ref()).await?;
     Ok(Value::Nil)
 }
 

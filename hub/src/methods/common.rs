@@ -141,11 +141,21 @@ impl QueryOpts {
     }
 }
 
+/// Python's order for the values a listing holds: None first, then numbers or strings.
 fn cmp_field(x: &Value, y: &Value, col: &str) -> std::cmp::Ordering {
-    match (x.get(col), y.get(col)) {
+    use std::cmp::Ordering;
+    let a = x.get(col).filter(|v| !v.is_nil());
+    let b = y.get(col).filter(|v| !v.is_nil());
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
         (Some(Value::Int(a)), Some(Value::Int(b))) => a.cmp(b),
         (Some(Value::String(a)), Some(Value::String(b))) => a.cmp(b),
-        _ => std::cmp::Ordering::Equal,
+        (Some(a), Some(b)) => a
+            .as_f64()
+            .partial_cmp(&b.as_f64())
+            .unwrap_or(Ordering::Equal),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod refusals;
 pub mod repos;
 pub mod search;
 pub mod sessions;
+pub mod tagging;
 pub mod tags;
 pub mod targets;
 pub mod task_admin;
@@ -1014,6 +1015,7 @@ fn build() -> Registry {
         handler!(builds::list_tagged_rpms),
     );
     groups::register(&mut r);
+    tagging::register(&mut r);
     r
 }
 

@@ -350,34 +350,6 @@ pub async fn untag(db: &mut Conn, build: i32, tag: i32, s: Stamp) -> Result<u64>
     .await
 }
 
-/// A builder's report on the outcome of a tag operation.
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_tag_notification(
-    db: &mut Conn,
-    ok: bool,
-    tag: Option<i32>,
-    from: Option<i32>,
-    build: i32,
-    user: i32,
-    msg: &str,
-    host: i32,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO tag_notification (is_successful, tag_id, from_id, build_id, user_id, failure_msg, host_id) \
-         VALUES ($1, (SELECT id FROM tag WHERE id = $2), (SELECT id FROM tag WHERE id = $3), $4, $5, $6, $7)",
-    )
-    .bind(ok)
-    .bind(tag)
-    .bind(from)
-    .bind(build)
-    .bind(user)
-    .bind(msg)
-    .bind(host)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
 /// An RPM: of a build, or (with an external repo id) one a buildroot got from outside.
 #[derive(Debug, Clone)]
 pub struct Rpm {

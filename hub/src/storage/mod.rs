@@ -20,6 +20,7 @@ pub mod scheduler;
 pub mod scheduler_log;
 pub mod search;
 pub mod sessions;
+pub mod tagging;
 pub mod tags;
 pub mod targets;
 pub mod task_admin;
