@@ -219,6 +219,130 @@ impl Tree {
     }
 }
 
+impl Tree {
+    /// Whether `rel` is a real directory below the topdir (no symlink on the way).
+    pub fn is_dir(&self, rel: &Path) -> bool {
+        self.dir(Some(rel)).is_ok()
+    }
+
+    /// Move the directory `from` to `to` (both relative to the topdir; `to`'s parents
+    /// created, `to` must not exist) without following a symlink, and leave at `link` (when
+    /// given) a relative symlink to `to`. A symlink already at `to` is the link of an
+    /// earlier move off this place and is replaced. Used to move a build between volumes:
+    /// the build stays readable at its usual path.
+    pub fn move_dir(&self, from: &Path, to: &Path, link: Option<&Path>) -> Result<(), Errno> {
+        let (fparent, fname) = split(from);
+        let (tparent, tname) = split(to);
+        let fdir = self.dir(fparent)?;
+        let st = fstatat(fdir.as_fd(), fname, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
+            return Err(Errno::ENOTDIR);
+        }
+        let tdir = match tparent {
+            Some(p) => self.mkdirs(p)?,
+            None => self.dir(None)?,
+        };
+        match fstatat(tdir.as_fd(), tname, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(t) if SFlag::from_bits_truncate(t.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
+                nix::unistd::unlinkat(
+                    tdir.as_fd(),
+                    tname,
+                    nix::unistd::UnlinkatFlags::NoRemoveDir,
+                )?;
+            }
+            Ok(_) => return Err(Errno::EEXIST),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+        let is_link = |d: &OwnedFd, n: &OsStr| -> Result<Option<bool>, Errno> {
+            match fstatat(d.as_fd(), n, AtFlags::AT_SYMLINK_NOFOLLOW) {
+                Ok(t) => Ok(Some(
+                    SFlag::from_bits_truncate(t.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK,
+                )),
+                Err(Errno::ENOENT) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        let link_at = match link {
+            Some(l) => {
+                let (lparent, lname) = split(l);
+                let ldir = match lparent {
+                    Some(p) => self.mkdirs(p)?,
+                    None => self.dir(None)?,
+                };
+                if l != from && is_link(&ldir, lname)? == Some(false) {
+                    return Err(Errno::EEXIST);
+                }
+                Some((
+                    ldir,
+                    lname,
+                    relative_to(to, lparent.unwrap_or(Path::new(""))),
+                ))
+            }
+            None => None,
+        };
+        nix::fcntl::renameat2(
+            fdir.as_fd(),
+            fname,
+            tdir.as_fd(),
+            tname,
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        )?;
+        if let Some((ldir, lname, target)) = link_at {
+            if is_link(&ldir, lname)? == Some(true) {
+                nix::unistd::unlinkat(
+                    ldir.as_fd(),
+                    lname,
+                    nix::unistd::UnlinkatFlags::NoRemoveDir,
+                )?;
+            }
+            nix::unistd::symlinkat(&target, ldir.as_fd(), lname)?;
+        }
+        Ok(())
+    }
+
+    /// Check (or make) `<vol>/toplink`, the volume's symlink back to the topdir. Returns a
+    /// reason when what is there is something else.
+    pub fn ensure_toplink(&self, vol: &Path) -> Result<Option<String>, Errno> {
+        let vdir = self.dir(Some(vol))?;
+        let name = OsStr::new("toplink");
+        let shown = self.top.join(vol).join("toplink");
+        match fstatat(vdir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
+                let target = readlinkat(vdir.as_fd(), name)?;
+                let resolved = self.top.join(vol).join(PathBuf::from(target));
+                let same = match (std::fs::metadata(&resolved), std::fs::metadata(&self.top)) {
+                    (Ok(a), Ok(b)) => {
+                        use std::os::unix::fs::MetadataExt;
+                        a.dev() == b.dev() && a.ino() == b.ino()
+                    }
+                    (Err(_), _) => {
+                        return Ok(Some(format!("Broken volume toplink: {}", shown.display())));
+                    }
+                    (_, Err(_)) => false,
+                };
+                Ok((!same).then(|| format!("Invalid volume toplink: {}", shown.display())))
+            }
+            Ok(_) => Ok(Some(format!("Not a symlink: {}", shown.display()))),
+            Err(Errno::ENOENT) => {
+                nix::unistd::symlinkat(&self.top, vdir.as_fd(), name)?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `to` as seen from the directory `from_dir` (both relative to the same root).
+fn relative_to(to: &Path, from_dir: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for _ in from_dir.components() {
+        out.push("..");
+    }
+    out.push(to);
+    out
+}
+
 /// Files inside one directory already reached through a [`Tree`]: each name is a single
 /// component, opened without following a symlink, so what the directory descriptor points
 /// at is all that can be reached.
