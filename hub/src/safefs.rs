@@ -222,7 +222,8 @@ impl Tree {
 impl Tree {
     /// Whether `rel` is a real directory below the topdir (no symlink on the way).
     pub fn is_dir(&self, rel: &Path) -> bool {
-        self.dir(Some(rel)).is_ok()
+        let rel = Some(rel).filter(|r| !r.as_os_str().is_empty());
+        self.dir(rel).is_ok()
     }
 
     /// Move the directory `from` to `to` (both relative to the topdir; `to`'s parents
