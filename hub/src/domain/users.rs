@@ -215,10 +215,10 @@ pub async fn edit(
     let mut added: Vec<&str> = Vec::new();
     let mut removed: Vec<&str> = Vec::new();
     for ch in changes {
-        if let Some(o) = ch.old.as_deref().filter(|s| !s.is_empty()) {
-            if !removed.contains(&o) {
-                removed.push(o);
-            }
+        if let Some(o) = ch.old.as_deref().filter(|s| !s.is_empty())
+            && !removed.contains(&o)
+        {
+            removed.push(o);
         }
         if let Some(n) = ch.new.as_deref().filter(|s| !s.is_empty()) {
             crate::names::check_principal(n)?;
