@@ -491,6 +491,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn moved_directories_never_pass_through_a_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let top = d.path().join("top");
+        std::fs::create_dir_all(top.join("packages/foo/1/1")).unwrap();
+        std::fs::write(top.join("packages/foo/1/1/a.rpm"), "x").unwrap();
+        std::fs::create_dir_all(top.join("vol/v1")).unwrap();
+        std::fs::create_dir_all(d.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("elsewhere"), top.join("vol/bad")).unwrap();
+        let t = Tree::open(&top).unwrap();
+        let base = Path::new("packages/foo/1/1");
+        // a volume reached through a symlink is refused, the source untouched
+        assert!(
+            t.move_dir(base, Path::new("vol/bad/packages/foo/1/1"), Some(base))
+                .is_err()
+        );
+        assert!(top.join("packages/foo/1/1/a.rpm").is_file());
+        assert!(!d.path().join("elsewhere/packages").exists());
+        // moved, and readable through the relative link left behind
+        let moved = Path::new("vol/v1/packages/foo/1/1");
+        t.move_dir(base, moved, Some(base)).unwrap();
+        assert_eq!(
+            std::fs::read_link(top.join(base)).unwrap(),
+            Path::new("../../../vol/v1/packages/foo/1/1")
+        );
+        assert_eq!(std::fs::read(top.join(base).join("a.rpm")).unwrap(), b"x");
+        // a symlinked source is not moved: the link is not a directory
+        assert_eq!(
+            t.move_dir(base, Path::new("vol/v1/other"), None),
+            Err(Errno::ENOTDIR)
+        );
+        // back: the link is replaced by the directory
+        t.move_dir(moved, base, None).unwrap();
+        assert!(std::fs::symlink_metadata(top.join(base)).unwrap().is_dir());
+        assert!(!top.join(moved).exists());
+        assert!(!t.is_dir(Path::new("vol/bad")));
+        assert!(t.is_dir(Path::new("")));
+    }
+
+    #[test]
     fn symlinks_are_never_followed() {
         let d = tempfile::tempdir().unwrap();
         let top = d.path().join("top");
