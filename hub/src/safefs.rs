@@ -282,13 +282,18 @@ impl Tree {
             }
             None => None,
         };
-        nix::fcntl::renameat2(
+        match nix::fcntl::renameat2(
             fdir.as_fd(),
             fname,
             tdir.as_fd(),
             tname,
             nix::fcntl::RenameFlags::RENAME_NOREPLACE,
-        )?;
+        ) {
+            Ok(()) => {}
+            // another file system (a volume is often a mount of its own): copy, then remove
+            Err(Errno::EXDEV) => copy_then_remove(&fdir, fname, &tdir, tname)?,
+            Err(e) => return Err(e),
+        }
         if let Some((ldir, lname, target)) = link_at {
             if is_link(&ldir, lname)? == Some(true) {
                 nix::unistd::unlinkat(
@@ -332,6 +337,116 @@ impl Tree {
             Err(e) => Err(e),
         }
     }
+}
+
+fn io_errno(e: std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO))
+}
+
+fn kind(st: &nix::sys::stat::FileStat) -> SFlag {
+    SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT
+}
+
+/// The names in a directory (without `.` and `..`).
+fn entries(dir: &OwnedFd) -> Result<Vec<std::ffi::OsString>, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut d = nix::dir::Dir::from_fd(dir.try_clone().map_err(io_errno)?)?;
+    let mut out = Vec::new();
+    for e in d.iter() {
+        let e = e?;
+        let name = OsStr::from_bytes(e.file_name().to_bytes());
+        if name != "." && name != ".." {
+            out.push(name.to_os_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Copy the directory `sname` in `sdir` to the new directory `dname` in `ddir` (files,
+/// directories and symlinks as they are; nothing followed), synced; then remove the source.
+/// On a failed copy the partial destination is removed and the source left whole.
+fn copy_then_remove(
+    sdir: &OwnedFd,
+    sname: &OsStr,
+    ddir: &OwnedFd,
+    dname: &OsStr,
+) -> Result<(), Errno> {
+    let src = openat2(
+        sdir.as_fd(),
+        sname,
+        how(OFlag::O_DIRECTORY | OFlag::O_RDONLY),
+    )?;
+    mkdirat(ddir.as_fd(), dname, Mode::from_bits_truncate(0o755))?;
+    let copied = openat2(
+        ddir.as_fd(),
+        dname,
+        how(OFlag::O_DIRECTORY | OFlag::O_RDONLY),
+    )
+    .and_then(|dst| copy_tree(&src, &dst));
+    if let Err(e) = copied {
+        let _ = remove_tree(ddir, dname);
+        return Err(e);
+    }
+    remove_tree(sdir, sname)
+}
+
+fn copy_tree(src: &OwnedFd, dst: &OwnedFd) -> Result<(), Errno> {
+    for name in entries(src)? {
+        let st = fstatat(src.as_fd(), name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        match kind(&st) {
+            SFlag::S_IFDIR => {
+                mkdirat(
+                    dst.as_fd(),
+                    name.as_os_str(),
+                    Mode::from_bits_truncate(0o755),
+                )?;
+                let s = openat2(
+                    src.as_fd(),
+                    name.as_os_str(),
+                    how(OFlag::O_DIRECTORY | OFlag::O_RDONLY),
+                )?;
+                let d = openat2(
+                    dst.as_fd(),
+                    name.as_os_str(),
+                    how(OFlag::O_DIRECTORY | OFlag::O_RDONLY),
+                )?;
+                copy_tree(&s, &d)?;
+            }
+            SFlag::S_IFREG => {
+                let mut from = at::open_read(src, name.as_os_str())?;
+                let to = openat2(
+                    dst.as_fd(),
+                    name.as_os_str(),
+                    how(OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL)
+                        .mode(Mode::from_bits_truncate(0o644)),
+                )?;
+                let mut to = File::from(to);
+                std::io::copy(&mut from, &mut to).map_err(io_errno)?;
+                to.sync_all().map_err(io_errno)?;
+            }
+            SFlag::S_IFLNK => {
+                let target = readlinkat(src.as_fd(), name.as_os_str())?;
+                nix::unistd::symlinkat(target.as_os_str(), dst.as_fd(), name.as_os_str())?;
+            }
+            _ => return Err(Errno::EINVAL),
+        }
+    }
+    Ok(())
+}
+
+/// Remove the directory `name` in `dir` and everything below it, following no symlink.
+fn remove_tree(dir: &OwnedFd, name: &OsStr) -> Result<(), Errno> {
+    use nix::unistd::{UnlinkatFlags, unlinkat};
+    let d = openat2(dir.as_fd(), name, how(OFlag::O_DIRECTORY | OFlag::O_RDONLY))?;
+    for n in entries(&d)? {
+        let st = fstatat(d.as_fd(), n.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        if kind(&st) == SFlag::S_IFDIR {
+            remove_tree(&d, n.as_os_str())?;
+        } else {
+            unlinkat(d.as_fd(), n.as_os_str(), UnlinkatFlags::NoRemoveDir)?;
+        }
+    }
+    unlinkat(dir.as_fd(), name, UnlinkatFlags::RemoveDir)
 }
 
 /// `to` as seen from the directory `from_dir` (both relative to the same root).
@@ -527,6 +642,36 @@ mod tests {
         assert!(!top.join(moved).exists());
         assert!(!t.is_dir(Path::new("vol/bad")));
         assert!(t.is_dir(Path::new("")));
+    }
+
+    #[test]
+    fn copy_then_remove_keeps_links_as_links() {
+        let d = tempfile::tempdir().unwrap();
+        let top = d.path().join("top");
+        std::fs::create_dir_all(top.join("a/sub")).unwrap();
+        std::fs::create_dir_all(top.join("dest")).unwrap();
+        std::fs::write(top.join("a/sub/f"), "data").unwrap();
+        std::fs::write(d.path().join("outside"), "secret").unwrap();
+        std::os::unix::fs::symlink(d.path().join("outside"), top.join("a/l")).unwrap();
+        let t = Tree::open(&top).unwrap();
+        let root = t.dir(None).unwrap();
+        let dest = t.dir(Some(Path::new("dest"))).unwrap();
+        copy_then_remove(&root, OsStr::new("a"), &dest, OsStr::new("b")).unwrap();
+        assert!(!top.join("a").exists());
+        assert_eq!(std::fs::read(top.join("dest/b/sub/f")).unwrap(), b"data");
+        assert!(
+            std::fs::symlink_metadata(top.join("dest/b/l"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(d.path().join("outside")).unwrap(), b"secret");
+        // an existing destination: refused, the source whole
+        std::fs::create_dir_all(top.join("c")).unwrap();
+        std::fs::write(top.join("c/f"), "x").unwrap();
+        assert!(copy_then_remove(&root, OsStr::new("c"), &dest, OsStr::new("b")).is_err());
+        assert!(top.join("c/f").is_file());
+        assert!(top.join("dest/b/sub/f").is_file());
     }
 
     #[test]

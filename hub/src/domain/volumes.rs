@@ -141,11 +141,6 @@ pub async fn change_build_volume(
                 "Destination directory exists: {}",
                 t.top().join(&to).display()
             )),
-            nix::errno::Errno::EXDEV => HubError::generic(format!(
-                "cannot move {} to volume {vname}: it is on another file system (kkoji moves a \
-                 build by renaming its directory)",
-                b.nvr()
-            )),
             e => HubError::generic(format!("cannot move {} to volume {vname}: {e}", b.nvr())),
         }
     })?;
