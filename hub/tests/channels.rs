@@ -589,6 +589,29 @@ async fn volumes_added_listed_and_builds_moved() {
     assert!(moved.join(srpm_rel).is_file());
     assert!(!top.join("vol/v2").exists());
 
+    // a volume on a file system of its own (tmpfs, where the test may mount): the files
+    // are copied across and the link follows them
+    if let Some(_mounted) = Tmpfs::mount(&top.join("vol/v3")) {
+        admin.call("addVolume", vec!["v3".into()]).await.unwrap();
+        admin
+            .call("changeBuildVolume", vec![build.into(), "v3".into()])
+            .await
+            .unwrap();
+        assert_eq!(build_volume(&admin, build).await.1, "v3");
+        assert!(!moved.exists());
+        assert_eq!(
+            std::fs::read(top.join("vol/v3/packages/vol/1.0/1").join(srpm_rel)).unwrap(),
+            content
+        );
+        assert_eq!(std::fs::read(usual.join(srpm_rel)).unwrap(), content);
+        admin
+            .call("changeBuildVolume", vec![build.into(), "v1".into()])
+            .await
+            .unwrap();
+        assert!(!top.join("vol/v3/packages/vol/1.0/1").exists());
+        assert_eq!(std::fs::read(moved.join(srpm_rel)).unwrap(), content);
+    }
+
     // and back to DEFAULT: a real directory again, the link gone
     admin
         .call("changeBuildVolume", vec![build.into(), "DEFAULT".into()])
@@ -601,4 +624,33 @@ async fn volumes_added_listed_and_builds_moved() {
     assert!(std::fs::symlink_metadata(&usual).unwrap().is_dir());
     assert_eq!(std::fs::read(usual.join(srpm_rel)).unwrap(), content);
     assert!(!moved.exists());
+}
+
+/// A tmpfs mounted for the test (root only), unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16m", "kkoji-test-vol"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("cannot mount a tmpfs (not root?): the cross-file-system move is not tested");
+            return None;
+        }
+        Some(Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
 }
