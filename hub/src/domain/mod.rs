@@ -7,6 +7,7 @@
 
 pub mod buildroots;
 pub mod builds;
+pub mod channels;
 pub mod events;
 pub mod external_repos;
 pub mod groups;
@@ -24,6 +25,7 @@ pub mod task_admin;
 pub mod tasks;
 pub mod uploads;
 pub mod users;
+pub mod volumes;
 
 use crate::ctx::Ctx;
 use crate::error::{HResult, HubError};

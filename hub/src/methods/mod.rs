@@ -2,6 +2,7 @@
 
 pub mod buildroots;
 pub mod builds;
+pub mod channels;
 pub mod common;
 pub mod external_repos;
 pub mod groups;
@@ -21,6 +22,7 @@ pub mod task_admin;
 pub mod tasks;
 pub mod uploads;
 pub mod users;
+pub mod volumes;
 
 /// The version this hub claims; the client switches code paths on it.
 pub const KOJI_VERSION: &str = "1.36.1";
@@ -137,12 +139,6 @@ fn build() -> Registry {
         "id, strict=False",
         "An event by id.",
         handler!(misc::get_event),
-    );
-    r.add(
-        "listVolumes",
-        "",
-        "Storage volumes.",
-        handler!(misc::list_volumes),
     );
     // users and permissions
     r.add(
@@ -1016,6 +1012,9 @@ fn build() -> Registry {
     );
     groups::register(&mut r);
     tagging::register(&mut r);
+    channels::register(&mut r);
+    volumes::register(&mut r);
+    users::register(&mut r);
     r
 }
 

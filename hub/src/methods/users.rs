@@ -202,3 +202,60 @@ pub async fn edit_permission(c: &mut Ctx, a: Args) -> HResult<Value> {
     users::edit_perm(c, &perm, desc.as_deref()).await?;
     Ok(Value::Nil)
 }
+
+/// The user methods registered as a block of their own (the rest are in the main table).
+pub fn register(r: &mut crate::registry::Registry) {
+    r.add(
+        "editUser",
+        "userInfo, name=None, krb_principal_mappings=None",
+        "Rename a user and/or add, remove or change its Kerberos principals ([{'old': …, 'new': …}]). [admin]",
+        crate::handler!(edit_user),
+    );
+}
+
+/// One entry of krb_principal_mappings: a dict of "old" and "new" (each a string or nil).
+fn principal_change(v: &Value) -> HResult<users::PrincipalChange> {
+    let Value::Struct(s) = v else {
+        return Err(HubError::parameter(format!(
+            "Invalid Kerberos principal mapping: {}",
+            crate::pyrepr::repr(v)
+        )));
+    };
+    let side = |k: &str| -> HResult<Option<String>> {
+        match s.get(k) {
+            None | Some(Value::Nil) => Ok(None),
+            Some(Value::String(p)) => Ok(Some(p.clone())),
+            Some(other) => Err(HubError::generic(format!(
+                "Kerberos principal should be string, not {}",
+                crate::pyrepr::repr(other)
+            ))),
+        }
+    };
+    Ok(users::PrincipalChange {
+        old: side("old")?,
+        new: side("new")?,
+    })
+}
+
+/// editUser(userInfo, name=None, krb_principal_mappings=None)
+async fn edit_user(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("admin").await?;
+    let id = require_arg(c, &a, 0).await?;
+    let name = match a.val(1) {
+        Value::Nil => None,
+        Value::String(s) => Some(s.clone()),
+        _ => return Err(HubError::generic("Name should be string")),
+    };
+    let changes = match a.val(2) {
+        Value::Nil => Vec::new(),
+        Value::Array(items) => items.iter().map(principal_change).collect::<HResult<_>>()?,
+        other => {
+            return Err(HubError::parameter(format!(
+                "Invalid krb_principal_mappings: {}",
+                crate::pyrepr::repr(other)
+            )));
+        }
+    };
+    users::edit(c, id, name.as_deref(), &changes).await?;
+    Ok(Value::Nil)
+}

@@ -34,6 +34,9 @@ pub struct Build {
     pub source: Option<String>,
     /// Nil when the build has none.
     pub extra: Value,
+    /// The storage volume its files are on (0, DEFAULT: the topdir).
+    pub volume_id: i32,
+    pub volume_name: String,
 }
 
 impl Build {
@@ -44,8 +47,9 @@ impl Build {
 
 const BUILD_SELECT: &str = "SELECT b.id, b.pkg_id, p.name, b.version, b.release, b.epoch, b.draft, b.state, \
     b.task_id, b.owner, u.name AS owner_name, b.create_event, e.time AS creation_time, b.start_time, \
-    b.completion_time, b.source, b.extra FROM build b JOIN package p ON p.id = b.pkg_id \
-    JOIN users u ON u.id = b.owner JOIN events e ON e.id = b.create_event";
+    b.completion_time, b.source, b.extra, b.volume_id, v.name AS volume_name FROM build b \
+    JOIN package p ON p.id = b.pkg_id JOIN users u ON u.id = b.owner \
+    JOIN events e ON e.id = b.create_event JOIN volume v ON v.id = b.volume_id";
 
 fn build(r: &sqlx::postgres::PgRow) -> Result<Build> {
     let extra: Option<String> = r.try_get("extra")?;
@@ -67,6 +71,8 @@ fn build(r: &sqlx::postgres::PgRow) -> Result<Build> {
         completion_time: r.try_get("completion_time")?,
         source: r.try_get("source")?,
         extra: extra.as_deref().map(load_value).unwrap_or(Value::Nil),
+        volume_id: r.try_get("volume_id")?,
+        volume_name: r.try_get("volume_name")?,
     })
 }
 

@@ -9,6 +9,7 @@
 pub mod buildroots;
 pub mod builds;
 pub mod calls;
+pub mod channels;
 pub mod events;
 pub mod external_repos;
 pub mod groups;
@@ -26,6 +27,7 @@ pub mod targets;
 pub mod task_admin;
 pub mod tasks;
 pub mod users;
+pub mod volumes;
 
 use crate::ident::Ident;
 use koji_protocol::{Limits, Value, decode_response, encode_response};

@@ -259,3 +259,21 @@ pub async fn grant_admin(db: &mut Conn, user: i32, event: i64) -> Result<()> {
     .await?;
     Ok(())
 }
+
+pub async fn rename(db: &mut Conn, id: i32, name: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET name = $2 WHERE id = $1")
+        .bind(id)
+        .bind(name)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn remove_principal(db: &mut Conn, user: i32, principal: &str) -> Result<()> {
+    sqlx::query("DELETE FROM user_krb_principals WHERE user_id = $1 AND krb_principal = $2")
+        .bind(user)
+        .bind(principal)
+        .execute(db)
+        .await?;
+    Ok(())
+}
