@@ -5,7 +5,9 @@
 use super::common::{QueryOpts, build_ref, paged_value};
 use crate::ctx::Ctx;
 use crate::domain::builds::Build;
-use crate::domain::tagging::{self, ListingFilter, ListingRow, Snapshot, UNTAGGED_ORDER};
+use crate::domain::tagging::{
+    self, HISTORY_ORDER, ListingFilter, ListingRow, Snapshot, UNTAGGED_ORDER,
+};
 use crate::domain::tags::Tag;
 use crate::error::{HResult, HubError};
 use crate::handler;
@@ -473,27 +475,18 @@ pub async fn query_history(c: &mut Ctx, a: Args) -> HResult<Value> {
             "afterEvent" => f.after_event = Some(event_arg(k, v)?),
             "beforeEvent" => f.before_event = Some(event_arg(k, v)?),
             "queryOpts" => {
-                // the history is ordered in memory, by the answer's own keys
-                opts = QueryOpts::parse(
-                    v,
-                    &[
-                        ("create_event", ""),
-                        ("revoke_event", ""),
-                        ("build_id", ""),
-                        ("tag_id", ""),
-                        ("name", ""),
-                        ("create_ts", ""),
-                        ("revoke_ts", ""),
-                    ],
-                )?;
+                opts = QueryOpts::parse(v, HISTORY_ORDER)?;
             }
             // Koji ignores keywords it does not know (`koji untag-build` passes `pkg`)
             _ => {}
         }
     }
-    let rows = tagging::listing_history(c, &f).await?;
-    let values: Vec<Value> = rows.iter().map(|r| listing_value(r, &f)).collect();
-    let max = c.hub().config.limits.max_list_rows;
-    out.insert("tag_listing".into(), opts.apply(values, max));
+    // ordered, paged and capped by the database: a history has no natural bound
+    let page = opts.page(c.hub().config.limits.max_list_rows);
+    let rows = tagging::listing_history(c, &f, &page).await?;
+    out.insert(
+        "tag_listing".into(),
+        paged_value(rows, |r| listing_value(&r, &f)),
+    );
     Ok(Value::Struct(out))
 }

@@ -7,6 +7,17 @@ use super::{Conn, Page, Paged, Result};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+/// What `queryHistory`'s tag_listing may be ordered by.
+pub const HISTORY_ORDER: &[(&str, &str)] = &[
+    ("create_event", "tl.create_event"),
+    ("revoke_event", "tl.revoke_event"),
+    ("build_id", "tl.build_id"),
+    ("tag_id", "tl.tag_id"),
+    ("name", "p.name"),
+    ("create_ts", "e1.time"),
+    ("revoke_ts", "e2.time"),
+];
+
 /// What `untaggedBuilds` may be ordered by.
 pub const UNTAGGED_ORDER: &[(&str, &str)] = &[
     ("id", "b.id"),
@@ -161,8 +172,12 @@ pub struct ListingRow {
 }
 
 /// Versions of `tag_listing` matching `f`, oldest first.
-pub async fn listing_history(db: &mut Conn, f: &ListingFilter) -> Result<Vec<ListingRow>> {
-    let rows = sqlx::query(
+pub async fn listing_history(
+    db: &mut Conn,
+    f: &ListingFilter,
+    page: &Page,
+) -> Result<Paged<ListingRow>> {
+    let sql = page.sql(
         "SELECT tl.active, tl.create_event, tl.revoke_event, tl.creator_id, tl.revoker_id, \
                 cu.name AS creator_name, ru.name AS revoker_name, e1.time AS create_time, e2.time AS revoke_time, \
                 tl.build_id, p.name, b.version, b.release, b.epoch, b.state, tl.tag_id, t.name AS tag_name, \
@@ -178,45 +193,43 @@ pub async fn listing_history(db: &mut Conn, f: &ListingFilter) -> Result<Vec<Lis
            AND ($6::timestamptz IS NULL OR e1.time > $6 OR e2.time > $6) \
            AND ($7::timestamptz IS NULL OR e1.time < $7 OR e2.time < $7) \
            AND ($8::bigint IS NULL OR tl.create_event > $8 OR tl.revoke_event > $8) \
-           AND ($9::bigint IS NULL OR tl.create_event < $9 OR tl.revoke_event < $9) \
-         ORDER BY tl.create_event, tl.build_id, tl.tag_id",
-    )
-    .bind(f.tag)
-    .bind(f.build)
-    .bind(f.package)
-    .bind(f.active)
-    .bind(f.editor)
-    .bind(f.after)
-    .bind(f.before)
-    .bind(f.after_event)
-    .bind(f.before_event)
-    .fetch_all(db)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ListingRow {
-                active: r.try_get("active")?,
-                create_event: r.try_get("create_event")?,
-                revoke_event: r.try_get("revoke_event")?,
-                creator_id: r.try_get("creator_id")?,
-                revoker_id: r.try_get("revoker_id")?,
-                creator_name: r.try_get("creator_name")?,
-                revoker_name: r.try_get("revoker_name")?,
-                create_time: r.try_get("create_time")?,
-                revoke_time: r.try_get("revoke_time")?,
-                build_id: r.try_get("build_id")?,
-                name: r.try_get("name")?,
-                version: r.try_get("version")?,
-                release: r.try_get("release")?,
-                epoch: r.try_get("epoch")?,
-                build_state: r.try_get("state")?,
-                tag_id: r.try_get("tag_id")?,
-                tag_name: r.try_get("tag_name")?,
-                created_by: r.try_get("created_by")?,
-                revoked_by: r.try_get("revoked_by")?,
-            })
+           AND ($9::bigint IS NULL OR tl.create_event < $9 OR tl.revoke_event < $9)",
+        "tl.create_event, tl.build_id, tl.tag_id",
+    );
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(f.tag)
+        .bind(f.build)
+        .bind(f.package)
+        .bind(f.active)
+        .bind(f.editor)
+        .bind(f.after)
+        .bind(f.before)
+        .bind(f.after_event)
+        .bind(f.before_event);
+    page.fetch(db, q, |r| {
+        Ok(ListingRow {
+            active: r.try_get("active")?,
+            create_event: r.try_get("create_event")?,
+            revoke_event: r.try_get("revoke_event")?,
+            creator_id: r.try_get("creator_id")?,
+            revoker_id: r.try_get("revoker_id")?,
+            creator_name: r.try_get("creator_name")?,
+            revoker_name: r.try_get("revoker_name")?,
+            create_time: r.try_get("create_time")?,
+            revoke_time: r.try_get("revoke_time")?,
+            build_id: r.try_get("build_id")?,
+            name: r.try_get("name")?,
+            version: r.try_get("version")?,
+            release: r.try_get("release")?,
+            epoch: r.try_get("epoch")?,
+            build_state: r.try_get("state")?,
+            tag_id: r.try_get("tag_id")?,
+            tag_name: r.try_get("tag_name")?,
+            created_by: r.try_get("created_by")?,
+            revoked_by: r.try_get("revoked_by")?,
         })
-        .collect()
+    })
+    .await
 }
 
 /// A tag operation's outcome, to be told to whoever follows the build or the tags.
