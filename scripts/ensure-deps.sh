@@ -31,6 +31,8 @@ command -v duplicity >/dev/null 2>&1 || need_apt+=(duplicity)
 [ -x /usr/bin/python3 ] || need_apt+=(python3)
 /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 /usr/bin/python3 -c 'import rpm' >/dev/null 2>&1 || need_apt+=(python3-rpm)
+# `koji import-comps` reads comps files with libcomps' python bindings
+/usr/bin/python3 -c 'import libcomps' >/dev/null 2>&1 || need_apt+=(python3-libcomps)
 # the stock kojid (run by e2e/tests/stock_kojid.rs when KOJI_SRC names a Koji source tree)
 # imports dnf, librepo and Cheetah from Debian's python3
 if [ -n "${KOJI_SRC:-}" ]; then

@@ -139,7 +139,14 @@ async fn scratch_build_end_to_end() {
     assert_eq!(data.get("maxjobs"), Some(&Value::Int(10)));
     assert_eq!(
         strs(data.get("methods")),
-        vec!["build", "buildArch", "tagBuild", "newRepo", "createrepo"]
+        vec![
+            "build",
+            "buildArch",
+            "tagBuild",
+            "dependantTask",
+            "newRepo",
+            "createrepo"
+        ]
     );
     assert!(
         !farm.hub.calls("host.waitTasks").is_empty(),

@@ -409,6 +409,34 @@ fn buildinfo_shows_a_regular_build(farm: &Farm) {
             "buildinfo lacks the RPM …{suffix}:\n{info}"
         );
     }
+    // `koji search`: glob (case-insensitive), regex and exact, over builds, RPMs, packages,
+    // tags and targets
+    for (args, want) in [
+        (&["search", "build", "BINFO*"][..], "binfo-1.0-1\n"),
+        (&["search", "build", "binf?-1.0-*"], "binfo-1.0-1\n"),
+        (
+            &["search", "--regex", "build", "^binfo-[0-9.]+-1$"],
+            "binfo-1.0-1\n",
+        ),
+        (&["search", "--exact", "build", "binfo-1.0"], ""),
+        (
+            &["search", "rpm", "binfo-*"],
+            "binfo-1.0-1.noarch.rpm\nbinfo-1.0-1.src.rpm\n",
+        ),
+        (&["search", "package", "binf*"], "binfo\n"),
+        (&["search", "--exact", "target", "bi-f40"], "bi-f40\n"),
+        (&["search", "tag", "bi-f4?"], "bi-f40\n"),
+        (&["search", "maven", "binfo*"], ""),
+    ] {
+        let out = farm.koji(args).ok();
+        let mut lines: Vec<&str> = out.lines();
+        lines.sort_unstable();
+        let got: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        assert_eq!(got, want, "koji {}:\n{out}", args.join(" "));
+    }
+    farm.koji(&["search", "--regex", "build", "binfo("])
+        .fails_with(1)
+        .stderr_has("Invalid regular expression");
 }
 
 fn failing_build_reports_the_reason_and_resubmits(farm: &Farm) {

@@ -168,6 +168,8 @@ pub struct SchedulerConfig {
     pub max_jobs: i64,
     /// Seconds between background runs (timeouts are enforced then).
     pub interval: u64,
+    /// Scheduler log messages (`koji scheduler-logs`) older than this many days are pruned.
+    pub log_retention_days: u64,
 }
 
 impl Default for SchedulerConfig {
@@ -180,6 +182,7 @@ impl Default for SchedulerConfig {
             soft_refusal_retry: 30,
             max_jobs: 15,
             interval: 10,
+            log_retention_days: 14,
         }
     }
 }

@@ -33,6 +33,15 @@ pub fn check_user(name: &str) -> HResult<()> {
     }
 }
 
+/// A Kerberos principal for a user (Koji checks it against the same RegexUserName).
+pub fn check_principal(principal: &str) -> HResult<()> {
+    check_user(principal).map_err(|_| {
+        HubError::Name(format!(
+            "Kerberos principal {principal} does not match RegexUserName value"
+        ))
+    })
+}
+
 /// Why an RPM name, version, release or arch may not be stored or used in a path (Koji's
 /// `check_NVRA` rules plus the character sets RPM itself allows): these strings become
 /// directory and file names under the topdir, so no `/`, no leading `.`, nothing exotic.

@@ -172,63 +172,18 @@ async fn ensure_hosts(
 ) -> anyhow::Result<()> {
     for h in hosts {
         let mut tx = pool.begin().await?;
-        let exists: Option<i32> = sqlx::query_scalar("SELECT id FROM host WHERE name = $1")
-            .bind(&h.name)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_some() {
-            continue;
-        }
-        let uid: i32 = match sqlx::query_scalar::<_, i32>("SELECT id FROM users WHERE name = $1")
-            .bind(&h.name)
-            .fetch_optional(&mut *tx)
-            .await?
-        {
-            Some(u) => {
-                sqlx::query("UPDATE users SET usertype = 1 WHERE id = $1")
-                    .bind(u)
-                    .execute(&mut *tx)
-                    .await?;
-                u
-            }
-            None => {
-                sqlx::query_scalar(
-                    "INSERT INTO users (name, status, usertype) VALUES ($1, 0, 1) RETURNING id",
-                )
-                .bind(&h.name)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-        };
-        let ev: i64 = sqlx::query_scalar("INSERT INTO events DEFAULT VALUES RETURNING id")
-            .fetch_one(&mut *tx)
-            .await?;
-        let hid: i32 =
-            sqlx::query_scalar("INSERT INTO host (user_id, name) VALUES ($1, $2) RETURNING id")
-                .bind(uid)
-                .bind(&h.name)
-                .fetch_one(&mut *tx)
-                .await?;
-        sqlx::query("INSERT INTO host_config (host_id, arches, capacity, create_event) VALUES ($1, $2, $3, $4)")
-            .bind(hid)
-            .bind(h.arches.join(" "))
-            .bind(h.capacity)
-            .bind(ev)
-            .execute(&mut *tx)
-            .await?;
-        let mut chans = vec!["default".to_string()];
-        chans.extend(h.channels.iter().cloned());
-        sqlx::query(
-            "INSERT INTO host_channels (host_id, channel_id, create_event) \
-             SELECT $1, id, $2 FROM channels WHERE name = ANY($3)",
+        let added = crate::storage::hosts::bootstrap(
+            &mut tx,
+            &h.name,
+            &h.arches.join(" "),
+            h.capacity,
+            &h.channels,
         )
-        .bind(hid)
-        .bind(ev)
-        .bind(&chans)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        tracing::info!(host = %h.name, arches = %h.arches.join(" "), "bootstrap host added");
+        if added {
+            tracing::info!(host = %h.name, arches = %h.arches.join(" "), "bootstrap host added");
+        }
     }
     Ok(())
 }

@@ -74,22 +74,6 @@ pub fn upload_marker(file: &Path) -> PathBuf {
     file.with_file_name(format!(".{name}.uploading"))
 }
 
-/// A file under work/ that must exist, be a regular file and be completely uploaded.
-pub fn complete_work_file(topdir: &Path, rel: &str) -> HResult<PathBuf> {
-    let path = work(topdir).join(clean_relative(rel)?);
-    let meta = std::fs::symlink_metadata(&path)
-        .map_err(|_| HubError::generic(format!("No such file: {rel}")))?;
-    if !meta.file_type().is_file() {
-        return Err(HubError::generic(format!("Not a regular file: {rel}")));
-    }
-    if upload_marker(&path).exists() {
-        return Err(HubError::generic(format!(
-            "Upload of {rel} is not complete"
-        )));
-    }
-    Ok(path)
-}
-
 /// Relative names of the files below `dir` (dot files are internal and hidden).
 pub fn list_files(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();

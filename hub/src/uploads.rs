@@ -90,7 +90,7 @@ async fn raw_upload(
     ctx.method = "rawUpload";
     let dir = authorize_dir(&mut ctx, &rel).await;
     ctx.rollback().await;
-    let path = dir?.join(&p.filename);
+    let dir = dir?;
     let limits = &hub.config.limits;
     let (max_chunk, max_size) = (limits.max_upload_chunk, limits.max_upload_size);
     let timeout = std::time::Duration::from_secs_f64(limits.body_timeout_secs);
@@ -102,8 +102,9 @@ async fn raw_upload(
         })?;
     let len = body.len();
     let (overwrite, offset, verify) = (p.overwrite, p.offset, p.fileverify.clone());
+    let name = p.filename.clone();
     let at = tokio::task::spawn_blocking(move || {
-        let at = write_chunk(&path, offset, overwrite, &body, max_size)?;
+        let at = write_chunk(&dir, &name, offset, overwrite, &body, max_size)?;
         let digest = match verify.as_str() {
             "" => None,
             "adler32" => Some(adler32_hex(&body)),

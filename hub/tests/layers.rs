@@ -82,11 +82,7 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
 ];
 
 /// Files allowed what the rules below forbid, and why.
-const SQL_ELSEWHERE: &[(&str, &str)] = &[(
-    "run.rs",
-    "start-up bootstrap of the configured builder hosts, before any call context exists \
-     (moved here with quickstart's farm.rs; its SQL belongs in storage/hosts.rs)",
-)];
+const SQL_ELSEWHERE: &[(&str, &str)] = &[];
 const CASTS_ALLOWED: &[(&str, &str)] = &[];
 
 struct Src {

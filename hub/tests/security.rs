@@ -860,6 +860,189 @@ async fn task_lists_are_capped_and_priorities_checked() {
     assert_same(&before, &state(&farm).await, "priority probes");
 }
 
+/// Finding 8 for every list call: limit, offset, order and countOnly are done by the
+/// database under the server's cap, and an order field the listing does not offer (SQL
+/// text included) is a ParameterError.
+#[tokio::test]
+async fn every_list_call_pages_under_the_cap() {
+    let farm = Farm::start_with(|c| c.limits.max_list_rows = 3).await;
+    let admin = farm.admin().await;
+    for i in 0..5 {
+        let t = format!("cap-tag-{i}");
+        admin
+            .call("createTag", vec![t.as_str().into()])
+            .await
+            .unwrap();
+        admin
+            .call(
+                "packageListAdd",
+                vec![
+                    t.as_str().into(),
+                    format!("cap-pkg-{i}").into(),
+                    "kojiadmin".into(),
+                ],
+            )
+            .await
+            .unwrap();
+        admin
+            .call("createUser", vec![format!("cap-user-{i}").into()])
+            .await
+            .unwrap();
+    }
+    let anon = farm.anon();
+    let names = |v: &Value, key: &str| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.get(key).and_then(Value::as_str).unwrap().to_string())
+            .collect()
+    };
+    let opts = |pairs: &[(&str, Value)]| Value::Struct(kw(pairs));
+    // (method, args before queryOpts, the name field, how many rows exist at least)
+    let cases: Vec<(&str, Vec<Value>, &str)> = vec![
+        (
+            "listTags",
+            vec![Value::Nil, Value::Nil, true.into()],
+            "name",
+        ),
+        ("listPackages", vec![Value::Nil; 7], "package_name"),
+        ("listUsers", vec![0.into(), Value::Nil], "name"),
+    ];
+    for (method, pre, field) in cases {
+        let with = |q: Value| {
+            let mut a = pre.clone();
+            a.push(q);
+            a
+        };
+        let all = anon.call(method, with(Value::Nil)).await.unwrap();
+        assert_eq!(
+            all.as_array().unwrap().len(),
+            3,
+            "{method}: the server cap holds"
+        );
+        let n = anon
+            .call(method, with(opts(&[("countOnly", true.into())])))
+            .await
+            .unwrap()
+            .as_i64()
+            .unwrap();
+        assert!(n >= 5, "{method}: countOnly counts past the cap, got {n}");
+        let desc = anon
+            .call(
+                method,
+                with(opts(&[
+                    ("order", format!("-{field}").into()),
+                    ("limit", 2.into()),
+                ])),
+            )
+            .await
+            .unwrap();
+        let desc = names(&desc, field);
+        assert_eq!(desc.len(), 2, "{method}");
+        assert!(desc[0] > desc[1], "{method}: descending order {desc:?}");
+        let second = anon
+            .call(
+                method,
+                with(opts(&[
+                    ("order", format!("-{field}").into()),
+                    ("limit", 1.into()),
+                    ("offset", 1.into()),
+                ])),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            names(&second, field),
+            desc[1..].to_vec(),
+            "{method}: offset"
+        );
+        for bad in [
+            opts(&[("order", "name; DROP TABLE tag".into())]),
+            opts(&[("order", "no_such_field".into())]),
+            opts(&[("limit", (-1).into())]),
+            opts(&[("offset", "1".into())]),
+        ] {
+            let (code, msg) = fault(anon.call(method, with(bad)).await);
+            assert_eq!(code, codes::PARAMETER, "{method}: {msg}");
+            assert!(!msg.contains("syntax"), "{method}: {msg}");
+        }
+    }
+}
+
+/// `search` binds its pattern (SQL in a pattern is just text to match), pages under the
+/// cap, and refuses what it cannot search with a clear fault.
+#[tokio::test]
+async fn search_patterns_are_data() {
+    let farm = Farm::start_with(|c| c.limits.max_list_rows = 2).await;
+    let admin = farm.admin().await;
+    for t in ["srch-a", "srch-b", "srch-c", "Srch_d"] {
+        admin.call("createTag", vec![t.into()]).await.unwrap();
+    }
+    let anon = farm.anon();
+    let names = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.get("name").and_then(Value::as_str).unwrap().to_string())
+            .collect()
+    };
+    let search =
+        |terms: &str, how: &str, opts: Value| vec![terms.into(), "tag".into(), how.into(), opts];
+    let all = |o: &str| Value::Struct(kw(&[("order", o.into())]));
+    // glob is case-insensitive; `_` is a literal; the cap holds
+    let got = names(
+        anon.call("search", search("srch*", "glob", all("name")))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(got, ["Srch_d", "srch-a"]);
+    let got = names(
+        anon.call("search", search("srch?d", "glob", Value::Nil))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(got, ["Srch_d"]);
+    let got = names(
+        anon.call("search", search("srch-a%", "glob", Value::Nil))
+            .await
+            .unwrap(),
+    );
+    assert!(got.is_empty(), "% is not a wildcard in a glob: {got:?}");
+    let n = anon
+        .call(
+            "search",
+            search(
+                "^srch",
+                "regexp",
+                Value::Struct(kw(&[("countOnly", true.into())])),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n.as_i64(), Some(4));
+    let got = names(
+        anon.call("search", search("x' OR '1'='1", "exact", Value::Nil))
+            .await
+            .unwrap(),
+    );
+    assert!(got.is_empty(), "{got:?}");
+    let (code, msg) = fault(anon.call("search", search("(", "regexp", Value::Nil)).await);
+    assert_eq!(code, codes::PARAMETER, "{msg}");
+    let (code, msg) = fault(
+        anon.call("search", vec!["x".into(), "volume".into(), "glob".into()])
+            .await,
+    );
+    assert_eq!(code, codes::GENERIC, "{msg}");
+    assert!(msg.contains("No such search type: volume"), "{msg}");
+    let (_, msg) = fault(anon.call("search", search("", "glob", Value::Nil)).await);
+    assert!(msg.contains("empty search terms"), "{msg}");
+    let got = anon
+        .call("search", vec!["x*".into(), "win".into(), "glob".into()])
+        .await
+        .unwrap();
+    assert_eq!(got, Value::Array(vec![]));
+}
+
 /// The hub's resident high-water mark, from /proc.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -60,6 +60,14 @@ pub const TAG_BUILD: TaskKind = TaskKind {
     channel: DEFAULT_CHANNEL,
     runner: Runner::Builder,
 };
+/// Waits for other (non-child) tasks, then runs its task list as subtasks: the chain
+/// `moveAllBuilds` makes so that a package's builds arrive in their order.
+pub const DEPENDANT_TASK: TaskKind = TaskKind {
+    method: "dependantTask",
+    weight: 0.2,
+    channel: DEFAULT_CHANNEL,
+    runner: Runner::Builder,
+};
 /// A repo of a tag: `repoInit`, one `createrepo` per arch, `repoDone`.
 pub const NEW_REPO: TaskKind = TaskKind {
     method: "newRepo",
@@ -83,7 +91,15 @@ pub const WAITREPO: TaskKind = TaskKind {
 };
 
 /// Every kind, in no particular order.
-pub const ALL: &[TaskKind] = &[BUILD, BUILD_ARCH, TAG_BUILD, NEW_REPO, CREATEREPO, WAITREPO];
+pub const ALL: &[TaskKind] = &[
+    BUILD,
+    BUILD_ARCH,
+    TAG_BUILD,
+    DEPENDANT_TASK,
+    NEW_REPO,
+    CREATEREPO,
+    WAITREPO,
+];
 
 /// The kind of a method, if kkoji knows it.
 pub fn find(method: &str) -> Option<&'static TaskKind> {
@@ -116,6 +132,7 @@ mod tests {
             ("createrepo", 1.5),
             ("waitrepo", 0.2),
             ("tagBuild", 1.0),
+            ("dependantTask", 0.2),
             ("makeTaskSomething", 1.0),
             ("", 1.0),
         ] {
@@ -156,7 +173,14 @@ mod tests {
         methods.sort_unstable();
         assert_eq!(
             methods,
-            ["build", "buildArch", "createrepo", "newRepo", "tagBuild"]
+            [
+                "build",
+                "buildArch",
+                "createrepo",
+                "dependantTask",
+                "newRepo",
+                "tagBuild"
+            ]
         );
         assert_eq!(find("waitrepo").map(|k| k.runner), Some(Runner::KojidOnly));
         assert!(find("frobnicate").is_none());

@@ -4,8 +4,8 @@
 //! to weigh a task before taking it; [`runner`] looks up the handler and reports the
 //! outcome.
 //!
-//! One module per task kind ([`build`], [`build_arch`], [`tag_build`], [`new_repo`],
-//! [`createrepo`]); what several of them share is below them: [`buildroot`] (the repo a
+//! One module per task kind ([`build`], [`build_arch`], [`tag_build`], [`dependant`],
+//! [`new_repo`], [`createrepo`]); what several of them share is below them: [`buildroot`] (the repo a
 //! build uses, buildroots and BuildRequires), [`repos`] (the repos tree and repo states),
 //! [`subtasks`] (waiting for children), [`files`] (the SRPM, uploads) and [`context`]
 //! (what a handler gets and returns). Imports point from the table down to these, never
@@ -16,6 +16,7 @@ pub mod build_arch;
 pub mod buildroot;
 pub mod context;
 pub mod createrepo;
+pub mod dependant;
 pub mod files;
 pub mod new_repo;
 pub mod repos;

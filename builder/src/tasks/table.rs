@@ -10,7 +10,7 @@ use koji_protocol::Value;
 
 use crate::hub::OpenedTask;
 use crate::tasks::context::{TaskCtx, TaskError, TaskHandles};
-use crate::tasks::{build, build_arch, createrepo, new_repo, tag_build};
+use crate::tasks::{build, build_arch, createrepo, dependant, new_repo, tag_build};
 
 /// A running handler's future.
 pub type Outcome<'a> = Pin<Box<dyn Future<Output = Result<Value, TaskError>> + Send + 'a>>;
@@ -45,7 +45,7 @@ impl Handler {
 }
 
 /// The methods this builder runs.
-pub static HANDLERS: [Handler; 5] = [
+pub static HANDLERS: [Handler; 6] = [
     Handler {
         kind: &kinds::BUILD,
         run: |ctx, task, h| Box::pin(build::run(ctx, task, h)),
@@ -57,6 +57,10 @@ pub static HANDLERS: [Handler; 5] = [
     Handler {
         kind: &kinds::TAG_BUILD,
         run: |ctx, task, _| Box::pin(tag_build::run(ctx, task)),
+    },
+    Handler {
+        kind: &kinds::DEPENDANT_TASK,
+        run: |ctx, task, h| Box::pin(dependant::run(ctx, task, h)),
     },
     Handler {
         kind: &kinds::NEW_REPO,
@@ -93,6 +97,7 @@ mod tests {
         assert_eq!(weight("build"), 0.2);
         assert_eq!(weight("buildArch"), 1.5);
         assert_eq!(weight("tagBuild"), 1.0);
+        assert_eq!(weight("dependantTask"), 0.2);
         assert_eq!(weight("newRepo"), 0.1);
         assert_eq!(weight("createrepo"), 1.5);
         assert_eq!(weight("other"), 1.0);
@@ -112,7 +117,14 @@ mod tests {
         assert_eq!(ours, shared);
         assert_eq!(
             ours,
-            ["build", "buildArch", "createrepo", "newRepo", "tagBuild"]
+            [
+                "build",
+                "buildArch",
+                "createrepo",
+                "dependantTask",
+                "newRepo",
+                "tagBuild"
+            ]
         );
         assert!(find("waitrepo").is_none());
         assert!(find("buildArch").is_some());

@@ -12,14 +12,15 @@ use crate::ident::Ident;
 use crate::storage::buildroots as store;
 use crate::storage::builds::{self as rpms, NewRpm};
 
-pub use crate::storage::buildroots::{Buildroot, BuildrootFilter, state};
+pub use crate::storage::buildroots::{BUILDROOT_ORDER, Buildroot, BuildrootFilter, state};
+use crate::storage::{Page, Paged};
 
 /// Most packages one report may name (a full Fedora buildroot has about 400).
 pub const MAX_LIST: usize = 20_000;
 
 /// listBuildroots.
-pub async fn list(c: &mut Ctx, f: &BuildrootFilter) -> HResult<Vec<Buildroot>> {
-    Ok(store::list(c.db().await?, f).await?)
+pub async fn list(c: &mut Ctx, f: &BuildrootFilter, page: &Page) -> HResult<Paged<Buildroot>> {
+    Ok(store::list(c.db().await?, f, page).await?)
 }
 
 /// host.newBuildRoot: a buildroot of the host on a repo that is not deleted (with

@@ -13,7 +13,10 @@ use crate::storage::builds as store;
 use crate::{safefs, topdir};
 use std::path::{Path, PathBuf};
 
-pub use crate::storage::builds::{Build, BuildFilter, ListedRpm, Rpm, state};
+pub use crate::storage::builds::{
+    BUILD_ORDER, Build, BuildFilter, ListedRpm, RPM_ORDER, Rpm, state,
+};
+use crate::storage::{Page, Paged};
 
 /// How a caller names a build.
 #[derive(Debug, Clone)]
@@ -47,8 +50,8 @@ pub async fn find(c: &mut Ctx, r: &BuildRef) -> HResult<Option<Build>> {
 }
 
 /// listBuilds.
-pub async fn list(c: &mut Ctx, f: &BuildFilter) -> HResult<Vec<Build>> {
-    Ok(store::list(c.db().await?, f).await?)
+pub async fn list(c: &mut Ctx, f: &BuildFilter, page: &Page) -> HResult<Paged<Build>> {
+    Ok(store::list(c.db().await?, f, page).await?)
 }
 
 /// cancelBuild: the owner or an admin cancels a BUILDING build and its task tree. False
@@ -318,57 +321,6 @@ pub async fn require(c: &mut Ctx, r: &BuildRef, shown: &str) -> HResult<Build> {
         .ok_or_else(|| HubError::generic(format!("No such build: {shown}")))
 }
 
-/// host.tagBuild: the host tags a COMPLETE build for `owner`, the owner of the task it
-/// holds. As Koji: `force` counts only when that owner is an admin; the locked-tag and
-/// package-list rules apply to everyone else. With `from`, the build leaves that tag.
-pub async fn host_tag(
-    c: &mut Ctx,
-    owner: i32,
-    tag: (i32, &str),
-    b: &Build,
-    force: bool,
-    from: Option<&Ident>,
-) -> HResult<()> {
-    let (tag_id, tag_name) = tag;
-    let owner_admin = super::users::is_admin(c, owner).await?;
-    let force = force && owner_admin;
-    if b.state != state::COMPLETE {
-        return Err(HubError::tag(format!(
-            "build {} not complete: state {}",
-            b.nvr(),
-            b.state
-        )));
-    }
-    if super::tags::locked(c, tag_id).await? && !force {
-        return Err(HubError::tag(format!("tag {tag_name} is locked")));
-    }
-    if !force && !super::packages::allowed(c, tag_id, &b.name).await? {
-        return Err(HubError::tag(format!(
-            "package {} not in list for tag {tag_name}",
-            b.name
-        )));
-    }
-    if store::is_tagged(c.db().await?, b.id, tag_id).await? {
-        return Err(HubError::tag(format!(
-            "build {} already tagged ({tag_name})",
-            b.nvr()
-        )));
-    }
-    if let Some(from) = from {
-        let (from_id, _) = get(c, Named::Tag, from).await?;
-        let s = c.stamp().await?;
-        store::untag(c.db().await?, b.id, from_id, s).await?;
-    }
-    let ev = c.event().await?;
-    let s = crate::storage::Stamp {
-        event: ev,
-        user: Some(owner),
-    };
-    store::tag(c.db().await?, b.id, tag_id, s).await?;
-    tracing::info!(build = b.id, tag = %tag_name, "build tagged");
-    Ok(())
-}
-
 /// A build tagged in a tag (reached through inheritance, possibly).
 #[derive(Debug, Clone)]
 pub struct TaggedBuild {
@@ -378,7 +330,9 @@ pub struct TaggedBuild {
 }
 
 /// Tagged builds of a tag as of `event` (optionally through inheritance, of one package,
-/// only the latest of each package), newest tagging first.
+/// only the latest of each package), newest tagging first. As Koji's `readTaggedBuilds`,
+/// a build whose package the tag does not list (through inheritance), or blocks, is left
+/// out: the package list wins over a stray tagging.
 pub async fn tagged(
     c: &mut Ctx,
     tag: i32,
@@ -392,12 +346,18 @@ pub async fn tagged(
     } else {
         vec![(tag, Vec::new())]
     };
+    let listed: std::collections::HashMap<i32, bool> =
+        super::packages::of_tag(c, tag, event, true, false)
+            .await?
+            .into_iter()
+            .map(|l| (l.package_id, l.blocked))
+            .collect();
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for (t, filters) in order {
         let tag_name = get(c, Named::Tag, &Ident::Id(t)).await?.1;
         for b in store::tagged(c.db().await?, t, event, package).await? {
-            if !filters_pass(&filters, &b.name) {
+            if !filters_pass(&filters, &b.name) || listed.get(&b.package_id) != Some(&false) {
                 continue;
             }
             if latest && !seen.insert(b.name.clone()) {
@@ -420,8 +380,9 @@ pub async fn list_rpms(
     buildroot: Option<i32>,
     arches: Option<&[String]>,
     component_of: Option<i32>,
-) -> HResult<Vec<ListedRpm>> {
-    Ok(store::list_rpms(c.db().await?, build, buildroot, arches, component_of).await?)
+    page: &Page,
+) -> HResult<Paged<ListedRpm>> {
+    Ok(store::list_rpms(c.db().await?, build, buildroot, arches, component_of, page).await?)
 }
 
 /// RPMs of these builds (with some arches), by id.
@@ -527,31 +488,6 @@ pub async fn next_release_of(c: &mut Ctx, name: &str, version: &str, incr: i64) 
             release.unwrap_or_default()
         ))
     })
-}
-
-/// A builder's report on the outcome of a tag operation (recorded; no mail is sent).
-#[allow(clippy::too_many_arguments)]
-pub async fn record_tag_notification(
-    c: &mut Ctx,
-    host: i32,
-    ok: bool,
-    tag: Option<i32>,
-    from: Option<i32>,
-    build: i32,
-    user: i32,
-    msg: &str,
-) -> HResult<()> {
-    c.mark_write();
-    store::insert_tag_notification(c.db().await?, ok, tag, from, build, user, msg, host)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-                HubError::generic("tagNotification names an unknown build or user")
-            }
-            _ => HubError::Db(e),
-        })?;
-    tracing::info!(host, ok, "tag notification recorded");
-    Ok(())
 }
 
 #[cfg(test)]

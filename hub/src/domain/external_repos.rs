@@ -8,7 +8,8 @@ use crate::error::{HResult, HubError};
 use crate::ident::Ident;
 use crate::storage::external_repos as store;
 
-pub use crate::storage::external_repos::{ExternalRepo, TagLink};
+pub use crate::storage::external_repos::{EXTERNAL_REPO_ORDER, ExternalRepo, TagLink};
+use crate::storage::{Page, Paged};
 
 pub const MERGE_MODES: &[&str] = &["koji", "simple", "bare"];
 
@@ -36,14 +37,16 @@ pub async fn list(
     ident: Option<&Ident>,
     url: Option<&str>,
     event: Option<i64>,
-) -> HResult<Vec<ExternalRepo>> {
-    Ok(store::list(c.db().await?, ident, url, event).await?)
+    page: &Page,
+) -> HResult<Paged<ExternalRepo>> {
+    Ok(store::list(c.db().await?, ident, url, event, page).await?)
 }
 
 /// The current repo named by `ident`; "No such repo" otherwise.
 pub async fn require(c: &mut Ctx, ident: &Ident) -> HResult<ExternalRepo> {
-    list(c, Some(ident), None, None)
+    list(c, Some(ident), None, None, &Page::default())
         .await?
+        .into_rows()
         .pop()
         .ok_or_else(|| HubError::generic(format!("No such repo: {ident}")))
 }
@@ -52,9 +55,16 @@ pub async fn require(c: &mut Ctx, ident: &Ident) -> HResult<ExternalRepo> {
 pub async fn create(c: &mut Ctx, name: &str, url: &str) -> HResult<ExternalRepo> {
     crate::names::check_internal(name)?;
     let url = normalize_url(url)?;
-    if !list(c, Some(&Ident::Name(name.to_string())), None, None)
-        .await?
-        .is_empty()
+    if !list(
+        c,
+        Some(&Ident::Name(name.to_string())),
+        None,
+        None,
+        &Page::default(),
+    )
+    .await?
+    .into_rows()
+    .is_empty()
     {
         return Err(HubError::generic(format!(
             "An external repo named \"{name}\" already exists"

@@ -7,7 +7,8 @@ use crate::ident::Ident;
 use crate::storage::{hosts as store, users};
 use chrono::{DateTime, Utc};
 
-pub use crate::storage::hosts::{Channel, Host, HostConfig, HostFilter};
+pub use crate::storage::hosts::{Channel, HOST_ORDER, Host, HostConfig, HostFilter};
+use crate::storage::{Page, Paged};
 
 pub async fn get_host(c: &mut Ctx, ident: &Ident, event: Option<i64>) -> HResult<Option<Host>> {
     Ok(store::get(c.db().await?, ident, event).await?)
@@ -121,8 +122,8 @@ pub async fn set_enabled(c: &mut Ctx, host: i32, enabled: bool) -> HResult<()> {
 }
 
 /// listHosts, ordered by `order` (columns checked by the caller).
-pub async fn list(c: &mut Ctx, f: &HostFilter, order: Option<&str>) -> HResult<Vec<Host>> {
-    Ok(store::list(c.db().await?, f, order).await?)
+pub async fn list(c: &mut Ctx, f: &HostFilter, page: &Page) -> HResult<Paged<Host>> {
+    Ok(store::list(c.db().await?, f, page).await?)
 }
 
 /// When a host last checked in.

@@ -7,26 +7,32 @@
 
 pub mod buildroots;
 pub mod builds;
+pub mod channels;
 pub mod events;
 pub mod external_repos;
+pub mod groups;
 pub mod hosts;
 pub mod packages;
 pub mod policy;
 pub mod repos;
 pub mod scheduler;
+pub mod search;
 pub mod sessions;
+pub mod tagging;
 pub mod tags;
 pub mod targets;
+pub mod task_admin;
 pub mod tasks;
 pub mod uploads;
 pub mod users;
+pub mod volumes;
 
 use crate::ctx::Ctx;
 use crate::error::{HResult, HubError};
 use crate::ident::Ident;
 use crate::storage;
 
-pub use crate::storage::Named;
+pub use crate::storage::{Named, Page, Paged};
 
 /// (id, name) of a row named by id or name, or None.
 pub async fn find(c: &mut Ctx, kind: Named, ident: &Ident) -> HResult<Option<(i32, String)>> {

@@ -8,7 +8,8 @@ use crate::ident::Ident;
 use crate::storage::packages as store;
 use std::collections::HashSet;
 
-pub use crate::storage::packages::Listing;
+pub use crate::storage::packages::{Listing, PACKAGE_ORDER};
+use crate::storage::{Page, Paged};
 
 /// The id of the package `name`, created if it does not exist yet.
 pub async fn ensure(c: &mut Ctx, name: &str) -> HResult<i32> {
@@ -28,9 +29,13 @@ pub async fn get_or_create(c: &mut Ctx, ident: &Ident) -> HResult<(i32, String)>
     }
 }
 
-/// (id, name) of every package whose name is LIKE `like`, by name.
-pub async fn list_all(c: &mut Ctx, like: Option<&str>) -> HResult<Vec<(i32, String)>> {
-    Ok(store::list(c.db().await?, like).await?)
+/// (id, name) of every package whose name is LIKE `like`, by name; one page.
+pub async fn list_all(
+    c: &mut Ctx,
+    like: Option<&str>,
+    page: &Page,
+) -> HResult<Paged<(i32, String)>> {
+    Ok(store::list(c.db().await?, like, page).await?)
 }
 
 /// The package list of one tag (or of every tag) as of `event`.

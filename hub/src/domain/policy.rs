@@ -63,6 +63,15 @@ pub async fn evaluate(c: &mut Ctx, name: &str, data: &Struct) -> HResult<Option<
             _ => deny("only admins may build from a repo id"),
         },
         "build_from_scm" => deny("building from SCM is not enabled on this hub"),
+        // kkoji's fixed `tag` rule (see domain/tagging.rs)
+        "tag" => match policy_user(c, data).await? {
+            Some(u) => match super::tagging::policy_rule_for_data(c, u, data).await? {
+                Some(Ok(())) => allow(""),
+                Some(Err(reason)) => deny(&reason),
+                None => deny("unknown tag operation"),
+            },
+            None => deny("no user"),
+        },
         _ => return Ok(None),
     }))
 }

@@ -118,6 +118,62 @@ impl Slot {
     }
 }
 
+/// Why a FREE task was not given to anyone in a pass: what `koji scheduler-logs` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wait {
+    /// No enabled host is in the task's channel.
+    NoHostInChannel,
+    /// Hosts are in the channel, but none builds the task's arch.
+    NoHostForArch,
+    /// Every host that could take it refused it (or is barred by a recent soft refusal).
+    Refused,
+    /// Hosts that could take it are not ready (not checking in, or over their load).
+    NotReady,
+    /// Hosts that could take it are full (capacity or maxjobs) or got other tasks first.
+    Busy,
+}
+
+impl Wait {
+    pub fn message(self) -> &'static str {
+        match self {
+            Wait::NoHostInChannel => "Task waits: no enabled host is in its channel",
+            Wait::NoHostForArch => "Task waits: no enabled host in its channel builds its arch",
+            Wait::Refused => "Task waits: every host that could take it refused it",
+            Wait::NotReady => "Task waits: the hosts that could take it are not ready",
+            Wait::Busy => "Task waits: the hosts that could take it are busy",
+        }
+    }
+}
+
+/// Why `t` waits, given the hosts (the pass left it unassigned). Tasks of one channel and
+/// arch with no refusals share one answer, so a queue of thousands costs one look at the
+/// hosts per kind, not per task.
+pub fn why_waiting(hosts: &[Host], t: &Task, s: &Settings) -> Wait {
+    let retry = s.soft_refusal_retry.min(s.soft_refusal_timeout);
+    let enabled = || hosts.iter().filter(|h| h.enabled);
+    if !enabled().any(|h| h.channels.contains(&t.channel_id)) {
+        return Wait::NoHostInChannel;
+    }
+    let can = |h: &&Host| {
+        h.channels.contains(&t.channel_id) && (t.arch == "noarch" || h.arches.contains(&t.arch))
+    };
+    if !enabled().any(|h| can(&h)) {
+        return Wait::NoHostForArch;
+    }
+    let barred = |h: &&Host| {
+        t.refusals
+            .iter()
+            .any(|r| r.host == h.id && (!r.soft || r.age < retry))
+    };
+    if enabled().filter(can).all(|h| barred(&h)) {
+        return Wait::Refused;
+    }
+    if !enabled().filter(can).any(|h| h.ready && !barred(&h)) {
+        return Wait::NotReady;
+    }
+    Wait::Busy
+}
+
 /// The assignments of one pass: host id → task ids, in the order they were given.
 pub fn assign(hosts: &[Host], tasks: &[Task], s: &Settings) -> BTreeMap<i32, Vec<i32>> {
     let mut slots: Vec<Slot> = hosts
@@ -209,6 +265,41 @@ mod tests {
 
     fn given(out: &BTreeMap<i32, Vec<i32>>, host: i32) -> Vec<i32> {
         out.get(&host).cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn waiting_tasks_say_why() {
+        let s = &SETTINGS;
+        let t = task(10, 1.0);
+        let mut other = host(1, 4.0);
+        other.channels = vec![2];
+        assert_eq!(why_waiting(&[other], &t, s), Wait::NoHostInChannel);
+        let mut arm = host(1, 4.0);
+        arm.arches = vec!["aarch64".into()];
+        assert_eq!(
+            why_waiting(std::slice::from_ref(&arm), &t, s),
+            Wait::NoHostForArch
+        );
+        let mut noarch = task(11, 1.0);
+        noarch.arch = "noarch".into();
+        assert_eq!(why_waiting(&[arm], &noarch, s), Wait::Busy);
+        let mut refused = task(12, 1.0);
+        refused.refusals = vec![Refusal {
+            host: 1,
+            soft: false,
+            age: 0.0,
+        }];
+        assert_eq!(why_waiting(&[host(1, 4.0)], &refused, s), Wait::Refused);
+        let mut unready = host(1, 4.0);
+        unready.ready = false;
+        assert_eq!(why_waiting(&[unready], &t, s), Wait::NotReady);
+        assert_eq!(
+            why_waiting(&[busy(host(1, 1.0), &[1.0])], &t, s),
+            Wait::Busy
+        );
+        let mut off = host(1, 4.0);
+        off.enabled = false;
+        assert_eq!(why_waiting(&[off], &t, s), Wait::NoHostInChannel);
     }
 
     #[test]

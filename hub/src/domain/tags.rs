@@ -8,7 +8,8 @@ use crate::storage::tags as store;
 use koji_protocol::{Struct, Value};
 use std::collections::HashSet;
 
-pub use crate::storage::tags::{Link, LinkRow, Tag, TagConfig};
+pub use crate::storage::tags::{Link, LinkRow, TAG_ORDER, Tag, TagConfig};
+use crate::storage::{Page, Paged};
 
 /// The tag named by `ident` as of `event` (None = now).
 pub async fn get_tag(c: &mut Ctx, ident: &Ident, event: Option<i64>) -> HResult<Option<Tag>> {
@@ -190,6 +191,7 @@ pub async fn delete(c: &mut Ctx, tag: i32) -> HResult<()> {
     }
     let s = c.stamp().await?;
     store::revoke_all(c.db().await?, tag, s).await?;
+    crate::storage::groups::revoke_all(c.db().await?, tag, s).await?;
     Ok(())
 }
 
@@ -199,9 +201,9 @@ pub async fn list(
     like: Option<&str>,
     package: Option<i32>,
     build: Option<i32>,
-    order: &str,
-) -> HResult<Vec<Tag>> {
-    Ok(store::list(c.db().await?, like, package, build, order).await?)
+    page: &Page,
+) -> HResult<Paged<Tag>> {
+    Ok(store::list(c.db().await?, like, package, build, page).await?)
 }
 
 /// Direct links of a tag (to its parents, or with `reverse` to its children), by priority.

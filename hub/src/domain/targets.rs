@@ -6,7 +6,8 @@ use crate::error::{HResult, HubError};
 use crate::ident::Ident;
 use crate::storage::targets as store;
 
-pub use crate::storage::targets::Target;
+pub use crate::storage::targets::{TARGET_ORDER, Target};
+use crate::storage::{Page, Paged};
 
 /// Targets as of `event`: all, the one named by `ident`, or those with the given tags.
 pub async fn list(
@@ -15,13 +16,17 @@ pub async fn list(
     event: Option<i64>,
     build_tag: Option<i32>,
     dest_tag: Option<i32>,
-) -> HResult<Vec<Target>> {
-    Ok(store::list(c.db().await?, ident, event, build_tag, dest_tag).await?)
+    page: &Page,
+) -> HResult<Paged<Target>> {
+    Ok(store::list(c.db().await?, ident, event, build_tag, dest_tag, page).await?)
 }
 
 /// The current target named by `ident`.
 pub async fn find_target(c: &mut Ctx, ident: &Ident) -> HResult<Option<Target>> {
-    Ok(list(c, Some(ident), None, None, None).await?.pop())
+    Ok(list(c, Some(ident), None, None, None, &Page::default())
+        .await?
+        .into_rows()
+        .pop())
 }
 
 /// createBuildTarget. A deleted target keeps its row (history): creating it again reuses

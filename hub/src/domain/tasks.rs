@@ -10,7 +10,10 @@ use crate::error::{HResult, HubError};
 use crate::storage::{calls, tasks as store};
 use koji_protocol::{Limits, Value, decode_call, encode_call};
 
-pub use crate::storage::tasks::{ListedTask, Offer, Task, TaskCond, TaskState, TimeBound};
+pub use crate::storage::tasks::{
+    ListedTask, Offer, TASK_ORDER, Task, TaskCond, TaskState, TimeBound,
+};
+use crate::storage::{Page, Paged};
 
 /// Koji's default priority; lower numbers run first.
 pub const PRIO_DEFAULT: i64 = 20;
@@ -181,18 +184,8 @@ pub async fn assert_can_cancel(c: &mut Ctx, id: i32) -> HResult<()> {
 
 /// listTasks: one page of the tasks matching `conds`, ordered by `order` (columns of the
 /// task table, checked by the caller).
-pub async fn list(
-    c: &mut Ctx,
-    conds: &[TaskCond],
-    order: &str,
-    page: &str,
-) -> HResult<Vec<ListedTask>> {
-    Ok(store::list(c.db().await?, conds, order, page).await?)
-}
-
-/// listTasks(countOnly).
-pub async fn count(c: &mut Ctx, conds: &[TaskCond], order: &str, page: &str) -> HResult<i64> {
-    Ok(store::count(c.db().await?, conds, order, page).await?)
+pub async fn list(c: &mut Ctx, conds: &[TaskCond], page: &Page) -> HResult<Paged<ListedTask>> {
+    Ok(store::list(c.db().await?, conds, page).await?)
 }
 
 /// The tasks assigned to a host, in the order it should take them.
@@ -245,8 +238,8 @@ pub async fn finish(
         let why = fault_text.unwrap_or_else(|| "newRepo task failed".into());
         super::repos::task_failed(c, id, &format!("task {id} failed: {why}")).await?;
     }
-    let dir = crate::topdir::task_dir(&c.hub().config.topdir, i64::from(id));
-    super::uploads::clear_markers(&dir);
+    let rel = std::path::Path::new("work").join(crate::topdir::task_rel(i64::from(id)));
+    super::uploads::clear_markers(&c.hub().config.topdir, &rel);
     notify(c).await?;
     tracing::info!(task = id, host, state = state.code(), "task finished");
     Ok(())

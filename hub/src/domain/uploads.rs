@@ -5,9 +5,10 @@
 
 use crate::ctx::Ctx;
 use crate::error::{HResult, HubError};
+use crate::safefs;
 use crate::topdir;
+use std::ffi::OsStr;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub fn check_filename(name: &str) -> HResult<()> {
@@ -19,14 +20,71 @@ pub fn check_filename(name: &str) -> HResult<()> {
     Ok(())
 }
 
+/// An upload directory, `work/<rel>`, reached without following any symlink: every file
+/// of the upload is opened from this descriptor, one name at a time.
+pub struct UploadDir {
+    fd: std::os::fd::OwnedFd,
+    /// Relative to `work/`, for messages (never the server's absolute path).
+    pub rel: PathBuf,
+}
+
+fn fs_error(what: &str, rel: &Path, e: nix::errno::Errno) -> HubError {
+    tracing::warn!(dir = %rel.display(), error = %e, "upload: {what}");
+    HubError::generic(format!("{what}: {}", rel.display()))
+}
+
+impl UploadDir {
+    /// The existing directory, or None (nothing is created).
+    pub fn find(c: &Ctx, rel: &Path) -> HResult<Option<UploadDir>> {
+        let tree = safefs::Tree::open(&c.hub().config.topdir)?;
+        match tree.dir(Some(&Path::new("work").join(rel))) {
+            Ok(fd) => Ok(Some(UploadDir {
+                fd,
+                rel: rel.to_path_buf(),
+            })),
+            Err(nix::errno::Errno::ENOENT) => Ok(None),
+            Err(e) => Err(fs_error("Invalid upload directory", rel, e)),
+        }
+    }
+
+    fn create(c: &Ctx, rel: &Path) -> HResult<UploadDir> {
+        let tree = safefs::Tree::open(&c.hub().config.topdir)?;
+        let fd = tree
+            .mkdirs(&Path::new("work").join(rel))
+            .map_err(|e| fs_error("Invalid upload directory", rel, e))?;
+        Ok(UploadDir {
+            fd,
+            rel: rel.to_path_buf(),
+        })
+    }
+
+    /// What `name` is in this directory (None when absent); a symlink is itself.
+    pub fn stat(&self, name: &str) -> Option<nix::sys::stat::FileStat> {
+        safefs::at::stat(&self.fd, OsStr::new(name)).ok()
+    }
+
+    /// `name` opened for reading; a regular file only.
+    pub fn open(&self, name: &str) -> HResult<std::fs::File> {
+        safefs::at::open_read(&self.fd, OsStr::new(name))
+            .map_err(|e| fs_error("Not a regular file", &self.rel.join(name), e))
+    }
+
+    /// The upload of `name` is complete: its marker goes.
+    pub fn confirm(&self, name: &str) {
+        let marker = topdir::upload_marker(Path::new(name));
+        if let Err(e) = safefs::at::remove(&self.fd, marker.as_os_str()) {
+            tracing::warn!(dir = %self.rel.display(), %name, error = %e, "cannot drop upload marker");
+        }
+    }
+}
+
 /// Where an upload may go, and who may write there: task directories belong to the host
 /// holding that task OPEN; any other directory to its first uploader (a `.user` file).
-pub async fn authorize_dir(c: &mut Ctx, rel: &Path) -> HResult<PathBuf> {
+pub async fn authorize_dir(c: &mut Ctx, rel: &Path) -> HResult<UploadDir> {
     let comps: Vec<String> = rel
         .components()
         .map(|x| x.as_os_str().to_string_lossy().into_owned())
         .collect();
-    let dir = topdir::work(&c.hub().config.topdir).join(rel);
     let uid = c.assert_login()?.user_id;
     if comps.first().map(String::as_str) == Some("tasks") {
         // a number no task can have names no task (never, wrapped, some other task)
@@ -43,68 +101,53 @@ pub async fn authorize_dir(c: &mut Ctx, rel: &Path) -> HResult<PathBuf> {
                 rel.display()
             )));
         }
-        return Ok(dir);
+        return UploadDir::create(c, rel);
     }
-    let marker = dir.join(".user");
-    match std::fs::read_to_string(&marker) {
-        Ok(owner) if owner.trim() == uid.to_string() => {}
-        Ok(_) => {
-            return Err(HubError::generic(format!(
-                "Invalid upload directory, not owner: {}",
-                rel.display()
-            )));
-        }
-        Err(_) => {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| HubError::generic(format!("cannot create upload directory: {e}")))?;
-            write_atomic(&marker, uid.to_string().as_bytes())
-                .map_err(|e| HubError::generic(format!("cannot claim upload directory: {e}")))?;
-        }
+    let dir = UploadDir::create(c, rel)?;
+    let me = uid.to_string();
+    let owner = OsStr::new(".user");
+    let claimed = match safefs::at::create_new(&dir.fd, owner, me.as_bytes()) {
+        Ok(()) => return Ok(dir),
+        Err(nix::errno::Errno::EEXIST) => safefs::at::read(&dir.fd, owner),
+        Err(e) => Err(e),
+    }
+    .map_err(|e| fs_error("cannot claim upload directory", rel, e))?;
+    if String::from_utf8_lossy(&claimed).trim() != me {
+        return Err(HubError::generic(format!(
+            "Invalid upload directory, not owner: {}",
+            rel.display()
+        )));
     }
     Ok(dir)
 }
 
-fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)
-}
-
-/// Append/overwrite one chunk under an exclusive non-blocking lock. Returns the offset the
-/// chunk was written at.
+/// Append/overwrite one chunk of `name` under an exclusive non-blocking lock. Returns the
+/// offset the chunk was written at.
 pub fn write_chunk(
-    path: &Path,
+    dir: &UploadDir,
+    name: &str,
     offset: i64,
     overwrite: bool,
     data: &[u8],
     max_size: u64,
 ) -> HResult<i64> {
-    let shown = path.file_name().unwrap_or_default().to_string_lossy();
-    if let Ok(m) = std::fs::symlink_metadata(path)
-        && !m.file_type().is_file()
-    {
-        return Err(HubError::generic(format!(
-            "destination not a file: {shown}"
-        )));
+    let shown = name;
+    match dir.stat(name) {
+        Some(st) if !safefs::at::is_file(&st) => {
+            return Err(HubError::generic(format!(
+                "destination not a file: {shown}"
+            )));
+        }
+        None if offset > 0 => {
+            // a new file starts at 0: nothing is created for a chunk that cannot be written
+            return Err(HubError::generic(format!(
+                "Invalid upload offset {offset}: the file has 0 bytes"
+            )));
+        }
+        _ => {}
     }
-    if offset > 0 && std::fs::symlink_metadata(path).is_err() {
-        // a new file starts at 0: nothing is created for a chunk that cannot be written
-        return Err(HubError::generic(format!(
-            "Invalid upload offset {offset}: the file has 0 bytes"
-        )));
-    }
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| HubError::generic(format!("cannot create directory: {e}")))?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| HubError::generic(format!("cannot open upload file: {e}")))?;
+    let file = safefs::at::open_rw(&dir.fd, OsStr::new(name))
+        .map_err(|e| fs_error("cannot open upload file", &dir.rel.join(name), e))?;
     let mut file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
         .map_err(|(_, e)| HubError::Lock(format!("upload file is locked ({e}): {shown}")))?;
     let len = i64::try_from(
@@ -125,7 +168,7 @@ pub fn write_chunk(
             "Invalid upload offset {offset}: the file has {len} bytes"
         )));
     } else if overwrite {
-        file.set_len(offset as u64)
+        file.set_len(u64::try_from(offset).unwrap_or(0))
             .map_err(|e| HubError::generic(e.to_string()))?;
         offset
     } else if offset == 0 && len > 0 {
@@ -146,8 +189,9 @@ pub fn write_chunk(
         )));
     }
     if at == 0 {
-        std::fs::write(topdir::upload_marker(path), b"")
-            .map_err(|e| HubError::generic(format!("cannot mark upload: {e}")))?;
+        let marker = topdir::upload_marker(Path::new(name));
+        safefs::at::open_rw(&dir.fd, marker.as_os_str())
+            .map_err(|e| fs_error("cannot mark upload", &dir.rel.join(name), e))?;
     }
     file.seek(SeekFrom::Start(u64::try_from(at).unwrap_or(0)))
         .and_then(|_| file.write_all(data))
@@ -162,8 +206,8 @@ pub fn adler32_hex(data: &[u8]) -> String {
     format!("{:08x}", a.checksum())
 }
 
-pub fn digest_file(path: &Path, kind: &str) -> HResult<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| HubError::generic(e.to_string()))?;
+/// The digest of an open file (read from the start).
+pub fn digest_file(mut f: std::fs::File, kind: &str) -> HResult<String> {
     let mut buf = vec![0u8; 1 << 20];
     match kind {
         "adler32" => {
@@ -199,22 +243,19 @@ pub fn digest_file(path: &Path, kind: &str) -> HResult<String> {
     }
 }
 
-/// Drop the upload markers under a task's work dir: the host declared its output complete.
-pub fn clear_markers(dir: &Path) {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(e.path());
-            } else if name.starts_with('.') && name.ends_with(".uploading") {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
+/// Drop the upload markers under a task's work dir (relative to the topdir): the host
+/// declared its output complete.
+pub fn clear_markers(topdir: &Path, task_dir: &Path) {
+    let Ok(tree) = safefs::Tree::open(topdir) else {
+        return;
+    };
+    let Ok(fd) = tree.dir(Some(task_dir)) else {
+        return;
+    };
+    safefs::at::remove_below(fd, &|name| {
+        let n = name.to_string_lossy();
+        n.starts_with('.') && n.ends_with(".uploading")
+    });
 }
 
 #[cfg(test)]
@@ -228,24 +269,71 @@ mod tests {
         assert_eq!(adler32_hex(b""), "00000001");
     }
 
+    fn dir_at(top: &Path, rel: &str) -> UploadDir {
+        let tree = safefs::Tree::open(top).unwrap();
+        UploadDir {
+            fd: tree.mkdirs(&Path::new("work").join(rel)).unwrap(),
+            rel: PathBuf::from(rel),
+        }
+    }
+
     #[test]
     fn chunks_append_and_refuse_gaps() {
         let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("x.src.rpm");
-        assert_eq!(write_chunk(&f, 0, true, b"abc", 1 << 20).unwrap(), 0);
+        let dir = dir_at(d.path(), "cli-build/u");
+        let f = d.path().join("work/cli-build/u/x.src.rpm");
+        let w = |off, ow, data: &[u8], max| write_chunk(&dir, "x.src.rpm", off, ow, data, max);
+        assert_eq!(w(0, true, b"abc", 1 << 20).unwrap(), 0);
         assert!(topdir::upload_marker(&f).exists());
-        assert_eq!(write_chunk(&f, 3, true, b"def", 1 << 20).unwrap(), 3);
+        assert_eq!(w(3, true, b"def", 1 << 20).unwrap(), 3);
         assert_eq!(std::fs::read(&f).unwrap(), b"abcdef");
-        assert!(write_chunk(&f, 10, false, b"zz", 1 << 20).is_err());
-        assert!(write_chunk(&f, 0, false, b"zz", 1 << 20).is_err());
-        assert_eq!(write_chunk(&f, -1, false, b"g", 1 << 20).unwrap(), 6);
+        assert!(w(10, false, b"zz", 1 << 20).is_err());
+        assert!(w(0, false, b"zz", 1 << 20).is_err());
+        assert_eq!(w(-1, false, b"g", 1 << 20).unwrap(), 6);
         // overwrite truncates at the offset (a retried chunk)
-        assert_eq!(write_chunk(&f, 3, true, b"XY", 1 << 20).unwrap(), 3);
+        assert_eq!(w(3, true, b"XY", 1 << 20).unwrap(), 3);
         assert_eq!(std::fs::read(&f).unwrap(), b"abcXY");
         // never past the end (no sparse growth), never past the cap
-        assert!(write_chunk(&f, 1 << 40, true, b"z", 1 << 20).is_err());
-        assert!(write_chunk(&f, 5, false, b"123456", 10).is_err());
+        assert!(w(1 << 40, true, b"z", 1 << 20).is_err());
+        assert!(w(5, false, b"123456", 10).is_err());
         assert_eq!(std::fs::read(&f).unwrap(), b"abcXY");
+        dir.confirm("x.src.rpm");
+        assert!(!topdir::upload_marker(&f).exists());
+    }
+
+    #[test]
+    fn uploads_never_pass_through_a_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let top = d.path().join("top");
+        std::fs::create_dir_all(top.join("work/cli-build")).unwrap();
+        std::fs::create_dir_all(top.join("packages/foo")).unwrap();
+        std::fs::write(top.join("packages/foo/a.rpm"), "released").unwrap();
+        // a directory link (the kind repo toplinks are) and a file link inside an upload dir
+        std::os::unix::fs::symlink(top.join("packages/foo"), top.join("work/cli-build/via"))
+            .unwrap();
+        let tree = safefs::Tree::open(&top).unwrap();
+        assert!(tree.mkdirs(Path::new("work/cli-build/via")).is_err());
+        let dir = dir_at(&top, "cli-build/u");
+        std::os::unix::fs::symlink(
+            top.join("packages/foo/a.rpm"),
+            top.join("work/cli-build/u/a.rpm"),
+        )
+        .unwrap();
+        assert!(write_chunk(&dir, "a.rpm", 0, true, b"evil", 1 << 20).is_err());
+        assert!(dir.open("a.rpm").is_err());
+        assert_eq!(
+            std::fs::read(top.join("packages/foo/a.rpm")).unwrap(),
+            b"released"
+        );
+        // markers go only below the task dir, through real directories
+        std::fs::create_dir_all(top.join("work/tasks/1/1/sub")).unwrap();
+        std::fs::write(top.join("work/tasks/1/1/sub/.x.uploading"), "").unwrap();
+        std::fs::write(top.join("packages/foo/.a.rpm.uploading"), "").unwrap();
+        std::os::unix::fs::symlink(top.join("packages/foo"), top.join("work/tasks/1/1/link"))
+            .unwrap();
+        clear_markers(&top, Path::new("work/tasks/1/1"));
+        assert!(!top.join("work/tasks/1/1/sub/.x.uploading").exists());
+        assert!(top.join("packages/foo/.a.rpm.uploading").exists());
     }
 
     #[test]

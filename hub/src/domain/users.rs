@@ -6,7 +6,10 @@ use crate::error::{HResult, HubError};
 use crate::ident::Ident;
 use crate::storage::users as store;
 
-pub use crate::storage::users::{STATUS_BLOCKED, STATUS_NORMAL, USER_HOST, USER_NORMAL, User};
+pub use crate::storage::users::{
+    STATUS_BLOCKED, STATUS_NORMAL, USER_HOST, USER_NORMAL, USER_ORDER, User,
+};
+use crate::storage::{Page, Paged};
 
 /// How a caller names a user.
 #[derive(Debug, Clone)]
@@ -98,15 +101,19 @@ pub async fn list(
     usertype: i32,
     like: Option<&str>,
     perm: Option<&str>,
-) -> HResult<Vec<User>> {
-    let ids = store::list_ids(c.db().await?, usertype, like, perm).await?;
+    page: &Page,
+) -> HResult<Paged<User>> {
+    let ids = match store::list_ids(c.db().await?, usertype, like, perm, page).await? {
+        Paged::Count(n) => return Ok(Paged::Count(n)),
+        Paged::Rows(ids) => ids,
+    };
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(u) = get_user(c, id).await? {
             out.push(u);
         }
     }
-    Ok(out)
+    Ok(Paged::Rows(out))
 }
 
 /// (id, name, description) of every permission.
@@ -175,5 +182,107 @@ pub async fn edit_perm(c: &mut Ctx, perm: &str, description: Option<&str>) -> HR
     let (pid, _) = get(c, Named::Permission, &Ident::Name(perm.to_string())).await?;
     c.mark_write();
     store::set_perm_description(c.db().await?, pid, description).await?;
+    Ok(())
+}
+
+/// One change to a user's Kerberos principals (editUser): add `new`, remove `old`, or both.
+#[derive(Debug, Clone, Default)]
+pub struct PrincipalChange {
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// editUser: rename and/or change Kerberos principals, checked as a whole first so that a
+/// refused edit changes nothing.
+pub async fn edit(
+    c: &mut Ctx,
+    id: i32,
+    name: Option<&str>,
+    changes: &[PrincipalChange],
+) -> HResult<()> {
+    let Some(user) = get_user(c, id).await? else {
+        return Err(HubError::generic(format!("No such user: {id}")));
+    };
+    let rename = name.filter(|n| !n.is_empty() && *n != user.name);
+    if let Some(n) = rename {
+        crate::names::check_user(n)?;
+        if let Some((other, _)) = find(c, Named::User, &Ident::Name(n.to_string())).await? {
+            return Err(HubError::generic(format!(
+                "Name {n} already taken by user {other}"
+            )));
+        }
+    }
+    let mut added: Vec<&str> = Vec::new();
+    let mut removed: Vec<&str> = Vec::new();
+    for ch in changes {
+        if let Some(o) = ch.old.as_deref().filter(|s| !s.is_empty())
+            && !removed.contains(&o)
+        {
+            removed.push(o);
+        }
+        if let Some(n) = ch.new.as_deref().filter(|s| !s.is_empty()) {
+            crate::names::check_principal(n)?;
+            if !added.contains(&n) {
+                added.push(n);
+            }
+        }
+    }
+    let both: Vec<&str> = added
+        .iter()
+        .copied()
+        .filter(|a| removed.contains(a))
+        .collect();
+    if !both.is_empty() {
+        return Err(HubError::generic(format!(
+            "There are some conflicts between added and removed Kerberos principals: {}",
+            both.join(", ")
+        )));
+    }
+    let current = &user.krb_principals;
+    let existing: Vec<&str> = added
+        .iter()
+        .copied()
+        .filter(|a| current.iter().any(|p| p == a))
+        .collect();
+    if !existing.is_empty() {
+        return Err(HubError::generic(format!(
+            "Cannot add existing Kerberos principals: {}",
+            existing.join(", ")
+        )));
+    }
+    let missing: Vec<&str> = removed
+        .iter()
+        .copied()
+        .filter(|r| !current.iter().any(|p| p == r))
+        .collect();
+    if !missing.is_empty() {
+        return Err(HubError::generic(format!(
+            "Cannot remove non-existent Kerberos principals: {}",
+            missing.join(", ")
+        )));
+    }
+    for a in &added {
+        if let Some(other) = by_principal(c, a).await? {
+            return Err(HubError::generic(format!(
+                "Kerberos principal {a} already belongs to user {other}"
+            )));
+        }
+    }
+    if rename.is_none() && added.is_empty() && removed.is_empty() {
+        return Ok(());
+    }
+    c.mark_write();
+    let db = c.db().await?;
+    if let Some(n) = rename {
+        store::rename(db, id, n).await?;
+    }
+    for r in &removed {
+        store::remove_principal(db, id, r).await?;
+    }
+    for a in &added {
+        store::add_principal(db, id, a).await?;
+    }
+    c.hub().sessions.forget_user(id);
+    tracing::info!(user = id, renamed = ?rename, added = ?added, removed = ?removed, "user edited");
     Ok(())
 }

@@ -2,11 +2,13 @@
 //! (`host.setBuildRootList`, `host.updateBuildRootList`), which `koji list-buildroot N` reads
 //! back through `listRPMs(componentBuildrootID=N)`.
 
-use super::common::QueryOpts;
+use super::common::{QueryOpts, paged_value};
 use super::host_api::verify;
 use crate::ctx::Ctx;
-use crate::domain::buildroots::{self, Buildroot, BuildrootFilter, ReportedRpm, RpmDetails};
-use crate::domain::{Named, get};
+use crate::domain::buildroots::{
+    self, BUILDROOT_ORDER, Buildroot, BuildrootFilter, ReportedRpm, RpmDetails,
+};
+use crate::domain::{Named, Page, get};
 use crate::error::{HResult, HubError};
 use crate::signature::{Args, checked_id};
 use crate::timefmt;
@@ -68,9 +70,10 @@ pub async fn list_buildroots(c: &mut Ctx, a: Args) -> HResult<Value> {
         id: a.opt_id(6)?,
         repo: a.opt_id(7)?,
     };
-    let rows = buildroots::list(c, &f).await?;
-    let qo = QueryOpts::parse(a.val(8), &["id"])?;
-    Ok(qo.apply(rows.iter().map(buildroot_value).collect()))
+    let qo = QueryOpts::parse(a.val(8), BUILDROOT_ORDER)?;
+    let page = qo.page(c.hub().config.limits.max_list_rows);
+    let rows = buildroots::list(c, &f, &page).await?;
+    Ok(paged_value(rows, |b| buildroot_value(&b)))
 }
 
 /// getBuildroot(buildrootID, strict=False)
@@ -84,7 +87,11 @@ pub async fn get_buildroot(c: &mut Ctx, a: Args) -> HResult<Value> {
         id: Some(id),
         repo: None,
     };
-    match buildroots::list(c, &f).await?.first() {
+    match buildroots::list(c, &f, &Page::default())
+        .await?
+        .into_rows()
+        .first()
+    {
         Some(b) => Ok(buildroot_value(b)),
         None if a.truthy(1) => Err(HubError::generic(format!("No such buildroot: {id}"))),
         None => Ok(Value::Nil),

@@ -2,12 +2,14 @@
 //! results, tagging, and the queries `download-build`, `latest-build`, `list-builds` and
 //! `list-tagged` use.
 
-use super::common::{QueryOpts, build_ref, require_tag};
+use super::common::{QueryOpts, build_ref, paged_value, require_tag};
 use super::host_api::verify;
 use crate::ctx::Ctx;
 use crate::domain::builds::{
-    self, Build, BuildFiles, BuildFilter, BuildRef, InitBuild, ListedRpm, Rpm, RpmRef, TaggedBuild,
+    self, BUILD_ORDER, Build, BuildFiles, BuildFilter, BuildRef, InitBuild, ListedRpm, RPM_ORDER,
+    Rpm, RpmRef, TaggedBuild,
 };
+use crate::domain::tagging;
 use crate::domain::{Named, find, get, glob_to_like};
 use crate::error::{HResult, HubError};
 use crate::signature::{Args, checked_id};
@@ -32,8 +34,8 @@ fn build_value(b: &Build) -> Value {
         "task_id" => b.task_id,
         "owner_id" => b.owner_id,
         "owner_name" => b.owner_name.clone(),
-        "volume_id" => 0,
-        "volume_name" => "DEFAULT",
+        "volume_id" => b.volume_id,
+        "volume_name" => b.volume_name.clone(),
         "creation_event_id" => b.create_event,
         "creation_time" => timefmt::iso(&b.creation_time),
         "creation_ts" => timefmt::ts(&b.creation_time),
@@ -129,7 +131,7 @@ pub async fn list_builds(c: &mut Ctx, a: Args) -> HResult<Value> {
     let state = a.opt_id(4)?;
     let qo = QueryOpts::parse(
         &a.extra.get("queryOpts").cloned().unwrap_or(Value::Nil),
-        &["id", "build_id", "nvr", "completion_time", "creation_time"],
+        BUILD_ORDER,
     )?;
     let f = BuildFilter {
         package,
@@ -138,8 +140,9 @@ pub async fn list_builds(c: &mut Ctx, a: Args) -> HResult<Value> {
         like,
         state,
     };
-    let rows = builds::list(c, &f).await?;
-    Ok(qo.apply(rows.iter().map(build_value).collect()))
+    let page = qo.page(c.hub().config.limits.max_list_rows);
+    let rows = builds::list(c, &f, &page).await?;
+    Ok(paged_value(rows, |b| build_value(&b)))
 }
 
 /// listRPMs(buildID=None, buildrootID=None, imageID=None, componentBuildrootID=None,
@@ -149,32 +152,30 @@ pub async fn list_rpms(c: &mut Ctx, a: Args) -> HResult<Value> {
     let br = a.opt_id(1)?;
     let component_br = a.opt_id(3)?;
     let arches = a.opt_str_list(5)?;
-    let qo = QueryOpts::parse(a.val(6), &["id", "name", "arch", "nvr"])?;
-    let rows = builds::list_rpms(c, build, br, arches.as_deref(), component_br).await?;
-    let out = rows
-        .iter()
-        .map(
-            |ListedRpm {
-                 rpm,
-                 external_repo_name,
-                 is_update,
-             }| {
-                let mut v = rpm_value(rpm);
-                if let Value::Struct(m) = &mut v {
-                    m.insert(
-                        "external_repo_name".into(),
-                        Value::String(external_repo_name.clone()),
-                    );
-                    // Koji adds is_update when listing a buildroot's components
-                    if component_br.is_some() {
-                        m.insert("is_update".into(), Value::Bool(is_update.unwrap_or(false)));
-                    }
+    let qo = QueryOpts::parse(a.val(6), RPM_ORDER)?;
+    let page = qo.page(c.hub().config.limits.max_list_rows);
+    let rows = builds::list_rpms(c, build, br, arches.as_deref(), component_br, &page).await?;
+    Ok(paged_value(
+        rows,
+        |ListedRpm {
+             rpm,
+             external_repo_name,
+             is_update,
+         }| {
+            let mut v = rpm_value(&rpm);
+            if let Value::Struct(m) = &mut v {
+                m.insert(
+                    "external_repo_name".into(),
+                    Value::String(external_repo_name),
+                );
+                // Koji adds is_update when listing a buildroot's components
+                if component_br.is_some() {
+                    m.insert("is_update".into(), Value::Bool(is_update.unwrap_or(false)));
                 }
-                v
-            },
-        )
-        .collect();
-    Ok(qo.apply(out))
+            }
+            v
+        },
+    ))
 }
 
 /// getBuildLogs(buildinfo) → [{name, dir, path}] with paths relative to topdir.
@@ -308,23 +309,20 @@ pub async fn move_build_to_scratch(c: &mut Ctx, a: Args) -> HResult<Value> {
     Ok(Value::Nil)
 }
 
-/// host.tagBuild(task_id, tag, build, force=False, fromtag=None)
+/// host.tagBuild(task_id, tag, build, force=False, fromtag=None): the builder holding a
+/// `tagBuild` task tags (or moves) the build as the task's owner (domain/tagging.rs).
 pub async fn host_tag_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     let host = verify(c).await?;
     let task = a.id(0)?;
     let t = crate::domain::tasks::assert_holds(c, host, task).await?;
-    let (tag_id, tag_name) = require_tag(c, a.val(1)).await?;
     let b = require_build(c, a.val(2)).await?;
-    let from = a.opt_ident(4)?;
-    builds::host_tag(
-        c,
-        t.owner,
-        (tag_id, &tag_name),
-        &b,
-        a.truthy(3),
-        from.as_ref(),
-    )
-    .await?;
+    let tag_ident = crate::signature::value_ident(a.val(1), "tag")?;
+    let tag = tagging::require_tag(c, &tag_ident, &crate::pyrepr::repr(a.val(1))).await?;
+    let from = match a.opt_ident(4)? {
+        Some(i) => Some(tagging::require_tag(c, &i, &crate::pyrepr::repr(a.val(4))).await?),
+        None => None,
+    };
+    tagging::host_tag(c, t.owner, &tag, &b, a.truthy(3), from.as_ref()).await?;
     Ok(Value::Nil)
 }
 

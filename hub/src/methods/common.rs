@@ -2,6 +2,7 @@
 
 use crate::ctx::Ctx;
 use crate::domain::builds::BuildRef;
+use crate::domain::{Page, Paged};
 use crate::error::{HResult, HubError};
 use crate::signature::{checked_id, value_ident};
 use koji_protocol::Value;
@@ -37,19 +38,25 @@ pub fn build_ref(v: &Value) -> HResult<BuildRef> {
     }
 }
 
-/// `queryOpts` subset: order (comma-separated, `-` for descending, checked against the
-/// allowed columns), offset, limit, countOnly.
+/// `queryOpts` subset: order (comma-separated, `-` for descending, each a name the listing
+/// offers), offset, limit, countOnly.
 pub struct QueryOpts {
-    pub order: Option<String>,
+    /// For SQL: the listing's expressions.
+    pub order: Vec<(&'static str, bool)>,
+    /// For rows built in memory: the answer's field names.
+    pub fields: Vec<(String, bool)>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
     pub count_only: bool,
 }
 
 impl QueryOpts {
-    pub fn parse(v: &Value, allowed: &[&str]) -> HResult<QueryOpts> {
+    /// `columns`: the answer's field names a caller may order by, with the listing's SQL
+    /// expression for each (a storage constant).
+    pub fn parse(v: &Value, columns: &[(&str, &'static str)]) -> HResult<QueryOpts> {
         let mut q = QueryOpts {
-            order: None,
+            order: Vec::new(),
+            fields: Vec::new(),
             limit: None,
             offset: None,
             count_only: false,
@@ -61,47 +68,101 @@ impl QueryOpts {
             return Err(HubError::parameter("queryOpts must be a dict"));
         };
         if let Some(o) = s.get("order").and_then(Value::as_str) {
-            let mut parts = Vec::new();
             for p in o.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 let (desc, col) = match p.strip_prefix('-') {
                     Some(c) => (true, c),
                     None => (false, p),
                 };
-                if !allowed.contains(&col) {
+                let Some((_, expr)) = columns.iter().find(|(n, _)| *n == col) else {
                     return Err(HubError::parameter(format!("Invalid order field: {col}")));
-                }
-                parts.push(format!("{col}{}", if desc { " DESC" } else { "" }));
-            }
-            if !parts.is_empty() {
-                q.order = Some(parts.join(", "));
+                };
+                q.order.push((expr, desc));
+                q.fields.push((col.to_string(), desc));
             }
         }
-        q.limit = s.get("limit").and_then(Value::as_i64);
-        q.offset = s.get("offset").and_then(Value::as_i64);
+        for (key, slot) in [("limit", &mut q.limit), ("offset", &mut q.offset)] {
+            match s.get(key) {
+                None | Some(Value::Nil) => {}
+                Some(Value::Int(n)) if *n >= 0 => *slot = Some(*n),
+                Some(_) => {
+                    return Err(HubError::parameter(format!(
+                        "queryOpts {key} must be a non-negative int"
+                    )));
+                }
+            }
+        }
         q.count_only = s.get("countOnly").is_some_and(Value::is_truthy);
         Ok(q)
     }
 
-    /// ` LIMIT n OFFSET m` for SQL: the caller's limit, never more than `max` rows (a
-    /// list call must not make the hub build an answer of unbounded size).
-    pub fn sql_page(&self, max: i64) -> String {
-        let limit = self.limit.map_or(max, |l| l.clamp(0, max));
-        let offset = self.offset.unwrap_or(0).max(0);
-        format!(" LIMIT {limit} OFFSET {offset}")
+    /// The page for the database: rows never more than `max` (a list call must not make
+    /// the hub build an answer of unbounded size); a count is not capped, as it sends no rows.
+    pub fn page(&self, max: i64) -> Page {
+        Page {
+            order: self.order.clone(),
+            limit: if self.count_only {
+                self.limit
+            } else {
+                Some(self.limit.map_or(max, |l| l.min(max)))
+            },
+            offset: self.offset.unwrap_or(0),
+            count_only: self.count_only,
+        }
     }
 
-    /// Apply to already-built rows (our lists are small; this keeps SQL simple).
-    pub fn apply(&self, mut rows: Vec<Value>) -> Value {
+    /// Apply to rows built in memory: for the few listings that are computed rather than
+    /// selected (a tag's packages through inheritance, as Koji computes them too), which are
+    /// as large as the tag, not the farm. Without an order the caller's order stands.
+    pub fn apply(&self, mut rows: Vec<Value>, max: i64) -> Value {
+        if !self.fields.is_empty() {
+            rows.sort_by(|x, y| {
+                self.fields
+                    .iter()
+                    .map(|(f, desc)| {
+                        let o = cmp_field(x, y, f);
+                        if *desc { o.reverse() } else { o }
+                    })
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        }
         if let Some(off) = self.offset {
-            let off = usize::try_from(off).unwrap_or(0).min(rows.len());
+            let off = usize::try_from(off).unwrap_or(usize::MAX).min(rows.len());
             rows.drain(..off);
         }
         if let Some(l) = self.limit {
-            rows.truncate(usize::try_from(l).unwrap_or(0));
+            rows.truncate(usize::try_from(l).unwrap_or(usize::MAX));
         }
         if self.count_only {
-            return Value::Int(rows.len() as i64);
+            return Value::Int(i64::try_from(rows.len()).unwrap_or(i64::MAX));
         }
+        rows.truncate(usize::try_from(max).unwrap_or(usize::MAX));
         Value::Array(rows)
+    }
+}
+
+/// Python's order for the values a listing holds: None first, then numbers or strings.
+fn cmp_field(x: &Value, y: &Value, col: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let a = x.get(col).filter(|v| !v.is_nil());
+    let b = y.get(col).filter(|v| !v.is_nil());
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(Value::Int(a)), Some(Value::Int(b))) => a.cmp(b),
+        (Some(Value::String(a)), Some(Value::String(b))) => a.cmp(b),
+        (Some(a), Some(b)) => a
+            .as_f64()
+            .partial_cmp(&b.as_f64())
+            .unwrap_or(Ordering::Equal),
+    }
+}
+
+/// A listing's answer: its rows as values, or its count.
+pub fn paged_value<T>(p: Paged<T>, f: impl FnMut(T) -> Value) -> Value {
+    match p.map(f) {
+        Paged::Rows(r) => Value::Array(r),
+        Paged::Count(n) => Value::Int(n),
     }
 }

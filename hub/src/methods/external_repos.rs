@@ -1,8 +1,11 @@
 //! External repositories (mirrors of upstream yum repos) and their links to tags.
 
-use super::common::{QueryOpts, require_tag};
+use super::common::{QueryOpts, paged_value, require_tag};
 use crate::ctx::Ctx;
-use crate::domain::external_repos::{self, ExternalRepo, MERGE_MODES, TagLink};
+use crate::domain::Page;
+use crate::domain::external_repos::{
+    self, EXTERNAL_REPO_ORDER, ExternalRepo, MERGE_MODES, TagLink,
+};
 use crate::error::{HResult, HubError};
 use crate::signature::{Args, checked_id, value_ident};
 use koji_protocol::{Value, kstruct};
@@ -43,7 +46,9 @@ pub async fn create_external_repo(c: &mut Ctx, a: Args) -> HResult<Value> {
 /// getExternalRepo(info, strict=False, event=None)
 pub async fn get_external_repo(c: &mut Ctx, a: Args) -> HResult<Value> {
     let ident = a.ident(0)?;
-    let mut rows = external_repos::list(c, Some(&ident), None, a.opt_i64(2)?).await?;
+    let mut rows = external_repos::list(c, Some(&ident), None, a.opt_i64(2)?, &Page::default())
+        .await?
+        .into_rows();
     match rows.pop() {
         Some(r) => Ok(repo_value(&r)),
         None if a.truthy(1) => Err(HubError::generic(format!("No such repo: {ident}"))),
@@ -55,9 +60,11 @@ pub async fn get_external_repo(c: &mut Ctx, a: Args) -> HResult<Value> {
 pub async fn list_external_repos(c: &mut Ctx, a: Args) -> HResult<Value> {
     let ident = a.opt_ident(0)?;
     let url = a.opt_str(1)?.map(str::to_string);
-    let qo = QueryOpts::parse(a.val(3), &["id", "name", "url"])?;
-    let rows = external_repos::list(c, ident.as_ref(), url.as_deref(), a.opt_i64(2)?).await?;
-    Ok(qo.apply(rows.iter().map(repo_value).collect()))
+    let qo = QueryOpts::parse(a.val(3), EXTERNAL_REPO_ORDER)?;
+    let page = qo.page(c.hub().config.limits.max_list_rows);
+    let rows =
+        external_repos::list(c, ident.as_ref(), url.as_deref(), a.opt_i64(2)?, &page).await?;
+    Ok(paged_value(rows, |r| repo_value(&r)))
 }
 
 /// editExternalRepo(info, name=None, url=None)

@@ -345,22 +345,26 @@ pub async fn task_wait_results(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// host.tagNotification(is_successful, tag_id, from_id, build_id, user_id,
 /// ignore_success=False, failure_msg=''): a builder reports how a tag operation it ran
-/// ended. Koji turns this into notification mail; kkoji records it (no mail is sent).
+/// ended. Koji turns this into notification mail; kkoji records it (domain/tagging.rs).
 pub async fn tag_notification(c: &mut Ctx, a: Args) -> HResult<Value> {
     let host = verify(c).await?;
-    let ok = a.truthy(0);
-    if ok && a.truthy(5) {
-        return Ok(Value::Nil);
-    }
     let msg: String = a
         .opt_str(6)?
         .unwrap_or_default()
         .chars()
         .take(4000)
         .collect();
-    let (tag, from, build, user) = (a.opt_id(1)?, a.opt_id(2)?, a.id(3)?, a.id(4)?);
-    crate::domain::builds::record_tag_notification(c, host, ok, tag, from, build, user, &msg)
-        .await?;
+    let notice = crate::domain::tagging::Notice {
+        ok: a.truthy(0),
+        tag: a.opt_id(1)?,
+        from: a.opt_id(2)?,
+        build: a.id(3)?,
+        user: a.id(4)?,
+        msg: &msg,
+        host: Some(host),
+        ignore_success: a.truthy(5),
+    };
+    crate::domain::tagging::record_notification(c, notice).await?;
     Ok(Value::Nil)
 }
 

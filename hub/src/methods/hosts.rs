@@ -1,8 +1,8 @@
 //! Builder hosts and channels.
 
-use super::common::QueryOpts;
+use super::common::{QueryOpts, paged_value};
 use crate::ctx::Ctx;
-use crate::domain::hosts::{self, Channel, Host, HostEdit, HostFilter};
+use crate::domain::hosts::{self, Channel, HOST_ORDER, Host, HostEdit, HostFilter};
 use crate::domain::{Named, get};
 use crate::error::{HResult, HubError};
 use crate::signature::{Args, value_ident};
@@ -179,10 +179,7 @@ pub async fn list_hosts(c: &mut Ctx, a: Args) -> HResult<Value> {
     let ready = if a.is_nil(2) { None } else { Some(a.truthy(2)) };
     let enabled = if a.is_nil(3) { None } else { Some(a.truthy(3)) };
     let user = a.opt_id(4)?;
-    let qo = QueryOpts::parse(
-        a.val(5),
-        &["id", "name", "user_id", "ready", "task_load", "capacity"],
-    )?;
+    let qo = QueryOpts::parse(a.val(5), HOST_ORDER)?;
     let f = HostFilter {
         channel,
         ready,
@@ -190,8 +187,9 @@ pub async fn list_hosts(c: &mut Ctx, a: Args) -> HResult<Value> {
         user,
         arches,
     };
-    let rows = hosts::list(c, &f, qo.order.as_deref()).await?;
-    Ok(qo.apply(rows.iter().map(host_value).collect()))
+    let page = qo.page(c.hub().config.limits.max_list_rows);
+    let rows = hosts::list(c, &f, &page).await?;
+    Ok(paged_value(rows, |h| host_value(&h)))
 }
 
 /// getLastHostUpdate(hostID, ts=False)

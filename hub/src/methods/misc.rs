@@ -108,9 +108,3 @@ pub async fn get_event(c: &mut Ctx, a: Args) -> HResult<Value> {
         None => Ok(Value::Nil),
     }
 }
-
-pub async fn list_volumes(_c: &mut Ctx, _a: Args) -> HResult<Value> {
-    Ok(Value::Array(vec![
-        kstruct! { "id" => 0, "name" => "DEFAULT" },
-    ]))
-}

@@ -2,20 +2,27 @@
 
 pub mod buildroots;
 pub mod builds;
+pub mod channels;
 pub mod common;
 pub mod external_repos;
+pub mod groups;
 pub mod host_api;
 pub mod hosts;
 pub mod misc;
 pub mod packages;
 pub mod policy;
+pub mod refusals;
 pub mod repos;
+pub mod search;
 pub mod sessions;
+pub mod tagging;
 pub mod tags;
 pub mod targets;
+pub mod task_admin;
 pub mod tasks;
 pub mod uploads;
 pub mod users;
+pub mod volumes;
 
 /// The version this hub claims; the client switches code paths on it.
 pub const KOJI_VERSION: &str = "1.36.1";
@@ -31,6 +38,9 @@ pub fn registry() -> &'static Registry {
 
 fn build() -> Registry {
     let mut r = Registry::default();
+    refusals::register(&mut r);
+    task_admin::register(&mut r);
+    search::register(&mut r);
     // sessions
     r.add(
         "sslLogin",
@@ -129,12 +139,6 @@ fn build() -> Registry {
         "id, strict=False",
         "An event by id.",
         handler!(misc::get_event),
-    );
-    r.add(
-        "listVolumes",
-        "",
-        "Storage volumes.",
-        handler!(misc::list_volumes),
     );
     // users and permissions
     r.add(
@@ -1006,6 +1010,11 @@ fn build() -> Registry {
         "[rpms, builds] of the builds tagged in a tag.",
         handler!(builds::list_tagged_rpms),
     );
+    groups::register(&mut r);
+    tagging::register(&mut r);
+    channels::register(&mut r);
+    volumes::register(&mut r);
+    users::register(&mut r);
     r
 }
 

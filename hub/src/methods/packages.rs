@@ -1,8 +1,8 @@
 //! Packages and tag package lists (owner, blocked, extra arches), inherited through tags.
 
-use super::common::{QueryOpts, require_tag};
+use super::common::{QueryOpts, paged_value, require_tag};
 use crate::ctx::Ctx;
-use crate::domain::packages::{self, ListAdd, Listing};
+use crate::domain::packages::{self, ListAdd, Listing, PACKAGE_ORDER};
 use crate::domain::{Named, find, get, glob_to_like, no_such};
 use crate::error::{HResult, HubError};
 use crate::ident::Ident;
@@ -124,26 +124,17 @@ pub async fn list_packages(c: &mut Ctx, a: Args) -> HResult<Value> {
     let inherited = a.truthy(4);
     let with_dups = a.truthy(5);
     let event = a.opt_i64(6)?;
-    let qo = QueryOpts::parse(
-        a.val(7),
-        &[
-            "package_id",
-            "package_name",
-            "tag_id",
-            "tag_name",
-            "owner_name",
-        ],
-    )?;
+    let qo = QueryOpts::parse(a.val(7), PACKAGE_ORDER)?;
+    let max = c.hub().config.limits.max_list_rows;
     let with_blocked = a.truthy(9);
     if tag.is_none() && user.is_none() && pkg.is_none() {
         // plain list of package names
         let like = prefix.as_deref().map(glob_to_like);
-        let out = packages::list_all(c, like.as_deref())
-            .await?
-            .into_iter()
-            .map(|(id, name)| kstruct! { "package_id" => id, "package_name" => name })
-            .collect();
-        return Ok(qo.apply(out));
+        let rows = packages::list_all(c, like.as_deref(), &qo.page(max)).await?;
+        return Ok(paged_value(
+            rows,
+            |(id, name)| kstruct! { "package_id" => id, "package_name" => name },
+        ));
     }
     let rows = match tag {
         Some(t) => packages::of_tag(c, t, event, inherited, with_dups).await?,
@@ -161,7 +152,8 @@ pub async fn list_packages(c: &mut Ctx, a: Args) -> HResult<Value> {
         .filter(|r| with_blocked || !r.blocked)
         .map(listing_value)
         .collect();
-    Ok(qo.apply(out))
+    // computed through inheritance, as Koji does; as large as the tag's list, not the farm
+    Ok(qo.apply(out, max))
 }
 
 /// getPackageConfig(tag, pkg, event=None): the package's list entry in the tag, through

@@ -1,8 +1,10 @@
 //! Tags: config, extra, inheritance. All versioned by event.
 
-use super::common::{QueryOpts, build_ref, require_tag};
+use super::common::{QueryOpts, build_ref, paged_value, require_tag};
 use crate::ctx::Ctx;
-use crate::domain::tags::{self, Inherited, Link, LinkChange, NewTag, Tag, TagConfig, TagEdit};
+use crate::domain::tags::{
+    self, Inherited, Link, LinkChange, NewTag, TAG_ORDER, Tag, TagConfig, TagEdit,
+};
 use crate::domain::{Named, get, glob_to_like};
 use crate::error::{HResult, HubError};
 use crate::signature::{Args, checked_id, value_ident};
@@ -205,17 +207,11 @@ pub async fn list_tags(c: &mut Ctx, a: Args) -> HResult<Value> {
         Some(i) => Some(get(c, Named::Package, &i).await?.0),
         None => None,
     };
-    let qo = QueryOpts::parse(a.val(3), &["id", "name"])?;
+    let qo = QueryOpts::parse(a.val(3), TAG_ORDER)?;
     let pattern = a.opt_str(4)?.map(glob_to_like);
-    let rows = tags::list(
-        c,
-        pattern.as_deref(),
-        package,
-        build,
-        qo.order.as_deref().unwrap_or("name"),
-    )
-    .await?;
-    Ok(qo.apply(rows.iter().map(|t| tag_value(t, false)).collect()))
+    let page = qo.page(c.hub().config.limits.max_list_rows);
+    let rows = tags::list(c, pattern.as_deref(), package, build, &page).await?;
+    Ok(paged_value(rows, |t| tag_value(&t, false)))
 }
 
 /// An inheritance link as `getInheritanceData` shows it.

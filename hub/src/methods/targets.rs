@@ -1,9 +1,9 @@
 //! Build targets: a name mapping to a build tag and a destination tag, versioned.
 
-use super::common::QueryOpts;
+use super::common::{QueryOpts, paged_value};
 use crate::ctx::Ctx;
-use crate::domain::targets::{self, Target};
-use crate::domain::{Named, find};
+use crate::domain::targets::{self, TARGET_ORDER, Target};
+use crate::domain::{Named, Page, find};
 use crate::error::{HResult, HubError};
 use crate::ident::Ident;
 use crate::signature::{Args, value_ident};
@@ -23,7 +23,9 @@ fn target_value(t: &Target) -> Value {
 /// getBuildTarget(info, event=None, strict=False)
 pub async fn get_build_target(c: &mut Ctx, a: Args) -> HResult<Value> {
     let ident = a.ident(0)?;
-    let mut rows = targets::list(c, Some(&ident), a.opt_i64(1)?, None, None).await?;
+    let mut rows = targets::list(c, Some(&ident), a.opt_i64(1)?, None, None, &Page::default())
+        .await?
+        .into_rows();
     match rows.pop() {
         Some(t) => Ok(target_value(&t)),
         None if a.truthy(2) => Err(HubError::generic(format!("No such build target: {ident}"))),
@@ -44,9 +46,10 @@ pub async fn get_build_targets(c: &mut Ctx, a: Args) -> HResult<Value> {
     let ident = a.opt_ident(0)?;
     let bt = tag_filter(c, a.opt_ident(2)?).await?;
     let dt = tag_filter(c, a.opt_ident(3)?).await?;
-    let qo = QueryOpts::parse(a.val(4), &["id", "name"])?;
-    let rows = targets::list(c, ident.as_ref(), a.opt_i64(1)?, bt, dt).await?;
-    Ok(qo.apply(rows.iter().map(target_value).collect()))
+    let qo = QueryOpts::parse(a.val(4), TARGET_ORDER)?;
+    let page = qo.page(c.hub().config.limits.max_list_rows);
+    let rows = targets::list(c, ident.as_ref(), a.opt_i64(1)?, bt, dt, &page).await?;
+    Ok(paged_value(rows, |t| target_value(&t)))
 }
 
 /// The build and destination tags a target names (both must exist).

@@ -2,7 +2,10 @@
 
 use super::common::QueryOpts;
 use crate::ctx::Ctx;
-use crate::domain::tasks::{self, NewTask, PRIO_DEFAULT, Task, TaskCond, TaskState, TimeBound};
+use crate::domain::Paged;
+use crate::domain::tasks::{
+    self, NewTask, PRIO_DEFAULT, TASK_ORDER, Task, TaskCond, TaskState, TimeBound,
+};
 use crate::error::{HResult, HubError};
 use crate::signature::{Args, checked_id, value_ident};
 use crate::{timefmt, topdir};
@@ -217,21 +220,7 @@ fn time_bound(v: &Value) -> Option<TimeBound> {
 /// listTasks(opts=None, queryOpts=None)
 pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
     let opts = a.opt_struct(0)?.cloned().unwrap_or_default();
-    let qo = QueryOpts::parse(
-        a.val(1),
-        &[
-            "id",
-            "priority",
-            "create_time",
-            "start_time",
-            "completion_time",
-            "state",
-            "method",
-            "owner",
-            "host_id",
-            "parent",
-        ],
-    )?;
+    let qo = QueryOpts::parse(a.val(1), TASK_ORDER)?;
     let mut conds: Vec<TaskCond> = Vec::new();
     for (key, col) in [
         ("state", "state"),
@@ -299,27 +288,12 @@ pub async fn list_tasks(c: &mut Ctx, a: Args) -> HResult<Value> {
             conds.push(TaskCond::Time(col, op, ts));
         }
     }
-    let order = qo
-        .order
-        .as_deref()
-        .map(|o| {
-            o.split(", ")
-                .map(|p| format!("t.{p}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_else(|| "t.id".into());
-    let max = c.hub().config.limits.max_list_rows;
-    if qo.count_only {
-        let page = if qo.limit.is_some() || qo.offset.is_some() {
-            qo.sql_page(i64::MAX)
-        } else {
-            String::new()
-        };
-        return Ok(Value::Int(tasks::count(c, &conds, &order, &page).await?));
-    }
     // limit and offset in SQL, capped: the answer is never built from the whole table
-    let rows = tasks::list(c, &conds, &order, &qo.sql_page(max)).await?;
+    let page = qo.page(c.hub().config.limits.max_list_rows);
+    let rows = match tasks::list(c, &conds, &page).await? {
+        Paged::Count(n) => return Ok(Value::Int(n)),
+        Paged::Rows(r) => r,
+    };
     let decode = opts.get("decode").is_some_and(Value::is_truthy);
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {

@@ -2,7 +2,7 @@
 //! `<topdir>/work/<filepath>/<filename>` (see [`crate::domain::uploads`]).
 
 use crate::ctx::Ctx;
-use crate::domain::uploads::{authorize_dir, check_filename, digest_file, write_chunk};
+use crate::domain::uploads::{UploadDir, authorize_dir, check_filename, digest_file, write_chunk};
 use crate::error::{HResult, HubError};
 use crate::signature::Args;
 use crate::topdir;
@@ -16,35 +16,35 @@ pub async fn check_upload(c: &mut Ctx, a: Args) -> HResult<Value> {
     let rel = topdir::clean_relative(a.str(0)?)?;
     let name = a.str(1)?.to_string();
     check_filename(&name)?;
-    let dir = topdir::work(&c.hub().config.topdir).join(&rel);
-    let path = dir.join(&name);
-    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+    let Some(dir) = UploadDir::find(c, &rel)? else {
         return Ok(Value::Nil);
     };
-    if !meta.file_type().is_file() {
-        return Err(HubError::generic(format!(
-            "Not a regular file: {}",
-            rel.join(&name).display()
-        )));
+    if dir.stat(&name).is_none() {
+        return Ok(Value::Nil);
     }
-    if authorize_dir(c, &rel).await.is_ok() {
-        let _ = std::fs::remove_file(topdir::upload_marker(&path));
+    let file = dir.open(&name)?;
+    if let Ok(own) = authorize_dir(c, &rel).await {
+        own.confirm(&name);
     }
+    let meta = file
+        .metadata()
+        .map_err(|e| HubError::generic(format!("checkUpload: cannot stat {name}: {e}")))?;
+    let size = i64::try_from(meta.len()).unwrap_or(i64::MAX);
     let mtime = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    let mut v = kstruct! { "size" => meta.len() as i64, "mtime" => mtime };
+    let mut v = kstruct! { "size" => size, "mtime" => mtime };
     if let Some(kind) = a.opt_str(2)? {
         // hashing a large file takes seconds: never on the async workers
         let kind = kind.to_string();
-        let d = tokio::task::spawn_blocking(move || digest_file(&path, &kind))
+        let d = tokio::task::spawn_blocking(move || digest_file(file, &kind))
             .await
             .map_err(|e| HubError::generic(format!("checkUpload worker failed: {e}")))??;
         if let Value::Struct(m) = &mut v {
-            m.insert("sumlength".into(), Value::Int(meta.len() as i64));
+            m.insert("sumlength".into(), Value::Int(size));
             m.insert("hexdigest".into(), Value::String(d));
         }
     }
@@ -64,14 +64,13 @@ pub async fn upload_file(c: &mut Ctx, a: Args) -> HResult<Value> {
     let data = base64::engine::general_purpose::STANDARD
         .decode(a.str(5)?.as_bytes())
         .map_err(|e| HubError::parameter(format!("data is not base64: {e}")))?;
-    if data.len() as i64 != size {
+    if i64::try_from(data.len()).ok() != Some(size) {
         return Err(HubError::generic(format!(
             "Data size mismatch: {} != {size}",
             data.len()
         )));
     }
-    let dir = authorize_dir(c, &rel).await?;
-    let path = dir.join(&name);
+    let dir = std::sync::Arc::new(authorize_dir(c, &rel).await?);
     let (sum_kind, sum) = match a.val(3) {
         Value::Array(v) if v.len() == 2 => (
             v[0].as_str().unwrap_or("").to_string(),
@@ -79,21 +78,22 @@ pub async fn upload_file(c: &mut Ctx, a: Args) -> HResult<Value> {
         ),
         _ => (String::new(), String::new()),
     };
-    let p2 = path.clone();
     let max_size = c.hub().config.limits.max_upload_size;
+    let (d2, n2) = (dir.clone(), name.clone());
     tokio::task::spawn_blocking(move || {
         if offset == -1 {
             Ok(0)
         } else {
-            write_chunk(&p2, offset, offset == 0, &data, max_size)
+            write_chunk(&d2, &n2, offset, offset == 0, &data, max_size)
         }
     })
     .await
     .map_err(|e| HubError::generic(format!("upload worker failed: {e}")))??;
     if offset == -1 {
         if !sum_kind.is_empty() {
-            let (p3, k) = (path.clone(), sum_kind.clone());
-            let got = tokio::task::spawn_blocking(move || digest_file(&p3, &k))
+            let file = dir.open(&name)?;
+            let k = sum_kind.clone();
+            let got = tokio::task::spawn_blocking(move || digest_file(file, &k))
                 .await
                 .map_err(|e| HubError::generic(format!("upload worker failed: {e}")))??;
             if got != sum {
@@ -102,7 +102,7 @@ pub async fn upload_file(c: &mut Ctx, a: Args) -> HResult<Value> {
                 )));
             }
         }
-        let _ = std::fs::remove_file(topdir::upload_marker(&path));
+        dir.confirm(&name);
     }
     Ok(Value::Bool(true))
 }

@@ -1,8 +1,8 @@
 //! Users and permissions.
 
-use super::common::QueryOpts;
+use super::common::{QueryOpts, paged_value};
 use crate::ctx::Ctx;
-use crate::domain::users::{self, User, UserRef};
+use crate::domain::users::{self, USER_ORDER, User, UserRef};
 use crate::domain::{Named, find, glob_to_like};
 use crate::error::{HResult, HubError};
 use crate::ident::Ident;
@@ -112,31 +112,11 @@ pub async fn disable_user(c: &mut Ctx, a: Args) -> HResult<Value> {
 pub async fn list_users(c: &mut Ctx, a: Args) -> HResult<Value> {
     let utype = checked_id("userType", a.opt_i64(0)?.unwrap_or(0))?;
     let prefix = a.opt_str(1)?.map(|p| format!("{}%", glob_to_like(p)));
-    let qo = QueryOpts::parse(a.val(2), &["id", "name", "status", "usertype"])?;
+    let qo = QueryOpts::parse(a.val(2), USER_ORDER)?;
     let perm = a.opt_str(3)?.map(str::to_string);
-    let mut rows: Vec<Value> = users::list(c, utype, prefix.as_deref(), perm.as_deref())
-        .await?
-        .iter()
-        .map(user_value)
-        .collect();
-    if let Some(order) = &qo.order {
-        let key = order.split(',').next().unwrap_or("id").trim().to_string();
-        let desc = key.ends_with(" DESC");
-        let col = key.trim_end_matches(" DESC").to_string();
-        rows.sort_by(|x, y| cmp_field(x, y, &col));
-        if desc {
-            rows.reverse();
-        }
-    }
-    Ok(qo.apply(rows))
-}
-
-fn cmp_field(x: &Value, y: &Value, col: &str) -> std::cmp::Ordering {
-    match (x.get(col), y.get(col)) {
-        (Some(Value::Int(a)), Some(Value::Int(b))) => a.cmp(b),
-        (Some(Value::String(a)), Some(Value::String(b))) => a.cmp(b),
-        _ => std::cmp::Ordering::Equal,
-    }
+    let page = qo.page(c.hub().config.limits.max_list_rows);
+    let rows = users::list(c, utype, prefix.as_deref(), perm.as_deref(), &page).await?;
+    Ok(paged_value(rows, |u| user_value(&u)))
 }
 
 /// getAllPerms()
@@ -220,5 +200,62 @@ pub async fn edit_permission(c: &mut Ctx, a: Args) -> HResult<Value> {
     let perm = a.str(0)?.to_string();
     let desc = a.opt_str(1)?.map(str::to_string);
     users::edit_perm(c, &perm, desc.as_deref()).await?;
+    Ok(Value::Nil)
+}
+
+/// The user methods registered as a block of their own (the rest are in the main table).
+pub fn register(r: &mut crate::registry::Registry) {
+    r.add(
+        "editUser",
+        "userInfo, name=None, krb_principal_mappings=None",
+        "Rename a user and/or add, remove or change its Kerberos principals ([{'old': …, 'new': …}]). [admin]",
+        crate::handler!(edit_user),
+    );
+}
+
+/// One entry of krb_principal_mappings: a dict of "old" and "new" (each a string or nil).
+fn principal_change(v: &Value) -> HResult<users::PrincipalChange> {
+    let Value::Struct(s) = v else {
+        return Err(HubError::parameter(format!(
+            "Invalid Kerberos principal mapping: {}",
+            crate::pyrepr::repr(v)
+        )));
+    };
+    let side = |k: &str| -> HResult<Option<String>> {
+        match s.get(k) {
+            None | Some(Value::Nil) => Ok(None),
+            Some(Value::String(p)) => Ok(Some(p.clone())),
+            Some(other) => Err(HubError::generic(format!(
+                "Kerberos principal should be string, not {}",
+                crate::pyrepr::repr(other)
+            ))),
+        }
+    };
+    Ok(users::PrincipalChange {
+        old: side("old")?,
+        new: side("new")?,
+    })
+}
+
+/// editUser(userInfo, name=None, krb_principal_mappings=None)
+async fn edit_user(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("admin").await?;
+    let id = require_arg(c, &a, 0).await?;
+    let name = match a.val(1) {
+        Value::Nil => None,
+        Value::String(s) => Some(s.clone()),
+        _ => return Err(HubError::generic("Name should be string")),
+    };
+    let changes = match a.val(2) {
+        Value::Nil => Vec::new(),
+        Value::Array(items) => items.iter().map(principal_change).collect::<HResult<_>>()?,
+        other => {
+            return Err(HubError::parameter(format!(
+                "Invalid krb_principal_mappings: {}",
+                crate::pyrepr::repr(other)
+            )));
+        }
+    };
+    users::edit(c, id, name.as_deref(), &changes).await?;
     Ok(Value::Nil)
 }

@@ -1,6 +1,6 @@
 //! Buildroots: a host's build environment on a repo, and the packages it contained.
 
-use super::{Conn, Result};
+use super::{Conn, Page, Paged, Result};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
@@ -40,43 +40,52 @@ pub struct BuildrootFilter {
     pub repo: Option<i32>,
 }
 
-pub async fn list(db: &mut Conn, f: &BuildrootFilter) -> Result<Vec<Buildroot>> {
-    let rows = sqlx::query(
+/// What `listBuildroots` may be ordered by.
+pub const BUILDROOT_ORDER: &[(&str, &str)] = &[
+    ("id", "b.id"),
+    ("create_event", "b.create_event"),
+    ("state", "b.state"),
+    ("host_id", "b.host_id"),
+    ("tag_id", "b.tag_id"),
+    ("repo_id", "b.repo_id"),
+];
+
+pub async fn list(db: &mut Conn, f: &BuildrootFilter, page: &Page) -> Result<Paged<Buildroot>> {
+    let sql = page.sql(
         "SELECT b.id, b.host_id, h.name AS host_name, b.tag_id, t.name AS tag_name, b.repo_id, b.arch, \
                 b.task_id, b.state, b.create_event, e.time AS create_time, b.retire_event, re.time AS retire_time \
          FROM buildroot b LEFT JOIN host h ON h.id = b.host_id LEFT JOIN tag t ON t.id = b.tag_id \
          JOIN events e ON e.id = b.create_event LEFT JOIN events re ON re.id = b.retire_event \
          WHERE ($1::int IS NULL OR b.host_id = $1) AND ($2::int IS NULL OR b.tag_id = $2) \
            AND ($3::int[] IS NULL OR b.state = ANY($3)) AND ($4::int IS NULL OR b.task_id = $4) \
-           AND ($5::int IS NULL OR b.id = $5) AND ($6::int IS NULL OR b.repo_id = $6) ORDER BY b.id",
-    )
-    .bind(f.host)
-    .bind(f.tag)
-    .bind(f.states.clone())
-    .bind(f.task)
-    .bind(f.id)
-    .bind(f.repo)
-    .fetch_all(db)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Buildroot {
-                id: r.try_get("id")?,
-                host_id: r.try_get("host_id")?,
-                host_name: r.try_get("host_name")?,
-                tag_id: r.try_get("tag_id")?,
-                tag_name: r.try_get("tag_name")?,
-                repo_id: r.try_get("repo_id")?,
-                arch: r.try_get("arch")?,
-                task_id: r.try_get("task_id")?,
-                state: r.try_get("state")?,
-                create_event: r.try_get("create_event")?,
-                create_time: r.try_get("create_time")?,
-                retire_event: r.try_get("retire_event")?,
-                retire_time: r.try_get("retire_time")?,
-            })
+           AND ($5::int IS NULL OR b.id = $5) AND ($6::int IS NULL OR b.repo_id = $6)",
+        "b.id",
+    );
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(f.host)
+        .bind(f.tag)
+        .bind(f.states.clone())
+        .bind(f.task)
+        .bind(f.id)
+        .bind(f.repo);
+    page.fetch(db, q, |r| {
+        Ok(Buildroot {
+            id: r.try_get("id")?,
+            host_id: r.try_get("host_id")?,
+            host_name: r.try_get("host_name")?,
+            tag_id: r.try_get("tag_id")?,
+            tag_name: r.try_get("tag_name")?,
+            repo_id: r.try_get("repo_id")?,
+            arch: r.try_get("arch")?,
+            task_id: r.try_get("task_id")?,
+            state: r.try_get("state")?,
+            create_event: r.try_get("create_event")?,
+            create_time: r.try_get("create_time")?,
+            retire_event: r.try_get("retire_event")?,
+            retire_time: r.try_get("retire_time")?,
         })
-        .collect()
+    })
+    .await
 }
 
 /// A buildroot that uses a repo: (id, host, task, arch, state, create_event).

@@ -1,6 +1,6 @@
 //! Builds, their RPMs, and tagging (`tag_listing`, versioned).
 
-use super::{Conn, Result, Stamp, load_value, ver};
+use super::{Conn, Page, Paged, Result, Stamp, load_value, ver};
 use chrono::{DateTime, Utc};
 use koji_protocol::Value;
 use sqlx::Row;
@@ -34,6 +34,9 @@ pub struct Build {
     pub source: Option<String>,
     /// Nil when the build has none.
     pub extra: Value,
+    /// The storage volume its files are on (0, DEFAULT: the topdir).
+    pub volume_id: i32,
+    pub volume_name: String,
 }
 
 impl Build {
@@ -44,8 +47,9 @@ impl Build {
 
 const BUILD_SELECT: &str = "SELECT b.id, b.pkg_id, p.name, b.version, b.release, b.epoch, b.draft, b.state, \
     b.task_id, b.owner, u.name AS owner_name, b.create_event, e.time AS creation_time, b.start_time, \
-    b.completion_time, b.source, b.extra FROM build b JOIN package p ON p.id = b.pkg_id \
-    JOIN users u ON u.id = b.owner JOIN events e ON e.id = b.create_event";
+    b.completion_time, b.source, b.extra, b.volume_id, v.name AS volume_name FROM build b \
+    JOIN package p ON p.id = b.pkg_id JOIN users u ON u.id = b.owner \
+    JOIN events e ON e.id = b.create_event JOIN volume v ON v.id = b.volume_id";
 
 fn build(r: &sqlx::postgres::PgRow) -> Result<Build> {
     let extra: Option<String> = r.try_get("extra")?;
@@ -67,6 +71,8 @@ fn build(r: &sqlx::postgres::PgRow) -> Result<Build> {
         completion_time: r.try_get("completion_time")?,
         source: r.try_get("source")?,
         extra: extra.as_deref().map(load_value).unwrap_or(Value::Nil),
+        volume_id: r.try_get("volume_id")?,
+        volume_name: r.try_get("volume_name")?,
     })
 }
 
@@ -111,20 +117,34 @@ pub struct BuildFilter {
     pub state: Option<i32>,
 }
 
-pub async fn list(db: &mut Conn, f: &BuildFilter) -> Result<Vec<Build>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{BUILD_SELECT} WHERE ($1::int IS NULL OR b.pkg_id = $1) AND ($2::int IS NULL OR b.owner = $2) \
-         AND ($3::int IS NULL OR b.task_id = $3) AND ($4::text IS NULL OR p.name LIKE $4) \
-         AND ($5::int IS NULL OR b.state = $5) ORDER BY b.id"
-    )))
-    .bind(f.package)
-    .bind(f.owner)
-    .bind(f.task)
-    .bind(f.like.as_deref())
-    .bind(f.state)
-    .fetch_all(db)
-    .await?;
-    rows.iter().map(build).collect()
+/// What `listBuilds` may be ordered by: the answer's field, the SQL expression.
+pub const BUILD_ORDER: &[(&str, &str)] = &[
+    ("id", "b.id"),
+    ("build_id", "b.id"),
+    ("nvr", "p.name, b.version, b.release"),
+    ("name", "p.name"),
+    ("package_name", "p.name"),
+    ("completion_time", "b.completion_time"),
+    ("creation_time", "b.create_event"),
+    ("state", "b.state"),
+];
+
+pub async fn list(db: &mut Conn, f: &BuildFilter, page: &Page) -> Result<Paged<Build>> {
+    let sql = page.sql(
+        &format!(
+            "{BUILD_SELECT} WHERE ($1::int IS NULL OR b.pkg_id = $1) AND ($2::int IS NULL OR b.owner = $2) \
+             AND ($3::int IS NULL OR b.task_id = $3) AND ($4::text IS NULL OR p.name LIKE $4) \
+             AND ($5::int IS NULL OR b.state = $5)"
+        ),
+        "b.id",
+    );
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(f.package)
+        .bind(f.owner)
+        .bind(f.task)
+        .bind(f.like.clone())
+        .bind(f.state);
+    page.fetch(db, q, build).await
 }
 
 /// COMPLETE builds tagged in one tag as of `event` (optionally of one package), newest
@@ -336,34 +356,6 @@ pub async fn untag(db: &mut Conn, build: i32, tag: i32, s: Stamp) -> Result<u64>
     .await
 }
 
-/// A builder's report on the outcome of a tag operation.
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_tag_notification(
-    db: &mut Conn,
-    ok: bool,
-    tag: Option<i32>,
-    from: Option<i32>,
-    build: i32,
-    user: i32,
-    msg: &str,
-    host: i32,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO tag_notification (is_successful, tag_id, from_id, build_id, user_id, failure_msg, host_id) \
-         VALUES ($1, (SELECT id FROM tag WHERE id = $2), (SELECT id FROM tag WHERE id = $3), $4, $5, $6, $7)",
-    )
-    .bind(ok)
-    .bind(tag)
-    .bind(from)
-    .bind(build)
-    .bind(user)
-    .bind(msg)
-    .bind(host)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
 /// An RPM: of a build, or (with an external repo id) one a buildroot got from outside.
 #[derive(Debug, Clone)]
 pub struct Rpm {
@@ -445,6 +437,16 @@ pub struct ListedRpm {
     pub is_update: Option<bool>,
 }
 
+/// What `listRPMs` may be ordered by.
+pub const RPM_ORDER: &[(&str, &str)] = &[
+    ("id", "r.id"),
+    ("name", "r.name"),
+    ("arch", "r.arch"),
+    ("nvr", "r.name, r.version, r.release"),
+    ("build_id", "r.build_id"),
+    ("size", "r.size"),
+];
+
 /// RPMs of a build, of a buildroot, or in a buildroot's package list, with some arches.
 pub async fn list_rpms(
     db: &mut Conn,
@@ -452,30 +454,32 @@ pub async fn list_rpms(
     buildroot: Option<i32>,
     arches: Option<&[String]>,
     component_of: Option<i32>,
-) -> Result<Vec<ListedRpm>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {RPM_COLUMNS}, COALESCE(er.name, 'INTERNAL') AS external_repo_name, bl.is_update \
-         FROM rpminfo r LEFT JOIN external_repo er ON er.id = r.external_repo_id \
-         LEFT JOIN buildroot_listing bl ON bl.rpm_id = r.id AND bl.buildroot_id = $4 \
-         WHERE ($1::int IS NULL OR r.build_id = $1) AND ($2::int IS NULL OR r.buildroot_id = $2) \
-           AND ($3::text[] IS NULL OR r.arch = ANY($3)) \
-           AND ($4::int IS NULL OR bl.buildroot_id IS NOT NULL) ORDER BY r.id"
-    )))
-    .bind(build)
-    .bind(buildroot)
-    .bind(arches)
-    .bind(component_of)
-    .fetch_all(db)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ListedRpm {
-                rpm: rpm(r)?,
-                external_repo_name: r.try_get("external_repo_name")?,
-                is_update: r.try_get("is_update")?,
-            })
+    page: &Page,
+) -> Result<Paged<ListedRpm>> {
+    let sql = page.sql(
+        &format!(
+            "SELECT {RPM_COLUMNS}, COALESCE(er.name, 'INTERNAL') AS external_repo_name, bl.is_update \
+             FROM rpminfo r LEFT JOIN external_repo er ON er.id = r.external_repo_id \
+             LEFT JOIN buildroot_listing bl ON bl.rpm_id = r.id AND bl.buildroot_id = $4 \
+             WHERE ($1::int IS NULL OR r.build_id = $1) AND ($2::int IS NULL OR r.buildroot_id = $2) \
+               AND ($3::text[] IS NULL OR r.arch = ANY($3)) \
+               AND ($4::int IS NULL OR bl.buildroot_id IS NOT NULL)"
+        ),
+        "r.id",
+    );
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(build)
+        .bind(buildroot)
+        .bind(arches.map(<[String]>::to_vec))
+        .bind(component_of);
+    page.fetch(db, q, |r| {
+        Ok(ListedRpm {
+            rpm: rpm(r)?,
+            external_repo_name: r.try_get("external_repo_name")?,
+            is_update: r.try_get("is_update")?,
         })
-        .collect()
+    })
+    .await
 }
 
 /// RPMs of these builds (with some arches), by id.

@@ -1,7 +1,7 @@
 //! External repositories (mirrors of upstream yum repos), their links to tags, and what
 //! was last seen of them upstream.
 
-use super::{Conn, Result, Stamp, load_value, store_value, ver};
+use super::{Conn, Page, Paged, Result, Stamp, load_value, store_value, ver};
 use crate::ident::Ident;
 use koji_protocol::Value;
 use sqlx::Row;
@@ -13,13 +13,19 @@ pub struct ExternalRepo {
     pub url: String,
 }
 
-/// External repos as of `event` (all, the one named by `ident`, those with `url`), by name.
+/// What `listExternalRepos` may be ordered by.
+pub const EXTERNAL_REPO_ORDER: &[(&str, &str)] =
+    &[("id", "r.id"), ("name", "r.name"), ("url", "c.url")];
+
+/// External repos as of `event` (all, the one named by `ident`, those with `url`), one page
+/// (by name unless asked otherwise).
 pub async fn list(
     db: &mut Conn,
     ident: Option<&Ident>,
     url: Option<&str>,
     event: Option<i64>,
-) -> Result<Vec<ExternalRepo>> {
+    page: &Page,
+) -> Result<Paged<ExternalRepo>> {
     let (id, name) = match ident {
         Some(Ident::Id(i)) => (Some(*i), None),
         Some(Ident::Name(n)) => (None, Some(n.clone())),
@@ -29,24 +35,21 @@ pub async fn list(
         "SELECT r.id, r.name, c.url FROM external_repo r JOIN external_repo_config c \
            ON c.external_repo_id = r.id AND {} \
          WHERE ($1::int IS NULL OR r.id = $1) AND ($2::text IS NULL OR r.name = $2) \
-           AND ($3::text IS NULL OR c.url = $3) ORDER BY r.name",
+           AND ($3::text IS NULL OR c.url = $3)",
         ver("c", event)
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let q = sqlx::query(sqlx::AssertSqlSafe(page.sql(&sql, "r.name")))
         .bind(id)
         .bind(name)
-        .bind(url)
-        .fetch_all(db)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ExternalRepo {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                url: r.try_get("url")?,
-            })
+        .bind(url.map(str::to_string));
+    page.fetch(db, q, |r| {
+        Ok(ExternalRepo {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            url: r.try_get("url")?,
         })
-        .collect()
+    })
+    .await
 }
 
 /// A new external repo row; returns its id.

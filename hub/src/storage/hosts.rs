@@ -1,6 +1,6 @@
 //! Builder hosts (their versioned config and check-ins) and channels.
 
-use super::{Conn, Result, Stamp, ver};
+use super::{Conn, Page, Paged, Result, Stamp, ver};
 use crate::ident::Ident;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -69,28 +69,84 @@ pub struct HostFilter {
     pub arches: Option<Vec<String>>,
 }
 
-/// Hosts matching `f`, ordered by `order` (columns of `host`, checked by the caller).
-pub async fn list(db: &mut Conn, f: &HostFilter, order: Option<&str>) -> Result<Vec<Host>> {
-    let sql = format!(
+/// What `listHosts` may be ordered by.
+pub const HOST_ORDER: &[(&str, &str)] = &[
+    ("id", "h.id"),
+    ("name", "h.name"),
+    ("user_id", "h.user_id"),
+    ("ready", "h.ready"),
+    ("task_load", "h.task_load"),
+    ("capacity", "c.capacity"),
+    ("enabled", "c.enabled"),
+];
+
+/// Hosts matching `f`, one page.
+pub async fn list(db: &mut Conn, f: &HostFilter, page: &Page) -> Result<Paged<Host>> {
+    let base = format!(
         "{HOST_SELECT} AND c.active WHERE ($1::int IS NULL OR EXISTS (SELECT 1 FROM host_channels hc \
            WHERE hc.host_id = h.id AND hc.channel_id = $1 AND hc.active)) \
          AND ($2::bool IS NULL OR h.ready = $2) AND ($3::bool IS NULL OR c.enabled = $3) \
          AND ($4::int IS NULL OR h.user_id = $4) \
-         AND ($5::text[] IS NULL OR string_to_array(COALESCE(c.arches, ''), ' ') && $5) \
-         ORDER BY {}",
-        order
-            .map(|o| format!("h.{o}").replace(", ", ", h."))
-            .unwrap_or_else(|| "h.id".into())
+         AND ($5::text[] IS NULL OR string_to_array(COALESCE(c.arches, ''), ' ') && $5)"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let q = sqlx::query(sqlx::AssertSqlSafe(page.sql(&base, "h.id")))
         .bind(f.channel)
         .bind(f.ready)
         .bind(f.enabled)
         .bind(f.user)
-        .bind(f.arches.clone())
-        .fetch_all(db)
+        .bind(f.arches.clone());
+    page.fetch(db, q, host).await
+}
+
+/// A configured builder host at start-up, unless a host of that name exists: its user
+/// (made a host user if it exists), the host, its config and channels (`default` and
+/// `channels`), under one new event. True when it was added.
+pub async fn bootstrap(
+    db: &mut Conn,
+    name: &str,
+    arches: &str,
+    capacity: f64,
+    channels: &[String],
+) -> Result<bool> {
+    let exists: Option<i32> = sqlx::query_scalar("SELECT id FROM host WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *db)
         .await?;
-    rows.iter().map(host).collect()
+    if exists.is_some() {
+        return Ok(false);
+    }
+    let uid: i32 = sqlx::query_scalar(
+        "INSERT INTO users (name, status, usertype) VALUES ($1, 0, 1) \
+         ON CONFLICT (name) DO UPDATE SET usertype = 1 RETURNING id",
+    )
+    .bind(name)
+    .fetch_one(&mut *db)
+    .await?;
+    let ev: i64 = sqlx::query_scalar("INSERT INTO events DEFAULT VALUES RETURNING id")
+        .fetch_one(&mut *db)
+        .await?;
+    let hid = insert(&mut *db, uid, name).await?;
+    sqlx::query(
+        "INSERT INTO host_config (host_id, arches, capacity, create_event) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(hid)
+    .bind(arches)
+    .bind(capacity)
+    .bind(ev)
+    .execute(&mut *db)
+    .await?;
+    let mut chans = vec!["default".to_string()];
+    chans.extend(channels.iter().cloned());
+    sqlx::query(
+        "INSERT INTO host_channels (host_id, channel_id, create_event) \
+         SELECT $1, id, $2 FROM channels WHERE name = ANY($3)",
+    )
+    .bind(hid)
+    .bind(ev)
+    .bind(&chans)
+    .execute(&mut *db)
+    .await?;
+    Ok(true)
 }
 
 /// A new host row for an existing host user; returns its id.

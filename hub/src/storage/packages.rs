@@ -1,6 +1,6 @@
 //! Packages and tag package lists (owner, blocked, extra arches), versioned.
 
-use super::{Conn, Result, Stamp, ver};
+use super::{Conn, Page, Paged, Result, Stamp, ver};
 use sqlx::Row;
 
 /// A new package; returns its id.
@@ -11,14 +11,25 @@ pub async fn insert(db: &mut Conn, name: &str) -> Result<i32> {
         .await
 }
 
-/// (id, name) of every package whose name is LIKE `like`, by name.
-pub async fn list(db: &mut Conn, like: Option<&str>) -> Result<Vec<(i32, String)>> {
-    sqlx::query_as(
-        "SELECT id, name FROM package WHERE ($1::text IS NULL OR name LIKE $1 || '%') ORDER BY name",
-    )
-    .bind(like)
-    .fetch_all(db)
-    .await
+/// What `listPackages` may be ordered by: in SQL for the plain package list, by the same
+/// names in memory for a tag's computed list.
+pub const PACKAGE_ORDER: &[(&str, &str)] = &[
+    ("package_id", "id"),
+    ("package_name", "name"),
+    ("tag_id", "id"),
+    ("tag_name", "name"),
+    ("owner_name", "name"),
+];
+
+/// (id, name) of every package whose name is LIKE `like`, by name; one page.
+pub async fn list(db: &mut Conn, like: Option<&str>, page: &Page) -> Result<Paged<(i32, String)>> {
+    let sql = page.sql(
+        "SELECT id, name FROM package WHERE ($1::text IS NULL OR name LIKE $1 || '%')",
+        "name",
+    );
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(like.map(str::to_string));
+    page.fetch(db, q, |r| Ok((r.try_get("id")?, r.try_get("name")?)))
+        .await
 }
 
 /// One package list entry of a tag.

@@ -251,6 +251,9 @@ const TAG_TABLES: &[&str] = &[
     "tag_config",
     "tag_extra",
     "tag_external_repos",
+    "group_config",
+    "group_req_listing",
+    "group_package_listing",
 ];
 const EREPO_TABLES: &[&str] = &["external_repo_config", "external_repo_data"];
 

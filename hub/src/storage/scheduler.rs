@@ -7,40 +7,41 @@ use chrono::{DateTime, Utc};
 use koji_protocol::Value;
 use sqlx::Row;
 
-/// Ready hosts that have not checked in for `secs` lose their ready flag.
-pub async fn unready_silent_hosts(db: &mut Conn, secs: f64) -> Result<()> {
-    sqlx::query(
+/// Ready hosts that have not checked in for `secs` lose their ready flag; returns their ids.
+pub async fn unready_silent_hosts(db: &mut Conn, secs: f64) -> Result<Vec<i32>> {
+    sqlx::query_scalar(
         "UPDATE host SET ready = FALSE WHERE ready AND (update_time IS NULL \
-         OR update_time < clock_timestamp() - make_interval(secs => $1))",
+         OR update_time < clock_timestamp() - make_interval(secs => $1)) RETURNING id",
     )
     .bind(secs)
-    .execute(db)
-    .await?;
-    Ok(())
+    .fetch_all(db)
+    .await
 }
 
-/// ASSIGNED tasks not opened within `secs` go back to FREE; returns how many.
-pub async fn free_unopened(db: &mut Conn, secs: f64) -> Result<u64> {
-    Ok(sqlx::query(
-        "UPDATE task SET state = $2, host_id = NULL, assign_time = NULL \
-         WHERE state = $3 AND assign_time < clock_timestamp() - make_interval(secs => $1)",
+/// ASSIGNED tasks not opened within `secs` go back to FREE; returns (task, host it was
+/// assigned to) of each.
+pub async fn free_unopened(db: &mut Conn, secs: f64) -> Result<Vec<(i32, Option<i32>)>> {
+    sqlx::query_as(
+        "UPDATE task t SET state = $2, host_id = NULL, assign_time = NULL \
+         FROM (SELECT id, host_id FROM task WHERE state = $3 \
+                 AND assign_time < clock_timestamp() - make_interval(secs => $1) FOR UPDATE) o \
+         WHERE t.id = o.id RETURNING t.id, o.host_id",
     )
     .bind(secs)
     .bind(TaskState::Free)
     .bind(TaskState::Assigned)
-    .execute(db)
-    .await?
-    .rows_affected())
+    .fetch_all(db)
+    .await
 }
 
-/// OPEN and ASSIGNED tasks of hosts silent for `secs` go back to FREE; returns (task, host
-/// name) of each.
-pub async fn free_of_silent_hosts(db: &mut Conn, secs: f64) -> Result<Vec<(i32, String)>> {
+/// OPEN and ASSIGNED tasks of hosts silent for `secs` go back to FREE; returns (task, host,
+/// host name) of each.
+pub async fn free_of_silent_hosts(db: &mut Conn, secs: f64) -> Result<Vec<(i32, i32, String)>> {
     sqlx::query_as(
         "UPDATE task t SET state = $2, host_id = NULL, start_time = NULL, assign_time = NULL \
          FROM host h WHERE t.host_id = h.id AND t.state = ANY($3) \
            AND (h.update_time IS NULL OR h.update_time < clock_timestamp() - make_interval(secs => $1)) \
-         RETURNING t.id, h.name",
+         RETURNING t.id, h.id, h.name",
     )
     .bind(secs)
     .bind(TaskState::Free)

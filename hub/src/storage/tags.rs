@@ -1,6 +1,6 @@
 //! Tags: the tag row, its versioned config and extra values, and inheritance links.
 
-use super::{Conn, Result, Stamp, load_value, store_value, ver};
+use super::{Conn, Page, Paged, Result, Stamp, load_value, store_value, ver};
 use crate::ident::Ident;
 use koji_protocol::{Struct, Value};
 use sqlx::Row;
@@ -75,32 +75,31 @@ pub async fn get(db: &mut Conn, ident: &Ident, event: Option<i64>) -> Result<Opt
     tag(&r, extra, event).map(Some)
 }
 
+/// What `listTags` may be ordered by.
+pub const TAG_ORDER: &[(&str, &str)] = &[("id", "t.id"), ("name", "t.name")];
+
 /// Current tags (without extra values) whose name is LIKE `like`, that list `package`,
-/// that have `build` tagged; ordered by `order` (a column of `tag`, checked by the caller).
+/// that have `build` tagged; one page.
 pub async fn list(
     db: &mut Conn,
     like: Option<&str>,
     package: Option<i32>,
     build: Option<i32>,
-    order: &str,
-) -> Result<Vec<Tag>> {
-    let sql = format!(
-        "SELECT t.id, t.name, c.arches, c.perm_id, p.name AS perm, c.locked, \
+    page: &Page,
+) -> Result<Paged<Tag>> {
+    let sql = "SELECT t.id, t.name, c.arches, c.perm_id, p.name AS perm, c.locked, \
            c.maven_support, c.maven_include_all FROM tag t JOIN tag_config c ON c.tag_id = t.id \
          AND c.active LEFT JOIN permissions p ON p.id = c.perm_id \
          WHERE ($1::text IS NULL OR t.name LIKE $1) \
            AND ($2::int IS NULL OR EXISTS (SELECT 1 FROM tag_packages tp WHERE tp.tag_id = t.id \
                 AND tp.package_id = $2 AND tp.active)) \
            AND ($3::int IS NULL OR EXISTS (SELECT 1 FROM tag_listing tl WHERE tl.tag_id = t.id \
-                AND tl.build_id = $3 AND tl.active)) ORDER BY t.{order}"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(like)
+                AND tl.build_id = $3 AND tl.active))";
+    let q = sqlx::query(sqlx::AssertSqlSafe(page.sql(sql, "t.name")))
+        .bind(like.map(str::to_string))
         .bind(package)
-        .bind(build)
-        .fetch_all(db)
-        .await?;
-    rows.iter().map(|r| tag(r, Struct::new(), None)).collect()
+        .bind(build);
+    page.fetch(db, q, |r| tag(r, Struct::new(), None)).await
 }
 
 /// A new tag row; returns its id.

@@ -1,6 +1,6 @@
 //! Build targets: a name mapping to a build tag and a destination tag, versioned.
 
-use super::{Conn, Result, Stamp, ver};
+use super::{Conn, Page, Paged, Result, Stamp, ver};
 use crate::ident::Ident;
 use sqlx::Row;
 
@@ -14,15 +14,24 @@ pub struct Target {
     pub dest_tag_name: String,
 }
 
-/// Targets as of `event`, by name: all, or the one named by `ident`, or those with the given
-/// build/destination tag.
+/// What `getBuildTargets` may be ordered by.
+pub const TARGET_ORDER: &[(&str, &str)] = &[
+    ("id", "bt.id"),
+    ("name", "bt.name"),
+    ("build_tag", "c.build_tag"),
+    ("dest_tag", "c.dest_tag"),
+];
+
+/// Targets as of `event`, by name unless asked otherwise: all, or the one named by `ident`,
+/// or those with the given build/destination tag.
 pub async fn list(
     db: &mut Conn,
     ident: Option<&Ident>,
     event: Option<i64>,
     build_tag: Option<i32>,
     dest_tag: Option<i32>,
-) -> Result<Vec<Target>> {
+    page: &Page,
+) -> Result<Paged<Target>> {
     let (id, name) = match ident {
         Some(Ident::Id(i)) => (Some(*i), None),
         Some(Ident::Name(n)) => (None, Some(n.clone())),
@@ -34,29 +43,25 @@ pub async fn list(
            JOIN build_target_config c ON c.build_target_id = bt.id AND {} \
            JOIN tag bt_tag ON bt_tag.id = c.build_tag JOIN tag dt ON dt.id = c.dest_tag \
          WHERE ($1::int IS NULL OR bt.id = $1) AND ($2::text IS NULL OR bt.name = $2) \
-           AND ($3::int IS NULL OR c.build_tag = $3) AND ($4::int IS NULL OR c.dest_tag = $4) \
-         ORDER BY bt.name",
+           AND ($3::int IS NULL OR c.build_tag = $3) AND ($4::int IS NULL OR c.dest_tag = $4)",
         ver("c", event)
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let q = sqlx::query(sqlx::AssertSqlSafe(page.sql(&sql, "bt.name")))
         .bind(id)
         .bind(name)
         .bind(build_tag)
-        .bind(dest_tag)
-        .fetch_all(db)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Target {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                build_tag: r.try_get("build_tag")?,
-                build_tag_name: r.try_get("build_tag_name")?,
-                dest_tag: r.try_get("dest_tag")?,
-                dest_tag_name: r.try_get("dest_tag_name")?,
-            })
+        .bind(dest_tag);
+    page.fetch(db, q, |r| {
+        Ok(Target {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            build_tag: r.try_get("build_tag")?,
+            build_tag_name: r.try_get("build_tag_name")?,
+            dest_tag: r.try_get("dest_tag")?,
+            dest_tag_name: r.try_get("dest_tag_name")?,
         })
-        .collect()
+    })
+    .await
 }
 
 /// A new target row; returns its id.

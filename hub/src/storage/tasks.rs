@@ -1,7 +1,7 @@
 //! Tasks: rows, their state changes (every one guarded by the state it expects), subtasks,
 //! waiting and refusals.
 
-use super::{Conn, Result};
+use super::{Conn, Page, Paged, Result};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
@@ -47,6 +47,18 @@ impl TaskState {
 
     pub fn is_final(self) -> bool {
         Self::FINAL.contains(&self)
+    }
+
+    /// Koji's name for the state (`koji.TASK_STATES`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::Free => "FREE",
+            TaskState::Open => "OPEN",
+            TaskState::Closed => "CLOSED",
+            TaskState::Canceled => "CANCELED",
+            TaskState::Assigned => "ASSIGNED",
+            TaskState::Failed => "FAILED",
+        }
     }
 }
 
@@ -327,43 +339,38 @@ macro_rules! bind_all {
     }};
 }
 
-/// Tasks matching `conds`, ordered by `order` (columns of `task`, checked by the caller),
-/// one page (`page`: " LIMIT n OFFSET m", built by the caller from numbers).
-pub async fn list(
-    db: &mut Conn,
-    conds: &[TaskCond],
-    order: &str,
-    page: &str,
-) -> Result<Vec<ListedTask>> {
-    let (w, binds) = where_clause(conds);
-    let sql = format!(
-        "SELECT {TASK_COLUMNS}, u.name AS owner_name, u.usertype AS owner_type FROM task t JOIN users u ON u.id = t.owner \
-         WHERE {w} ORDER BY {order}{page}"
-    );
-    let rows = bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), binds)
-        .fetch_all(db)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ListedTask {
-                task: task(r)?,
-                owner_name: r.try_get("owner_name")?,
-                owner_type: r.try_get("owner_type")?,
-            })
-        })
-        .collect()
-}
+/// What `listTasks` may be ordered by.
+pub const TASK_ORDER: &[(&str, &str)] = &[
+    ("id", "t.id"),
+    ("priority", "t.priority"),
+    ("create_time", "t.create_time"),
+    ("start_time", "t.start_time"),
+    ("completion_time", "t.completion_time"),
+    ("state", "t.state"),
+    ("method", "t.method"),
+    ("owner", "t.owner"),
+    ("host_id", "t.host_id"),
+    ("parent", "t.parent"),
+];
 
-/// How many tasks match `conds` (within one page when `page` is not empty).
-pub async fn count(db: &mut Conn, conds: &[TaskCond], order: &str, page: &str) -> Result<i64> {
+/// Tasks matching `conds`, one page (or its count).
+pub async fn list(db: &mut Conn, conds: &[TaskCond], page: &Page) -> Result<Paged<ListedTask>> {
     let (w, binds) = where_clause(conds);
-    let sql =
-        format!("SELECT count(*) FROM (SELECT 1 FROM task t WHERE {w} ORDER BY {order}{page}) q");
-    bind_all!(
-        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)),
-        binds
-    )
-    .fetch_one(db)
+    let sql = page.sql(
+        &format!(
+            "SELECT {TASK_COLUMNS}, u.name AS owner_name, u.usertype AS owner_type FROM task t JOIN users u ON u.id = t.owner \
+             WHERE {w}"
+        ),
+        "t.id",
+    );
+    let q = bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql)), binds);
+    page.fetch(db, q, |r| {
+        Ok(ListedTask {
+            task: task(r)?,
+            owner_name: r.try_get("owner_name")?,
+            owner_type: r.try_get("owner_type")?,
+        })
+    })
     .await
 }
 

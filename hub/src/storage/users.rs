@@ -1,6 +1,7 @@
 //! Users, their Kerberos principals and permissions.
 
-use super::{Conn, Result, Stamp};
+use super::{Conn, Page, Paged, Result, Stamp};
+use sqlx::Row;
 
 /// A user as `getUser` shows it.
 #[derive(Debug, Clone)]
@@ -105,23 +106,34 @@ pub async fn set_usertype(db: &mut Conn, id: i32, usertype: i32) -> Result<()> {
     Ok(())
 }
 
-/// Ids of users of a type, optionally with a name LIKE pattern and holding a permission.
+/// What `listUsers` may be ordered by.
+pub const USER_ORDER: &[(&str, &str)] = &[
+    ("id", "u.id"),
+    ("name", "u.name"),
+    ("status", "u.status"),
+    ("usertype", "u.usertype"),
+];
+
+/// Ids of users of a type, optionally with a name LIKE pattern and holding a permission;
+/// one page.
 pub async fn list_ids(
     db: &mut Conn,
     usertype: i32,
     like: Option<&str>,
     perm: Option<&str>,
-) -> Result<Vec<i32>> {
-    sqlx::query_scalar(
+    page: &Page,
+) -> Result<Paged<i32>> {
+    let sql = page.sql(
         "SELECT u.id FROM users u WHERE u.usertype = $1 AND ($2::text IS NULL OR u.name LIKE $2) \
          AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM user_perms up JOIN permissions p ON p.id = up.perm_id \
-              WHERE up.user_id = u.id AND up.active AND p.name = $3)) ORDER BY u.id",
-    )
-    .bind(usertype)
-    .bind(like)
-    .bind(perm)
-    .fetch_all(db)
-    .await
+              WHERE up.user_id = u.id AND up.active AND p.name = $3))",
+        "u.id",
+    );
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(usertype)
+        .bind(like.map(str::to_string))
+        .bind(perm.map(str::to_string));
+    page.fetch(db, q, |r| r.try_get(0)).await
 }
 
 /// (id, name, description) of every permission.
@@ -245,5 +257,23 @@ pub async fn grant_admin(db: &mut Conn, user: i32, event: i64) -> Result<()> {
     .bind(event)
     .execute(db)
     .await?;
+    Ok(())
+}
+
+pub async fn rename(db: &mut Conn, id: i32, name: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET name = $2 WHERE id = $1")
+        .bind(id)
+        .bind(name)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn remove_principal(db: &mut Conn, user: i32, principal: &str) -> Result<()> {
+    sqlx::query("DELETE FROM user_krb_principals WHERE user_id = $1 AND krb_principal = $2")
+        .bind(user)
+        .bind(principal)
+        .execute(db)
+        .await?;
     Ok(())
 }

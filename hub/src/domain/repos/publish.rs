@@ -7,7 +7,7 @@ use super::events::last_change;
 use super::{Opts, opts_store, state};
 use crate::ctx::Ctx;
 use crate::domain::tags::canon_arch;
-use crate::domain::{Named, builds, get, packages, tags};
+use crate::domain::{Named, builds, get, groups, packages, tags};
 use crate::error::{HResult, HubError};
 use crate::ident::Ident;
 use crate::storage::repos as store;
@@ -178,6 +178,13 @@ pub async fn init(
         write_atomic(&p, blocklist.as_bytes()).map_err(|e| io_fault("write", &p, e))?;
     }
     std::fs::create_dir_all(&dir).map_err(|e| io_fault("create", &dir, e))?;
+    // the tag's comps groups as of the repo's event, which every arch's repodata carries
+    // (mock installs a buildroot's `build` / `srpm-build` group from it)
+    let comps = groups::comps_xml(&groups::for_repo(c, tag_id, event).await?, true);
+    let gdir = dir.join("groups");
+    std::fs::create_dir_all(&gdir).map_err(|e| io_fault("create", &gdir, e))?;
+    let p = gdir.join("comps.xml");
+    write_atomic(&p, comps.as_bytes()).map_err(|e| io_fault("write", &p, e))?;
     let json = serde_json::json!({
         "id": id,
         "tag": tag_name,
