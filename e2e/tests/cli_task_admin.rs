@@ -3,7 +3,7 @@
 //! The tasks are aarch64 (the quickstart builder builds x86_64), so nothing runs them.
 
 use kkoji_e2e::{Farm, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 kkoji_e2e::shared_farm_main!(
     queue_admin_with_the_stock_cli,
@@ -36,6 +36,20 @@ fn rows_for<'a>(out: &'a Output, id: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// `koji scheduler-logs --task ID`, once one of the task's rows contains `needle` (the
+/// scheduler writes at its next pass): generous, 120 looks half a second apart.
+fn wait_logged(farm: &Farm, id: &str, needle: &str) -> Output {
+    let mut out = farm.koji(&["scheduler-logs", "--task", id]).ok();
+    for _ in 0..120 {
+        if rows_for(&out, id).iter().any(|l| l.contains(needle)) {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        out = farm.koji(&["scheduler-logs", "--task", id]).ok();
+    }
+    panic!("task {id}: no scheduler log line with {needle:?}:\n{out}");
+}
+
 fn queue_admin_with_the_stock_cli(farm: &Farm) {
     farm.koji(&["add-host", "e2e-idle-host", "x86_64"]).ok();
     let id = created(
@@ -44,22 +58,8 @@ fn queue_admin_with_the_stock_cli(farm: &Farm) {
             .ok(),
     );
     // nobody builds aarch64: scheduler-logs says so (the scheduler logs it at its next pass)
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = farm.koji(&["scheduler-logs", "--task", &id]).ok();
-        if rows_for(&out, &id)
-            .iter()
-            .any(|l| l.contains("no enabled host in its channel builds its arch"))
-        {
-            assert!(out.lines()[0].starts_with("Task"), "header:\n{out}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no waiting reason logged:\n{out}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let out = wait_logged(farm, &id, "no enabled host in its channel builds its arch");
+    assert!(out.lines()[0].starts_with("Task"), "header:\n{out}");
 
     farm.koji(&["set-task-priority", "--priority", "5", &id])
         .ok()
@@ -83,20 +83,8 @@ fn queue_admin_with_the_stock_cli(farm: &Farm) {
     assert_eq!(rows_for(&out, &id).len(), 1, "by host name:\n{out}");
     out.stdout_has("Host data for e2e-idle-host:");
     // the host never checked in: the scheduler takes the task back, and says so
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = farm.koji(&["scheduler-logs", "--task", &id]).ok();
-        let log = rows_for(&out, &id).join("\n");
-        if log.contains("Freeing task from unresponsive host") {
-            assert!(log.contains("Assigning task (by an admin)"), "{out}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the task was never taken back:\n{out}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let out = wait_logged(farm, &id, "Freeing task from unresponsive host");
+    out.stdout_has("Assigning task (by an admin)");
     assert_eq!(task(farm, &id)["state"], 0);
 
     // free-task: an unfinished task goes back to the queue (here it is already FREE)
