@@ -39,6 +39,8 @@ pub struct HubConfig {
     pub scheduler: SchedulerConfig,
     #[serde(default)]
     pub repos: ReposConfig,
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
 }
 
 /// A host the hub creates at start-up if it does not exist yet.
@@ -213,6 +215,50 @@ impl Default for ReposConfig {
     }
 }
 
+/// `[notifications]` of the hub config: who hears of builds and tag operations, and how mail
+/// leaves the hub. Without `relay` the mails are still recorded (state `unsent`), so turning
+/// mail on later does not flood anyone with old news, and nothing fails for want of a relay.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// Koji's DisableNotifications: no mail is queued at all.
+    pub disabled: bool,
+    /// Addresses are `<user>@<email_domain>` (fixed when a subscription is made).
+    pub email_domain: String,
+    /// Koji's NotifyOnSuccess: the build's owner hears of successes too, not only failures.
+    pub notify_on_success: bool,
+    /// The web UI's base URL, for links in the mails.
+    pub web_url: String,
+    /// The From: address.
+    pub from: String,
+    /// The SMTP relay as a URL: `smtp://host:25` (plain), `smtp://host:587?tls=required`
+    /// (STARTTLS), `smtps://host:465`; `user:password@` for AUTH. Server certificates are
+    /// checked against the system's roots.
+    pub relay: Option<String>,
+    /// How often the mailer looks for due mail.
+    pub poll_secs: f64,
+    /// A mail that failed this many times is marked failed and left alone.
+    pub max_attempts: i32,
+    /// Seconds before a failed mail is tried again.
+    pub retry_secs: f64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        NotificationsConfig {
+            disabled: false,
+            email_domain: "localhost".into(),
+            notify_on_success: true,
+            web_url: "http://localhost/koji".into(),
+            from: "kkoji@localhost".into(),
+            relay: None,
+            poll_secs: 10.0,
+            max_attempts: 5,
+            retry_secs: 300.0,
+        }
+    }
+}
+
 fn default_topdir() -> PathBuf {
     PathBuf::from("/mnt/koji")
 }
@@ -282,6 +328,36 @@ impl HubConfig {
         if self.limits.max_list_rows < 1 {
             return Err(bad("limits.max_list_rows", "must be at least 1"));
         }
+        let n = &self.notifications;
+        if n.email_domain.is_empty() || n.email_domain.contains(['@', ' ', '<', '>']) {
+            return Err(bad(
+                "notifications.email_domain",
+                "must be a mail domain such as example.com",
+            ));
+        }
+        if n.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(bad("notifications.from", "must be a mail address"));
+        }
+        if let Some(relay) = &n.relay
+            && let Err(e) = crate::mail::check_relay_url(relay)
+        {
+            return Err(bad("notifications.relay", &e));
+        }
+        if !(n.poll_secs.is_finite() && (0.1..=3600.0).contains(&n.poll_secs)) {
+            return Err(bad(
+                "notifications.poll_secs",
+                "must be between 0.1 and 3600 seconds",
+            ));
+        }
+        if n.max_attempts < 1 {
+            return Err(bad("notifications.max_attempts", "must be at least 1"));
+        }
+        if !(n.retry_secs.is_finite() && (1.0..=86400.0).contains(&n.retry_secs)) {
+            return Err(bad(
+                "notifications.retry_secs",
+                "must be between 1 and 86400 seconds",
+            ));
+        }
         if self.db.max_connections == 0 {
             return Err(bad("db.max_connections", "must be at least 1"));
         }
@@ -317,6 +393,31 @@ client_ca = "ca.crt"
         assert!(c.auth.login_creates_user);
         assert_eq!(c.limits.max_request_length, 4_194_304);
         assert_eq!(c.topdir, PathBuf::from("/mnt/koji"));
+    }
+
+    #[test]
+    fn bad_notification_settings_name_their_key() {
+        for (extra, key) in [
+            ("relay = \"http://mail:25\"", "notifications.relay"),
+            ("from = \"not an address\"", "notifications.from"),
+            ("email_domain = \"a@b\"", "notifications.email_domain"),
+            ("max_attempts = 0", "notifications.max_attempts"),
+        ] {
+            let text = format!("{MIN}\n[notifications]\n{extra}\n");
+            let e = HubConfig::parse(Path::new("/etc/kkoji/hub.toml"), &text).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.starts_with("/etc/kkoji/hub.toml:"), "{msg}");
+            assert!(msg.contains(key), "{extra}: {msg}");
+        }
+        let ok = format!(
+            "{MIN}\n[notifications]\nrelay = \"smtp://127.0.0.1:2525\"\nemail_domain = \"example.com\"\n"
+        );
+        let c = HubConfig::parse(Path::new("hub.toml"), &ok).unwrap();
+        assert_eq!(
+            c.notifications.relay.as_deref(),
+            Some("smtp://127.0.0.1:2525")
+        );
+        assert!(c.notifications.notify_on_success);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod hub;
 pub mod ident;
+pub mod mail;
 pub mod methods;
 pub mod names;
 pub mod pyrepr;

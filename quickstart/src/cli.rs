@@ -44,6 +44,10 @@ struct Cli {
     /// (default 180).
     #[arg(long)]
     ready_timeout: Option<u64>,
+    /// Send notification mail through this SMTP relay (`smtp://host:25`,
+    /// `smtp://host:587?tls=required`, `smtps://host:465`); kept in hub.toml once given.
+    #[arg(long)]
+    mail_relay: Option<String>,
 }
 
 fn init_tracing() {
@@ -70,6 +74,7 @@ pub fn cli_main() -> ExitCode {
         repo_regen_bin: cli.repo_regen_bin,
         host_timeout: cli.host_timeout,
         ready_timeout: cli.ready_timeout,
+        mail_relay: cli.mail_relay,
     };
     // one thread: the daemons' parent-death signal follows the thread that spawned them,
     // which must live as long as quickstart

@@ -104,6 +104,8 @@ pub struct HubOptions {
     pub local_builder: bool,
     pub host_timeout: Option<u64>,
     pub ready_timeout: Option<u64>,
+    /// SMTP relay URL for notification mail.
+    pub mail_relay: Option<String>,
 }
 
 /// The hub of a farm in a box: embedded PostgreSQL under the state directory, the farm CA
@@ -144,6 +146,10 @@ pub fn hub_config(
         db: DbConfig::default(),
         scheduler,
         repos: Default::default(),
+        notifications: kkoji_hub::config::NotificationsConfig {
+            relay: opts.mail_relay.clone(),
+            ..Default::default()
+        },
     })
 }
 
@@ -287,6 +293,14 @@ fn sync_hub(have: &mut HubConfig, want: &HubConfig, opts: &HubOptions) -> Vec<&'
             "scheduler.host_timeout",
             &mut have.scheduler.host_timeout,
             &want.scheduler.host_timeout,
+            &mut c,
+        );
+    }
+    if opts.mail_relay.is_some() {
+        in_step(
+            "notifications.relay",
+            &mut have.notifications.relay,
+            &want.notifications.relay,
             &mut c,
         );
     }
@@ -481,6 +495,7 @@ mod tests {
             local_builder: true,
             host_timeout: Some(30),
             ready_timeout: None,
+            mail_relay: None,
         }
     }
 

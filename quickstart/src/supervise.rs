@@ -33,6 +33,7 @@ pub struct Options {
     pub repo_regen_bin: Option<PathBuf>,
     pub host_timeout: Option<u64>,
     pub ready_timeout: Option<u64>,
+    pub mail_relay: Option<String>,
 }
 
 /// The programs to run, found before anything is created.
@@ -266,6 +267,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         local_builder: programs.builder.is_some(),
         host_timeout: opts.host_timeout,
         ready_timeout: opts.ready_timeout,
+        mail_relay: opts.mail_relay.clone(),
     };
     let hub_config = configs::ensure_hub(
         &layout,

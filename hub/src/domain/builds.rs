@@ -72,6 +72,7 @@ pub async fn cancel(c: &mut Ctx, b: &Build, strict: bool) -> HResult<bool> {
     }
     c.mark_write();
     store::finish(c.db().await?, b.id, None, state::CANCELED).await?;
+    super::notifications::build_finished(c, b, state::CANCELED).await?;
     if let Some(t) = b.task_id {
         super::tasks::cancel(c, t, true).await?;
     }
@@ -251,6 +252,7 @@ pub async fn complete(c: &mut Ctx, host: i32, task: i32, build: i32, f: BuildFil
             })?;
     }
     store::complete(c.db().await?, b.id).await?;
+    super::notifications::build_finished(c, &b, state::COMPLETE).await?;
     // files last: the database part above can still fail and roll back
     for (input, info) in &files {
         tree.move_and_link(input, &dir.join(&info.arch).join(info.filename()))?;
@@ -273,6 +275,9 @@ pub async fn fail(c: &mut Ctx, host: i32, task: i32, build: i32) -> HResult<()> 
         return Err(HubError::generic(format!(
             "Build {build} is not BUILDING for task {task}"
         )));
+    }
+    if let Some(b) = find(c, &BuildRef::Id(build)).await? {
+        super::notifications::build_finished(c, &b, state::FAILED).await?;
     }
     Ok(())
 }

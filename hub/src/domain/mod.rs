@@ -12,6 +12,7 @@ pub mod events;
 pub mod external_repos;
 pub mod groups;
 pub mod hosts;
+pub mod notifications;
 pub mod packages;
 pub mod policy;
 pub mod repos;

@@ -19,6 +19,7 @@
 //! this module does too, inside the same transaction.
 
 use super::builds::{self, Build, BuildRef, TaggedBuild, state};
+use super::notifications::{self, TagEvent};
 use super::packages::{self, ListAdd};
 use super::tags::{self, NewTag, Tag, TagConfig, TagEdit};
 use super::tasks::{self, NewTask};
@@ -388,7 +389,26 @@ pub async fn record_notification(c: &mut Ctx, n: Notice<'_>) -> HResult<()> {
             _ => HubError::Db(e),
         })?;
     tracing::debug!(build = n.build, ok = n.ok, "tag notification recorded");
-    Ok(())
+    let Some(b) = builds::find(c, &BuildRef::Id(n.build)).await? else {
+        return Ok(());
+    };
+    let mut named = Vec::new();
+    for t in [n.tag, n.from] {
+        named.push(match t {
+            Some(id) => find(c, Named::Tag, &Ident::Id(id)).await?,
+            None => None,
+        });
+    }
+    let user_name = users::name_of(c, n.user).await?.unwrap_or_default();
+    let event = TagEvent {
+        ok: n.ok,
+        tag: named[0].clone(),
+        from: named[1].clone(),
+        user_name: &user_name,
+        failure: n.msg,
+        ignore_success: n.ignore_success,
+    };
+    notifications::tag_operation(c, &b, event).await
 }
 
 // ------------------------------------------------------------------ tagBuild & co.

@@ -9,6 +9,7 @@ pub mod groups;
 pub mod host_api;
 pub mod hosts;
 pub mod misc;
+pub mod notifications;
 pub mod packages;
 pub mod policy;
 pub mod refusals;
@@ -1015,6 +1016,7 @@ fn build() -> Registry {
     channels::register(&mut r);
     volumes::register(&mut r);
     users::register(&mut r);
+    notifications::register(&mut r);
     r
 }
 

@@ -14,6 +14,7 @@ pub mod events;
 pub mod external_repos;
 pub mod groups;
 pub mod hosts;
+pub mod notifications;
 pub mod packages;
 pub mod repo_queue;
 pub mod repos;

@@ -61,6 +61,7 @@ impl Farm {
             },
             scheduler: Default::default(),
             repos: Default::default(),
+            notifications: Default::default(),
         };
         tweak(&mut config);
         let hub = start_background(config, &db).await.expect("hub");
