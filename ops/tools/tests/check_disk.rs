@@ -2,11 +2,12 @@
 //! itself under `unshare -m`) filled past the threshold, with the report mailed to an SMTP
 //! sink this test runs on 127.0.0.1. Needs root (CI runs as root).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+#[path = "../../../hub/tests/common/smtp_sink.rs"]
+mod smtp_sink;
+
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const INNER: &str = "KKOJI_OPS_TEST_INNER";
@@ -54,81 +55,6 @@ fn wait_deadline(mut child: std::process::Child, limit: Duration) -> Output {
     }
 }
 
-/// One mail as the sink received it.
-#[derive(Debug, Clone, Default)]
-struct Mail {
-    from: String,
-    to: Vec<String>,
-    data: String,
-}
-
-/// A minimal SMTP server: enough of RFC 5321 for lettre (EHLO, MAIL, RCPT, DATA, QUIT).
-fn smtp_sink() -> (u16, Arc<Mutex<Vec<Mail>>>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let g = got.clone();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(conn) = conn else { return };
-            let g = g.clone();
-            std::thread::spawn(move || {
-                let _ = session(conn, &g);
-            });
-        }
-    });
-    (port, got)
-}
-
-fn session(conn: TcpStream, got: &Mutex<Vec<Mail>>) -> std::io::Result<()> {
-    let mut w = conn.try_clone()?;
-    let mut r = BufReader::new(conn);
-    w.write_all(b"220 sink ESMTP\r\n")?;
-    let mut mail = Mail::default();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let cmd = line.trim_end().to_string();
-        let upper = cmd.to_ascii_uppercase();
-        if upper.starts_with("EHLO") {
-            w.write_all(b"250-sink\r\n250 8BITMIME\r\n")?;
-        } else if upper.starts_with("HELO") {
-            w.write_all(b"250 sink\r\n")?;
-        } else if upper.starts_with("MAIL FROM:") {
-            mail = Mail {
-                from: cmd[10..].trim().to_string(),
-                ..Mail::default()
-            };
-            w.write_all(b"250 ok\r\n")?;
-        } else if upper.starts_with("RCPT TO:") {
-            mail.to.push(cmd[8..].trim().to_string());
-            w.write_all(b"250 ok\r\n")?;
-        } else if upper == "DATA" {
-            w.write_all(b"354 go on\r\n")?;
-            loop {
-                line.clear();
-                if r.read_line(&mut line)? == 0 {
-                    return Ok(());
-                }
-                if line == ".\r\n" {
-                    break;
-                }
-                mail.data.push_str(&line);
-            }
-            got.lock().unwrap().push(mail.clone());
-            w.write_all(b"250 queued\r\n")?;
-        } else if upper == "QUIT" {
-            w.write_all(b"221 bye\r\n")?;
-            return Ok(());
-        } else {
-            w.write_all(b"250 ok\r\n")?;
-        }
-    }
-}
-
 fn ops(config: &Path, args: &[&str]) -> (i32, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_kkoji-ops"))
         .arg("--config")
@@ -166,7 +92,8 @@ fn a_full_volume_is_reported_and_mailed() {
         )
         .unwrap();
     }
-    let (port, got) = smtp_sink();
+    let sink = smtp_sink::SmtpSink::start();
+    let port = sink.port;
     let cfg = t.path().join("ops.toml");
     std::fs::write(
         &cfg,
@@ -190,7 +117,7 @@ to = ["ops@example.com", "oncall@example.com"]
     // under the threshold: exit 0, nothing mailed (the run is over when it exits)
     let (code, out) = ops(&cfg, &["check-disk"]);
     assert_eq!(code, 0, "{out}");
-    assert!(got.lock().unwrap().is_empty());
+    assert!(sink.mails().is_empty());
 
     // fill past 90%
     std::fs::write(full.join("big"), vec![7u8; 970 * 1024]).unwrap();
@@ -206,7 +133,7 @@ to = ["ops@example.com", "oncall@example.com"]
         .find(|l| l.contains(roomy.to_str().unwrap()))
         .unwrap();
     assert!(ok.starts_with("ok"), "{ok}");
-    let mails = got.lock().unwrap().clone();
+    let mails = sink.mails();
     assert_eq!(mails.len(), 1, "{mails:?}");
     let m = &mails[0];
     assert!(m.from.contains("kkoji@hub.example.com"), "{m:?}");
@@ -218,7 +145,7 @@ to = ["ops@example.com", "oncall@example.com"]
     // --no-mail and a lower threshold from the command line
     let (code, _) = ops(&cfg, &["check-disk", "--no-mail"]);
     assert_eq!(code, 1);
-    assert_eq!(got.lock().unwrap().len(), 1);
+    assert_eq!(sink.mails().len(), 1);
     let (code, out) = ops(&cfg, &["check-disk", "--threshold", "99"]);
     assert_eq!(code, 0, "{out}");
 }
