@@ -9,6 +9,7 @@ kkoji_e2e::shared_farm_main!(
     list_tags_glob,
     add_and_list_targets,
     add_and_list_pkgs,
+    set_pkg_owner_and_arches,
     list_api_and_method_help,
     call_prints_results,
 );
@@ -362,6 +363,96 @@ fn add_and_list_pkgs(farm: &Farm) {
         .koji(&["list-pkgs", "--quiet", "--tag", "pkg-tag"])
         .ok();
     assert!(after.row("qux").is_none(), "{after}");
+}
+
+fn set_pkg_owner_and_arches(farm: &Farm) {
+    farm.koji(&["add-tag", "own-tag"]).ok();
+    farm.koji(&["add-tag", "own-child", "--parent", "own-tag"])
+        .ok();
+    farm.koji(&["add-pkg", "--owner", "kojiadmin", "own-tag", "ofoo", "obar"])
+        .ok();
+    farm.koji_as("owen", &["hello"]).ok();
+
+    // set-pkg-owner: a multicall over the packages; list-pkgs shows the new owner
+    farm.koji(&["set-pkg-owner", "owen", "own-tag", "ofoo", "obar"])
+        .ok()
+        .stdout_empty();
+    let list = farm
+        .koji(&["list-pkgs", "--quiet", "--tag", "own-tag"])
+        .ok();
+    assert_eq!(
+        list.expect_row("ofoo"),
+        ["ofoo", "own-tag", "owen"],
+        "{list}"
+    );
+    assert_eq!(
+        list.expect_row("obar"),
+        ["obar", "own-tag", "owen"],
+        "{list}"
+    );
+
+    // set-pkg-arches on an inherited entry: the child gets its own, with the owner it had
+    farm.koji(&["set-pkg-arches", "i686 aarch64", "own-child", "ofoo"])
+        .ok()
+        .stdout_empty();
+    let child = farm
+        .koji(&["list-pkgs", "--quiet", "--tag", "own-child", "--noinherit"])
+        .ok();
+    assert_eq!(
+        child.expect_row("ofoo"),
+        ["ofoo", "own-child", "i686", "aarch64", "owen"],
+        "{child}"
+    );
+
+    // set-pkg-owner-global: every tag's entry of the package, --test first
+    let out = farm
+        .koji(&["set-pkg-owner-global", "--test", "kojiadmin", "ofoo"])
+        .ok();
+    let mut lines = trimmed(&out);
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "Would have changed owner for ofoo in tag own-child: owen -> kojiadmin",
+            "Would have changed owner for ofoo in tag own-tag: owen -> kojiadmin",
+        ],
+        "{out}"
+    );
+    farm.koji(&["set-pkg-owner-global", "--verbose", "kojiadmin", "ofoo"])
+        .ok();
+    let by_pkg = farm
+        .koji(&["list-pkgs", "--quiet", "--package", "ofoo"])
+        .ok();
+    for row in by_pkg.lines() {
+        assert!(row.trim_end().ends_with("kojiadmin"), "{by_pkg}");
+    }
+
+    // refusals change nothing: a package the tag has no entry for, an unknown owner, a
+    // user without the tag permission
+    let before = farm
+        .koji(&["list-pkgs", "--quiet", "--tag", "own-tag"])
+        .ok();
+    farm.koji(&["set-pkg-owner", "owen", "own-tag", "onone"])
+        .fails_with(1)
+        .stderr_has("No such package: onone");
+    farm.koji(&["add-tag", "own-other"]).ok();
+    farm.koji(&["add-pkg", "--owner", "kojiadmin", "own-other", "oqux"])
+        .ok();
+    farm.koji(&["set-pkg-owner", "owen", "own-tag", "oqux"])
+        .fails_with(1)
+        .stderr_has("cannot update: tag own-tag has no data for package oqux");
+    farm.koji(&["set-pkg-owner", "e2e-nobody", "own-tag", "ofoo"])
+        .fails_with(1)
+        .stderr_has("No such user: e2e-nobody");
+    farm.koji_as("owen", &["set-pkg-owner", "owen", "own-tag", "ofoo"])
+        .fails_with(1)
+        .stderr_has("ActionNotAllowed");
+    assert_eq!(
+        farm.koji(&["list-pkgs", "--quiet", "--tag", "own-tag"])
+            .ok()
+            .stdout,
+        before.stdout
+    );
 }
 
 fn list_api_and_method_help(farm: &Farm) {

@@ -155,6 +155,32 @@ pub async fn list_add(c: &mut Ctx, tag: (i32, &str), pkg: &Ident, add: ListAdd) 
     Ok(())
 }
 
+/// packageListSetOwner / packageListSetArches: change an entry the tag has, its own or
+/// inherited (which then becomes its own, with the inherited owner unless a new one is
+/// given). A package the tag has no entry for is an error, not a new entry.
+pub async fn list_update(
+    c: &mut Ctx,
+    tag: (i32, &str),
+    pkg: &Ident,
+    mut add: ListAdd,
+) -> HResult<()> {
+    let (pkg_id, pkg_name) = match find(c, Named::Package, pkg).await? {
+        Some(p) => p,
+        None => return Err(HubError::generic(format!("No such package: {pkg}"))),
+    };
+    let Some(entry) = config(c, tag.0, pkg_id, None).await? else {
+        return Err(HubError::generic(format!(
+            "cannot update: tag {} has no data for package {pkg_name}",
+            tag.1
+        )));
+    };
+    if add.owner.is_none() {
+        add.owner = entry.owner_id;
+    }
+    add.update = true;
+    list_add(c, tag, &Ident::Id(pkg_id), add).await
+}
+
 /// packageListRemove: the tag's own entry goes (an inherited one stays).
 pub async fn list_remove(c: &mut Ctx, tag: (i32, &str), pkg: (i32, &str)) -> HResult<()> {
     let s = c.stamp().await?;

@@ -389,6 +389,18 @@ fn build() -> Registry {
         handler!(packages::package_list_add),
     );
     r.add(
+        "packageListSetOwner",
+        "taginfo, pkginfo, owner, force=False",
+        "Set the owner of a package in a tag's list. [tag]",
+        handler!(packages::package_list_set_owner),
+    );
+    r.add(
+        "packageListSetArches",
+        "taginfo, pkginfo, arches, force=False",
+        "Set the extra arches of a package in a tag's list. [tag]",
+        handler!(packages::package_list_set_arches),
+    );
+    r.add(
         "packageListBlock",
         "taginfo, pkginfo, force=False",
         "Block a package in a tag. [tag]",

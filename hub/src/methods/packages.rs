@@ -60,6 +60,54 @@ pub async fn package_list_add(c: &mut Ctx, a: Args) -> HResult<Value> {
     Ok(Value::Nil)
 }
 
+/// packageListSetOwner(taginfo, pkginfo, owner, force=False)
+pub async fn package_list_set_owner(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("tag").await?;
+    let (tag_id, tag_name) = require_tag(c, a.val(0)).await?;
+    let pkg = a.ident(1)?;
+    let owner = get(c, Named::User, &value_ident(a.val(2), "user")?)
+        .await?
+        .0;
+    let set = ListAdd {
+        owner: Some(owner),
+        block: None,
+        extra_arches: None,
+        update: true,
+    };
+    packages::list_update(c, (tag_id, &tag_name), &pkg, set).await?;
+    Ok(Value::Nil)
+}
+
+/// packageListSetArches(taginfo, pkginfo, arches, force=False): the extra arches of the
+/// package in the tag ("" clears them).
+pub async fn package_list_set_arches(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("tag").await?;
+    let (tag_id, tag_name) = require_tag(c, a.val(0)).await?;
+    let pkg = a.ident(1)?;
+    let arches = match a.val(2) {
+        Value::String(s) => crate::names::parse_arches(s)?,
+        Value::Array(items) => {
+            let mut words = Vec::new();
+            for v in items {
+                match v.as_str() {
+                    Some(s) => words.push(s.to_string()),
+                    None => return Err(HubError::parameter("arches must be strings")),
+                }
+            }
+            crate::names::parse_arches(&words.join(" "))?
+        }
+        _ => return Err(HubError::parameter("arches must be a string")),
+    };
+    let set = ListAdd {
+        owner: None,
+        block: None,
+        extra_arches: Some(arches),
+        update: true,
+    };
+    packages::list_update(c, (tag_id, &tag_name), &pkg, set).await?;
+    Ok(Value::Nil)
+}
+
 /// packageListRemove(taginfo, pkginfo, force=False)
 pub async fn package_list_remove(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("tag").await?;

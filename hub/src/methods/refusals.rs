@@ -1,6 +1,7 @@
 //! What kkoji does not do, said plainly. The stock CLI has commands for maven, Windows,
-//! image and kiwi builds, wrapper RPMs, content generator imports and chain builds from
-//! SCM; against kkoji each of them gets a fault naming what is not supported, instead of
+//! image and kiwi builds, wrapper RPMs, content generator imports, chain builds from SCM,
+//! draft builds and the commands of Koji's hub plugins (side tags, driver update disks,
+//! runroot, saving failed buildroots); against kkoji each of them gets a fault naming what is not supported, instead of
 //! `Invalid method`, and the methods stay in `_listapi` (the CLI's own checks and scripts
 //! that walk the API see them with Koji's signatures).
 
@@ -18,6 +19,13 @@ const KIWI: &str = "kkoji does not build kiwi images";
 const WRAPPER: &str = "kkoji does not build wrapper RPMs";
 const ARCHIVES: &str = "kkoji does not import maven, Windows or image archives";
 const CG: &str = "kkoji does not import content generator builds";
+const SIDETAG: &str = "kkoji does not make side tags (Koji's sidetag hub plugin): an admin \
+                       makes a tag and target with add-tag and add-target";
+const DUD: &str = "kkoji does not build driver update disks (Koji's dud hub plugin)";
+const RUNROOT: &str = "kkoji does not run commands in buildroots (Koji's runroot hub plugin)";
+const SAVE_FAILED_TREE: &str =
+    "kkoji does not save failed buildroots (Koji's save_failed_tree hub plugin)";
+const DRAFT: &str = "kkoji does not make draft builds, so there is none to promote";
 const CHAIN: &str = "kkoji does not run chain builds: it has no SCM checkout yet, and \
                      chain-build takes only SCM URLs; build each SRPM with `koji build`, then \
                      `koji wait-repo --build` before the next";
@@ -66,11 +74,71 @@ async fn content_generators(c: &mut Ctx, _a: Args) -> HResult<Value> {
     refuse(c, CG)
 }
 
+async fn sidetag(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    refuse(c, SIDETAG)
+}
+
+async fn dud(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    refuse(c, DUD)
+}
+
+async fn runroot(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    refuse(c, RUNROOT)
+}
+
+async fn save_failed_tree(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    refuse(c, SAVE_FAILED_TREE)
+}
+
+async fn draft(c: &mut Ctx, _a: Args) -> HResult<Value> {
+    refuse(c, DRAFT)
+}
+
 async fn chain(c: &mut Ctx, _a: Args) -> HResult<Value> {
     refuse(c, CHAIN)
 }
 
 pub fn register(r: &mut Registry) {
+    for (name, sig) in [
+        ("createSideTag", "basetag, debuginfo=False, suffix=None"),
+        ("removeSideTag", "sidetag"),
+        ("listSideTags", "basetag=None, user=None, queryOpts=None"),
+        (
+            "editSideTag",
+            "sidetag, debuginfo=None, rpm_macros=None, remove_rpm_macros=None, extra=None, remove_extra=None",
+        ),
+    ] {
+        r.add(
+            name,
+            sig,
+            "Refused: kkoji does not make side tags.",
+            handler!(sidetag),
+        );
+    }
+    r.add(
+        "dudBuild",
+        "dud_name, dud_version, arches, target, pkg_list, optional_arches=None, scratch=False, alldeps=False, scmurl=None, priority=None",
+        "Refused: kkoji does not build driver update disks.",
+        handler!(dud),
+    );
+    r.add(
+        "runroot",
+        "tagInfo, arch, command, channel=None, **opts",
+        "Refused: kkoji does not run commands in buildroots.",
+        handler!(runroot),
+    );
+    r.add(
+        "saveFailedTree",
+        "buildrootID, full=False, **opts",
+        "Refused: kkoji does not save failed buildroots.",
+        handler!(save_failed_tree),
+    );
+    r.add(
+        "promoteBuild",
+        "build, force=False",
+        "Refused: kkoji does not make draft builds.",
+        handler!(draft),
+    );
     r.add(
         "mavenBuild",
         "url, target, opts=None, priority=None, channel='maven'",
