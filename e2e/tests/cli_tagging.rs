@@ -119,6 +119,87 @@ fn builds_to_move_around(farm: &Farm) {
         );
     }
     assert_eq!(nvrs(farm, TARGET), ["tgfoo-1.0-1", "tgfoo-1.0-2"]);
+    list_builds_filters(farm);
+}
+
+/// `list-builds --quiet ARGS` → the NVRs it prints.
+fn listed(farm: &Farm, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["list-builds", "--quiet"];
+    all.extend_from_slice(args);
+    farm.koji(&all).ok().first_columns()
+}
+
+/// list-builds' filters on the two builds just made (Koji's listBuilds keywords).
+fn list_builds_filters(farm: &Farm) {
+    let both = ["tgfoo-1.0-1", "tgfoo-1.0-2"];
+    let out = farm.koji(&["list-builds", "--package", PKG]).ok();
+    assert_eq!(
+        out.lines()[0].trim_end(),
+        format!("{:<55}  {:<16}  State", "Build", "Built by"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines()[2].trim_end(),
+        format!("{:<55}  {:<16}  COMPLETE", "tgfoo-1.0-1", "kojiadmin"),
+        "{out}"
+    );
+    assert_eq!(listed(farm, &["--pattern", "tgfoo-1.0-?"]), both);
+    assert_eq!(listed(farm, &["--pattern", "*-2"]), ["tgfoo-1.0-2"]);
+    assert_eq!(
+        listed(farm, &["--prefix", "TGF"]),
+        both,
+        "prefix is case-blind"
+    );
+    assert_eq!(listed(farm, &["--type", "rpm", "--package", PKG]), both);
+    assert!(listed(farm, &["--type", "maven", "--package", PKG]).is_empty());
+    assert_eq!(
+        listed(farm, &["--volume", "DEFAULT", "--package", PKG]),
+        both
+    );
+    assert_eq!(listed(farm, &["--no-draft", "--package", PKG]), both);
+    assert!(listed(farm, &["--draft-only", "--package", PKG]).is_empty());
+    assert!(listed(farm, &["--cg", "no-such-cg", "--package", PKG]).is_empty());
+    // an unknown owner matches nothing (the CLI itself stops at an unknown --owner)
+    let rows = farm.call_json(&["listBuilds", "userID=e2e-nobody-owns"]);
+    assert_eq!(rows.as_array().map(Vec::len), Some(0), "{rows}");
+    // completion time: both finished after 2020 and before 2100
+    assert_eq!(
+        listed(farm, &["--after", "2020-01-01", "--package", PKG]),
+        both
+    );
+    assert!(listed(farm, &["--before", "2020-01-01", "--package", PKG]).is_empty());
+    assert_eq!(
+        listed(farm, &["--before", "2100-01-01", "--package", PKG]),
+        both
+    );
+    // createdAfter / the source glob through `call` (the CLI has no option for the first)
+    let rows = farm.call_json(&[
+        "listBuilds",
+        "createdAfter=1577836800",
+        &format!("packageID={PKG}"),
+    ]);
+    assert_eq!(rows.as_array().map(Vec::len), Some(2), "{rows}");
+    let rows = farm.call_json(&[
+        "listBuilds",
+        "source=no-such-*",
+        &format!("packageID={PKG}"),
+    ]);
+    assert_eq!(rows.as_array().map(Vec::len), Some(0), "{rows}");
+    let count = farm
+        .koji(&[
+            "call",
+            "--python",
+            "--json-output",
+            "listBuilds",
+            &format!("packageID='{PKG}'"),
+            "queryOpts={'countOnly': True}",
+        ])
+        .ok()
+        .json();
+    assert_eq!(count, 2, "{count}");
+    farm.koji(&["call", "listBuilds", "type=nosuchtype"])
+        .fails_with(1)
+        .stderr_has("unsupported build type: nosuchtype");
 }
 
 fn tag_build_then_move_build(farm: &Farm) {

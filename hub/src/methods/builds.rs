@@ -2,7 +2,7 @@
 //! results, tagging, and the queries `download-build`, `latest-build`, `list-builds` and
 //! `list-tagged` use.
 
-use super::common::{QueryOpts, build_ref, paged_value, require_tag};
+use super::common::{QueryOpts, build_ref, opt_time_arg, paged_value, require_tag};
 use super::host_api::verify;
 use crate::ctx::Ctx;
 use crate::domain::builds::{
@@ -10,7 +10,7 @@ use crate::domain::builds::{
     Rpm, RpmRef, TaggedBuild,
 };
 use crate::domain::tagging;
-use crate::domain::{Named, find, get, glob_to_like};
+use crate::domain::{Named, find, glob_to_like};
 use crate::error::{HResult, HubError};
 use crate::signature::{Args, checked_id};
 use crate::timefmt;
@@ -112,34 +112,56 @@ pub async fn get_build(c: &mut Ctx, a: Args) -> HResult<Value> {
     }
 }
 
-/// listBuilds(packageID=None, userID=None, taskID=None, prefix=None, state=None, ...,
-/// queryOpts=None)
+/// listBuilds(packageID=None, userID=None, taskID=None, prefix=None, state=None,
+/// volumeID=None, source=None, createdBefore=None, createdAfter=None, completeBefore=None,
+/// completeAfter=None, type=None, typeInfo=None, queryOpts=None, pattern=None, cgID=None,
+/// draft=None, promotedBefore=None, promotedAfter=None, promoter=None). An unknown package,
+/// user or content generator matches nothing (as on Koji); every build here is an RPM build
+/// that is neither a draft nor promoted, so filters for other kinds match nothing either.
 pub async fn list_builds(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let package = match a.opt_ident(0)? {
-        Some(i) => match find(c, Named::Package, &i).await? {
-            Some((id, _)) => Some(id),
-            None => return Ok(Value::Array(vec![])),
-        },
+    let mut f = BuildFilter::default();
+    let qo = QueryOpts::parse(a.val(13), BUILD_ORDER)?;
+    if let Some(i) = a.opt_ident(0)? {
+        match find(c, Named::Package, &i).await? {
+            Some((id, _)) => f.package = Some(id),
+            None => f.none = true,
+        }
+    }
+    if let Some(i) = a.opt_ident(1)? {
+        match find(c, Named::User, &i).await? {
+            Some((id, _)) => f.owner = Some(id),
+            None => f.none = true,
+        }
+    }
+    f.task = match a.opt_i64(2)? {
+        Some(-1) => Some(-1),
+        Some(n) => Some(checked_id("taskID", n)?),
         None => None,
     };
-    let owner = match a.opt_ident(1)? {
-        Some(i) => Some(get(c, Named::User, &i).await?.0),
-        None => None,
+    f.like = match a.opt_str(3)? {
+        Some(p) if !p.is_empty() => Some(format!("{}%", glob_to_like(p))),
+        _ => None,
     };
-    let task = a.opt_id(2)?;
-    let like = a.opt_str(3)?.map(|p| format!("{}%", glob_to_like(p)));
-    let state = a.opt_id(4)?;
-    let qo = QueryOpts::parse(
-        &a.extra.get("queryOpts").cloned().unwrap_or(Value::Nil),
-        BUILD_ORDER,
-    )?;
-    let f = BuildFilter {
-        package,
-        owner,
-        task,
-        like,
-        state,
+    f.state = a.opt_id(4)?;
+    f.volume = a.opt_id(5)?;
+    f.source = a.opt_str(6)?.map(glob_to_like);
+    f.created_before = opt_time_arg("createdBefore", a.val(7))?;
+    f.created_after = opt_time_arg("createdAfter", a.val(8))?;
+    f.complete_before = opt_time_arg("completeBefore", a.val(9))?;
+    f.complete_after = opt_time_arg("completeAfter", a.val(10))?;
+    match a.opt_str(11)? {
+        None | Some("rpm") => {}
+        Some("maven" | "win" | "image") => f.none = true,
+        Some(t) => return Err(HubError::generic(format!("unsupported build type: {t}"))),
+    }
+    f.nvr = match a.opt_str(14)? {
+        Some(p) if !p.is_empty() => Some(glob_to_like(p)),
+        _ => None,
     };
+    // no content generators, drafts or promotions here
+    if a.truthy(15) || a.truthy(16) || a.truthy(17) || a.truthy(18) || !a.is_nil(19) {
+        f.none = true;
+    }
     let page = qo.page(c.hub().config.limits.max_list_rows);
     let rows = builds::list(c, &f, &page).await?;
     Ok(paged_value(rows, |b| build_value(&b)))

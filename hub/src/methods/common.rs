@@ -5,6 +5,7 @@ use crate::domain::builds::BuildRef;
 use crate::domain::{Page, Paged};
 use crate::error::{HResult, HubError};
 use crate::signature::{checked_id, value_ident};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use koji_protocol::Value;
 
 /// (id, name) of the tag named by `v` that must exist now.
@@ -164,5 +165,51 @@ pub fn paged_value<T>(p: Paged<T>, f: impl FnMut(T) -> Value) -> Value {
     match p.map(f) {
         Paged::Rows(r) => Value::Array(r),
         Paged::Count(n) => Value::Int(n),
+    }
+}
+
+/// A time argument as Koji takes one (listBuilds' createdBefore & co., queryHistory's
+/// before/after): seconds since the epoch, or an ISO date/time string (UTC).
+pub fn time_arg(name: &str, v: &Value) -> HResult<DateTime<Utc>> {
+    let bad = || {
+        HubError::parameter(format!(
+            "Invalid time for {name}: {} (seconds since the epoch or YYYY-MM-DD[ HH:MM:SS])",
+            crate::pyrepr::repr(v)
+        ))
+    };
+    match v {
+        Value::Int(_) | Value::Double(_) => {
+            let secs = v.as_f64().ok_or_else(bad)?;
+            let d = std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad())?;
+            let d = chrono::Duration::from_std(d).map_err(|_| bad())?;
+            DateTime::UNIX_EPOCH.checked_add_signed(d).ok_or_else(bad)
+        }
+        Value::String(s) => {
+            let s = s.trim();
+            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+                return Ok(t.with_timezone(&Utc));
+            }
+            for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+                if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+                    return Ok(t.and_utc());
+                }
+            }
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+                .ok_or_else(bad)
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// An optional time argument: nil, false, 0 or "" mean no filter (as Koji's `if x:`).
+pub fn opt_time_arg(name: &str, v: &Value) -> HResult<Option<DateTime<Utc>>> {
+    match v {
+        Value::Nil | Value::Bool(false) => Ok(None),
+        Value::Int(0) => Ok(None),
+        Value::String(s) if s.is_empty() => Ok(None),
+        _ => time_arg(name, v).map(Some),
     }
 }

@@ -581,7 +581,7 @@ fn build() -> Registry {
     );
     r.add(
         "listBuilds",
-        "packageID=None, userID=None, taskID=None, prefix=None, state=None, **kwargs",
+        "packageID=None, userID=None, taskID=None, prefix=None, state=None, volumeID=None, source=None, createdBefore=None, createdAfter=None, completeBefore=None, completeAfter=None, type=None, typeInfo=None, queryOpts=None, pattern=None, cgID=None, draft=None, promotedBefore=None, promotedAfter=None, promoter=None",
         "List builds.",
         handler!(builds::list_builds),
     );

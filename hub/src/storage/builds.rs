@@ -108,13 +108,26 @@ pub async fn by_nvr(
 }
 
 /// What `listBuilds` filters on.
+#[derive(Debug, Default)]
 pub struct BuildFilter {
     pub package: Option<i32>,
     pub owner: Option<i32>,
+    /// A task id; -1: any build made by a task.
     pub task: Option<i32>,
-    /// A LIKE pattern for the package name.
+    /// An ILIKE pattern for the package name.
     pub like: Option<String>,
     pub state: Option<i32>,
+    pub volume: Option<i32>,
+    /// ILIKE patterns for the source and the NVR.
+    pub source: Option<String>,
+    pub nvr: Option<String>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub complete_before: Option<DateTime<Utc>>,
+    pub complete_after: Option<DateTime<Utc>>,
+    /// Filters no build here can pass (a draft, promoted or maven build): the answer is
+    /// empty, counted and paged as any other.
+    pub none: bool,
 }
 
 /// What `listBuilds` may be ordered by: the answer's field, the SQL expression.
@@ -133,8 +146,14 @@ pub async fn list(db: &mut Conn, f: &BuildFilter, page: &Page) -> Result<Paged<B
     let sql = page.sql(
         &format!(
             "{BUILD_SELECT} WHERE ($1::int IS NULL OR b.pkg_id = $1) AND ($2::int IS NULL OR b.owner = $2) \
-             AND ($3::int IS NULL OR b.task_id = $3) AND ($4::text IS NULL OR p.name LIKE $4) \
-             AND ($5::int IS NULL OR b.state = $5)"
+             AND ($3::int IS NULL OR ($3 = -1 AND b.task_id IS NOT NULL) OR b.task_id = $3) \
+             AND ($4::text IS NULL OR p.name ILIKE $4) \
+             AND ($5::int IS NULL OR b.state = $5) AND ($6::int IS NULL OR b.volume_id = $6) \
+             AND ($7::text IS NULL OR b.source ILIKE $7) \
+             AND ($8::text IS NULL OR p.name || '-' || b.version || '-' || b.release ILIKE $8) \
+             AND ($9::timestamptz IS NULL OR e.time < $9) AND ($10::timestamptz IS NULL OR e.time > $10) \
+             AND ($11::timestamptz IS NULL OR b.completion_time < $11) \
+             AND ($12::timestamptz IS NULL OR b.completion_time > $12) AND NOT $13"
         ),
         "b.id",
     );
@@ -143,7 +162,15 @@ pub async fn list(db: &mut Conn, f: &BuildFilter, page: &Page) -> Result<Paged<B
         .bind(f.owner)
         .bind(f.task)
         .bind(f.like.clone())
-        .bind(f.state);
+        .bind(f.state)
+        .bind(f.volume)
+        .bind(f.source.clone())
+        .bind(f.nvr.clone())
+        .bind(f.created_before)
+        .bind(f.created_after)
+        .bind(f.complete_before)
+        .bind(f.complete_after)
+        .bind(f.none);
     page.fetch(db, q, build).await
 }
 
