@@ -227,6 +227,28 @@ fn import_sig_write_signed_and_verify(farm: &Farm) {
     let got = down.join("e2esig-1.0-1.noarch.rpm");
     assert_eq!(fs::read(&got).unwrap(), fs::read(&signed).unwrap());
 
+    // prune-signed-copies: a build latest in no tag loses its signed copies
+    let size = fs::metadata(&copy).unwrap().len();
+    let prune = |test: bool| {
+        let top = topdir_arg(farm);
+        let mut args = vec![top.as_str(), "prune-signed-copies", "--days", "0"];
+        if test {
+            args.push("--test");
+        }
+        args.extend(["--build", "e2esig-1.0-1"]);
+        farm.koji(&args).ok()
+    };
+    prune(true)
+        .stdout_has(&format!(
+            "Would have unlinked: {}
+",
+            copy.display()
+        ))
+        .stdout_has(&format!("--- Grand Totals ---\nFiles: 1\nBytes: {size}\n"));
+    assert!(copy.exists(), "--test removes nothing");
+    prune(false).stdout_is(&format!("--- Grand Totals ---\nFiles: 1\nBytes: {size}\n"));
+    assert!(!copy.exists());
+
     // remove-sig: the signature and its copy are gone
     farm.koji(&["remove-sig", "--sigkey", &key, "e2esig-1.0-1.noarch"])
         .ok()
