@@ -242,10 +242,7 @@ async fn imported_rpms_get_signatures_and_signed_copies() {
     signer
         .call(
             "addRPMSig",
-            vec![
-                format!("{}", base.trim_end_matches(".rpm")).into(),
-                b64(&hdr),
-            ],
+            vec![base.trim_end_matches(".rpm").into(), b64(&hdr)],
         )
         .await
         .unwrap();
