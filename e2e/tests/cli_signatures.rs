@@ -194,6 +194,10 @@ fn import_sig_write_signed_and_verify(farm: &Farm) {
         ));
     let sigs = query_sigs(farm, "e2esig-1.0-1.noarch");
     assert_eq!(sigs.as_array().map(Vec::len), Some(1), "{sigs}");
+    // buildinfo lists the keys beside each RPM
+    farm.koji(&["buildinfo", "e2esig-1.0-1"])
+        .ok()
+        .stdout_has(&format!("e2esig-1.0-1.noarch.rpm\tSignatures: {key}\n"));
     assert_eq!(sigs[0]["sigkey"], key.as_str(), "{sigs}");
     farm.koji(&["import-sig", &signed_path])
         .ok()
