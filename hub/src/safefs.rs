@@ -560,11 +560,17 @@ pub mod at {
         fill: &mut dyn FnMut(&mut File) -> std::io::Result<()>,
     ) -> Result<(), Errno> {
         let name = one(name)?;
-        let tmp = format!(".{}.tmp{}", name.to_string_lossy(), std::process::id());
+        // two writers of the same file must not share a temporary: each gets its own
+        let tmp = format!(
+            ".{}.tmp{}.{:016x}",
+            name.to_string_lossy(),
+            std::process::id(),
+            rand::random::<u64>()
+        );
         let fd = openat2(
             dir.as_fd(),
             tmp.as_str(),
-            how(OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC)
+            how(OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL)
                 .mode(Mode::from_bits_truncate(0o644)),
         )?;
         let mut f = File::from(fd);
@@ -653,6 +659,25 @@ pub mod at {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replaced_files_are_whole_or_untouched() {
+        let d = tempfile::tempdir().unwrap();
+        let t = Tree::open(d.path()).unwrap();
+        let dir = t.mkdirs(Path::new("a/b")).unwrap();
+        let name = OsStr::new("f.rpm");
+        at::replace_with(&dir, name, &mut |f| std::io::Write::write_all(f, b"one")).unwrap();
+        at::replace_with(&dir, name, &mut |f| std::io::Write::write_all(f, b"two")).unwrap();
+        assert_eq!(std::fs::read(d.path().join("a/b/f.rpm")).unwrap(), b"two");
+        // a writer that fails leaves the old file and no temporary behind
+        let failed = at::replace_with(&dir, name, &mut |f| {
+            std::io::Write::write_all(f, b"half")?;
+            Err(std::io::Error::other("source went away"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read(d.path().join("a/b/f.rpm")).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(d.path().join("a/b")).unwrap().count(), 1);
+    }
 
     #[test]
     fn moved_directories_never_pass_through_a_symlink() {
