@@ -551,6 +551,61 @@ pub mod at {
         moved
     }
 
+    /// Write `name` whole, replacing what was there: `fill` writes a temporary file beside
+    /// it, which is synced and renamed over `name`, so a reader sees the old file or the new
+    /// one, never half of one (a failure leaves the old file and no temporary behind).
+    pub fn replace_with(
+        dir: &OwnedFd,
+        name: &OsStr,
+        fill: &mut dyn FnMut(&mut File) -> std::io::Result<()>,
+    ) -> Result<(), Errno> {
+        let name = one(name)?;
+        // two writers of the same file must not share a temporary: each gets its own
+        let tmp = format!(
+            ".{}.tmp{}.{:016x}",
+            name.to_string_lossy(),
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        let fd = openat2(
+            dir.as_fd(),
+            tmp.as_str(),
+            how(OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL)
+                .mode(Mode::from_bits_truncate(0o644)),
+        )?;
+        let mut f = File::from(fd);
+        let io = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO));
+        let moved = fill(&mut f)
+            .and_then(|_| f.sync_all())
+            .map_err(io)
+            .and_then(|_| renameat(dir.as_fd(), tmp.as_str(), dir.as_fd(), name));
+        if moved.is_err() {
+            let _ = unlinkat(dir.as_fd(), tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+        }
+        moved
+    }
+
+    /// Rename `from` to `to` inside `dir`, never over an existing `to` (`EEXIST` then).
+    pub fn rename_noreplace(dir: &OwnedFd, from: &OsStr, to: &OsStr) -> Result<(), Errno> {
+        move_noreplace(dir, from, dir, to)
+    }
+
+    /// Move `from` in `from_dir` to `to` in `to_dir`, never over an existing `to`.
+    pub fn move_noreplace(
+        from_dir: &OwnedFd,
+        from: &OsStr,
+        to_dir: &OwnedFd,
+        to: &OsStr,
+    ) -> Result<(), Errno> {
+        renameat2(
+            from_dir.as_fd(),
+            one(from)?,
+            to_dir.as_fd(),
+            one(to)?,
+            RenameFlags::RENAME_NOREPLACE,
+        )
+    }
+
     /// Remove a file (a missing one is no error).
     pub fn remove(dir: &OwnedFd, name: &OsStr) -> Result<(), Errno> {
         match unlinkat(dir.as_fd(), one(name)?, UnlinkatFlags::NoRemoveDir) {
@@ -604,6 +659,25 @@ pub mod at {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replaced_files_are_whole_or_untouched() {
+        let d = tempfile::tempdir().unwrap();
+        let t = Tree::open(d.path()).unwrap();
+        let dir = t.mkdirs(Path::new("a/b")).unwrap();
+        let name = OsStr::new("f.rpm");
+        at::replace_with(&dir, name, &mut |f| std::io::Write::write_all(f, b"one")).unwrap();
+        at::replace_with(&dir, name, &mut |f| std::io::Write::write_all(f, b"two")).unwrap();
+        assert_eq!(std::fs::read(d.path().join("a/b/f.rpm")).unwrap(), b"two");
+        // a writer that fails leaves the old file and no temporary behind
+        let failed = at::replace_with(&dir, name, &mut |f| {
+            std::io::Write::write_all(f, b"half")?;
+            Err(std::io::Error::other("source went away"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read(d.path().join("a/b/f.rpm")).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(d.path().join("a/b")).unwrap().count(), 1);
+    }
 
     #[test]
     fn moved_directories_never_pass_through_a_symlink() {
