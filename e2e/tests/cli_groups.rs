@@ -17,6 +17,7 @@ kkoji_e2e::shared_farm_main!(
     group_commands_refuse_bad_requests,
     import_comps_then_show_groups,
     a_new_repo_carries_the_groups,
+    clone_tag_copies_groups,
 );
 
 const REPO_TIMEOUT: Duration = Duration::from_secs(180);
@@ -480,4 +481,68 @@ fn a_new_repo_carries_the_groups(farm: &Farm) {
             "no package {p} in dnf's group info:\n{info}"
         );
     }
+}
+
+/// `show-groups --comps TAG`: the tag's groups as comps XML (no tag names in it, so a copy
+/// reads the same as its source).
+fn comps(farm: &Farm, tag: &str) -> String {
+    trimmed(&farm.koji(&["show-groups", "--comps", tag]).ok())
+}
+
+fn clone_tag_copies_groups(farm: &Farm) {
+    farm.koji(&["add-tag", "clg-src"]).ok();
+    for g in ["build", "srpm-build"] {
+        farm.koji(&["add-group", "clg-src", g]).ok();
+    }
+    farm.koji(&["add-group-pkg", "clg-src", "build", "bash", "make"])
+        .ok();
+    farm.koji(&["add-group-pkg", "clg-src", "srpm-build", "rpm-build"])
+        .ok();
+    farm.koji(&["add-group-req", "clg-src", "build", "srpm-build"])
+        .ok();
+    let src = comps(farm, "clg-src");
+    assert!(
+        src.contains("<packagereq type=\"mandatory\">make</packagereq>"),
+        "{src}"
+    );
+
+    // a new tag: snapshotTag copies the groups, their packages and requirements
+    farm.koji(&["clone-tag", "--groups", "clg-src", "clg-copy"])
+        .ok();
+    assert_eq!(comps(farm, "clg-copy"), src);
+    assert_eq!(
+        taginfo_groups(farm, "clg-copy"),
+        taginfo_groups(farm, "clg-src")
+    );
+
+    // an existing tag: snapshotTagModify adds what is new in the source
+    farm.koji(&["add-group-pkg", "clg-src", "build", "gcc"])
+        .ok();
+    farm.koji(&["add-group", "clg-src", "extras"]).ok();
+    farm.koji(&["clone-tag", "--groups", "clg-src", "clg-copy"])
+        .ok();
+    assert_eq!(comps(farm, "clg-copy"), comps(farm, "clg-src"));
+
+    // what the source dropped stays with --no-delete, and goes by default
+    farm.koji(&["remove-group-pkg", "clg-src", "build", "bash"])
+        .ok();
+    farm.koji(&["remove-group", "clg-src", "extras"]).ok();
+    farm.koji(&[
+        "clone-tag",
+        "--groups",
+        "--no-delete",
+        "clg-src",
+        "clg-copy",
+    ])
+    .ok();
+    let kept = comps(farm, "clg-copy");
+    assert!(kept.contains(">bash<") && kept.contains("extras"), "{kept}");
+    farm.koji(&["clone-tag", "--groups", "clg-src", "clg-copy"])
+        .ok();
+    let after = comps(farm, "clg-copy");
+    assert_eq!(after, comps(farm, "clg-src"));
+    assert!(
+        !after.contains(">bash<") && !after.contains("extras"),
+        "{after}"
+    );
 }

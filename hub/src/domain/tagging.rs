@@ -19,6 +19,7 @@
 //! this module does too, inside the same transaction.
 
 use super::builds::{self, Build, BuildRef, TaggedBuild, state};
+use super::groups;
 use super::notifications::{self, TagEvent};
 use super::packages::{self, ListAdd};
 use super::tags::{self, NewTag, Tag, TagConfig, TagEdit};
@@ -865,7 +866,180 @@ pub async fn snapshot(
             next_event(c);
         }
     }
-    // o.groups: kkoji keeps no comps groups yet, so a tag has none to copy
+    if o.groups {
+        copy_groups(c, &src, &dst, &o).await?;
+    }
+    Ok(())
+}
+
+fn group_opts(cfg: &groups::GroupConfig) -> groups::GroupOpts {
+    groups::GroupOpts {
+        exported: Some(cfg.exported),
+        display_name: Some(cfg.display_name.clone()),
+        is_default: Some(cfg.is_default),
+        uservisible: Some(cfg.uservisible),
+        description: Some(cfg.description.clone()),
+        langonly: Some(cfg.langonly.clone()),
+        biarchonly: Some(cfg.biarchonly),
+    }
+}
+
+fn package_opts(cfg: &groups::PackageConfig) -> groups::PackageOpts {
+    groups::PackageOpts {
+        kind: Some(cfg.kind.clone()),
+        basearchonly: Some(cfg.basearchonly),
+        requires: Some(cfg.requires.clone()),
+    }
+}
+
+fn req_opts(cfg: &groups::ReqConfig) -> groups::ReqOpts {
+    groups::ReqOpts {
+        kind: Some(cfg.kind.clone()),
+        is_metapkg: Some(cfg.is_metapkg),
+    }
+}
+
+/// The source's comps groups as of the snapshot's event (through its inheritance, blocked
+/// ones left out), with their packages and requirements: what a copy starts from.
+async fn source_groups(c: &mut Ctx, src: &Tag, o: &Snapshot) -> HResult<Vec<groups::TagGroup>> {
+    let all = groups::tag_groups(c, src.id, o.event, true, true, true).await?;
+    Ok(groups::visible(all, false))
+}
+
+/// snapshotTag's groups: every group the source shows, with its packages and
+/// requirements, becomes the new tag's own entry (one event per step, as the rest).
+async fn copy_groups(c: &mut Ctx, src: &Tag, dst: &Tag, o: &Snapshot) -> HResult<()> {
+    let dst_ref = (dst.id, dst.name.as_str());
+    for g in source_groups(c, src, o).await? {
+        let gid = Ident::Id(g.group_id);
+        groups::list_add(c, dst_ref, &gid, g.cfg.blocked, true, group_opts(&g.cfg)).await?;
+        next_event(c);
+        let grp = (g.group_id, g.name.as_str());
+        for p in g.packages.iter().flatten() {
+            let opts = package_opts(&p.cfg);
+            groups::package_add(c, dst_ref, grp, &p.package, p.cfg.blocked, true, opts).await?;
+            next_event(c);
+        }
+        for r in g.reqs.iter().flatten() {
+            let req = (r.req_id, r.req_name.as_str());
+            groups::req_add(c, dst_ref, grp, req, r.cfg.blocked, true, req_opts(&r.cfg)).await?;
+            next_event(c);
+        }
+    }
+    Ok(())
+}
+
+/// snapshotTagModify's groups (Koji's walk): groups the destination lacks, or blocks
+/// differently, are added; missing packages and requirements of shared groups are added;
+/// with `remove`, what the source does not have goes (the destination's own entries are
+/// removed, inherited ones blocked).
+async fn sync_groups(c: &mut Ctx, src: &Tag, dst: &Tag, o: &Snapshot) -> HResult<()> {
+    let dst_ref = (dst.id, dst.name.as_str());
+    let srcg = groups::visible(
+        groups::tag_groups(c, src.id, o.event, true, true, true).await?,
+        true,
+    );
+    let dstg = groups::visible(
+        groups::tag_groups(c, dst.id, None, true, true, true).await?,
+        true,
+    );
+    let find = |list: &[groups::TagGroup], name: &str| list.iter().position(|g| g.name == name);
+    for g in &srcg {
+        let same = find(&dstg, &g.name).is_some_and(|i| dstg[i].cfg.blocked == g.cfg.blocked);
+        if !same {
+            let gid = Ident::Id(g.group_id);
+            groups::list_add(c, dst_ref, &gid, g.cfg.blocked, o.force, group_opts(&g.cfg)).await?;
+            next_event(c);
+        }
+    }
+    if o.remove {
+        for g in dstg.iter().filter(|g| find(&srcg, &g.name).is_none()) {
+            if g.tag_id == dst.id {
+                groups::list_remove(c, dst_ref, (g.group_id, &g.name), o.force).await?;
+            } else {
+                let gid = Ident::Id(g.group_id);
+                groups::list_add(c, dst_ref, &gid, true, o.force, group_opts(&g.cfg)).await?;
+            }
+            next_event(c);
+        }
+    }
+    for g in &srcg {
+        let Some(i) = find(&dstg, &g.name) else {
+            continue;
+        };
+        let d = &dstg[i];
+        let grp = (g.group_id, g.name.as_str());
+        let dpkgs = d.packages.clone().unwrap_or_default();
+        let spkgs = g.packages.clone().unwrap_or_default();
+        for p in spkgs
+            .iter()
+            .filter(|p| !dpkgs.iter().any(|x| x.package == p.package))
+        {
+            groups::package_add(
+                c,
+                dst_ref,
+                grp,
+                &p.package,
+                false,
+                o.force,
+                package_opts(&p.cfg),
+            )
+            .await?;
+            next_event(c);
+        }
+        let dreqs = d.reqs.clone().unwrap_or_default();
+        let sreqs = g.reqs.clone().unwrap_or_default();
+        for r in sreqs
+            .iter()
+            .filter(|r| !dreqs.iter().any(|x| x.req_id == r.req_id))
+        {
+            let req = (r.req_id, r.req_name.as_str());
+            groups::req_add(
+                c,
+                dst_ref,
+                grp,
+                req,
+                r.cfg.blocked,
+                o.force,
+                req_opts(&r.cfg),
+            )
+            .await?;
+            next_event(c);
+        }
+        if !o.remove {
+            continue;
+        }
+        for p in dpkgs.iter().filter(|p| !p.cfg.blocked) {
+            let in_src = spkgs.iter().find(|x| x.package == p.package);
+            if in_src.is_some_and(|x| x.cfg.blocked) {
+                groups::package_add(
+                    c,
+                    dst_ref,
+                    grp,
+                    &p.package,
+                    true,
+                    o.force,
+                    package_opts(&p.cfg),
+                )
+                .await?;
+                next_event(c);
+            } else if in_src.is_none() && p.tag_id == dst.id {
+                groups::package_remove(c, dst_ref, grp, &p.package).await?;
+                next_event(c);
+            }
+        }
+        for r in dreqs.iter().filter(|r| !r.cfg.blocked) {
+            let in_src = sreqs.iter().find(|x| x.req_id == r.req_id);
+            let req = (r.req_id, r.req_name.as_str());
+            if in_src.is_some_and(|x| x.cfg.blocked) {
+                groups::req_add(c, dst_ref, grp, req, true, o.force, req_opts(&r.cfg)).await?;
+                next_event(c);
+            } else if in_src.is_none() && r.tag_id == dst.id {
+                groups::req_remove(c, dst_ref, grp, req).await?;
+                next_event(c);
+            }
+        }
+    }
     Ok(())
 }
 
@@ -982,7 +1156,9 @@ pub async fn snapshot_modify(
     if o.builds {
         sync_builds(c, &src, &dst, user, &o).await?;
     }
-    // o.groups: kkoji keeps no comps groups yet, so a tag has none to copy
+    if o.groups {
+        sync_groups(c, &src, &dst, &o).await?;
+    }
     Ok(())
 }
 
