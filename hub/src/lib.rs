@@ -19,6 +19,7 @@ pub mod names;
 pub mod pyrepr;
 pub mod registry;
 pub mod rpmhdr;
+pub mod rpmsig;
 pub mod run;
 pub mod safefs;
 pub mod server;

@@ -15,6 +15,8 @@ pub struct RpmInfo {
     pub payloadhash: String,
     pub size: i64,
     pub buildtime: i64,
+    /// SOURCERPM of a binary package (the build it belongs to, for `koji import`).
+    pub sourcerpm: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,7 @@ pub fn read_file(file: &std::fs::File, what: &str) -> Result<RpmInfo, RpmError> 
         payloadhash,
         size: i64::try_from(h.file_size).unwrap_or(i64::MAX),
         buildtime: h.buildtime,
+        sourcerpm: h.strings.sourcerpm.clone(),
         name: h.name,
         version: h.version,
         release: h.release,

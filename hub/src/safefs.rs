@@ -551,6 +551,45 @@ pub mod at {
         moved
     }
 
+    /// Write `name` whole, replacing what was there: `fill` writes a temporary file beside
+    /// it, which is synced and renamed over `name`, so a reader sees the old file or the new
+    /// one, never half of one (a failure leaves the old file and no temporary behind).
+    pub fn replace_with(
+        dir: &OwnedFd,
+        name: &OsStr,
+        fill: &mut dyn FnMut(&mut File) -> std::io::Result<()>,
+    ) -> Result<(), Errno> {
+        let name = one(name)?;
+        let tmp = format!(".{}.tmp{}", name.to_string_lossy(), std::process::id());
+        let fd = openat2(
+            dir.as_fd(),
+            tmp.as_str(),
+            how(OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC)
+                .mode(Mode::from_bits_truncate(0o644)),
+        )?;
+        let mut f = File::from(fd);
+        let io = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO));
+        let moved = fill(&mut f)
+            .and_then(|_| f.sync_all())
+            .map_err(io)
+            .and_then(|_| renameat(dir.as_fd(), tmp.as_str(), dir.as_fd(), name));
+        if moved.is_err() {
+            let _ = unlinkat(dir.as_fd(), tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+        }
+        moved
+    }
+
+    /// Rename `from` to `to` inside `dir`, never over an existing `to` (`EEXIST` then).
+    pub fn rename_noreplace(dir: &OwnedFd, from: &OsStr, to: &OsStr) -> Result<(), Errno> {
+        renameat2(
+            dir.as_fd(),
+            one(from)?,
+            dir.as_fd(),
+            one(to)?,
+            RenameFlags::RENAME_NOREPLACE,
+        )
+    }
+
     /// Remove a file (a missing one is no error).
     pub fn remove(dir: &OwnedFd, name: &OsStr) -> Result<(), Errno> {
         match unlinkat(dir.as_fd(), one(name)?, UnlinkatFlags::NoRemoveDir) {

@@ -18,7 +18,7 @@ use chrono::Utc;
 use koji_protocol::{Struct, Value, kstruct};
 
 /// A build as `getBuild` shows it.
-fn build_value(b: &Build) -> Value {
+pub fn build_value(b: &Build) -> Value {
     kstruct! {
         "id" => b.id,
         "build_id" => b.id,
@@ -65,7 +65,7 @@ fn tagged_value(t: &TaggedBuild) -> Value {
 }
 
 /// An RPM as `getRPM` shows it.
-fn rpm_value(r: &Rpm) -> Value {
+pub fn rpm_value(r: &Rpm) -> Value {
     kstruct! {
         "id" => r.id,
         "name" => r.name.clone(),
@@ -421,16 +421,7 @@ pub async fn get_changelog_entries(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// getRPM(rpminfo, strict=False, multi=False): by id, "name-version-release.arch" or dict.
 pub async fn get_rpm(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let r = match a.val(0) {
-        Value::Int(id) => RpmRef::Id(checked_id("rpminfo", *id)?),
-        Value::String(s) => RpmRef::Nvra(s.clone()),
-        other => {
-            return Err(HubError::parameter(format!(
-                "Invalid rpm value: {}",
-                crate::pyrepr::repr(other)
-            )));
-        }
-    };
+    let r = super::common::rpm_ref(a.val(0))?;
     match builds::find_rpm(c, &r).await? {
         Some(r) => Ok(rpm_value(&r)),
         None if a.truthy(1) => Err(HubError::generic(format!(
@@ -441,31 +432,54 @@ pub async fn get_rpm(c: &mut Ctx, a: Args) -> HResult<Value> {
     }
 }
 
-/// queryRPMSigs(rpm_id=None, sigkey=None, queryOpts=None): kkoji does not sign RPMs (yet),
-/// so no signature is on record.
-pub async fn query_rpm_sigs(_c: &mut Ctx, _a: Args) -> HResult<Value> {
-    Ok(Value::Array(vec![]))
-}
-
-/// getRPMHeaders(rpmID=None, taskID=None, filepath=None, headers=None, strict=False): the
-/// named header fields of an imported RPM (absent fields are left out, as Koji does).
+/// getRPMHeaders(rpmID=None, taskID=None, filepath=None, headers=None, strict=False,
+/// sigkey=None): the named header fields of an imported RPM (absent fields are left out, as
+/// Koji does). Signature fields (`sigmd5`, `siggpg`, `sigpgp`, `dsaheader`, `rsaheader`,
+/// `sha1header`, `sha256header`) come from the file's own signature header, or with
+/// `sigkey` from the header stored for that key (none on record: `{}`, or a fault when
+/// strict).
 pub async fn get_rpm_headers(c: &mut Ctx, a: Args) -> HResult<Value> {
     let Some(rpm_id) = a.opt_id(0)? else {
-        return Err(HubError::parameter("getRPMHeaders needs rpmID"));
+        return Err(HubError::generic(
+            "either rpmID or taskID and filepath must be specified",
+        ));
     };
+    let strict = a.truthy(4);
     let found = builds::find_rpm(c, &RpmRef::Id(rpm_id)).await?;
     let Some((r, Some(build_id))) = found.map(|r| {
-        let b = r.build_id;
+        let b = r.build_id.filter(|_| r.external_repo_id == 0);
         (r, b)
     }) else {
-        if a.truthy(4) {
+        if strict {
             return Err(HubError::generic(format!("No such rpm: {rpm_id}")));
         }
         return Ok(Value::Struct(Struct::new()));
     };
     let b = builds::require(c, &BuildRef::Id(build_id), &build_id.to_string()).await?;
-    let path = builds::rpm_path(&c.hub().config.topdir, &b, &r);
     let wanted: Vec<String> = a.opt_str_list(3)?.unwrap_or_default();
+    let sigkey = a.opt_str(5)?.map(str::to_string);
+    let sig_wanted = wanted.iter().any(|h| is_sig_field(h));
+    let sig = if sig_wanted || sigkey.is_some() {
+        match crate::domain::signatures::header_facts(c, &b, &r, sigkey.as_deref()).await {
+            Ok(Some(f)) => Some(f),
+            Ok(None) if strict => {
+                return Err(HubError::generic(format!(
+                    "No cached signature for package {}-{}-{}.{}, key {}",
+                    r.name,
+                    r.version,
+                    r.release,
+                    r.arch,
+                    sigkey.unwrap_or_default()
+                )));
+            }
+            Ok(None) => return Ok(Value::Struct(Struct::new())),
+            Err(e) if strict => return Err(e),
+            Err(_) => return Ok(Value::Struct(Struct::new())),
+        }
+    } else {
+        None
+    };
+    let path = builds::rpm_path(&c.hub().config.topdir, &b, &r);
     let found = tokio::task::spawn_blocking(move || -> Struct {
         let mut out = Struct::new();
         let Ok(m) = kkoji_repodata::read_header(&path) else {
@@ -474,7 +488,8 @@ pub async fn get_rpm_headers(c: &mut Ctx, a: Args) -> HResult<Value> {
         let t = &m.strings;
         for h in wanted {
             let text = |v: &Option<String>| v.as_deref().map(Value::from);
-            let value = match h.to_ascii_lowercase().as_str() {
+            let lower = h.to_ascii_lowercase();
+            let value = match lower.as_str() {
                 "name" => Some(Value::from(m.name.as_str())),
                 "version" => Some(Value::from(m.version.as_str())),
                 "release" => Some(Value::from(m.release.as_str())),
@@ -490,7 +505,7 @@ pub async fn get_rpm_headers(c: &mut Ctx, a: Args) -> HResult<Value> {
                 "buildhost" => text(&t.buildhost),
                 "sourcerpm" => text(&t.sourcerpm),
                 "buildtime" => Some(Value::Int(m.buildtime)),
-                _ => None,
+                f => sig.as_ref().and_then(|s| sig_field(s, f)),
             };
             if let Some(v) = value {
                 out.insert(h, v);
@@ -501,6 +516,27 @@ pub async fn get_rpm_headers(c: &mut Ctx, a: Args) -> HResult<Value> {
     .await
     .map_err(|e| HubError::generic(format!("reader failed: {e}")))?;
     Ok(Value::Struct(found))
+}
+
+fn is_sig_field(h: &str) -> bool {
+    matches!(
+        h.to_ascii_lowercase().as_str(),
+        "sigmd5" | "siggpg" | "sigpgp" | "dsaheader" | "rsaheader" | "sha1header" | "sha256header"
+    )
+}
+
+/// A signature header field as rpm's query names it (bytes as XML-RPC base64).
+fn sig_field(s: &crate::rpmsig::SigFacts, f: &str) -> Option<Value> {
+    match f {
+        "sigmd5" => s.md5_raw.clone().map(Value::Base64),
+        "sha1header" => s.sha1.clone().map(Value::String),
+        "sha256header" => s.sha256.clone().map(Value::String),
+        _ => s
+            .packets
+            .iter()
+            .find(|(n, _)| *n == f)
+            .map(|(_, p)| Value::Base64(p.clone())),
+    }
 }
 
 /// getAverageBuildDuration(package, age=None): mean seconds from creation to completion of

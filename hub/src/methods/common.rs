@@ -38,6 +38,42 @@ pub fn build_ref(v: &Value) -> HResult<BuildRef> {
     }
 }
 
+/// An RPM named as Koji's `get_rpm` takes it: id, id or N-V-R.A as a string, or a dict
+/// (`{'id': N}` or name, version, release and arch).
+pub fn rpm_ref(v: &Value) -> HResult<crate::domain::builds::RpmRef> {
+    use crate::domain::builds::RpmRef;
+    match v {
+        Value::Int(id) => Ok(RpmRef::Id(checked_id("rpminfo", *id)?)),
+        Value::String(s) => match s.parse::<i64>() {
+            Ok(id) => Ok(RpmRef::Id(checked_id("rpminfo", id)?)),
+            Err(_) => Ok(RpmRef::Nvra(s.clone())),
+        },
+        Value::Struct(s) => {
+            if let Some(id) = s.get("id").and_then(Value::as_i64) {
+                return Ok(RpmRef::Id(checked_id("rpminfo", id)?));
+            }
+            let field = |k: &str| s.get(k).and_then(Value::as_str);
+            match (
+                field("name"),
+                field("version"),
+                field("release"),
+                field("arch"),
+            ) {
+                (Some(n), Some(ver), Some(rel), Some(arch)) => {
+                    Ok(RpmRef::Nvra(format!("{n}-{ver}-{rel}.{arch}")))
+                }
+                _ => Err(HubError::generic(
+                    "Invalid rpm info: need id or name/version/release/arch",
+                )),
+            }
+        }
+        other => Err(HubError::generic(format!(
+            "Invalid type for rpminfo: {}",
+            crate::pyrepr::repr(other)
+        ))),
+    }
+}
+
 /// `queryOpts` subset: order (comma-separated, `-` for descending, each a name the listing
 /// offers), offset, limit, countOnly.
 pub struct QueryOpts {

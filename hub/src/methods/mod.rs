@@ -9,6 +9,7 @@ pub mod external_repos;
 pub mod groups;
 pub mod host_api;
 pub mod hosts;
+pub mod imports;
 pub mod misc;
 pub mod packages;
 pub mod policy;
@@ -16,6 +17,7 @@ pub mod refusals;
 pub mod repos;
 pub mod search;
 pub mod sessions;
+pub mod signatures;
 pub mod tagging;
 pub mod tags;
 pub mod targets;
@@ -759,15 +761,9 @@ fn build() -> Registry {
         handler!(builds::get_rpm),
     );
     r.add(
-        "queryRPMSigs",
-        "rpm_id=None, sigkey=None, queryOpts=None",
-        "Signatures of RPMs (kkoji signs none yet).",
-        handler!(builds::query_rpm_sigs),
-    );
-    r.add(
         "getRPMHeaders",
-        "rpmID=None, taskID=None, filepath=None, headers=None, strict=False",
-        "Header fields of an imported RPM.",
+        "rpmID=None, taskID=None, filepath=None, headers=None, strict=False, sigkey=None",
+        "Header fields of an imported RPM (signature fields from the header stored for sigkey).",
         handler!(builds::get_rpm_headers),
     );
     // repos (Koji 1.35+)
@@ -1011,6 +1007,8 @@ fn build() -> Registry {
     dist_repo::register(&mut r);
     volumes::register(&mut r);
     users::register(&mut r);
+    signatures::register(&mut r);
+    imports::register(&mut r);
     r
 }
 
