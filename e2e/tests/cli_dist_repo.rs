@@ -231,7 +231,7 @@ fn signed_repo_installs_with_gpgcheck(farm: &Farm) {
             .arg("--define")
             .arg(format!("_gpg_path {}", gnupg.display()))
             .arg("--define")
-            .arg("__gpg gpg")
+            .arg(format!("__gpg {}", gpg_bin()))
             .arg(&copy)
             .env("GNUPGHOME", &gnupg);
         let out = run_with_timeout(cmd, Duration::from_secs(120));
@@ -273,6 +273,15 @@ fn signed_repo_installs_with_gpgcheck(farm: &Farm) {
         out.status == Some(0),
         "dnf install with gpgcheck from the dist repo failed:\n{out}"
     );
+}
+
+/// Where gpg is: rpm's macros may name a gpg2 this system does not have.
+fn gpg_bin() -> String {
+    ["/usr/bin/gpg", "/bin/gpg", "/usr/local/bin/gpg"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("gpg")
+        .to_string()
 }
 
 /// A throwaway signing key: (GNUPGHOME, Koji's key id — the last 8 hex digits, lowercase —,

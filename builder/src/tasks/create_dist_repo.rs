@@ -217,7 +217,15 @@ pub(crate) async fn run(
         for s in [n, v, r] {
             safe_component("build NVR part", s)?;
         }
-        build_dirs.insert(bid, topdir.join("packages").join(n).join(v).join(r));
+        // a build on another volume: vol/<name>/packages/... (as Koji's pathinfo.build)
+        let base = match get_str(b, "volume_name") {
+            None | Some("DEFAULT") => topdir.clone(),
+            Some(vol) => {
+                safe_component("volume name", vol)?;
+                topdir.join("vol").join(vol)
+            }
+        };
+        build_dirs.insert(bid, base.join("packages").join(n).join(v).join(r));
     }
     let tagged = by_rpm(&rpms).map_err(generic)?;
 

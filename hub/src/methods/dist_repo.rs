@@ -28,6 +28,12 @@ pub fn register(r: &mut Registry) {
         "Move one arch of a dist repo into place.",
         handler!(dist_repo_move),
     );
+    r.add(
+        "host.writeSignedRPM",
+        "an_rpm, sigkey, force=False",
+        "Write a signed copy of an rpm (a dist repo's --write-signed-rpms).",
+        handler!(host_write_signed_rpm),
+    );
 }
 
 /// distRepo(tag, keys, **task_opts): `dist-repo` or `admin` permission (kkoji has no
@@ -94,5 +100,23 @@ async fn dist_repo_move(c: &mut Ctx, a: Args) -> HResult<Value> {
     let arch = a.str(2)?.to_string();
     let upload = crate::methods::repos::assert_upload_dir_held(c, host, &upath).await?;
     dist::move_arch(c, id, &upload, &arch).await?;
+    Ok(Value::Nil)
+}
+
+/// host.writeSignedRPM(an_rpm, sigkey, force=False): what `writeSignedRPM` does, for the
+/// builder running a distRepo with `--write-signed-rpms` (the request's owner had
+/// `dist-repo`; the signature header itself was imported by someone with `sign`).
+async fn host_write_signed_rpm(c: &mut Ctx, a: Args) -> HResult<Value> {
+    verify(c).await?;
+    let id = a.id(0)?;
+    let key = a.str(1)?.to_string();
+    crate::domain::signatures::write_signed(
+        c,
+        &crate::domain::builds::RpmRef::Id(id),
+        &id.to_string(),
+        &key,
+        a.truthy(2),
+    )
+    .await?;
     Ok(Value::Nil)
 }

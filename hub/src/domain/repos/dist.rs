@@ -14,7 +14,7 @@
 use super::state;
 use crate::ctx::Ctx;
 use crate::domain::tags::canon_arch;
-use crate::domain::{Named, get, groups};
+use crate::domain::{Named, get, groups, signatures};
 use crate::error::{HResult, HubError};
 use crate::ident::Ident;
 use crate::storage::dist_repos as dstore;
@@ -365,19 +365,15 @@ pub async fn move_arch(c: &mut Ctx, repo_id: i32, upload: &Path, arch: &str) -> 
         let Some(build) = crate::storage::builds::get(c.db().await?, build_id).await? else {
             return Err(bad("no such build"));
         };
-        let bdir = topdir::build_dir(&topdir, &build.name, &build.version, &build.release);
+        // on the build's volume, as the signatures code files them
         let src = match field_str(m, "sigkey").filter(|k| !k.is_empty()) {
-            None => bdir.join(&rpm.arch).join(file),
+            None => topdir.join(signatures::rpm_rel(&build, &rpm)),
             Some(key) => {
                 let key = key.to_ascii_lowercase();
                 if !dstore::has_sig(c.db().await?, id, &key).await? {
                     return Err(bad(&format!("no signature with key {key}")));
                 }
-                bdir.join("data")
-                    .join("signed")
-                    .join(&key)
-                    .join(&rpm.arch)
-                    .join(file)
+                topdir.join(signatures::signed_rel(&build, &rpm, &key))
             }
         };
         chosen.push(Chosen {
