@@ -194,6 +194,10 @@ fn import_sig_write_signed_and_verify(farm: &Farm) {
         ));
     let sigs = query_sigs(farm, "e2esig-1.0-1.noarch");
     assert_eq!(sigs.as_array().map(Vec::len), Some(1), "{sigs}");
+    // buildinfo lists the keys beside each RPM
+    farm.koji(&["buildinfo", "e2esig-1.0-1"])
+        .ok()
+        .stdout_has(&format!("e2esig-1.0-1.noarch.rpm\tSignatures: {key}\n"));
     assert_eq!(sigs[0]["sigkey"], key.as_str(), "{sigs}");
     farm.koji(&["import-sig", &signed_path])
         .ok()
@@ -269,6 +273,27 @@ fn import_sig_write_signed_and_verify(farm: &Farm) {
             .map(Vec::len),
         Some(1)
     );
+
+    // rename-sig: the signature and its copy are filed under the new key
+    farm.koji(&["rename-sig", "e2esig-1.0-1.noarch", &key, "0badc0de"])
+        .ok()
+        .stdout_empty();
+    let sigs = query_sigs(farm, "e2esig-1.0-1.noarch");
+    assert_eq!(sigs[0]["sigkey"], "0badc0de", "{sigs}");
+    let renamed = farm
+        .topdir()
+        .join("packages/e2esig/1.0/1/data/signed/0badc0de/noarch/e2esig-1.0-1.noarch.rpm");
+    farm.koji(&[&topdir_arg(farm), "list-signed", "--build", "e2esig-1.0-1"])
+        .ok()
+        .stdout_is(&format!("{}\n", renamed.display()));
+    farm.koji(&["rename-sig", "e2esig-1.0-1.noarch", &key, "0badc0de"])
+        .fails_with(1)
+        .stderr_has("A signature with key 0badc0de already exists for e2esig-1.0-1.noarch");
+    farm.koji(&["rename-sig", "e2esig-1.0-1.noarch", &key, "12345678"])
+        .fails_with(1)
+        .stderr_has(&format!(
+            "No signature with key {key} for e2esig-1.0-1.noarch"
+        ));
 }
 
 /// `NAME-1.0-1.noarch.rpm` rebuilt from a different spec: same NVRA, other content.

@@ -581,10 +581,20 @@ pub mod at {
 
     /// Rename `from` to `to` inside `dir`, never over an existing `to` (`EEXIST` then).
     pub fn rename_noreplace(dir: &OwnedFd, from: &OsStr, to: &OsStr) -> Result<(), Errno> {
+        move_noreplace(dir, from, dir, to)
+    }
+
+    /// Move `from` in `from_dir` to `to` in `to_dir`, never over an existing `to`.
+    pub fn move_noreplace(
+        from_dir: &OwnedFd,
+        from: &OsStr,
+        to_dir: &OwnedFd,
+        to: &OsStr,
+    ) -> Result<(), Errno> {
         renameat2(
-            dir.as_fd(),
+            from_dir.as_fd(),
             one(from)?,
-            dir.as_fd(),
+            to_dir.as_fd(),
             one(to)?,
             RenameFlags::RENAME_NOREPLACE,
         )

@@ -242,10 +242,7 @@ async fn imported_rpms_get_signatures_and_signed_copies() {
     signer
         .call(
             "addRPMSig",
-            vec![
-                format!("{}", base.trim_end_matches(".rpm")).into(),
-                b64(&hdr),
-            ],
+            vec![base.trim_end_matches(".rpm").into(), b64(&hdr)],
         )
         .await
         .unwrap();
@@ -431,6 +428,71 @@ async fn imported_rpms_get_signatures_and_signed_copies() {
         .await
         .unwrap();
     assert_eq!(sigs(&admin, rpm_id).await.len(), 1);
+
+    // renameRPMSig: admin only; row, header and copy move to the new key
+    signer
+        .call("writeSignedRPM", vec![rpm_id.into(), key.as_str().into()])
+        .await
+        .unwrap();
+    let args = |old: &str, new: &str| vec![Value::Int(rpm_id), old.into(), new.into()];
+    let (code, _) = fault(signer.call("renameRPMSig", args(&key, "0badc0de")).await);
+    assert_eq!(code, codes::ACTION_NOT_ALLOWED);
+    let (_, msg) = fault(
+        admin
+            .call("renameRPMSig", args("12345678", "0badc0de"))
+            .await,
+    );
+    assert_eq!(
+        msg,
+        "No signature with key 12345678 for sigpkg-1.0-1.noarch"
+    );
+    let (_, msg) = fault(admin.call("renameRPMSig", args(&key, "not/hex")).await);
+    assert!(msg.starts_with("Invalid signature key"), "{msg}");
+    let (_, msg) = fault(admin.call("renameRPMSig", args(&key, &key)).await);
+    assert!(msg.contains("already exists"), "{msg}");
+    assert_eq!(
+        sigs(&admin, rpm_id).await,
+        vec![(key.clone(), md5_hex(&hdr))]
+    );
+    admin
+        .call("renameRPMSig", args(&key, "0BADC0DE"))
+        .await
+        .unwrap();
+    assert_eq!(
+        sigs(&admin, rpm_id).await,
+        vec![("0badc0de".to_string(), md5_hex(&hdr))]
+    );
+    assert!(!copy.exists() && !cached.exists());
+    let renamed = bdir.join(format!("data/signed/0badc0de/noarch/{base}"));
+    assert_eq!(
+        std::fs::read(&renamed).unwrap(),
+        std::fs::read(&signed).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(bdir.join(format!("data/sigcache/0badc0de/noarch/{base}.sig"))).unwrap(),
+        hdr
+    );
+
+    // addRPMSig with sigkey files the header under that label
+    let (_, msg) = fault(
+        signer
+            .call_kw(
+                "addRPMSig",
+                vec![rpm_id.into(), b64(&hdr)],
+                kw(&[("sigkey", "../../etc".into())]),
+            )
+            .await,
+    );
+    assert!(msg.starts_with("Invalid signature key"), "{msg}");
+    signer
+        .call_kw(
+            "addRPMSig",
+            vec![rpm_id.into(), b64(&hdr)],
+            kw(&[("sigkey", "AbCd0001".into())]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sigs(&admin, rpm_id).await.len(), 2);
 }
 
 #[tokio::test]

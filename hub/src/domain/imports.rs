@@ -61,8 +61,15 @@ pub async fn create_empty_build(
 /// importRPM: the uploaded `work/<dir>/<basename>` filed under its build (a source RPM
 /// makes its build when there is none; a binary one needs its source RPM's build), rows
 /// first, file moved last, then the signature it carries recorded.
-pub async fn import_rpm(c: &mut Ctx, dir: &str, basename: &str) -> HResult<(Rpm, Build)> {
+/// With `sigkey`, the signature the file carries is filed under that key id.
+pub async fn import_rpm(
+    c: &mut Ctx,
+    dir: &str,
+    basename: &str,
+    sigkey: Option<&str>,
+) -> HResult<(Rpm, Build)> {
     crate::domain::uploads::check_filename(basename)?;
+    let label = sigkey.map(signatures::check_key).transpose()?;
     let rel = format!("{}/{basename}", dir.trim_end_matches('/'));
     let tree = safefs::Tree::open(&c.hub().config.topdir)?;
     let input = tree.upload_input(&rel)?;
@@ -138,6 +145,7 @@ pub async fn import_rpm(c: &mut Ctx, dir: &str, basename: &str) -> HResult<(Rpm,
     .ok_or_else(|| HubError::generic(format!("No such rpm: {expected}")))?;
     tree.move_and_link(&input, &signatures::rpm_rel(&b, &rpm))?;
     if let Some((key, sighdr)) = own_sig {
+        let key = label.unwrap_or(key);
         signatures::add_own(c, &b, &rpm, &key, &sighdr).await?;
     }
     tracing::info!(build = b.id, rpm = %expected, "rpm imported");

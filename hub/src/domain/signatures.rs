@@ -157,7 +157,16 @@ pub fn check_header(parts: &Parts, r: &Rpm, sighdr: &[u8]) -> HResult<SigFacts> 
 
 /// Record a signer's header for an RPM and keep it under `data/sigcache/` (addRPMSig).
 /// A header without a signature is refused: kkoji keeps no "unsigned" entries.
-pub async fn add(c: &mut Ctx, r: &RpmRef, shown: &str, sighdr: &[u8]) -> HResult<String> {
+/// With `label`, the signature is filed under that key id instead of the one read from the
+/// header (Koji 1.36.1's `--sigkey`: one key, several kinds of signature).
+pub async fn add(
+    c: &mut Ctx,
+    r: &RpmRef,
+    shown: &str,
+    sighdr: &[u8],
+    label: Option<&str>,
+) -> HResult<String> {
+    let label = label.map(check_key).transpose()?;
     let (rpm, b) = internal_rpm(c, r, shown).await?;
     let tree = tree(c)?;
     if !tree.is_dir(&build_rel(&b)) {
@@ -168,7 +177,7 @@ pub async fn add(c: &mut Ctx, r: &RpmRef, shown: &str, sighdr: &[u8]) -> HResult
     }
     let parts = rpm_parts(&tree, &b, &rpm)?;
     let facts = check_header(&parts, &rpm, sighdr)?;
-    let Some(key) = facts.key else {
+    let Some(key) = label.or(facts.key) else {
         return Err(HubError::generic(format!(
             "The signature header for {} carries no signature",
             nvra(&rpm)
@@ -407,5 +416,54 @@ pub async fn delete(
         }
     }
     tracing::warn!(rpm = %nvra(&rpm), keys = ?keys, "signatures deleted");
+    Ok(())
+}
+
+/// renameRPMSig: file an RPM's signature under another key id: the row, then the stored
+/// header and the signed copy (if any) moved to the new key's directories.
+pub async fn rename(c: &mut Ctx, r: &RpmRef, shown: &str, old: &str, new: &str) -> HResult<()> {
+    let (old, new) = (check_key(old)?, check_key(new)?);
+    let (rpm, b) = internal_rpm(c, r, shown).await?;
+    let db = c.db().await?;
+    if store::sighash(db, rpm.id, &new).await?.is_some() {
+        return Err(HubError::generic(format!(
+            "A signature with key {new} already exists for {}",
+            nvra(&rpm)
+        )));
+    }
+    c.mark_write();
+    if !store::rename(c.db().await?, rpm.id, &old, &new).await? {
+        return Err(HubError::generic(format!(
+            "No signature with key {old} for {}",
+            nvra(&rpm)
+        )));
+    }
+    let tree = tree(c)?;
+    for (from, to, required) in [
+        (sighdr_rel(&b, &rpm, &old), sighdr_rel(&b, &rpm, &new), true),
+        (
+            signed_rel(&b, &rpm, &old),
+            signed_rel(&b, &rpm, &new),
+            false,
+        ),
+    ] {
+        let (fdir, fname) = split(&from);
+        let Ok(fd) = tree.dir(Some(fdir)) else {
+            if required {
+                tracing::warn!(path = %from.display(), "missing signature header");
+            }
+            continue;
+        };
+        if at::stat(&fd, fname).is_err() {
+            continue;
+        }
+        let (tdir, tname) = split(&to);
+        let td = tree
+            .mkdirs(tdir)
+            .map_err(|e| fs_error("renaming the signature", &to, e))?;
+        at::move_noreplace(&fd, fname, &td, tname)
+            .map_err(|e| fs_error("renaming the signature", &to, e))?;
+    }
+    tracing::warn!(rpm = %nvra(&rpm), old, new, "signature renamed");
     Ok(())
 }

@@ -20,7 +20,7 @@ pub fn register(r: &mut Registry) {
     );
     r.add(
         "importRPM",
-        "path, basename",
+        "path, basename, sigkey=None",
         "Import an uploaded RPM (work/<path>/<basename>) into its build. [admin]",
         handler!(import_rpm),
     );
@@ -83,7 +83,8 @@ async fn import_rpm(c: &mut Ctx, a: Args) -> HResult<Value> {
     c.assert_perm("admin").await?;
     let dir = a.str(0)?.to_string();
     let base = a.str(1)?.to_string();
-    let (rpm, build) = imports::import_rpm(c, &dir, &base).await?;
+    let sigkey = a.opt_str(2)?.map(str::to_string);
+    let (rpm, build) = imports::import_rpm(c, &dir, &base, sigkey.as_deref()).await?;
     let mut v = rpm_value(&rpm);
     if let Value::Struct(m) = &mut v {
         m.insert("build".into(), build_value(&build));

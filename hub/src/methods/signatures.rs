@@ -1,6 +1,6 @@
 //! RPM signatures: addRPMSig (`import-sig`), queryRPMSigs (`list-signed`,
 //! `download-build --key`, `prune-signed-copies`), writeSignedRPM (`write-signed-rpm`),
-//! deleteRPMSig (`remove-sig`).
+//! renameRPMSig (`rename-sig`), deleteRPMSig (`remove-sig`).
 
 use super::common::{QueryOpts, paged_value, rpm_ref};
 use crate::ctx::Ctx;
@@ -17,7 +17,7 @@ use koji_protocol::{Value, kstruct};
 pub fn register(r: &mut Registry) {
     r.add(
         "addRPMSig",
-        "an_rpm, data",
+        "an_rpm, data, sigkey=None",
         "Store a signature header (base64) for an rpm; the key id is read from it. [sign]",
         handler!(add_rpm_sig),
     );
@@ -32,6 +32,12 @@ pub fn register(r: &mut Registry) {
         "an_rpm, sigkey, force=False",
         "Write a signed copy of an rpm from its stored signature header. [sign]",
         handler!(write_signed_rpm),
+    );
+    r.add(
+        "renameRPMSig",
+        "rpminfo, oldkey, newkey",
+        "File an rpm's signature under another key id. [admin]",
+        handler!(rename_rpm_sig),
     );
     r.add(
         "deleteRPMSig",
@@ -72,7 +78,8 @@ async fn add_rpm_sig(c: &mut Ctx, a: Args) -> HResult<Value> {
             )));
         }
     };
-    signatures::add(c, &r, &shown(a.val(0)), &data).await?;
+    let label = a.opt_str(2)?.map(str::to_string);
+    signatures::add(c, &r, &shown(a.val(0)), &data, label.as_deref()).await?;
     Ok(Value::Nil)
 }
 
@@ -112,5 +119,14 @@ async fn delete_rpm_sig(c: &mut Ctx, a: Args) -> HResult<Value> {
     let r = rpm_ref(a.val(0))?;
     let key = a.opt_str(1)?.map(str::to_string);
     signatures::delete(c, &r, &shown(a.val(0)), key.as_deref(), a.truthy(2)).await?;
+    Ok(Value::Nil)
+}
+
+/// renameRPMSig(rpminfo, oldkey, newkey): admin only.
+async fn rename_rpm_sig(c: &mut Ctx, a: Args) -> HResult<Value> {
+    c.assert_perm("admin").await?;
+    let r = rpm_ref(a.val(0))?;
+    let (old, new) = (a.str(1)?.to_string(), a.str(2)?.to_string());
+    signatures::rename(c, &r, &shown(a.val(0)), &old, &new).await?;
     Ok(Value::Nil)
 }

@@ -74,3 +74,17 @@ pub async fn delete(db: &mut Conn, rpm: i32, keys: &[String]) -> Result<u64> {
             .rows_affected(),
     )
 }
+
+/// File an RPM's signature under another key; false when there is none under `old`.
+pub async fn rename(db: &mut Conn, rpm: i32, old: &str, new: &str) -> Result<bool> {
+    Ok(
+        sqlx::query("UPDATE rpmsigs SET sigkey = $3 WHERE rpm_id = $1 AND sigkey = $2")
+            .bind(rpm)
+            .bind(old)
+            .bind(new)
+            .execute(db)
+            .await?
+            .rows_affected()
+            > 0,
+    )
+}
