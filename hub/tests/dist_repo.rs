@@ -104,6 +104,40 @@ async fn requests_are_checked_before_anything_is_written() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("repo.json")).unwrap()).unwrap();
     assert_eq!(json["keys"], serde_json::json!(["abcd1234"]));
+    // no --comps and a tag without groups: no comps file
+    assert!(!dir.join("groups").exists());
+    // --comps: the file the CLI uploaded under work/ is the repo's comps
+    let local = tempfile::tempdir().unwrap();
+    let comps = local.path().join("comps.xml");
+    let text = "<?xml version=\"1.0\"?>\n<comps><group><id>dtg</id></group></comps>\n";
+    std::fs::write(&comps, text).unwrap();
+    upload(&user, "cli-dist-repo/u1", &comps).await;
+    dist_repo(
+        &user,
+        "dt",
+        &["abcd1234"],
+        &[("comps", "cli-dist-repo/u1/comps.xml".into())],
+    )
+    .await
+    .unwrap();
+    let rid2 = int(&newest_dist(&admin, "dt", 0).await, "id");
+    assert!(rid2 > rid);
+    assert_eq!(
+        std::fs::read_to_string(farm.path(&format!("koji/repos-dist/dt/{rid2}/groups/comps.xml")))
+            .unwrap(),
+        text
+    );
+    // a comps path outside work/ is refused
+    let (_, msg) = fault(
+        dist_repo(
+            &user,
+            "dt",
+            &["abcd1234"],
+            &[("comps", "../hub.toml".into())],
+        )
+        .await,
+    );
+    assert!(msg.contains("Invalid path"), "{msg}");
     assert!(
         admin
             .call_kw("getRepo", vec!["dt".into()], kw(&[("state", 0.into())]))
