@@ -99,7 +99,7 @@ FALLBACK_FUNCTIONS = {
 # hub's signature does not name is fine for them. For any other method, a **kwargs in the
 # hub's signature may swallow what the CLI passes, so such keywords are reported.
 KOJI_VARKW = {"editHost", "editTag2", "makeTask", "host.subtask", "queryHistory",
-              "groupListAdd", "groupPackageListAdd", "groupReqListAdd"}
+              "groupListAdd", "groupPackageListAdd", "groupReqListAdd", "distRepo"}
 
 # The names the CLI's handlers give their parsed command-line options: a branch taken only
 # when one of them is set is not on the command's plain path.

@@ -145,7 +145,9 @@ async fn scratch_build_end_to_end() {
             "tagBuild",
             "dependantTask",
             "newRepo",
-            "createrepo"
+            "createrepo",
+            "distRepo",
+            "createdistrepo"
         ]
     );
     assert!(

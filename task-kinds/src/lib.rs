@@ -82,6 +82,21 @@ pub const CREATEREPO: TaskKind = TaskKind {
     channel: CREATEREPO_CHANNEL,
     runner: Runner::Builder,
 };
+/// A dist repo (`koji dist-repo`): one `createdistrepo` per arch, each arch moved into
+/// place with `host.distRepoMove`, then `host.repoDone`.
+pub const DIST_REPO: TaskKind = TaskKind {
+    method: "distRepo",
+    weight: 0.1,
+    channel: CREATEREPO_CHANNEL,
+    runner: Runner::Builder,
+};
+/// One arch of a dist repo: the RPMs chosen by signature key, its repodata.
+pub const CREATE_DIST_REPO: TaskKind = TaskKind {
+    method: "createdistrepo",
+    weight: 1.5,
+    channel: CREATEREPO_CHANNEL,
+    runner: Runner::Builder,
+};
 /// kojid's wait for a buildroot repo (a subtask of its `build`).
 pub const WAITREPO: TaskKind = TaskKind {
     method: "waitrepo",
@@ -98,6 +113,8 @@ pub const ALL: &[TaskKind] = &[
     DEPENDANT_TASK,
     NEW_REPO,
     CREATEREPO,
+    DIST_REPO,
+    CREATE_DIST_REPO,
     WAITREPO,
 ];
 
@@ -149,6 +166,8 @@ mod tests {
             ("tagBuild", 1.0),
             ("newRepo", 0.1),
             ("createrepo", 1.5),
+            ("distRepo", 0.1),
+            ("createdistrepo", 1.5),
             ("other", 1.0),
         ] {
             assert_eq!(default_weight(method), weight, "{method}");
@@ -176,8 +195,10 @@ mod tests {
             [
                 "build",
                 "buildArch",
+                "createdistrepo",
                 "createrepo",
                 "dependantTask",
+                "distRepo",
                 "newRepo",
                 "tagBuild"
             ]
@@ -190,6 +211,8 @@ mod tests {
     fn repo_work_goes_to_the_createrepo_channel() {
         assert_eq!(NEW_REPO.channel, "createrepo");
         assert_eq!(CREATEREPO.channel, "createrepo");
+        assert_eq!(DIST_REPO.channel, "createrepo");
+        assert_eq!(CREATE_DIST_REPO.channel, "createrepo");
         assert_eq!(BUILD.channel, "default");
     }
 }

@@ -10,7 +10,9 @@ use koji_protocol::Value;
 
 use crate::hub::OpenedTask;
 use crate::tasks::context::{TaskCtx, TaskError, TaskHandles};
-use crate::tasks::{build, build_arch, createrepo, dependant, new_repo, tag_build};
+use crate::tasks::{
+    build, build_arch, create_dist_repo, createrepo, dependant, dist_repo, new_repo, tag_build,
+};
 
 /// A running handler's future.
 pub type Outcome<'a> = Pin<Box<dyn Future<Output = Result<Value, TaskError>> + Send + 'a>>;
@@ -45,7 +47,7 @@ impl Handler {
 }
 
 /// The methods this builder runs.
-pub static HANDLERS: [Handler; 6] = [
+pub static HANDLERS: [Handler; 8] = [
     Handler {
         kind: &kinds::BUILD,
         run: |ctx, task, h| Box::pin(build::run(ctx, task, h)),
@@ -69,6 +71,14 @@ pub static HANDLERS: [Handler; 6] = [
     Handler {
         kind: &kinds::CREATEREPO,
         run: |ctx, task, h| Box::pin(createrepo::run(ctx, task, h)),
+    },
+    Handler {
+        kind: &kinds::DIST_REPO,
+        run: |ctx, task, h| Box::pin(dist_repo::run(ctx, task, h)),
+    },
+    Handler {
+        kind: &kinds::CREATE_DIST_REPO,
+        run: |ctx, task, h| Box::pin(create_dist_repo::run(ctx, task, h)),
     },
 ];
 
@@ -120,8 +130,10 @@ mod tests {
             [
                 "build",
                 "buildArch",
+                "createdistrepo",
                 "createrepo",
                 "dependantTask",
+                "distRepo",
                 "newRepo",
                 "tagBuild"
             ]

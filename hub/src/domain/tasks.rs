@@ -155,7 +155,10 @@ pub async fn cancel(c: &mut Ctx, id: i32, recurse: bool) -> HResult<()> {
     let db = c.db().await?;
     let n = store::cancel(db, &ids).await?;
     crate::storage::builds::cancel_of_tasks(db, &ids).await?;
-    let repo_tasks = store::with_method_in_state(db, &ids, "newRepo", TaskState::Canceled).await?;
+    let mut repo_tasks =
+        store::with_method_in_state(db, &ids, "newRepo", TaskState::Canceled).await?;
+    repo_tasks
+        .extend(store::with_method_in_state(db, &ids, "distRepo", TaskState::Canceled).await?);
     for t in repo_tasks {
         super::repos::task_failed(c, t, &format!("task {t} was canceled")).await?;
     }
@@ -234,8 +237,8 @@ pub async fn finish(
     let t = assert_holds(c, host, id).await?;
     c.mark_write();
     store::finish(c.db().await?, id, state, result).await?;
-    if state == TaskState::Failed && t.method == "newRepo" {
-        let why = fault_text.unwrap_or_else(|| "newRepo task failed".into());
+    if state == TaskState::Failed && (t.method == "newRepo" || t.method == "distRepo") {
+        let why = fault_text.unwrap_or_else(|| format!("{} task failed", t.method));
         super::repos::task_failed(c, id, &format!("task {id} failed: {why}")).await?;
     }
     let rel = std::path::Path::new("work").join(crate::topdir::task_rel(i64::from(id)));

@@ -633,6 +633,18 @@ pub async fn list_tagged_rpms(c: &mut Ctx, a: Args) -> HResult<Value> {
     let rows = builds::rpms_of(c, &ids, arches.as_deref()).await?;
     let by_build: std::collections::HashMap<i32, &TaggedBuild> =
         tagged.iter().map(|b| (b.build.id, b)).collect();
+    // rpmsigs: one record per (rpm, signature key), sigkey None for an unsigned RPM (Koji's
+    // outer join)
+    let sigs: Option<std::collections::HashMap<i32, Vec<String>>> = if a.truthy(6) {
+        let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+        let mut m: std::collections::HashMap<i32, Vec<String>> = std::collections::HashMap::new();
+        for (rpm, key) in crate::domain::repos::dist::sigkeys_of(c, &ids).await? {
+            m.entry(rpm).or_default().push(key);
+        }
+        Some(m)
+    } else {
+        None
+    };
     let mut rpms = Vec::with_capacity(rows.len());
     for r in &rows {
         let mut v = rpm_value(r);
@@ -640,7 +652,24 @@ pub async fn list_tagged_rpms(c: &mut Ctx, a: Args) -> HResult<Value> {
             m.insert("tag_id".into(), Value::Int(i64::from(b.tag_id)));
             m.insert("tag_name".into(), Value::String(b.tag_name.clone()));
         }
-        rpms.push(v);
+        match sigs.as_ref().map(|s| s.get(&r.id)) {
+            None => rpms.push(v),
+            Some(None) => {
+                if let Value::Struct(m) = &mut v {
+                    m.insert("sigkey".into(), Value::Nil);
+                }
+                rpms.push(v);
+            }
+            Some(Some(keys)) => {
+                for k in keys {
+                    let mut one = v.clone();
+                    if let Value::Struct(m) = &mut one {
+                        m.insert("sigkey".into(), Value::String(k.clone()));
+                    }
+                    rpms.push(one);
+                }
+            }
+        }
     }
     Ok(Value::Array(vec![
         Value::Array(rpms),

@@ -367,16 +367,3 @@ pub async fn tag_notification(c: &mut Ctx, a: Args) -> HResult<Value> {
     crate::domain::tagging::record_notification(c, notice).await?;
     Ok(Value::Nil)
 }
-
-/// host.distRepoMove(repo_id, uploadpath, arch): moves one arch of a dist repo into place.
-/// kkoji makes no dist repos yet (`koji dist-repo` is not served), so every repo it knows is
-/// refused as Koji refuses a repo that is not a dist repo.
-pub async fn dist_repo_move(c: &mut Ctx, a: Args) -> HResult<Value> {
-    verify(c).await?;
-    let id = a.id(0)?;
-    if crate::domain::repos::exists(c, id).await? {
-        Err(HubError::generic(format!("Repo {id} is not a dist repo")))
-    } else {
-        Err(HubError::generic(format!("No such repo: {id}")))
-    }
-}

@@ -4,6 +4,7 @@ pub mod buildroots;
 pub mod builds;
 pub mod channels;
 pub mod common;
+pub mod dist_repo;
 pub mod external_repos;
 pub mod groups;
 pub mod host_api;
@@ -978,12 +979,6 @@ fn build() -> Registry {
         handler!(host_api::tag_notification),
     );
     r.add(
-        "host.distRepoMove",
-        "repo_id, uploadpath, arch",
-        "Move one arch of a dist repo into place.",
-        handler!(host_api::dist_repo_move),
-    );
-    r.add(
         "makeTask",
         "*args, **opts",
         "[admin] Create an arbitrary task: makeTask(method, arglist, channel=, priority=, arch=).",
@@ -1022,6 +1017,7 @@ fn build() -> Registry {
     groups::register(&mut r);
     tagging::register(&mut r);
     channels::register(&mut r);
+    dist_repo::register(&mut r);
     volumes::register(&mut r);
     users::register(&mut r);
     notifications::register(&mut r);

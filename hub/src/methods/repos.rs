@@ -664,29 +664,13 @@ pub async fn host_repo_done(c: &mut Ctx, a: Args) -> HResult<Value> {
     {
         return Err(HubError::generic(format!("Repo {id} not in INIT state")));
     }
-    // each upload path is a task's work dir: the task (or its parent, for the createrepo
-    // subtasks of newRepo) must be held by this host
     for v in data.values() {
         let upath = v
             .as_array()
             .and_then(|p| p.first())
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let task = upload_task(upath).ok_or_else(|| {
-            HubError::not_allowed(format!("{upath} is not a task's work directory"))
-        })?;
-        if tasks::assert_holds(c, host, task).await.is_err() {
-            match tasks::require(c, task).await?.parent {
-                Some(p) => {
-                    tasks::assert_holds(c, host, p).await?;
-                }
-                None => {
-                    return Err(HubError::not_allowed(format!(
-                        "host {host} does not hold task {task}"
-                    )));
-                }
-            }
-        }
+        assert_upload_dir_held(c, host, upath).await?;
     }
     let mut uploads = Vec::with_capacity(data.len());
     for (arch, v) in &data {
@@ -712,6 +696,30 @@ pub async fn host_repo_done(c: &mut Ctx, a: Args) -> HResult<Value> {
     }
     repos::publish::done(c, id, &uploads, a.truthy(2)).await?;
     Ok(Value::Nil)
+}
+
+/// An upload path (relative to work/) that is a task's work dir, the task (or its parent,
+/// for the createrepo/createdistrepo subtasks) held by this host; returned cleaned.
+pub(crate) async fn assert_upload_dir_held(
+    c: &mut Ctx,
+    host: i32,
+    upath: &str,
+) -> HResult<std::path::PathBuf> {
+    let task = upload_task(upath)
+        .ok_or_else(|| HubError::not_allowed(format!("{upath} is not a task's work directory")))?;
+    if tasks::assert_holds(c, host, task).await.is_err() {
+        match tasks::require(c, task).await?.parent {
+            Some(p) => {
+                tasks::assert_holds(c, host, p).await?;
+            }
+            None => {
+                return Err(HubError::not_allowed(format!(
+                    "host {host} does not hold task {task}"
+                )));
+            }
+        }
+    }
+    crate::topdir::clean_relative(upath)
 }
 
 /// The task whose work dir `tasks/<bucket>/<id>` is (exactly that form, nothing below).

@@ -10,6 +10,7 @@ pub mod buildroots;
 pub mod builds;
 pub mod calls;
 pub mod channels;
+pub mod dist_repos;
 pub mod events;
 pub mod external_repos;
 pub mod groups;

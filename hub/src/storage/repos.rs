@@ -107,11 +107,12 @@ pub async fn ready_of_tag(db: &mut Conn, tag: i32) -> Result<Vec<RepoRow>> {
     .await
 }
 
-/// READY repos whose end is not known yet, by id.
+/// READY non-dist repos whose end is not known yet, by id (a dist repo is a published
+/// snapshot: it does not go stale with its tag).
 pub async fn ready_without_end(db: &mut Conn) -> Result<Vec<RepoRow>> {
     select(
         db,
-        "WHERE r.end_event IS NULL AND r.state = $1 ORDER BY r.id",
+        "WHERE r.end_event IS NULL AND r.state = $1 AND NOT r.dist ORDER BY r.id",
         &[i64::from(state::READY)],
     )
     .await
@@ -169,6 +170,48 @@ pub async fn insert(
     .bind(begin_event)
     .fetch_one(db)
     .await
+}
+
+/// A new INIT dist repo (`koji dist-repo`); returns its id. Its options are empty: what
+/// it holds is in its task's options.
+pub async fn insert_dist(db: &mut Conn, event: i64, tag: i32) -> Result<i32> {
+    sqlx::query_scalar(
+        "INSERT INTO repo (create_event, tag_id, state, dist, opts, custom_opts) \
+         VALUES ($1, $2, $3, TRUE, $4, $4) RETURNING id",
+    )
+    .bind(event)
+    .bind(tag)
+    .bind(state::INIT)
+    .bind(crate::storage::store_value(&koji_protocol::Value::Struct(
+        koji_protocol::Struct::new(),
+    )))
+    .fetch_one(db)
+    .await
+}
+
+/// The task that makes a repo (set once the task exists, after the row).
+pub async fn set_task(db: &mut Conn, id: i32, task: i32) -> Result<()> {
+    sqlx::query("UPDATE repo SET task_id = $2 WHERE id = $1")
+        .bind(id)
+        .bind(task)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether the tag has a READY dist repo newer than repo `id` (created at `event`).
+pub async fn newer_ready_dist_exists(db: &mut Conn, tag: i32, id: i32, event: i64) -> Result<bool> {
+    let newer: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM repo WHERE tag_id = $1 AND state = $3 AND dist \
+         AND (create_event > $2 OR (create_event = $2 AND id > $4)) LIMIT 1",
+    )
+    .bind(tag)
+    .bind(event)
+    .bind(state::READY)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(newer.is_some())
 }
 
 /// Change a repo's state (and record why, when given); false when there is no such repo.

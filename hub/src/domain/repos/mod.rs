@@ -4,12 +4,14 @@
 //! - [`events`]: when a tag's repo content last changed (and when a repo went stale);
 //! - [`queue`]: requests for repos and the pass that turns them into `newRepo` tasks;
 //! - [`publish`]: a repo's files on disk (`host.repoInit`, `host.repoDone`);
-//! - [`external`]: what was last seen of external repos upstream.
+//! - [`external`]: what was last seen of external repos upstream;
+//! - [`dist`]: dist repos (`koji dist-repo`), published snapshots of a tag.
 //!
 //! Why the queue lives in the hub: builds wait for repos and `koji regen-repo` asks for
 //! them; both must work without an extra daemon. `kkoji-repo-regen` only adds what needs a
 //! view of the whole farm over time (expiry, deletion, pruning, upstream change detection).
 
+pub mod dist;
 pub mod events;
 pub mod external;
 pub mod publish;

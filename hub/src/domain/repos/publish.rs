@@ -221,6 +221,15 @@ pub async fn done(c: &mut Ctx, repo_id: i32, data: &[ArchUpload], expire: bool) 
             "Repo {repo_id} not in INIT state"
         )));
     }
+    if repo.row.dist {
+        // a dist repo's arches were moved into place by host.distRepoMove
+        if !data.is_empty() {
+            return Err(HubError::generic(format!(
+                "Repo {repo_id} is a dist repo: its files come through host.distRepoMove"
+            )));
+        }
+        return super::dist::done(c, &repo).await;
+    }
     let topdir = c.hub().config.topdir.clone();
     let tree = crate::safefs::Tree::open(&topdir)?;
     let own_arches = tags::repo_arches(c, repo.row.tag_id, Some(repo.row.create_event)).await?;
