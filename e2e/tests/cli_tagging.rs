@@ -197,6 +197,28 @@ fn list_builds_filters(farm: &Farm) {
         .ok()
         .json();
     assert_eq!(count, 2, "{count}");
+    // latest-build --arch: the RPMs of the latest build (getLatestRPMS), also as paths
+    let out = farm
+        .koji(&["latest-build", "--arch", "noarch", TARGET, PKG])
+        .ok();
+    assert_eq!(out.lines(), ["tgfoo-1.0-2.noarch"], "{out}");
+    let out = farm
+        .koji(&["latest-build", "--arch", "noarch", "--paths", TARGET, PKG])
+        .ok();
+    assert!(
+        out.lines().len() == 1
+            && out.lines()[0].ends_with("/packages/tgfoo/1.0/2/noarch/tgfoo-1.0-2.noarch.rpm"),
+        "{out}"
+    );
+    assert!(
+        farm.koji(&["latest-build", "--arch", "x86_64", TARGET, PKG])
+            .ok()
+            .lines()
+            .is_empty()
+    );
+    farm.koji(&["call", "getLatestRPMS", "e2e-no-such-tag"])
+        .fails_with(1)
+        .stderr_has("No such tagInfo");
     farm.koji(&["call", "listBuilds", "type=nosuchtype"])
         .fails_with(1)
         .stderr_has("unsupported build type: nosuchtype");

@@ -104,6 +104,7 @@ const READONLY: &[&str] = &[
     "getAverageBuildDuration",
     "getNextRelease",
     "listTaggedRPMS",
+    "getLatestRPMS",
     "repoInfo",
     "getRepo",
     "getActiveRepos",

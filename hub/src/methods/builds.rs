@@ -601,6 +601,17 @@ pub async fn get_next_release(c: &mut Ctx, a: Args) -> HResult<Value> {
     ))
 }
 
+/// What `listTaggedRPMS` and `getLatestRPMS` select.
+struct TaggedRpms {
+    event: Option<i64>,
+    inherit: bool,
+    latest: bool,
+    package: Option<String>,
+    arches: Option<Vec<String>>,
+    rpmsigs: bool,
+    owner: Option<String>,
+}
+
 /// listTaggedRPMS(tag, event=None, inherit=False, latest=False, package=None, arch=None, ...)
 /// -> [rpms, builds]: the RPMs of the builds `listTagged` gives, each with its build's tag.
 pub async fn list_tagged_rpms(c: &mut Ctx, a: Args) -> HResult<Value> {
@@ -614,28 +625,66 @@ pub async fn list_tagged_rpms(c: &mut Ctx, a: Args) -> HResult<Value> {
             )));
         }
     };
-    let pkg = a.opt_str(4)?.map(str::to_string);
-    let arches = a.opt_str_list(5)?;
-    let owner = a.opt_str(7)?.map(str::to_string);
-    let tagged: Vec<TaggedBuild> = builds::tagged(
-        c,
-        tag.id,
-        a.opt_i64(1)?,
-        a.truthy(2),
-        pkg.as_deref(),
-        a.truthy(3),
-    )
-    .await?
-    .into_iter()
-    .filter(|b| owner.as_deref().is_none_or(|o| b.build.owner_name == o))
-    .collect();
+    let q = TaggedRpms {
+        event: a.opt_i64(1)?,
+        inherit: a.truthy(2),
+        latest: a.truthy(3),
+        package: a.opt_str(4)?.map(str::to_string),
+        arches: a.opt_str_list(5)?,
+        rpmsigs: a.truthy(6),
+        owner: a.opt_str(7)?.map(str::to_string),
+    };
+    tagged_rpms(c, tag.id, q).await
+}
+
+/// getLatestRPMS(tag, package=None, arch=None, event=None, rpmsigs=False, type=None,
+/// draft=None): listTaggedRPMS through inheritance, latest builds only (`latest-build
+/// --arch`, `--paths`). The tag must exist.
+pub async fn get_latest_rpms(c: &mut Ctx, a: Args) -> HResult<Value> {
+    let event = a.opt_i64(3)?;
+    let Some(tag) = crate::domain::tags::get_tag(c, &a.ident(0)?, event).await? else {
+        return Err(HubError::generic(format!(
+            "No such tagInfo: {}",
+            crate::pyrepr::repr(a.val(0))
+        )));
+    };
+    let empty = match a.opt_str(5)? {
+        None | Some("rpm") => a.truthy(6),
+        Some(_) => true,
+    };
+    if empty {
+        // no maven/win/image builds and no drafts here
+        return Ok(Value::Array(vec![
+            Value::Array(vec![]),
+            Value::Array(vec![]),
+        ]));
+    }
+    let q = TaggedRpms {
+        event,
+        inherit: true,
+        latest: true,
+        package: a.opt_str(1)?.map(str::to_string),
+        arches: a.opt_str_list(2)?,
+        rpmsigs: a.truthy(4),
+        owner: None,
+    };
+    tagged_rpms(c, tag.id, q).await
+}
+
+async fn tagged_rpms(c: &mut Ctx, tag: i32, q: TaggedRpms) -> HResult<Value> {
+    let tagged: Vec<TaggedBuild> =
+        builds::tagged(c, tag, q.event, q.inherit, q.package.as_deref(), q.latest)
+            .await?
+            .into_iter()
+            .filter(|b| q.owner.as_deref().is_none_or(|o| b.build.owner_name == o))
+            .collect();
     let ids: Vec<i32> = tagged.iter().map(|b| b.build.id).collect();
-    let rows = builds::rpms_of(c, &ids, arches.as_deref()).await?;
+    let rows = builds::rpms_of(c, &ids, q.arches.as_deref()).await?;
     let by_build: std::collections::HashMap<i32, &TaggedBuild> =
         tagged.iter().map(|b| (b.build.id, b)).collect();
     // rpmsigs: one record per (rpm, signature key), sigkey None for an unsigned RPM (Koji's
     // outer join)
-    let sigs: Option<std::collections::HashMap<i32, Vec<String>>> = if a.truthy(6) {
+    let sigs: Option<std::collections::HashMap<i32, Vec<String>>> = if q.rpmsigs {
         let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
         let mut m: std::collections::HashMap<i32, Vec<String>> = std::collections::HashMap::new();
         for (rpm, key) in crate::domain::repos::dist::sigkeys_of(c, &ids).await? {

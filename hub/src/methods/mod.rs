@@ -1009,6 +1009,12 @@ fn build() -> Registry {
         handler!(builds::get_next_release),
     );
     r.add(
+        "getLatestRPMS",
+        "tag, package=None, arch=None, event=None, rpmsigs=False, type=None, draft=None",
+        "[rpms, builds] of the latest builds in a tag, through inheritance.",
+        handler!(builds::get_latest_rpms),
+    );
+    r.add(
         "listTaggedRPMS",
         "tag, event=None, inherit=False, latest=False, package=None, arch=None, rpmsigs=False, owner=None, type=None, strict=True, extra=True, draft=None",
         "[rpms, builds] of the builds tagged in a tag.",
