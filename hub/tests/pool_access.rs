@@ -23,6 +23,10 @@ const ALLOWED: &[(&str, &str)] = &[
         "background/scheduler.rs",
         "a scheduler pass on a connection it owns",
     ),
+    (
+        "background/mailer.rs",
+        "the mailer's pass on a connection it owns",
+    ),
     ("ctx.rs", "the call's own connection/transaction"),
     ("db.rs", "creates the pool"),
     ("run.rs", "start-up and shutdown"),
