@@ -6,6 +6,7 @@ pub mod channels;
 pub mod common;
 pub mod external_repos;
 pub mod groups;
+pub mod history;
 pub mod host_api;
 pub mod hosts;
 pub mod misc;
@@ -41,6 +42,7 @@ fn build() -> Registry {
     refusals::register(&mut r);
     task_admin::register(&mut r);
     search::register(&mut r);
+    history::register(&mut r);
     // sessions
     r.add(
         "sslLogin",
