@@ -36,6 +36,9 @@ pub enum Cmd {
     /// Backup: kkoji-backup vs duplicity --no-encryption on a synthetic scratch tree (full,
     /// incremental after 1% changed, full restore).
     Backup(crate::backup::BackupArgs),
+    /// History: 1M history rows over 1,000 tags; p50/p99 of `koji list-history --tag` and
+    /// `koji search build 'foo*'` through the calls the stock CLI makes.
+    History(crate::history::HistoryArgs),
 }
 
 #[derive(Args, Debug, Clone)]

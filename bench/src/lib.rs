@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod cli;
+pub mod history;
 pub mod hubproc;
 pub mod load;
 pub mod mirror;

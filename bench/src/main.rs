@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Cmd::Repodata(args) => kkoji_bench::repodata::main(&args, &multi),
         Cmd::Mirror(args) => kkoji_bench::mirror::main(&args, &multi),
         Cmd::Backup(args) => kkoji_bench::backup::main(&args, &multi),
+        Cmd::History(args) => kkoji_bench::history::main(&args, &multi),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -295,8 +295,18 @@ fn tag_build_then_move_build(farm: &Farm) {
     assert_eq!(rows[0]["name"], PKG);
     assert!(rows[0]["active"].is_null(), "moved out: {hist}");
     assert_eq!(rows[0]["revoker_name"], "kojiadmin");
+    // (the tag's whole history also has its creation and package list: only the build's
+    // lines here)
     let hist = farm.koji(&["list-history", "--tag", TESTING]).ok();
-    let lines = hist.lines();
+    assert!(
+        hist.lines()[0].ends_with(" new tag: tgg-testing by kojiadmin [still active]"),
+        "{hist}"
+    );
+    let lines: Vec<&str> = hist
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains(" tgfoo-1.0-1 "))
+        .collect();
     assert_eq!(lines.len(), 2, "{hist}");
     assert!(
         lines[0].ends_with(" tgfoo-1.0-1 tagged into tgg-testing by kojiadmin"),

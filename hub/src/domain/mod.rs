@@ -11,6 +11,7 @@ pub mod channels;
 pub mod events;
 pub mod external_repos;
 pub mod groups;
+pub mod history;
 pub mod hosts;
 pub mod imports;
 pub mod notifications;

@@ -34,9 +34,7 @@ use chrono::{DateTime, Utc};
 use koji_protocol::{Struct, Value};
 use std::collections::HashSet;
 
-pub use crate::storage::tagging::{
-    HISTORY_ORDER, ListingFilter, ListingRow, RefRpm, UNTAGGED_ORDER, Untagged,
-};
+pub use crate::storage::tagging::{RefRpm, UNTAGGED_ORDER, Untagged};
 
 /// Koji's name of a build state (`koji.BUILD_STATES`).
 pub fn state_name(s: i32) -> String {
@@ -741,15 +739,6 @@ pub async fn references(
         rpms: Some(rpms),
         last_used: Some(last),
     })
-}
-
-/// The history of `tag_listing` matching `f`, oldest first.
-pub async fn listing_history(
-    c: &mut Ctx,
-    f: &ListingFilter,
-    page: &Page,
-) -> HResult<Paged<ListingRow>> {
-    Ok(store::listing_history(c.db().await?, f, page).await?)
 }
 
 // ------------------------------------------------------------------ snapshots

@@ -7,6 +7,7 @@ pub mod common;
 pub mod dist_repo;
 pub mod external_repos;
 pub mod groups;
+pub mod history;
 pub mod host_api;
 pub mod hosts;
 pub mod imports;
@@ -45,6 +46,7 @@ fn build() -> Registry {
     refusals::register(&mut r);
     task_admin::register(&mut r);
     search::register(&mut r);
+    history::register(&mut r);
     // sessions
     r.add(
         "sslLogin",

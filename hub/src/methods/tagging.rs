@@ -1,13 +1,11 @@
 //! Builds between tags: `tagBuild`, `untagBuild`, `moveBuild`, `moveAllBuilds`, the
 //! bypass calls for imports, `massTag`, `snapshotTag`/`snapshotTagModify` (what `koji
-//! clone-tag` calls), `untaggedBuilds`, `buildReferences`, and `queryHistory` of tagging.
+//! clone-tag` calls), `untaggedBuilds` and `buildReferences` (`queryHistory` is history.rs).
 
 use super::common::{QueryOpts, build_ref, paged_value};
 use crate::ctx::Ctx;
 use crate::domain::builds::Build;
-use crate::domain::tagging::{
-    self, HISTORY_ORDER, ListingFilter, ListingRow, Snapshot, UNTAGGED_ORDER,
-};
+use crate::domain::tagging::{self, Snapshot, UNTAGGED_ORDER};
 use crate::domain::tags::Tag;
 use crate::error::{HResult, HubError};
 use crate::handler;
@@ -15,7 +13,6 @@ use crate::pyrepr::repr;
 use crate::registry::Registry;
 use crate::signature::{Args, value_ident};
 use crate::timefmt;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use koji_protocol::{Struct, Value, kstruct};
 
 /// Registers this module's methods.
@@ -85,12 +82,6 @@ pub fn register(r: &mut Registry) {
         "build, limit=None, lazy=False",
         "What refers to a build: tags, RPMs built with it, when a buildroot last used it.",
         handler!(build_references),
-    );
-    r.add(
-        "queryHistory",
-        "tables=None, **kwargs",
-        "History of versioned tables (kkoji: tag_listing).",
-        handler!(query_history),
     );
 }
 
@@ -292,201 +283,5 @@ pub async fn build_references(c: &mut Ctx, a: Args) -> HResult<Value> {
     out.insert("archives".into(), Value::Array(Vec::new()));
     out.insert("last_used".into(), timefmt::ts_value(last_used.as_ref()));
     out.insert("images".into(), Value::Array(Vec::new()));
-    Ok(Value::Struct(out))
-}
-
-/// The history tables Koji knows (queryHistory refuses any other name).
-const HISTORY_TABLES: &[&str] = &[
-    "build_target_config",
-    "cg_users",
-    "external_repo_config",
-    "external_repo_data",
-    "group_config",
-    "group_package_listing",
-    "group_req_listing",
-    "host_channels",
-    "host_config",
-    "tag_config",
-    "tag_external_repos",
-    "tag_extra",
-    "tag_inheritance",
-    "tag_listing",
-    "tag_package_owners",
-    "tag_packages",
-    "user_groups",
-    "user_perms",
-];
-
-/// Filters of queryHistory that do not apply to tag_listing (Koji then leaves the table
-/// out of the answer).
-const NOT_FOR_TAG_LISTING: &[&str] = &[
-    "host",
-    "channel",
-    "user",
-    "permission",
-    "cg",
-    "external_repo",
-    "build_target",
-    "group",
-    "xkey",
-];
-
-/// A time filter of queryHistory: seconds since the epoch, or a date/time string.
-fn time_arg(name: &str, v: &Value) -> HResult<DateTime<Utc>> {
-    let bad = || {
-        HubError::parameter(format!(
-            "Invalid time for {name}: {} (seconds since the epoch or YYYY-MM-DD[ HH:MM:SS])",
-            repr(v)
-        ))
-    };
-    match v {
-        Value::Int(_) | Value::Double(_) => {
-            let secs = v.as_f64().ok_or_else(bad)?;
-            let d = std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad())?;
-            let d = chrono::Duration::from_std(d).map_err(|_| bad())?;
-            DateTime::UNIX_EPOCH.checked_add_signed(d).ok_or_else(bad)
-        }
-        Value::String(s) => {
-            let s = s.trim();
-            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-                return Ok(t.with_timezone(&Utc));
-            }
-            for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-                if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
-                    return Ok(t.and_utc());
-                }
-            }
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
-                .ok_or_else(bad)
-        }
-        _ => Err(bad()),
-    }
-}
-
-/// An event id filter of queryHistory.
-fn event_arg(name: &str, v: &Value) -> HResult<i64> {
-    v.as_i64()
-        .ok_or_else(|| HubError::parameter(format!("Invalid event for {name}: {}", repr(v))))
-}
-
-/// One tag_listing version as Koji's queryHistory shows it (keys in Koji's order).
-fn listing_value(r: &ListingRow, f: &ListingFilter) -> Value {
-    let mut v = kstruct! {
-        "active" => r.active,
-        "create_event" => r.create_event,
-        "revoke_event" => r.revoke_event,
-        "creator_id" => r.creator_id,
-        "revoker_id" => r.revoker_id,
-        "creator_name" => r.creator_name.clone(),
-        "revoker_name" => r.revoker_name.clone(),
-        "create_ts" => timefmt::ts(&r.create_time),
-        "revoke_ts" => timefmt::ts_value(r.revoke_time.as_ref()),
-        "build_id" => r.build_id,
-        "name" => r.name.clone(),
-        "version" => r.version.clone(),
-        "release" => r.release.clone(),
-        "epoch" => r.epoch,
-        "build.state" => r.build_state,
-        "tag_id" => r.tag_id,
-        "tag.name" => r.tag_name.clone(),
-    };
-    let Value::Struct(m) = &mut v else {
-        return v;
-    };
-    let mut flag = |k: &str, b: Option<bool>| {
-        m.insert(k.into(), b.map_or(Value::Nil, Value::Bool));
-    };
-    if let Some(e) = f.editor {
-        flag("_created_by", r.creator_id.map(|x| x == e));
-        flag("_revoked_by", r.revoker_id.map(|x| x == e));
-    }
-    if let Some(t) = f.after {
-        flag("_created_after", Some(r.create_time > t));
-        flag("_revoked_after", r.revoke_time.map(|x| x > t));
-    }
-    if let Some(ev) = f.after_event {
-        flag("_created_after_event", Some(r.create_event > ev));
-        flag("_revoked_after_event", r.revoke_event.map(|x| x > ev));
-    }
-    if let Some(t) = f.before {
-        flag("_created_before", Some(r.create_time < t));
-        flag("_revoked_before", r.revoke_time.map(|x| x < t));
-    }
-    if let Some(ev) = f.before_event {
-        flag("_created_before_event", Some(r.create_event < ev));
-        flag("_revoked_before_event", r.revoke_event.map(|x| x < ev));
-    }
-    v
-}
-
-/// queryHistory(tables=None, **kwargs): kkoji answers for `tag_listing` (what `koji
-/// untag-build` and the tagging lines of `list-history` read); the other versioned tables
-/// are left out of the answer until their history is served.
-pub async fn query_history(c: &mut Ctx, a: Args) -> HResult<Value> {
-    let tables = a.opt_str_list(0)?;
-    if let Some(t) = &tables
-        && let Some(bad) = t.iter().find(|t| !HISTORY_TABLES.contains(&t.as_str()))
-    {
-        return Err(HubError::generic(format!("No such history table: {bad}")));
-    }
-    let mut out = Struct::new();
-    let wanted = tables
-        .as_ref()
-        .is_none_or(|t| t.iter().any(|x| x == "tag_listing"));
-    if !wanted
-        || a.extra
-            .keys()
-            .any(|k| NOT_FOR_TAG_LISTING.contains(&k.as_str()))
-    {
-        return Ok(Value::Struct(out));
-    }
-    let mut f = ListingFilter::default();
-    let mut opts = QueryOpts::parse(&Value::Nil, &[])?;
-    for (k, v) in &a.extra {
-        match k.as_str() {
-            "tag" => {
-                let ident = value_ident(v, "tag")?;
-                f.tag = Some(tagging::require_tag_entry(c, &ident).await?.id);
-            }
-            "build" => {
-                let r = build_ref(v)?;
-                f.build = Some(tagging::require_build(c, &r, &repr(v)).await?.id);
-            }
-            "package" => {
-                let ident = value_ident(v, "package")?;
-                f.package = Some(tagging::require_package(c, &ident).await?.0);
-            }
-            "active" => {
-                f.active = match v {
-                    Value::Nil => None,
-                    v => Some(v.is_truthy()),
-                }
-            }
-            "editor" => {
-                let ident = value_ident(v, "user")?;
-                let r = crate::domain::users::UserRef::Ident(ident);
-                f.editor = Some(crate::domain::users::require_user(c, &r, &repr(v)).await?);
-            }
-            "after" => f.after = Some(time_arg(k, v)?),
-            "before" => f.before = Some(time_arg(k, v)?),
-            "afterEvent" => f.after_event = Some(event_arg(k, v)?),
-            "beforeEvent" => f.before_event = Some(event_arg(k, v)?),
-            "queryOpts" => {
-                opts = QueryOpts::parse(v, HISTORY_ORDER)?;
-            }
-            // Koji ignores keywords it does not know (`koji untag-build` passes `pkg`)
-            _ => {}
-        }
-    }
-    // ordered, paged and capped by the database: a history has no natural bound
-    let page = opts.page(c.hub().config.limits.max_list_rows);
-    let rows = tagging::listing_history(c, &f, &page).await?;
-    out.insert(
-        "tag_listing".into(),
-        paged_value(rows, |r| listing_value(&r, &f)),
-    );
     Ok(Value::Struct(out))
 }

@@ -14,6 +14,7 @@ pub mod dist_repos;
 pub mod events;
 pub mod external_repos;
 pub mod groups;
+pub mod history;
 pub mod hosts;
 pub mod imports;
 pub mod notifications;

@@ -30,15 +30,13 @@ impl Kind {
         })
     }
 
-    /// (FROM clause, id expression, name expression).
+    /// (FROM clause, id expression, name expression). Each name expression is the one
+    /// migration 0011 indexes lowered (text_pattern_ops), so a glob with a literal prefix
+    /// is a range scan of that index; a build's NVR is kept on its row for that.
     fn sql(self) -> (&'static str, &'static str, &'static str) {
         match self {
             Kind::Package => ("package x", "x.id", "x.name"),
-            Kind::Build => (
-                "build b JOIN package p ON p.id = b.pkg_id",
-                "b.id",
-                "p.name || '-' || b.version || '-' || b.release",
-            ),
+            Kind::Build => ("build x", "x.id", "x.nvr"),
             Kind::Tag => (
                 "tag x JOIN tag_config c ON c.tag_id = x.id AND c.active",
                 "x.id",
@@ -54,7 +52,7 @@ impl Kind {
             Kind::Rpm => (
                 "rpminfo x",
                 "x.id",
-                "x.name || '-' || x.version || '-' || x.release || '.' || x.arch || '.rpm'",
+                "(x.name || '-' || x.version || '-' || x.release || '.' || x.arch || '.rpm')",
             ),
         }
     }
@@ -82,14 +80,14 @@ pub async fn search(
     page: &Page,
 ) -> Result<Paged<(i32, String)>> {
     let (from, id, name) = kind.sql();
-    let op = match how {
-        Match::Like => "ILIKE",
-        Match::Regex => "~*",
-        Match::Exact => "=",
+    // ILIKE as lower() LIKE lower(): the same match, in the form the indexes answer; an
+    // exact match also compares the lowered text first, for the same reason
+    let cond = match how {
+        Match::Like => format!("lower({name}) LIKE lower($1)"),
+        Match::Regex => format!("{name} ~* $1"),
+        Match::Exact => format!("lower({name}) = lower($1) AND {name} = $1"),
     };
-    let base = format!(
-        "SELECT * FROM (SELECT {id} AS id, {name} AS name FROM {from}) s WHERE s.name {op} $1"
-    );
+    let base = format!("SELECT {id} AS id, {name} AS name FROM {from} WHERE {cond}");
     let q = sqlx::query(sqlx::AssertSqlSafe(page.sql(&base, "id"))).bind(pattern.to_string());
     page.fetch(db, q, |r| Ok((r.try_get("id")?, r.try_get("name")?)))
         .await

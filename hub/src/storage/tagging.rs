@@ -1,22 +1,11 @@
-//! Builds between tags: what is left untagged, what still refers to a build, the history
-//! of `tag_listing`, and tag notification records. Tagging and untagging rows themselves
+//! Builds between tags: what is left untagged, what still refers to a build and tag
+//! notification records. Tagging and untagging rows themselves
 //! are `builds::tag` / `builds::untag`.
 
 use super::builds::state;
 use super::{Conn, Page, Paged, Result};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-
-/// What `queryHistory`'s tag_listing may be ordered by.
-pub const HISTORY_ORDER: &[(&str, &str)] = &[
-    ("create_event", "tl.create_event"),
-    ("revoke_event", "tl.revoke_event"),
-    ("build_id", "tl.build_id"),
-    ("tag_id", "tl.tag_id"),
-    ("name", "p.name"),
-    ("create_ts", "e1.time"),
-    ("revoke_ts", "e2.time"),
-];
 
 /// What `untaggedBuilds` may be ordered by.
 pub const UNTAGGED_ORDER: &[(&str, &str)] = &[
@@ -128,107 +117,6 @@ pub async fn last_used(db: &mut Conn, build: i32) -> Result<Option<DateTime<Utc>
     )
     .bind(build)
     .fetch_optional(db)
-    .await
-}
-
-/// What a query of `tag_listing`'s history selects (every field optional).
-#[derive(Debug, Clone, Default)]
-pub struct ListingFilter {
-    pub tag: Option<i32>,
-    pub build: Option<i32>,
-    pub package: Option<i32>,
-    /// Some(true): current rows; Some(false): revoked ones.
-    pub active: Option<bool>,
-    pub editor: Option<i32>,
-    pub after: Option<DateTime<Utc>>,
-    pub before: Option<DateTime<Utc>>,
-    pub after_event: Option<i64>,
-    pub before_event: Option<i64>,
-}
-
-/// One version of a build's tagging.
-#[derive(Debug, Clone)]
-pub struct ListingRow {
-    pub active: Option<bool>,
-    pub create_event: i64,
-    pub revoke_event: Option<i64>,
-    pub creator_id: Option<i32>,
-    pub revoker_id: Option<i32>,
-    pub creator_name: Option<String>,
-    pub revoker_name: Option<String>,
-    pub create_time: DateTime<Utc>,
-    pub revoke_time: Option<DateTime<Utc>>,
-    pub build_id: i32,
-    pub name: String,
-    pub version: String,
-    pub release: String,
-    pub epoch: Option<i32>,
-    pub build_state: i32,
-    pub tag_id: i32,
-    pub tag_name: String,
-    /// Created / revoked by `editor`, after / before the times and events asked for.
-    pub created_by: Option<bool>,
-    pub revoked_by: Option<bool>,
-}
-
-/// Versions of `tag_listing` matching `f`, oldest first.
-pub async fn listing_history(
-    db: &mut Conn,
-    f: &ListingFilter,
-    page: &Page,
-) -> Result<Paged<ListingRow>> {
-    let sql = page.sql(
-        "SELECT tl.active, tl.create_event, tl.revoke_event, tl.creator_id, tl.revoker_id, \
-                cu.name AS creator_name, ru.name AS revoker_name, e1.time AS create_time, e2.time AS revoke_time, \
-                tl.build_id, p.name, b.version, b.release, b.epoch, b.state, tl.tag_id, t.name AS tag_name, \
-                (tl.creator_id = $5) AS created_by, (tl.revoker_id = $5) AS revoked_by \
-         FROM tag_listing tl JOIN events e1 ON e1.id = tl.create_event \
-         LEFT JOIN events e2 ON e2.id = tl.revoke_event \
-         LEFT JOIN users cu ON cu.id = tl.creator_id LEFT JOIN users ru ON ru.id = tl.revoker_id \
-         JOIN build b ON b.id = tl.build_id JOIN package p ON p.id = b.pkg_id JOIN tag t ON t.id = tl.tag_id \
-         WHERE ($1::int IS NULL OR tl.tag_id = $1) AND ($2::int IS NULL OR tl.build_id = $2) \
-           AND ($3::int IS NULL OR b.pkg_id = $3) \
-           AND ($4::bool IS NULL OR ($4 AND tl.active IS TRUE) OR (NOT $4 AND tl.active IS NULL)) \
-           AND ($5::int IS NULL OR tl.creator_id = $5 OR tl.revoker_id = $5) \
-           AND ($6::timestamptz IS NULL OR e1.time > $6 OR e2.time > $6) \
-           AND ($7::timestamptz IS NULL OR e1.time < $7 OR e2.time < $7) \
-           AND ($8::bigint IS NULL OR tl.create_event > $8 OR tl.revoke_event > $8) \
-           AND ($9::bigint IS NULL OR tl.create_event < $9 OR tl.revoke_event < $9)",
-        "tl.create_event, tl.build_id, tl.tag_id",
-    );
-    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(f.tag)
-        .bind(f.build)
-        .bind(f.package)
-        .bind(f.active)
-        .bind(f.editor)
-        .bind(f.after)
-        .bind(f.before)
-        .bind(f.after_event)
-        .bind(f.before_event);
-    page.fetch(db, q, |r| {
-        Ok(ListingRow {
-            active: r.try_get("active")?,
-            create_event: r.try_get("create_event")?,
-            revoke_event: r.try_get("revoke_event")?,
-            creator_id: r.try_get("creator_id")?,
-            revoker_id: r.try_get("revoker_id")?,
-            creator_name: r.try_get("creator_name")?,
-            revoker_name: r.try_get("revoker_name")?,
-            create_time: r.try_get("create_time")?,
-            revoke_time: r.try_get("revoke_time")?,
-            build_id: r.try_get("build_id")?,
-            name: r.try_get("name")?,
-            version: r.try_get("version")?,
-            release: r.try_get("release")?,
-            epoch: r.try_get("epoch")?,
-            build_state: r.try_get("state")?,
-            tag_id: r.try_get("tag_id")?,
-            tag_name: r.try_get("tag_name")?,
-            created_by: r.try_get("created_by")?,
-            revoked_by: r.try_get("revoked_by")?,
-        })
-    })
     .await
 }
 
