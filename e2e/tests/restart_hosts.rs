@@ -4,10 +4,11 @@
 //! and takes tasks again. Also the bad paths: an unknown channel, no matching host.
 
 use std::fs;
+use std::path::Path;
 use std::time::Duration;
 
 use kkoji_e2e::Farm;
-use kkoji_e2e::builds::{CLOSED, children, field, taskinfo};
+use kkoji_e2e::builds::{CLOSED, children, field, taskinfo, wait_for};
 
 kkoji_e2e::isolated_main!(restart_hosts_reexecutes_the_builder_which_then_works);
 
@@ -35,7 +36,16 @@ fn logins(farm: &Farm) -> usize {
 /// The newest restartHosts task (`koji restart-hosts` prints only its watch lines).
 #[track_caller]
 fn newest_restart_hosts(farm: &Farm) -> i64 {
-    let v = farm.call_json(&["listTasks", r#"opts={"method": "restartHosts"}"#]);
+    let v = farm
+        .koji(&[
+            "call",
+            "--json-input",
+            "--json-output",
+            "listTasks",
+            r#"{"method": "restartHosts"}"#,
+        ])
+        .ok()
+        .json();
     v.as_array()
         .and_then(|a| a.iter().filter_map(|t| t["id"].as_i64()).max())
         .unwrap_or_else(|| panic!("no restartHosts task: {v}"))
@@ -44,10 +54,10 @@ fn newest_restart_hosts(farm: &Farm) -> i64 {
 /// Runs `koji restart-hosts ARGS --wait` and expects it to fail with `message` in its
 /// output and the restartHosts task failed with it.
 #[track_caller]
-fn restart_hosts_fails(farm: &Farm, args: &[&str], message: &str) {
+fn restart_hosts_fails(farm: &Farm, cwd: &Path, args: &[&str], message: &str) {
     let mut all = vec!["restart-hosts", "--wait"];
     all.extend_from_slice(args);
-    let out = farm.koji_in_for(&farm.work_dir("restart-hosts"), LONG, &all);
+    let out = farm.koji_in_for(cwd, LONG, &all);
     assert!(
         !out.timed_out && out.status.is_some_and(|s| s != 0),
         "restart-hosts {args:?} should fail:\n{out}\n{}",
@@ -67,15 +77,20 @@ fn restart_hosts_fails(farm: &Farm, args: &[&str], message: &str) {
 fn restart_hosts_reexecutes_the_builder_which_then_works() {
     let farm = Farm::start();
     let pid = builder_pid(&farm);
+    wait_for("the builder's first login", LONG, || match logins(&farm) {
+        0 => Err(farm.builder_log_tail(10)),
+        n => Ok(n),
+    });
     assert_eq!(logins(&farm), 1, "{}", farm.builder_log_tail(40));
 
     // bad paths first: nothing is restarted, the builder keeps its one login
-    restart_hosts_fails(&farm, &["--channel", "no-such-channel"], "No such channel");
-    restart_hosts_fails(&farm, &["--arch", "s390x"], "No matching hosts");
+    let cwd = farm.work_dir("restart-hosts");
+    restart_hosts_fails(&farm, &cwd, &["--channel", "no-such-channel"], "No such channel");
+    restart_hosts_fails(&farm, &cwd, &["--arch", "s390x"], "No matching hosts");
     assert_eq!(logins(&farm), 1, "{}", farm.builder_log_tail(40));
 
     let out = farm.koji_in_for(
-        &farm.work_dir("restart-hosts"),
+        &cwd,
         LONG,
         &["restart-hosts", "--wait"],
     );
@@ -120,7 +135,7 @@ fn restart_hosts_reexecutes_the_builder_which_then_works() {
     farm.koji(&["add-tag", "rh-build", "--arches", "x86_64"])
         .ok();
     let out = farm.koji_in_for(
-        &farm.work_dir("restart-hosts"),
+        &cwd,
         LONG,
         &["regen-repo", "--wait", "rh-build"],
     );
