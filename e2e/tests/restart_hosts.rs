@@ -85,15 +85,16 @@ fn restart_hosts_reexecutes_the_builder_which_then_works() {
 
     // bad paths first: nothing is restarted, the builder keeps its one login
     let cwd = farm.work_dir("restart-hosts");
-    restart_hosts_fails(&farm, &cwd, &["--channel", "no-such-channel"], "No such channel");
+    restart_hosts_fails(
+        &farm,
+        &cwd,
+        &["--channel", "no-such-channel"],
+        "No such channel",
+    );
     restart_hosts_fails(&farm, &cwd, &["--arch", "s390x"], "No matching hosts");
     assert_eq!(logins(&farm), 1, "{}", farm.builder_log_tail(40));
 
-    let out = farm.koji_in_for(
-        &cwd,
-        LONG,
-        &["restart-hosts", "--wait"],
-    );
+    let out = farm.koji_in_for(&cwd, LONG, &["restart-hosts", "--wait"]);
     assert!(
         out.status == Some(0) && !out.timed_out,
         "restart-hosts failed:\n{out}\nbuilder log:\n{}",
@@ -134,11 +135,7 @@ fn restart_hosts_reexecutes_the_builder_which_then_works() {
     // and the new daemon takes tasks: a newRepo with its createrepo subtask
     farm.koji(&["add-tag", "rh-build", "--arches", "x86_64"])
         .ok();
-    let out = farm.koji_in_for(
-        &cwd,
-        LONG,
-        &["regen-repo", "--wait", "rh-build"],
-    );
+    let out = farm.koji_in_for(&cwd, LONG, &["regen-repo", "--wait", "rh-build"]);
     assert!(
         out.status == Some(0) && !out.timed_out,
         "regen-repo after the restart:\n{out}\nbuilder log:\n{}",
