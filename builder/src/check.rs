@@ -93,6 +93,7 @@ pub async fn check(cfg: &Config, ask_hub: bool) -> CheckReport {
         free_mb: report.work_free_mb.clone(),
         minspace_mb: cfg.minspace_mb,
         volumes: report.volumes.clone(),
+        restart_pending: false,
     };
     let verdict = match host_verdict(&facts) {
         Verdict::Ready if extra_reasons.is_empty() => Verdict::Ready,

@@ -109,10 +109,18 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Run => {
-            rt.block_on(crate::daemon::run(cfg, shutdown_signal()))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Run => match rt.block_on(crate::daemon::run_daemon(cfg, shutdown_signal()))? {
+            crate::daemon::Exit::Stopped => Ok(ExitCode::SUCCESS),
+            crate::daemon::Exit::Restart => {
+                // the runtime's threads and sockets go first: nothing of this process
+                // is left in the next one but its PID
+                rt.shutdown_timeout(std::time::Duration::from_secs(5));
+                let e = crate::reexec::reexec();
+                Err(anyhow::anyhow!(
+                    "cannot re-execute the builder for its restart: {e}"
+                ))
+            }
+        },
     }
 }
 

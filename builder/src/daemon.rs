@@ -5,6 +5,9 @@
 //!    check in (`host.updateHost`) with a plain `status` sentence;
 //! 3. long-poll for assignments (`host.waitTasks`), re-check readiness for each one, and
 //!    open it or refuse it with the reason.
+//!
+//! A `restart` task (`koji restart-hosts`) makes it stop taking tasks; once none runs it
+//! logs out and returns [`Exit::Restart`], and the binary re-executes itself (`reexec.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -22,7 +25,7 @@ use crate::executor::{Backend, clean_stale_tasks, find_program};
 use crate::hub::{AssignedTask, HostInfo, Hub, HubError, TASK_ASSIGNED, client_config};
 use crate::mounts::VolumeChecker;
 use crate::readiness::{Facts, Verdict, host_verdict, read_loadavg, take_verdict};
-use crate::tasks::context::{TaskCtx, TaskHandles};
+use crate::tasks::context::{RestartState, TaskCtx, TaskHandles};
 use crate::tasks::runner::run_task;
 use crate::tasks::table;
 
@@ -57,6 +60,17 @@ pub enum DaemonError {
     Setup(String),
 }
 
+/// Why the daemon stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Shutdown was asked for (a signal).
+    Stopped,
+    /// A `restart` task asked for a graceful restart and no task runs any more: the
+    /// caller re-executes the program, so the new daemon starts afresh (new start time,
+    /// new login).
+    Restart,
+}
+
 struct Running {
     method: String,
     weight: f64,
@@ -82,6 +96,7 @@ pub struct Daemon {
     finished: Arc<Notify>,
     /// The hub has no `host.waitTasks` (a stock Koji hub): poll `host.getTasks`.
     legacy_poll: bool,
+    restart: Arc<RestartState>,
 }
 
 /// A verdict sentence without its numbers: what decides whether the verdict "changed".
@@ -155,8 +170,20 @@ pub async fn connect(cfg: &Config) -> Result<(Arc<Hub>, HostInfo), DaemonError> 
 }
 
 /// Runs the daemon until `shutdown` completes (SIGTERM/SIGINT), then stops running
-/// builds, gives their tasks back and logs out.
+/// builds, gives their tasks back and logs out. A restart asked for by a `restart` task
+/// ends it too (this in-process form cannot re-execute itself; see [`run_daemon`]).
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    run_daemon(cfg, shutdown).await.map(|_| ())
+}
+
+/// [`run`], telling why it stopped: on [`Exit::Restart`] the caller re-executes the
+/// program.
+pub async fn run_daemon(
+    cfg: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Exit, DaemonError> {
+    // before the login: `restartVerify` compares this with the restart task's completion
+    let restart = Arc::new(RestartState::starting_now());
     let cfg = Arc::new(cfg);
     if let Err(e) = std::fs::create_dir_all(&cfg.work_dir) {
         // not fatal: the readiness check reports the work dir's state
@@ -169,7 +196,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let (hub, host) = loop {
         let attempt = tokio::select! {
             r = connect(&cfg) => r,
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => return Ok(Exit::Stopped),
         };
         match attempt {
             Ok(x) => break x,
@@ -180,7 +207,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                 tracing::warn!("cannot reach the hub ({e}); retrying in {backoff:?}");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    _ = &mut shutdown => return Ok(()),
+                    _ = &mut shutdown => return Ok(Exit::Stopped),
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
@@ -213,9 +240,15 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         last_checkin: None,
         finished: Arc::new(Notify::new()),
         legacy_poll: false,
+        restart,
     };
     let mut backoff = Duration::from_secs(1);
     loop {
+        if d.restart.is_pending() && d.idle() {
+            tracing::warn!("restart pending and no task running: restarting");
+            d.shutdown("not ready: builder restarting").await;
+            return Ok(Exit::Restart);
+        }
         let round = tokio::select! {
             r = d.round() => r,
             _ = &mut shutdown => break,
@@ -224,7 +257,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             Ok(()) => backoff = Duration::from_secs(1),
             Err(e) => {
                 if let Some(fatal) = d.handle_hub_error(e).await {
-                    d.shutdown().await;
+                    d.shutdown("not ready: builder stopped").await;
                     return Err(fatal);
                 }
                 tokio::select! {
@@ -236,8 +269,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         }
     }
     tracing::info!("shutting down");
-    d.shutdown().await;
-    Ok(())
+    d.shutdown("not ready: builder stopped").await;
+    Ok(Exit::Stopped)
 }
 
 impl Daemon {
@@ -278,6 +311,16 @@ impl Daemon {
         self.note_verdict(&verdict);
         self.check_in(&facts, &verdict).await?;
 
+        if self.restart.is_pending() {
+            // Nothing is taken until the restart (assigned tasks stay ASSIGNED, see
+            // `take_tasks`), so no long-poll either: it would answer at once with them.
+            // Look again when a task finishes or after a short while.
+            tokio::select! {
+                _ = tokio::time::sleep(BUSY_POLL) => {}
+                _ = self.finished.notified() => {}
+            }
+            return Ok(());
+        }
         let poll = if !verdict.is_ready() {
             NOT_READY_POLL
         } else if self.running.is_empty() {
@@ -331,6 +374,11 @@ impl Daemon {
             self.update_tasks().await?;
         }
         self.take_tasks(rows, &verdict).await
+    }
+
+    /// No task runner is left (finished ones are not yet reaped).
+    fn idle(&self) -> bool {
+        self.running.values().all(|r| r.join.is_finished())
     }
 
     fn reap(&mut self) {
@@ -428,6 +476,7 @@ impl Daemon {
             free_mb: report.work_free_mb,
             minspace_mb: self.cfg.minspace_mb,
             volumes: report.volumes,
+            restart_pending: self.restart.is_pending(),
         }
     }
 
@@ -486,10 +535,23 @@ impl Daemon {
 
     async fn take_tasks(
         &mut self,
-        rows: Vec<AssignedTask>,
+        mut rows: Vec<AssignedTask>,
         verdict: &Verdict,
     ) -> Result<(), HubError> {
+        // Foreground tasks first: a `restart` must take effect before this round takes
+        // anything else (the `restartVerify` beside it belongs to the next process).
+        rows.sort_by_key(|r| !table::foreground(&r.method));
         for row in rows {
+            if self.restart.is_pending() {
+                // Left ASSIGNED, not refused: a `restartVerify` assigned to this host must
+                // run here, in the daemon that comes after the restart.
+                tracing::debug!(
+                    task = row.id,
+                    method = %row.method,
+                    "restart pending: leaving the assigned task for after it"
+                );
+                continue;
+            }
             if row.state != TASK_ASSIGNED
                 || row.host_id.is_some_and(|h| h != self.host.id)
                 || self.running.contains_key(&row.id)
@@ -535,7 +597,15 @@ impl Daemon {
                 cfg: Arc::clone(&self.cfg),
                 host: self.host.clone(),
                 backend: self.backend.clone(),
+                restart: Arc::clone(&self.restart),
             });
+            if table::foreground(&row.method) {
+                // run to its end before anything else is taken, as kojid's Foreground
+                tracing::info!(task = row.id, method = %row.method, "running task in the foreground");
+                run_task(ctx, opened, handles).await;
+                self.finished.notify_waiters();
+                continue;
+            }
             let finished = Arc::clone(&self.finished);
             let h2 = handles.clone();
             let join = tokio::spawn(async move {
@@ -562,7 +632,7 @@ impl Daemon {
 
     /// Stops every build, frees their tasks, says goodbye. Best effort: the hub frees
     /// the tasks of a host that stopped checking in anyway.
-    async fn shutdown(&mut self) {
+    async fn shutdown(&mut self, status: &str) {
         // Tasks whose runner already reports (or reported) its result are left to finish;
         // the others are stopped and given back.
         let ids: Vec<i64> = self
@@ -589,7 +659,7 @@ impl Daemon {
                 tracing::warn!("host.freeTasks: {e}");
             }
         }
-        let data = self.host_data("not ready: builder stopped");
+        let data = self.host_data(status);
         if let Err(e) = self.hub.update_host(0.0, false, data).await {
             tracing::warn!("host.updateHost: {e}");
         }

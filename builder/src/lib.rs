@@ -18,6 +18,7 @@ pub mod mounts;
 pub mod prepare;
 pub mod probe;
 pub mod readiness;
+pub mod reexec;
 pub mod srpm;
 pub mod taskdir;
 pub mod tasks;

@@ -52,6 +52,8 @@ pub struct Facts {
     pub free_mb: Result<u64, String>,
     pub minspace_mb: u64,
     pub volumes: Vec<VolumeFact>,
+    /// A `restart` task asked this daemon to re-execute itself: it takes nothing more.
+    pub restart_pending: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +113,9 @@ pub fn volume_reason(v: &VolumeFact) -> Option<String> {
 /// May this host take work at all? Checked at every check-in and before every take.
 pub fn host_verdict(f: &Facts) -> Verdict {
     let mut reasons = Vec::new();
+    if f.restart_pending {
+        reasons.push("restart pending".to_owned());
+    }
     if !f.enabled {
         reasons.push("host is disabled".to_owned());
     }
@@ -217,7 +222,18 @@ mod tests {
                 path: PathBuf::from("/mnt/koji"),
                 health: VolumeHealth::Healthy,
             }],
+            restart_pending: false,
         }
+    }
+
+    #[test]
+    fn a_pending_restart_makes_the_host_not_ready() {
+        let f = Facts {
+            restart_pending: true,
+            ..ok_facts()
+        };
+        assert_eq!(host_verdict(&f).status(), "not ready: restart pending");
+        assert!(!take_verdict(&f, "restartVerify", 0.1).is_ready());
     }
 
     #[test]

@@ -147,7 +147,10 @@ async fn scratch_build_end_to_end() {
             "newRepo",
             "createrepo",
             "distRepo",
-            "createdistrepo"
+            "createdistrepo",
+            "restartHosts",
+            "restart",
+            "restartVerify"
         ]
     );
     assert!(

@@ -97,6 +97,28 @@ pub const CREATE_DIST_REPO: TaskKind = TaskKind {
     channel: CREATEREPO_CHANNEL,
     runner: Runner::Builder,
 };
+/// `koji restart-hosts`: gives every matching enabled host a `restart` and a
+/// `restartVerify` subtask, assigned to that host, and waits for them.
+pub const RESTART_HOSTS: TaskKind = TaskKind {
+    method: "restartHosts",
+    weight: 0.1,
+    channel: DEFAULT_CHANNEL,
+    runner: Runner::Builder,
+};
+/// Marks the host's daemon for a graceful restart (it re-executes itself once idle).
+pub const RESTART: TaskKind = TaskKind {
+    method: "restart",
+    weight: 0.1,
+    channel: DEFAULT_CHANNEL,
+    runner: Runner::Builder,
+};
+/// Proves the restart happened: the daemon started after the `restart` task closed.
+pub const RESTART_VERIFY: TaskKind = TaskKind {
+    method: "restartVerify",
+    weight: 0.1,
+    channel: DEFAULT_CHANNEL,
+    runner: Runner::Builder,
+};
 /// kojid's wait for a buildroot repo (a subtask of its `build`).
 pub const WAITREPO: TaskKind = TaskKind {
     method: "waitrepo",
@@ -115,6 +137,9 @@ pub const ALL: &[TaskKind] = &[
     CREATEREPO,
     DIST_REPO,
     CREATE_DIST_REPO,
+    RESTART_HOSTS,
+    RESTART,
+    RESTART_VERIFY,
     WAITREPO,
 ];
 
@@ -168,6 +193,9 @@ mod tests {
             ("createrepo", 1.5),
             ("distRepo", 0.1),
             ("createdistrepo", 1.5),
+            ("restartHosts", 0.1),
+            ("restart", 0.1),
+            ("restartVerify", 0.1),
             ("other", 1.0),
         ] {
             assert_eq!(default_weight(method), weight, "{method}");
@@ -200,6 +228,9 @@ mod tests {
                 "dependantTask",
                 "distRepo",
                 "newRepo",
+                "restart",
+                "restartHosts",
+                "restartVerify",
                 "tagBuild"
             ]
         );

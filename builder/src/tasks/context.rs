@@ -3,6 +3,8 @@
 //! and the reading of its parameters.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use koji_protocol::{Fault, Value, codes};
 use tokio::sync::Notify;
@@ -18,6 +20,48 @@ pub struct TaskCtx {
     pub cfg: Arc<Config>,
     pub host: HostInfo,
     pub backend: Backend,
+    pub restart: Arc<RestartState>,
+}
+
+/// This daemon process's part in `koji restart-hosts`: when it started (a re-executed
+/// daemon is a new process with a new start time, which `restartVerify` checks) and
+/// whether a `restart` task asked it to re-execute itself once it is idle.
+#[derive(Debug)]
+pub struct RestartState {
+    /// Seconds since the epoch, as the hub's `completion_ts`.
+    started_at: f64,
+    pending: AtomicBool,
+}
+
+impl RestartState {
+    /// The state of a daemon starting now.
+    pub fn starting_now() -> Self {
+        let started_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        Self::started_at(started_at)
+    }
+
+    pub fn started_at(started_at: f64) -> Self {
+        Self {
+            started_at,
+            pending: AtomicBool::new(false),
+        }
+    }
+
+    pub fn start_time(&self) -> f64 {
+        self.started_at
+    }
+
+    /// Set by a `restart` task; the daemon stops taking tasks and re-executes itself
+    /// once none runs.
+    pub fn request(&self) {
+        self.pending.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_pending(&self) -> bool {
+        self.pending.load(Ordering::SeqCst)
+    }
 }
 
 /// Why a handler stopped without a result.
@@ -29,6 +73,11 @@ pub enum TaskError {
     /// The hub canceled or took back the task: report nothing.
     #[error("canceled")]
     Canceled,
+    /// Give the task back to the hub (`host.freeTasks`) without a result: kojid's
+    /// `ServerRestart`, raised by a `restartHosts` waiting on its own host's restart,
+    /// which would otherwise keep that restart from happening. It runs again later.
+    #[error("freed for a restart")]
+    Free,
 }
 
 impl From<HubError> for TaskError {
@@ -114,7 +163,7 @@ mod tests {
             HubError::Client(koji_protocol::ClientError::Fault(Fault::new(1005, "boom"))).into();
         match e {
             TaskError::Fault(f) => assert_eq!((f.code, f.string.as_str()), (1005, "boom")),
-            TaskError::Canceled => panic!("fault expected"),
+            TaskError::Canceled | TaskError::Free => panic!("fault expected"),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! outcome.
 //!
 //! One module per task kind ([`build`], [`build_arch`], [`tag_build`], [`dependant`],
-//! [`new_repo`], [`createrepo`], [`dist_repo`], [`create_dist_repo`]); what several of them share is below them: [`buildroot`] (the repo a
+//! [`new_repo`], [`createrepo`], [`dist_repo`], [`create_dist_repo`], [`restart`]); what several of them share is below them: [`buildroot`] (the repo a
 //! build uses, buildroots and BuildRequires), [`repos`] (the repos tree and repo states),
 //! [`subtasks`] (waiting for children), [`files`] (the SRPM, uploads) and [`context`]
 //! (what a handler gets and returns). Imports point from the table down to these, never
@@ -22,6 +22,7 @@ pub mod dist_repo;
 pub mod files;
 pub mod new_repo;
 pub mod repos;
+pub mod restart;
 pub mod runner;
 pub mod subtasks;
 pub mod table;

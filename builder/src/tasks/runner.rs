@@ -50,6 +50,12 @@ pub async fn run_task(ctx: Arc<TaskCtx>, task: OpenedTask, h: TaskHandles) {
         Err(TaskError::Canceled) => {
             tracing::info!(task = id, method = %method, "task canceled; not reporting");
         }
+        Err(TaskError::Free) => {
+            tracing::info!(task = id, method = %method, "giving the task back to the hub until after the restart");
+            if let Err(e) = ctx.hub.free_tasks(&[id]).await {
+                tracing::warn!(task = id, "host.freeTasks: {e}");
+            }
+        }
     }
 }
 

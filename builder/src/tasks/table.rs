@@ -11,7 +11,8 @@ use koji_protocol::Value;
 use crate::hub::OpenedTask;
 use crate::tasks::context::{TaskCtx, TaskError, TaskHandles};
 use crate::tasks::{
-    build, build_arch, create_dist_repo, createrepo, dependant, dist_repo, new_repo, tag_build,
+    build, build_arch, create_dist_repo, createrepo, dependant, dist_repo, new_repo, restart,
+    tag_build,
 };
 
 /// A running handler's future.
@@ -47,7 +48,7 @@ impl Handler {
 }
 
 /// The methods this builder runs.
-pub static HANDLERS: [Handler; 8] = [
+pub static HANDLERS: [Handler; 11] = [
     Handler {
         kind: &kinds::BUILD,
         run: |ctx, task, h| Box::pin(build::run(ctx, task, h)),
@@ -80,6 +81,18 @@ pub static HANDLERS: [Handler; 8] = [
         kind: &kinds::CREATE_DIST_REPO,
         run: |ctx, task, h| Box::pin(create_dist_repo::run(ctx, task, h)),
     },
+    Handler {
+        kind: &kinds::RESTART_HOSTS,
+        run: |ctx, task, h| Box::pin(restart::run_restart_hosts(ctx, task, h)),
+    },
+    Handler {
+        kind: &kinds::RESTART,
+        run: |ctx, task, _| Box::pin(restart::run_restart(ctx, task)),
+    },
+    Handler {
+        kind: &kinds::RESTART_VERIFY,
+        run: |ctx, task, _| Box::pin(restart::run_restart_verify(ctx, task)),
+    },
 ];
 
 /// The handler of `method`, if this builder runs it.
@@ -90,6 +103,14 @@ pub fn find(method: &str) -> Option<&'static Handler> {
 /// The methods this builder runs, as it tells the hub (`methods` of `host.updateHost`).
 pub fn methods() -> impl Iterator<Item = &'static str> {
     HANDLERS.iter().map(Handler::method)
+}
+
+/// Tasks the daemon runs to their end before it looks at the next assigned task (kojid's
+/// `Foreground`): `restart` sets the restart-pending flag, which must hold before a
+/// `restartVerify` assigned in the same breath could be taken by the process that is
+/// about to be replaced.
+pub fn foreground(method: &str) -> bool {
+    method == kinds::RESTART.method
 }
 
 /// The weight a task of `method` is measured with before it is taken: the shared table's,
@@ -135,10 +156,15 @@ mod tests {
                 "dependantTask",
                 "distRepo",
                 "newRepo",
+                "restart",
+                "restartHosts",
+                "restartVerify",
                 "tagBuild"
             ]
         );
         assert!(find("waitrepo").is_none());
+        assert!(foreground("restart"));
+        assert!(!foreground("restartVerify") && !foreground("restartHosts"));
         assert!(find("buildArch").is_some());
     }
 }
