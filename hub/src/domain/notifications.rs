@@ -42,6 +42,25 @@ async fn assert_may_change(c: &mut Ctx, owner: i32, what: &str) -> HResult<i32> 
     Ok(me)
 }
 
+/// The caller may make `what` for `user`: their own, or anyone's as admin (Koji's texts
+/// name both users). Returns the user's name.
+async fn assert_may_create(c: &mut Ctx, user: i32, what: &str) -> HResult<String> {
+    let (me, my_name) = {
+        let s = c.assert_login()?;
+        (s.user_id, s.user_name.clone())
+    };
+    let name = crate::storage::users::get(c.db().await?, user)
+        .await?
+        .map(|u| u.name)
+        .ok_or_else(|| HubError::generic(format!("No such user ID: {user}")))?;
+    if me != user && !c.is_admin().await? {
+        return Err(HubError::generic(format!(
+            "user {my_name} cannot create {what} for user {name}"
+        )));
+    }
+    Ok(name)
+}
+
 pub async fn subscriptions(c: &mut Ctx, user: i32) -> HResult<Vec<Subscription>> {
     Ok(store::subscriptions_of(c.db().await?, user).await?)
 }
@@ -91,19 +110,7 @@ pub async fn create(
     tag: Option<i32>,
     success_only: bool,
 ) -> HResult<i32> {
-    let (me, my_name) = {
-        let s = c.assert_login()?;
-        (s.user_id, s.user_name.clone())
-    };
-    let name = crate::storage::users::get(c.db().await?, user)
-        .await?
-        .map(|u| u.name)
-        .ok_or_else(|| HubError::generic(format!("No such user ID: {user}")))?;
-    if me != user && !c.is_admin().await? {
-        return Err(HubError::generic(format!(
-            "user {my_name} cannot create notifications for user {name}"
-        )));
-    }
+    let name = assert_may_create(c, user, "notifications").await?;
     for n in subscriptions(c, user).await? {
         if (n.package_id, n.tag_id, n.success_only) == (package, tag, success_only) {
             return Err(HubError::generic("notification already exists"));
@@ -152,19 +159,7 @@ pub async fn create_block(
     package: Option<i32>,
     tag: Option<i32>,
 ) -> HResult<i32> {
-    let (me, my_name) = {
-        let s = c.assert_login()?;
-        (s.user_id, s.user_name.clone())
-    };
-    let name = crate::storage::users::get(c.db().await?, user)
-        .await?
-        .map(|u| u.name)
-        .ok_or_else(|| HubError::generic(format!("No such user ID: {user}")))?;
-    if me != user && !c.is_admin().await? {
-        return Err(HubError::generic(format!(
-            "user {my_name} cannot create notification blocks for user {name}"
-        )));
-    }
+    assert_may_create(c, user, "notification blocks").await?;
     for b in blocks(c, user).await? {
         if (b.package_id, b.tag_id) == (package, tag) {
             return Err(HubError::generic("notification already exists"));

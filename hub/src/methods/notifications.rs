@@ -108,6 +108,18 @@ async fn user_arg(c: &mut Ctx, a: &Args, i: usize) -> HResult<i32> {
     users::require_user(c, &r, &crate::pyrepr::repr(a.val(i))).await
 }
 
+/// The `user_id` argument of the create calls (login first, as Koji checks it first).
+async fn subscriber_arg(c: &mut Ctx, a: &Args) -> HResult<i32> {
+    c.assert_login()?;
+    let r = UserRef::Ident(value_ident(a.val(0), "user")?);
+    users::find_user(c, &r).await?.ok_or_else(|| {
+        HubError::generic(format!(
+            "No such user ID: {}",
+            crate::pyrepr::repr(a.val(0))
+        ))
+    })
+}
+
 /// A package argument: nil (any package), an id or a name.
 async fn package_arg(c: &mut Ctx, a: &Args, i: usize) -> HResult<Option<i32>> {
     if a.is_nil(i) {
@@ -166,14 +178,7 @@ async fn get_build_notification_block(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// createNotification(user_id, package_id, tag_id, success_only)
 async fn create_notification(c: &mut Ctx, a: Args) -> HResult<Value> {
-    c.assert_login()?;
-    let r = UserRef::Ident(value_ident(a.val(0), "user")?);
-    let Some(user) = users::find_user(c, &r).await? else {
-        return Err(HubError::generic(format!(
-            "No such user ID: {}",
-            crate::pyrepr::repr(a.val(0))
-        )));
-    };
+    let user = subscriber_arg(c, &a).await?;
     let package = package_arg(c, &a, 1).await?;
     let tag = tag_arg(c, &a, 2).await?;
     notes::create(c, user, package, tag, a.truthy(3)).await?;
@@ -198,14 +203,7 @@ async fn delete_notification(c: &mut Ctx, a: Args) -> HResult<Value> {
 
 /// createNotificationBlock(user_id, package_id=None, tag_id=None)
 async fn create_notification_block(c: &mut Ctx, a: Args) -> HResult<Value> {
-    c.assert_login()?;
-    let r = UserRef::Ident(value_ident(a.val(0), "user")?);
-    let Some(user) = users::find_user(c, &r).await? else {
-        return Err(HubError::generic(format!(
-            "No such user ID: {}",
-            crate::pyrepr::repr(a.val(0))
-        )));
-    };
+    let user = subscriber_arg(c, &a).await?;
     let package = package_arg(c, &a, 1).await?;
     let tag = tag_arg(c, &a, 2).await?;
     notes::create_block(c, user, package, tag).await?;
