@@ -6,11 +6,12 @@
 use std::borrow::Cow;
 
 use base64::Engine as _;
-use quick_xml::Reader;
-use quick_xml::events::{BytesRef, Event};
 
 use crate::fault::Fault;
 use crate::value::{Struct, Value};
+
+mod lexer;
+use lexer::Lexer;
 
 /// Input bounds. The byte default mirrors the stock hub's `MaxRequestLength`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,163 +281,6 @@ enum Tok<'a> {
     Close(Tag),
     Text(Cow<'a, str>),
     Eof,
-}
-
-/// Turns quick-xml events into a small token stream, enforcing the
-/// security rules (no DTD, no PIs, only predefined and character refs).
-struct Lexer<'a> {
-    reader: Reader<&'a [u8]>,
-    src: &'a str,
-    first_event: bool,
-    /// Name of the most recent unknown element, only for error messages.
-    other: String,
-}
-
-impl<'a> Lexer<'a> {
-    fn new(src: &'a str) -> Self {
-        let mut reader = Reader::from_str(src);
-        let cfg = reader.config_mut();
-        cfg.expand_empty_elements = true;
-        cfg.trim_text(false);
-        cfg.check_end_names = true;
-        Lexer {
-            reader,
-            src,
-            first_event: true,
-            other: String::new(),
-        }
-    }
-
-    fn pos(&self) -> u64 {
-        self.reader.buffer_position()
-    }
-
-    fn tag(&mut self, local: &[u8]) -> Tag {
-        let t = Tag::from_local(local);
-        if t == Tag::Other {
-            self.other = String::from_utf8_lossy(local).into_owned();
-        }
-        t
-    }
-
-    fn next(&mut self) -> Result<Tok<'a>> {
-        loop {
-            let ev = match self.reader.read_event() {
-                Ok(ev) => ev,
-                Err(e) => return Err(self.xml_error(e)),
-            };
-            let first = std::mem::replace(&mut self.first_event, false);
-            match ev {
-                Event::Start(e) => return Ok(Tok::Open(self.tag(e.local_name().as_ref()))),
-                Event::End(e) => return Ok(Tok::Close(self.tag(e.local_name().as_ref()))),
-                Event::Empty(e) => {
-                    // Not produced with expand_empty_elements; refuse rather
-                    // than mis-parse if that ever changes.
-                    let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-                    return Err(DecodeError::Malformed(format!(
-                        "unexpected empty element <{name}/>"
-                    )));
-                }
-                Event::Text(t) => {
-                    let s = t.xml10_content().map_err(|e| self.malformed(e))?;
-                    if !s.is_empty() {
-                        return Ok(Tok::Text(s));
-                    }
-                }
-                Event::CData(t) => {
-                    let s = t.xml10_content().map_err(|e| self.malformed(e))?;
-                    if !s.is_empty() {
-                        return Ok(Tok::Text(s));
-                    }
-                }
-                Event::GeneralRef(r) => return self.resolve_ref(&r).map(Tok::Text),
-                Event::Comment(_) => {}
-                Event::Decl(d) => {
-                    if !first {
-                        return Err(DecodeError::Malformed(format!(
-                            "XML declaration not at start of document (byte {})",
-                            self.pos()
-                        )));
-                    }
-                    if let Some(enc) = d.encoding() {
-                        let enc = enc.map_err(|e| self.malformed(e))?;
-                        let ok = [&b"utf-8"[..], b"utf8", b"us-ascii", b"ascii"]
-                            .iter()
-                            .any(|n| enc.eq_ignore_ascii_case(n));
-                        if !ok {
-                            return Err(DecodeError::Malformed(format!(
-                                "unsupported encoding {:?}; only UTF-8 is accepted",
-                                String::from_utf8_lossy(&enc)
-                            )));
-                        }
-                    }
-                }
-                Event::PI(_) => {
-                    return Err(DecodeError::Forbidden(format!(
-                        "processing instruction at byte {}",
-                        self.pos()
-                    )));
-                }
-                Event::DocType(_) => {
-                    return Err(DecodeError::Forbidden("DOCTYPE declaration".into()));
-                }
-                Event::Eof => return Ok(Tok::Eof),
-            }
-        }
-    }
-
-    fn resolve_ref(&self, r: &BytesRef<'a>) -> Result<Cow<'a, str>> {
-        let s: &'static str = match r.as_ref() {
-            b"amp" => "&",
-            b"lt" => "<",
-            b"gt" => ">",
-            b"quot" => "\"",
-            b"apos" => "'",
-            _ => {
-                return match r.resolve_char_ref() {
-                    Ok(Some(c)) if is_xml_char(c) => Ok(Cow::Owned(c.to_string())),
-                    Ok(Some(c)) => Err(DecodeError::Malformed(format!(
-                        "character reference to U+{:04X}, which XML does not allow (byte {})",
-                        c as u32,
-                        self.pos()
-                    ))),
-                    Ok(None) => Err(DecodeError::Forbidden(format!(
-                        "entity reference &{};",
-                        String::from_utf8_lossy(r.as_ref())
-                    ))),
-                    Err(e) => Err(DecodeError::Malformed(format!(
-                        "bad character reference at byte {}: {e}",
-                        self.pos()
-                    ))),
-                };
-            }
-        };
-        Ok(Cow::Borrowed(s))
-    }
-
-    fn malformed(&self, e: impl std::fmt::Display) -> DecodeError {
-        DecodeError::Malformed(format!("{e} at byte {}", self.pos()))
-    }
-
-    fn xml_error(&self, e: quick_xml::Error) -> DecodeError {
-        let at = usize::try_from(self.reader.error_position()).unwrap_or(usize::MAX);
-        // quick-xml only knows DOCTYPE; an entity/notation/element declaration
-        // outside one is a syntax error to it, but it is a DTD attack to us.
-        let tail = self.src.get(at..).unwrap_or("");
-        let head = self.src.get(..at.min(self.src.len())).unwrap_or("");
-        for kw in [
-            "<!ENTITY",
-            "<!ELEMENT",
-            "<!ATTLIST",
-            "<!NOTATION",
-            "<!DOCTYPE",
-        ] {
-            if tail.starts_with(kw) || head.ends_with("<!") && tail.starts_with(&kw[2..]) {
-                return DecodeError::Forbidden(format!("{} declaration", &kw[2..]));
-            }
-        }
-        DecodeError::Malformed(format!("{e} at byte {at}"))
-    }
 }
 
 enum Frame {

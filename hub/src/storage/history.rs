@@ -553,13 +553,15 @@ pub async fn versions(
             Bind::Time(t) => query.bind(t),
         };
     }
+    // columns are read by position (fields, then flags, as selected above): a history answer
+    // can be 100,000 rows, and a lookup by name hashes every column name of every row
     page.fetch(db, query, |r| {
-        let mut m = Struct::new();
-        for f in &fields {
-            m.insert(f.alias.to_string(), column(r, f)?);
+        let mut m = Struct::with_capacity(fields.len() + flags.len());
+        for (i, f) in fields.iter().enumerate() {
+            m.insert(f.alias.to_string(), column(r, i, f.kind)?);
         }
-        for (_, k) in &flags {
-            let v: Option<bool> = r.try_get(*k)?;
+        for (j, (_, k)) in flags.iter().enumerate() {
+            let v: Option<bool> = r.try_get(fields.len() + j)?;
             m.insert((*k).to_string(), v.map_or(Value::Nil, Value::Bool));
         }
         Ok(m)
@@ -579,10 +581,9 @@ pub async fn group_id(db: &mut Conn, ident: &Ident) -> Result<Option<i32>> {
     q.fetch_optional(db).await
 }
 
-/// One column of a row as the wire value Koji sends for it.
-fn column(r: &sqlx::postgres::PgRow, f: &Field) -> Result<Value> {
-    let k = f.alias;
-    Ok(match f.kind {
+/// Column `k` of a row as the wire value Koji sends for it.
+fn column(r: &sqlx::postgres::PgRow, k: usize, kind: Col) -> Result<Value> {
+    Ok(match kind {
         Col::Int => r
             .try_get::<Option<i32>, _>(k)?
             .map_or(Value::Nil, |i| Value::Int(i64::from(i))),
