@@ -633,6 +633,24 @@ pub async fn kill_tree_with_grace(pgid: Pid, child: &mut tokio::process::Child, 
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_group_that_obeys_sigterm_is_not_waited_for() {
+        let mut child = tokio::process::Command::new("sh")
+            .args(["-c", "sleep 1000 & exec sleep 1000"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
+        // a grace of an hour: coming back at all shows SIGTERM was enough and not waited out
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            kill_tree_with_grace(pgid, &mut child, Duration::from_secs(3600)),
+        )
+        .await
+        .expect("waited for the grace although the group had exited");
+        assert!(!group_alive(pgid));
+    }
+
     #[test]
     fn reason_is_the_error_lines() {
         let log = "Executing(%build): /bin/sh -e /var/tmp/rpm-tmp.ObNbkj\n+ exit 1\n\

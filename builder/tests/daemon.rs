@@ -398,6 +398,28 @@ fn sleep_spec(mark: &str) -> String {
     format!("({mark}) &\n{mark}")
 }
 
+/// Gives the builder one more noarch build and waits until it is closed; its id.
+async fn one_more_task(farm: &Farm, name: &str) -> i64 {
+    let src = farm.upload_srpm(&noarch_spec(name));
+    let next = farm.hub.add_task(
+        "buildArch",
+        vec![
+            Value::from(src.as_str()),
+            Value::Int(10),
+            Value::from("noarch"),
+            Value::Bool(false),
+            kstruct! {},
+        ],
+        ASSIGNED,
+    );
+    farm.hub
+        .wait_for("the next task", LONG, |st| {
+            st.tasks.get(&next).is_some_and(|t| t.state == CLOSED)
+        })
+        .await;
+    next
+}
+
 #[tokio::test]
 async fn cancel_kills_the_build_and_reports_nothing() {
     const MARK: &str = "sleep 30.5812";
@@ -435,29 +457,18 @@ async fn cancel_kills_the_build_and_reports_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // the builder takes the next task as usual, and by the time that one is closed it has
+    // said all it was going to say about the canceled one: nothing
+    let next = one_more_task(&farm, "kkojitest-after").await;
     assert_eq!(farm.hub.task(id).unwrap().state, CANCELED);
-    assert!(farm.hub.calls("host.closeTask").is_empty());
+    let closed: Vec<Value> = farm
+        .hub
+        .calls("host.closeTask")
+        .into_iter()
+        .map(|c| c.params[0].clone())
+        .collect();
+    assert_eq!(closed, vec![Value::Int(next)]);
     assert!(farm.hub.calls("host.failTask").is_empty());
-
-    // and the builder takes the next task as usual
-    let src2 = farm.upload_srpm(&noarch_spec("kkojitest-after"));
-    let next = farm.hub.add_task(
-        "buildArch",
-        vec![
-            Value::from(src2.as_str()),
-            Value::Int(10),
-            Value::from("noarch"),
-            Value::Bool(false),
-            kstruct! {},
-        ],
-        ASSIGNED,
-    );
-    farm.hub
-        .wait_for("the next task", LONG, |st| {
-            st.tasks.get(&next).is_some_and(|t| t.state == CLOSED)
-        })
-        .await;
     // a buildArch without a repo_id (an older parent) builds without a buildroot
     assert!(farm.hub.calls("host.newBuildRoot").is_empty());
     farm.stop().await.unwrap();
@@ -498,9 +509,19 @@ async fn cancel_of_a_build_parent_reports_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // give the parent's wait loop time to notice
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(farm.hub.calls("host.closeTask").is_empty());
+    // by the time one more task is closed, the parent's wait loop has had its turn
+    let next = one_more_task(&farm, "kkojitest-pafter").await;
+    let closed: Vec<Value> = farm
+        .hub
+        .calls("host.closeTask")
+        .into_iter()
+        .map(|c| c.params[0].clone())
+        .collect();
+    assert_eq!(
+        closed,
+        vec![Value::Int(next)],
+        "only the next task is closed"
+    );
     assert!(
         farm.hub.calls("host.failTask").is_empty(),
         "a canceled task is not failed"
