@@ -283,9 +283,12 @@ enum Tok<'a> {
     Eof,
 }
 
+/// An open container. A struct's members so far wait on the parser's shared member stack
+/// (from `start`) and become one map, of exactly their number, when the struct closes: a map
+/// grown member by member reallocates and rehashes several times per struct.
 enum Frame {
     Array(Vec<Value>),
-    Struct(Struct, String),
+    Struct { start: usize, name: String },
 }
 
 struct Parser<'a> {
@@ -397,6 +400,7 @@ impl<'a> Parser<'a> {
     /// nesting can only hit `TooDeep`, never the thread's stack limit.
     fn parse_value(&mut self) -> Result<Value> {
         let mut stack: Vec<Frame> = Vec::new();
+        let mut members: Vec<(String, Value)> = Vec::new();
         'descend: loop {
             let mut v = match self.value_content()? {
                 Content::Scalar(v) => v,
@@ -410,7 +414,8 @@ impl<'a> Parser<'a> {
                 }
                 Content::Struct => match self.struct_next()? {
                     Some(name) => {
-                        self.push(&mut stack, Frame::Struct(Struct::new(), name))?;
+                        let start = members.len();
+                        self.push(&mut stack, Frame::Struct { start, name })?;
                         continue 'descend;
                     }
                     None => Value::Struct(Struct::new()),
@@ -429,16 +434,19 @@ impl<'a> Parser<'a> {
                         };
                         v = Value::Array(items);
                     }
-                    Some(Frame::Struct(map, name)) => {
-                        map.insert(std::mem::take(name), v);
+                    Some(Frame::Struct { start, name }) => {
+                        members.push((std::mem::take(name), v));
                         self.expect_close(Tag::Member)?;
                         if let Some(next) = self.struct_next()? {
                             *name = next;
                             continue 'descend;
                         }
-                        let Some(Frame::Struct(map, _)) = stack.pop() else {
-                            unreachable!("top frame is a struct");
-                        };
+                        let start = *start;
+                        stack.pop();
+                        // a repeated name keeps its first place and its last value, as
+                        // inserting one by one would
+                        let mut map = Struct::with_capacity(members.len() - start);
+                        map.extend(members.drain(start..));
                         v = Value::Struct(map);
                     }
                 }

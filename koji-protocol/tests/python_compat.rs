@@ -252,3 +252,31 @@ fn big_ints_use_i8_like_koji() {
         );
     }
 }
+
+/// A name given twice keeps its first place and its last value, as Python's dict does; nested
+/// structs keep their own members.
+#[test]
+fn repeated_member_names_keep_first_place_and_last_value() {
+    let member = |k: &str, v: &str| format!("<member><name>{k}</name><value>{v}</value></member>");
+    let inner = format!(
+        "<struct>{}{}</struct>",
+        member("x", "<int>7</int>"),
+        member("x", "<int>8</int>")
+    );
+    let body = format!(
+        "<methodResponse><params><param><value><struct>{}{}{}{}</struct></value></param></params></methodResponse>",
+        member("a", "<int>1</int>"),
+        member("in", &inner),
+        member("b", "<int>2</int>"),
+        member("a", "<int>3</int>")
+    );
+    let v = decode_response(body.as_bytes(), &Limits::default())
+        .unwrap()
+        .unwrap();
+    let s = v.as_struct().unwrap();
+    assert_eq!(s.keys().collect::<Vec<_>>(), ["a", "in", "b"]);
+    assert_eq!(s["a"], Value::Int(3));
+    let inner = s["in"].as_struct().unwrap();
+    assert_eq!(inner.len(), 1);
+    assert_eq!(inner["x"], Value::Int(8));
+}
