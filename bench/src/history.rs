@@ -194,9 +194,9 @@ fn line(name: &str, s: &Option<Summary>, rows: usize) -> String {
 
 /// `kkoji-bench history`. Ok(false): a target was missed.
 pub fn main(a: &HistoryArgs, multi: &MultiProgress) -> anyhow::Result<bool> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // one thread, as the stock CLI is: one command after the other, nothing to spread
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .thread_name("bench")
         .build()
         .context("cannot start the tokio runtime")?;
     let interrupt = Interrupt::install(&rt)?;
@@ -254,7 +254,7 @@ pub fn main(a: &HistoryArgs, multi: &MultiProgress) -> anyhow::Result<bool> {
         a.rows, a.tags, a.builds, a.packages, seed_secs
     );
     println!(
-        "each command = its calls as the stock koji CLI sends them (getAPIVersion + the query), anonymous, TLS, one connection"
+        "each command = its calls as the stock koji CLI sends them (getAPIVersion + the query), anonymous, TLS, one connection, a single-threaded client"
     );
     println!("{}", line("koji list-history --tag hist-tag-N", &h, hrows));
     println!("{}", line("koji search build 'foo*'", &s, srows));
