@@ -398,20 +398,34 @@ fn sleep_spec(mark: &str) -> String {
     format!("({mark}) &\n{mark}")
 }
 
-/// Gives the builder one more noarch build and waits until it is closed; its id.
-async fn one_more_task(farm: &Farm, name: &str) -> i64 {
-    let src = farm.upload_srpm(&noarch_spec(name));
-    let next = farm.hub.add_task(
+/// A noarch buildArch of the uploaded SRPM `src`, assigned to the test's builder; its id.
+fn assigned_noarch_build(farm: &Farm, src: &str) -> i64 {
+    farm.hub.add_task(
         "buildArch",
         vec![
-            Value::from(src.as_str()),
+            Value::from(src),
             Value::Int(10),
             Value::from("noarch"),
             Value::Bool(false),
             kstruct! {},
         ],
         ASSIGNED,
-    );
+    )
+}
+
+/// The ids of the tasks the builder closed, in order.
+fn closed_tasks(farm: &Farm) -> Vec<Value> {
+    farm.hub
+        .calls("host.closeTask")
+        .into_iter()
+        .map(|c| c.params[0].clone())
+        .collect()
+}
+
+/// Gives the builder one more noarch build and waits until it is closed; its id.
+async fn one_more_task(farm: &Farm, name: &str) -> i64 {
+    let src = farm.upload_srpm(&noarch_spec(name));
+    let next = assigned_noarch_build(farm, &src);
     farm.hub
         .wait_for("the next task", LONG, |st| {
             st.tasks.get(&next).is_some_and(|t| t.state == CLOSED)
@@ -430,17 +444,7 @@ async fn cancel_kills_the_build_and_reports_nothing() {
         arch_line: "BuildArch: noarch",
         build: &body,
     });
-    let id = farm.hub.add_task(
-        "buildArch",
-        vec![
-            Value::from(src.as_str()),
-            Value::Int(10),
-            Value::from("noarch"),
-            Value::Bool(false),
-            kstruct! {},
-        ],
-        ASSIGNED,
-    );
+    let id = assigned_noarch_build(&farm, &src);
     farm.start();
     let t0 = std::time::Instant::now();
     while live_processes_with(MARK).len() < 2 {
@@ -461,12 +465,7 @@ async fn cancel_kills_the_build_and_reports_nothing() {
     // said all it was going to say about the canceled one: nothing
     let next = one_more_task(&farm, "kkojitest-after").await;
     assert_eq!(farm.hub.task(id).unwrap().state, CANCELED);
-    let closed: Vec<Value> = farm
-        .hub
-        .calls("host.closeTask")
-        .into_iter()
-        .map(|c| c.params[0].clone())
-        .collect();
+    let closed = closed_tasks(&farm);
     assert_eq!(closed, vec![Value::Int(next)]);
     assert!(farm.hub.calls("host.failTask").is_empty());
     // a buildArch without a repo_id (an older parent) builds without a buildroot
@@ -511,12 +510,7 @@ async fn cancel_of_a_build_parent_reports_nothing() {
     }
     // by the time one more task is closed, the parent's wait loop has had its turn
     let next = one_more_task(&farm, "kkojitest-pafter").await;
-    let closed: Vec<Value> = farm
-        .hub
-        .calls("host.closeTask")
-        .into_iter()
-        .map(|c| c.params[0].clone())
-        .collect();
+    let closed = closed_tasks(&farm);
     assert_eq!(
         closed,
         vec![Value::Int(next)],
@@ -551,17 +545,7 @@ async fn restart_frees_stale_tasks_and_shutdown_gives_work_back() {
     let freed = farm.hub.calls("host.freeTasks");
     assert_eq!(freed[0].params, vec![Value::Array(vec![Value::Int(stale)])]);
 
-    let id = farm.hub.add_task(
-        "buildArch",
-        vec![
-            Value::from(src.as_str()),
-            Value::Int(10),
-            Value::from("noarch"),
-            Value::Bool(false),
-            kstruct! {},
-        ],
-        ASSIGNED,
-    );
+    let id = assigned_noarch_build(&farm, &src);
     let t0 = std::time::Instant::now();
     while live_processes_with(MARK).len() < 2 {
         assert!(t0.elapsed() < LONG, "the build never started");
