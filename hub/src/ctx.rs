@@ -89,6 +89,25 @@ impl Ctx {
         }
     }
 
+    /// The call's connection inside a transaction, also for a read-only call that has not
+    /// touched the database yet: for settings that must end with the call (`SET LOCAL`).
+    /// `None` when a read-only call already reads on a plain connection.
+    pub async fn transaction_db(&mut self) -> HResult<Option<&mut PgConnection>> {
+        if self.tx.is_none() {
+            self.tx = Some(Conn::Tx(
+                self.hub
+                    .pool()
+                    .begin()
+                    .await
+                    .map_err(|e| self.hub.acquire_failed(e))?,
+            ));
+        }
+        match self.tx.as_mut() {
+            Some(Conn::Tx(tx)) => Ok(Some(&mut **tx)),
+            _ => Ok(None),
+        }
+    }
+
     /// True when the call already runs in a transaction (a multicall batch, or a handler that
     /// touched [`Ctx::db`] on a writing call).
     pub fn in_transaction(&self) -> bool {

@@ -519,3 +519,47 @@ async fn bad_history_questions_are_koji_faults() {
         koji_protocol::kstruct! { "user_groups" => Value::Array(vec![]) }
     );
 }
+
+/// queryHistory reads inside the call's transaction (with a plan setting of its own, undone
+/// at its end): in a multicall its answers, a faulting history entry and the writes around
+/// them each come out as they would alone, and the batch commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_in_a_multicall_beside_writes() {
+    let farm = Farm::start().await;
+    let a = farm.admin().await;
+    let by_tag = |t: &str| {
+        vec![koji_protocol::Value::Struct(kw(&[
+            ("tag", t.into()),
+            ("__starstar", true.into()),
+        ]))]
+    };
+    let results = a
+        .multicall(vec![
+            ("createTag".into(), vec!["mch-1".into()]),
+            ("queryHistory".into(), by_tag("mch-1")),
+            ("queryHistory".into(), by_tag("nosuch")),
+            ("createTag".into(), vec!["mch-2".into()]),
+            ("queryHistory".into(), by_tag("mch-2")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 5);
+    for i in [0, 1, 3, 4] {
+        assert!(results[i].is_ok(), "entry {i}: {:?}", results[i]);
+    }
+    assert_eq!(
+        results[2].as_ref().unwrap_err().string,
+        "No such entry in table tag: nosuch"
+    );
+    for (i, name) in [(1, "mch-1"), (4, "mch-2")] {
+        let h = results[i].as_ref().unwrap();
+        let cfg = rows(h, "tag_config");
+        assert_eq!(cfg.len(), 1, "{name}: {h:?}");
+        assert_eq!(s(&cfg[0], "tag.name"), Some(name));
+    }
+    // both writes committed with the batch
+    for name in ["mch-1", "mch-2"] {
+        let h = history(&a, Some(&["tag_config"]), &[("tag", name.into())]).await;
+        assert_eq!(rows(&h, "tag_config").len(), 1, "{name}");
+    }
+}

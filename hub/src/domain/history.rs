@@ -118,6 +118,13 @@ pub async fn query(
 ) -> HResult<Vec<(&'static str, Paged<Struct>)>> {
     let mut done = Resolved::default();
     let mut out = Vec::new();
+    let generic = match c.transaction_db().await? {
+        Some(db) => {
+            store::prefer_generic_plans(db).await?;
+            true
+        }
+        None => false,
+    };
     for t in tables {
         if !filters.iter().all(|(f, _)| t.applies(*f)) {
             continue;
@@ -135,6 +142,9 @@ pub async fn query(
             Paged::Rows(Vec::new())
         };
         out.push((t.name, rows));
+    }
+    if generic {
+        store::default_plans(c.db().await?).await?;
     }
     Ok(out)
 }

@@ -569,6 +569,27 @@ pub async fn versions(
     .await
 }
 
+/// Generic plans for the rest of this transaction's history queries. PostgreSQL keeps
+/// re-planning them (its custom plan for one tag looks a hair cheaper than the generic one,
+/// which is the same plan), and planning the tag_listing query cost 1-2 ms of each
+/// `list-history --tag`. Every history filter is an equality on an id, so one plan fits all
+/// values. Only inside a transaction (`SET LOCAL`); [`default_plans`] ends it.
+pub async fn prefer_generic_plans(db: &mut Conn) -> Result<()> {
+    sqlx::raw_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Back to PostgreSQL's own choice for what else the transaction runs (a multicall's next
+/// entries).
+pub async fn default_plans(db: &mut Conn) -> Result<()> {
+    sqlx::raw_sql("SET LOCAL plan_cache_mode TO DEFAULT")
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// The id of the comps group named by `ident` (groups are not among [`super::Named`]: only
 /// history looks them up by id or name).
 pub async fn group_id(db: &mut Conn, ident: &Ident) -> Result<Option<i32>> {
