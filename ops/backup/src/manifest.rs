@@ -9,7 +9,7 @@
 //! The manifest is written last: a run exists for `list`, `verify` and `restore` only once
 //! its manifest does, so a run killed half-way is simply not there.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -265,24 +265,69 @@ pub fn state_and_archives(
         (kind, parent, run) = (pm.kind, pm.parent.clone(), pm.run.clone());
         chain.push(pm);
     }
-    let mut map: BTreeMap<String, Entry> = BTreeMap::new();
-    for mm in chain.into_iter().rev() {
-        for d in &mm.deleted {
-            map.remove(d);
+    // The full run's entries stay where they are (in component order): each incremental
+    // replaces or deletes some of them through an index, or adds paths it did not have. A
+    // 50,000-entry chain merged through an ordered map of cloned paths cost 30-40 ms of a
+    // restore's single-threaded start.
+    let mut runs = chain.into_iter().rev();
+    let Some(full) = runs.next() else {
+        return Ok((m.entries.clone(), archives));
+    };
+    let mut base = full.entries;
+    let mut slots: Vec<Slot> = Vec::new();
+    slots.resize_with(base.len(), || Slot::Kept);
+    let mut added: BTreeMap<String, Entry> = BTreeMap::new();
+    {
+        let index: HashMap<&str, usize> = base
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.path.as_str(), i))
+            .collect();
+        let changes = runs
+            .map(|mm| (mm.deleted, mm.entries))
+            .chain(std::iter::once((m.deleted.clone(), m.entries.clone())));
+        for (deleted, entries) in changes {
+            for d in deleted {
+                match index.get(d.as_str()) {
+                    Some(&i) => slots[i] = Slot::Deleted,
+                    None => {
+                        added.remove(&d);
+                    }
+                }
+            }
+            for e in entries {
+                match index.get(e.path.as_str()) {
+                    Some(&i) => slots[i] = Slot::Replaced(e),
+                    None => {
+                        added.insert(e.path.clone(), e);
+                    }
+                }
+            }
         }
-        for e in mm.entries {
-            map.insert(e.path.clone(), e);
+    }
+    let sorted =
+        added.is_empty() && base.is_sorted_by(|a, b| component_order(&a.path, &b.path).is_le());
+    let mut v: Vec<Entry> = Vec::with_capacity(base.len() + added.len());
+    for (e, slot) in base.drain(..).zip(slots) {
+        match slot {
+            Slot::Kept => v.push(e),
+            Slot::Replaced(n) => v.push(n),
+            Slot::Deleted => {}
         }
     }
-    for d in &m.deleted {
-        map.remove(d);
+    v.extend(added.into_values());
+    if !sorted {
+        // stable and adaptive: the full run's order is kept, the few additions merged in
+        v.sort_by(|a, b| component_order(&a.path, &b.path));
     }
-    for e in &m.entries {
-        map.insert(e.path.clone(), e.clone());
-    }
-    let mut v: Vec<Entry> = map.into_values().collect();
-    v.sort_unstable_by(|a, b| component_order(&a.path, &b.path));
     Ok((v, archives))
+}
+
+/// What the chain made of one of the full run's entries.
+enum Slot {
+    Kept,
+    Replaced(Entry),
+    Deleted,
 }
 
 /// `.` first, then paths compared component by component (a directory before its contents).

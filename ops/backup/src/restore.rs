@@ -138,7 +138,12 @@ pub fn restore_tree(
             sub.unwrap_or_default()
         )));
     }
-    let by_path: HashMap<&str, &Entry> = state.iter().map(|e| (e.path.as_str(), e)).collect();
+    // Only hard links look paths up (most trees have none).
+    let by_path: HashMap<&str, &Entry> = if entries.iter().any(|e| e.kind == Kind::Hardlink) {
+        state.iter().map(|e| (e.path.as_str(), e)).collect()
+    } else {
+        HashMap::new()
+    };
     let dest = |p: &str| -> PathBuf {
         if p == "." {
             target.to_path_buf()
@@ -189,17 +194,27 @@ pub fn restore_tree(
     let mut wanted: Wanted<'_> = BTreeMap::new();
     let mut parted: Vec<(&Entry, Vec<PathBuf>)> = Vec::new();
     let mut total = 0u64;
-    let mut dests_of: HashMap<&str, Vec<PathBuf>> = HashMap::new();
-    let mut content: Vec<&Entry> = Vec::new();
+    // Each file's content with the names it is written to: a file its own name; a hard link
+    // whose first name lies outside the selected subtree a copy (several such links to one
+    // file share its content). Links whose first name is restored are made in step 3.
+    let mut content: Vec<(&Entry, Vec<PathBuf>)> = Vec::new();
+    let mut outside_at: HashMap<&str, usize> = HashMap::new();
     for e in &entries {
-        let content_of = match e.kind {
-            Kind::File => Some(*e),
+        match e.kind {
+            Kind::File => content.push((e, vec![dest(&e.path)])),
             Kind::Hardlink => {
                 let t = e.target.as_deref().unwrap_or_default();
-                let first = by_path.get(t).copied();
-                match first {
-                    Some(f) if !selected(f, sub.as_deref()) => Some(f),
-                    Some(_) => None,
+                match by_path.get(t).copied() {
+                    Some(f) if !selected(f, sub.as_deref()) => {
+                        let i = *outside_at.entry(f.path.as_str()).or_insert_with(|| {
+                            content.push((f, Vec::new()));
+                            content.len() - 1
+                        });
+                        if let Some((_, dests)) = content.get_mut(i) {
+                            dests.push(dest(&e.path));
+                        }
+                    }
+                    Some(_) => {}
                     None => {
                         return Err(RestoreError::Refused(format!(
                             "manifest of run {}: hard link {} points to {t}, which is not listed",
@@ -208,18 +223,11 @@ pub fn restore_tree(
                     }
                 }
             }
-            _ => None,
-        };
-        let Some(c) = content_of else { continue };
-        let slot = dests_of.entry(c.path.as_str()).or_default();
-        if slot.is_empty() {
-            content.push(c);
+            _ => {}
         }
-        slot.push(dest(&e.path));
-        total += c.size;
     }
-    for c in content {
-        let dests = dests_of.remove(c.path.as_str()).unwrap_or_default();
+    for (c, dests) in content {
+        total += c.size * u64::try_from(dests.len()).unwrap_or(0);
         let pieces = c.pieces();
         if pieces.is_empty() {
             return Err(RestoreError::Refused(format!(
@@ -227,23 +235,28 @@ pub fn restore_tree(
                 m.run, c.path
             )));
         }
-        let first = dests.first().cloned().unwrap_or_default();
-        if pieces.len() > 1 {
-            parted.push((c, dests.clone()));
+        if let [piece] = pieces[..] {
+            wanted.entry(piece.run.to_owned()).or_default().insert(
+                c.path.as_str(),
+                Want {
+                    entry: c,
+                    piece,
+                    dests,
+                    whole: true,
+                },
+            );
+            continue;
         }
-        let whole = pieces.len() == 1;
+        let first = dests.first().cloned().unwrap_or_default();
+        parted.push((c, dests));
         for piece in pieces {
             wanted.entry(piece.run.to_owned()).or_default().insert(
                 c.path.as_str(),
                 Want {
                     entry: c,
                     piece,
-                    dests: if whole {
-                        dests.clone()
-                    } else {
-                        vec![first.clone()]
-                    },
-                    whole,
+                    dests: vec![first.clone()],
+                    whole: false,
                 },
             );
         }

@@ -192,6 +192,39 @@ fn incremental_chain_restores_every_point_exactly() {
     assert!(target.join("work/tasks/1/1/build.log").is_file());
     assert!(!target.join("work/tasks/2").exists());
 
+    // A subtree holding two hard links whose first name (links/t1) lies outside it: each
+    // gets the content, with its metadata.
+    let target = dir.path().join("sub-links");
+    kb(
+        &root,
+        &tree,
+        &[
+            "restore",
+            "--at",
+            &listed[0].0,
+            "--tree-into",
+            target.to_str().unwrap(),
+            "--path",
+            "work",
+        ],
+    )
+    .ok();
+    let got = snapshot(&target, &no_skip);
+    for name in ["work/t2", "work/tasks/t3"] {
+        assert_eq!(
+            fs::read(target.join(name)).unwrap(),
+            noise(3, 5000),
+            "{name}"
+        );
+        let (g, w) = (&got[name], &points[0][name]);
+        assert_eq!(
+            (g.mode, g.uid, g.gid, g.mtime),
+            (w.mode, w.uid, w.gid, w.mtime),
+            "{name}"
+        );
+    }
+    assert!(!target.join("links").exists());
+
     // A non-empty target is refused without --force, and overwritten with it.
     let target = dir.path().join("restore-2");
     let r = kb(
