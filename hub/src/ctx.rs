@@ -60,27 +60,22 @@ impl Ctx {
         self.hub.state()
     }
 
+    /// A pooled connection, in a transaction begun now or plain.
+    async fn open(&self, transaction: bool) -> HResult<Conn> {
+        let pool = self.hub.pool();
+        let conn = if transaction {
+            pool.begin().await.map(Conn::Tx)
+        } else {
+            pool.acquire().await.map(Conn::Plain)
+        };
+        conn.map_err(|e| self.hub.acquire_failed(e))
+    }
+
     /// The call's transaction, begun on first use so that calls which never touch the
     /// database (getAPIVersion, hello) cost no round trip.
     pub async fn db(&mut self) -> HResult<&mut PgConnection> {
         if self.tx.is_none() {
-            self.tx = Some(if self.readonly {
-                Conn::Plain(
-                    self.hub
-                        .pool()
-                        .acquire()
-                        .await
-                        .map_err(|e| self.hub.acquire_failed(e))?,
-                )
-            } else {
-                Conn::Tx(
-                    self.hub
-                        .pool()
-                        .begin()
-                        .await
-                        .map_err(|e| self.hub.acquire_failed(e))?,
-                )
-            });
+            self.tx = Some(self.open(!self.readonly).await?);
         }
         match self.tx.as_mut() {
             Some(Conn::Tx(tx)) => Ok(&mut **tx),
@@ -94,13 +89,7 @@ impl Ctx {
     /// `None` when a read-only call already reads on a plain connection.
     pub async fn transaction_db(&mut self) -> HResult<Option<&mut PgConnection>> {
         if self.tx.is_none() {
-            self.tx = Some(Conn::Tx(
-                self.hub
-                    .pool()
-                    .begin()
-                    .await
-                    .map_err(|e| self.hub.acquire_failed(e))?,
-            ));
+            self.tx = Some(self.open(true).await?);
         }
         match self.tx.as_mut() {
             Some(Conn::Tx(tx)) => Ok(Some(&mut **tx)),
@@ -120,13 +109,7 @@ impl Ctx {
     /// [`Ctx::callnum_recorded`] (or fail) after its statement.
     pub async fn autocommit_db(&mut self) -> HResult<&mut PgConnection> {
         if self.tx.is_none() {
-            self.tx = Some(Conn::Plain(
-                self.hub
-                    .pool()
-                    .acquire()
-                    .await
-                    .map_err(|e| self.hub.acquire_failed(e))?,
-            ));
+            self.tx = Some(self.open(false).await?);
         }
         match self.tx.as_mut() {
             Some(Conn::Plain(c)) => Ok(&mut **c),

@@ -142,20 +142,18 @@ fn incremental_chain_restores_every_point_exactly() {
     );
     kb(&root, &tree, &["verify"]).ok();
 
+    // A restore of run `at` (of the subtree `path`) into `target`, which must succeed.
+    let restore_at = |at: &str, target: &Path, path: Option<&str>| {
+        let mut args = vec!["restore", "--at", at, "--tree-into"];
+        args.push(target.to_str().unwrap());
+        if let Some(p) = path {
+            args.extend(["--path", p]);
+        }
+        kb(&root, &tree, &args).ok();
+    };
     for (i, ((run, _), expected)) in listed.iter().zip(&points).enumerate() {
         let target = dir.path().join(format!("restore-{i}"));
-        kb(
-            &root,
-            &tree,
-            &[
-                "restore",
-                "--at",
-                run,
-                "--tree-into",
-                target.to_str().unwrap(),
-            ],
-        )
-        .ok();
+        restore_at(run, &target, None);
         assert_same(
             &format!("restore at run {run}"),
             expected,
@@ -165,20 +163,7 @@ fn incremental_chain_restores_every_point_exactly() {
 
     // A subtree of an older point.
     let target = dir.path().join("sub");
-    kb(
-        &root,
-        &tree,
-        &[
-            "restore",
-            "--at",
-            &listed[0].0,
-            "--tree-into",
-            target.to_str().unwrap(),
-            "--path",
-            "work/tasks/1",
-        ],
-    )
-    .ok();
+    restore_at(&listed[0].0, &target, Some("work/tasks/1"));
     let expected: std::collections::BTreeMap<_, _> = points[0]
         .iter()
         .filter(|(k, _)| k.starts_with("work/tasks/1/") || *k == "work/tasks/1")
@@ -195,20 +180,7 @@ fn incremental_chain_restores_every_point_exactly() {
     // A subtree holding two hard links whose first name (links/t1) lies outside it: each
     // gets the content, with its metadata.
     let target = dir.path().join("sub-links");
-    kb(
-        &root,
-        &tree,
-        &[
-            "restore",
-            "--at",
-            &listed[0].0,
-            "--tree-into",
-            target.to_str().unwrap(),
-            "--path",
-            "work",
-        ],
-    )
-    .ok();
+    restore_at(&listed[0].0, &target, Some("work"));
     let got = snapshot(&target, &no_skip);
     for name in ["work/t2", "work/tasks/t3"] {
         assert_eq!(
