@@ -7,11 +7,9 @@ use kkoji_bench::{LogWriter, report};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-/// The same allocator as the hub and kkoji-backup: the history client decodes megabyte-sized
-/// answers, and under glibc's allocator (which hands big blocks back to the kernel and
-/// faults them in again) building and dropping one 1,000-row answer's values took 4 ms more
-/// than the decoding itself. The backup bench runs kkoji-backup's library in this process, so
-/// it gets the allocator its binary has.
+/// mimalloc, as the hub: the history client decodes megabyte-sized answers, and under glibc's
+/// allocator (which hands big blocks back to the kernel and faults them in again) building and
+/// dropping one 1,000-row answer's values took 4 ms more than the decoding itself.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -9,7 +9,9 @@
 //!
 //! Times and archive sizes (everything each tool wrote to its target, manifests and
 //! signatures included) are printed with the ratios. Both restores are checked against the
-//! tree (file count and bytes), so neither side wins by skipping work.
+//! tree (file count and bytes), so neither side wins by skipping work. Both tools run as
+//! their own processes, as an operator runs them (`kkoji-backup` from next to this
+//! executable): neither starts on memory the bench already touched.
 //!
 //! Each time runs until the tool's output is durable: kkoji-backup fsyncs its archives and
 //! ends a restore with one `syncfs`; after duplicity the bench fsyncs the files it wrote
@@ -294,20 +296,49 @@ fn settled_timed<T>(work: &Path, f: impl FnOnce() -> Result<T>) -> Result<(T, f6
     timed(f)
 }
 
-fn kkoji_settings(
+/// The `kkoji-backup` binary next to this executable (both live in `target/release`): the
+/// bench runs it as an operator does, a fresh process per step, as duplicity is run.
+fn kkoji_bin() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating kkoji-bench")?;
+    let bin = exe.with_file_name("kkoji-backup");
+    if !bin.is_file() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p kkoji-backup`",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// One `kkoji-backup` command with the bench's empty config, its backup root and tree.
+fn kkoji(
+    bin: &Path,
+    sub: &str,
+    conf: &Path,
     root: &Path,
     tree: &Path,
-    empty_conf: &Path,
-    args: &BackupArgs,
-) -> Result<kkoji_backup::config::Settings> {
-    let ov = kkoji_backup::config::Overrides {
-        config: Some(empty_conf.to_path_buf()),
-        backup_root: Some(root.to_path_buf()),
-        scratch_tree: Some(tree.to_path_buf()),
-        zstd_level: args.zstd_level,
-        ..Default::default()
-    };
-    kkoji_backup::config::Settings::load(&ov).map_err(|e| anyhow::anyhow!("{e}"))
+    more: &[&str],
+) -> Result<()> {
+    let out = Command::new(bin)
+        .arg(sub)
+        .arg("--config")
+        .arg(conf)
+        .arg("--backup-root")
+        .arg(root)
+        .arg("--scratch-tree")
+        .arg(tree)
+        .args(more)
+        .output()
+        .with_context(|| format!("running {}", bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "kkoji-backup {sub} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
 }
 
 fn run_kkoji(
@@ -316,27 +347,41 @@ fn run_kkoji(
     args: &BackupArgs,
     incr: &mut dyn FnMut() -> Result<()>,
 ) -> Result<ToolResult> {
-    use kkoji_backup::{backup, manifest, restore};
+    use kkoji_backup::manifest;
+    let bin = kkoji_bin()?;
     let root = work.join("kkoji-backups");
     let conf = work.join("empty.toml");
     fs::write(&conf, "")?;
-    let s = kkoji_settings(&root, tree, &conf, args)?;
+    let level = args.zstd_level.map(|l| l.to_string());
+    let run_args: Vec<&str> = match &level {
+        Some(l) => vec!["--zstd-level", l.as_str()],
+        None => Vec::new(),
+    };
     let mut r = ToolResult::default();
-    let (_, t, c) = settled_timed(work, || Ok(backup::run(&s, backup::RunOptions::default())?))?;
+    let (_, t, c) = settled_timed(work, || kkoji(&bin, "run", &conf, &root, tree, &run_args))?;
     (r.full_s, r.full_cpu_s) = (t, c);
     r.full_bytes = dir_bytes(&manifest::ephemeral_dir(&root));
     incr()?;
-    let (out, t, c) = settled_timed(work, || Ok(backup::run(&s, backup::RunOptions::default())?))?;
-    if out.manifest.kind != manifest::RunKind::Incremental {
-        bail!("kkoji-backup's second run was not incremental");
+    let (_, t, c) = settled_timed(work, || kkoji(&bin, "run", &conf, &root, tree, &run_args))?;
+    let runs = manifest::run_ids(&root)?;
+    let newest = runs.last().context("kkoji-backup recorded no run")?;
+    if runs.len() != 2 || manifest::read(&root, newest)?.kind != manifest::RunKind::Incremental {
+        bail!("kkoji-backup's second run was not incremental (runs: {runs:?})");
     }
     (r.incremental_s, r.incremental_cpu_s) = (t, c);
     r.incremental_bytes = dir_bytes(&manifest::ephemeral_dir(&root)) - r.full_bytes;
     let target = work.join("kkoji-restored");
-    // restore_tree ends with a syncfs of the target's filesystem.
+    let into = target.display().to_string();
+    // a restore ends with a syncfs of the target's filesystem
     let (_, t, c) = settled_timed(work, || {
-        let m = manifest::read(&root, &out.manifest.run)?;
-        Ok(restore::restore_tree(&root, &m, &target, None, false)?)
+        kkoji(
+            &bin,
+            "restore",
+            &conf,
+            &root,
+            tree,
+            &["--tree-into", into.as_str()],
+        )
     })?;
     (r.restore_s, r.restore_cpu_s) = (t, c);
     check_restore("kkoji-backup", tree, &target)?;
