@@ -19,7 +19,7 @@ use crate::fsutil::{self, AtomicFile, PathError, perr};
 use crate::lock::Lock;
 use crate::manifest::{self, Entry, FileRecord, Kind, Manifest, RunKind};
 use crate::progress::Progress;
-use crate::scan::{ScanError, scan_tree};
+use crate::scan::{ScanError, ScanItem, scan_tree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -161,6 +161,16 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
     tracing::debug!(entries = scan.items.len(), took = ?t_scan.elapsed(), "tree scanned");
     let parent_entries: HashMap<&str, &Entry> =
         parent_state.iter().map(|e| (e.path.as_str(), e)).collect();
+    // Each scanned entry's version in the parent run, looked up once (the passes below
+    // each asked again: 70,000 lookups a pass on a 50,000-file tree).
+    let prev: Vec<Option<&Entry>> = scan
+        .items
+        .iter()
+        .map(|i| parent_entries.get(i.entry.path.as_str()).copied())
+        .collect();
+    let to_store_item = |k: usize, i: &ScanItem| -> bool {
+        i.entry.kind == Kind::File && !unchanged(&i.entry, prev[k])
+    };
     let archive_rel = manifest::archive_rel(&run_id, kind);
     let archive_path = root.join(&archive_rel);
     let mut errors = scan.errors;
@@ -169,15 +179,17 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
     let to_store: u64 = scan
         .items
         .iter()
-        .filter(|i| i.entry.kind == Kind::File && !unchanged(&i.entry, &parent_entries))
-        .map(|i| i.entry.size)
+        .enumerate()
+        .filter(|(k, i)| to_store_item(*k, i))
+        .map(|(_, i)| i.entry.size)
         .sum();
     // What the archive will roughly hold: a grown file's appended bytes, others whole.
     let to_archive: u64 = scan
         .items
         .iter()
-        .filter(|i| i.entry.kind == Kind::File && !unchanged(&i.entry, &parent_entries))
-        .map(|i| match parent_entries.get(i.entry.path.as_str()) {
+        .enumerate()
+        .filter(|(k, i)| to_store_item(*k, i))
+        .map(|(k, i)| match prev[k] {
             Some(p) if tail_candidate(p, &i.entry) => i.entry.size - p.size,
             _ => i.entry.size,
         })
@@ -207,16 +219,20 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
     let prefetch = Prefetch::start(
         scan.items
             .iter()
-            .filter(|i| i.entry.kind == Kind::File && !unchanged(&i.entry, &parent_entries))
-            .map(|i| (i.abs.clone(), i.entry.size))
+            .enumerate()
+            .filter(|(k, i)| to_store_item(*k, i))
+            .map(|(_, i)| (i.abs.clone(), i.entry.size))
             .collect(),
     );
     let mut nth_read = 0usize;
-    for item in scan.items {
+    // Whether each entry pushed differs from the parent run's (an incremental manifest keeps
+    // only those).
+    let mut differs: Vec<bool> = Vec::with_capacity(scan.items.len());
+    for (item, p_prev) in scan.items.into_iter().zip(prev.iter().copied()) {
         let mut e = item.entry;
         match e.kind {
-            Kind::File if unchanged(&e, &parent_entries) => {
-                if let Some(p) = parent_entries.get(e.path.as_str()) {
+            Kind::File if unchanged(&e, p_prev) => {
+                if let Some(p) = p_prev {
                     e.blake3.clone_from(&p.blake3);
                     e.stored_in.clone_from(&p.stored_in);
                     e.parts.clone_from(&p.parts);
@@ -225,10 +241,7 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
             Kind::File => {
                 prefetch.reached(nth_read);
                 nth_read += 1;
-                let grown = parent_entries
-                    .get(e.path.as_str())
-                    .copied()
-                    .filter(|p| tail_candidate(p, &e));
+                let grown = p_prev.filter(|p| tail_candidate(p, &e));
                 let res = match grown {
                     Some(p) => match store_tail(&mut tar, &item.abs, &e, p) {
                         Ok(Some(stored)) => Ok((stored, Some(p))),
@@ -265,8 +278,7 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
             }
             // An incremental archive, like its manifest, holds only what changed: the
             // restore takes directories and links from the manifests.
-            Kind::Dir | Kind::Symlink | Kind::Hardlink
-                if parent_entries.get(e.path.as_str()) == Some(&&e) => {}
+            Kind::Dir | Kind::Symlink | Kind::Hardlink if p_prev == Some(&e) => {}
             Kind::Dir if e.path != "." => {
                 let mut h = header(&e, tar::EntryType::Directory);
                 tar.append_data(&mut h, format!("{}/", e.path), io::empty())
@@ -285,6 +297,7 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
             }
             Kind::Dir => {}
         }
+        differs.push(p_prev != Some(&e));
         entries.push(e);
     }
     drop(prefetch);
@@ -307,7 +320,8 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
     let tree_entries = u64::try_from(entries.len()).unwrap_or(0);
     // An incremental manifest keeps only what changed.
     if kind == RunKind::Incremental {
-        entries.retain(|e| parent_entries.get(e.path.as_str()) != Some(&e));
+        let mut keep = differs.into_iter();
+        entries.retain(|_| keep.next().unwrap_or(true));
     }
     let m = Manifest {
         format: manifest::FORMAT,
@@ -470,8 +484,8 @@ fn remove_orphans(root: &Path) -> Result<Vec<PathBuf>, PathError> {
     Ok(removed)
 }
 
-fn unchanged(e: &Entry, parent: &HashMap<&str, &Entry>) -> bool {
-    let Some(p) = parent.get(e.path.as_str()) else {
+fn unchanged(e: &Entry, parent: Option<&Entry>) -> bool {
+    let Some(p) = parent else {
         return false;
     };
     p.kind == Kind::File
