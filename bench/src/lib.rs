@@ -18,8 +18,28 @@ pub mod report;
 pub mod run;
 pub mod sched;
 
+use anyhow::{Context, bail};
 use indicatif::MultiProgress;
 use std::io::Write;
+use std::path::PathBuf;
+
+/// The binary a bench runs: `given` (its `--*-bin` flag), or the workspace binary `name`
+/// next to this executable (both live in `target/release`), which must exist. The package
+/// is named as the binary, so the error says what to build.
+pub fn tool_bin(given: Option<&PathBuf>, name: &str, flag: &str) -> anyhow::Result<PathBuf> {
+    if let Some(p) = given {
+        return Ok(p.clone());
+    }
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let p = exe.with_file_name(name);
+    if !p.is_file() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p {name}` or pass {flag}",
+            p.display()
+        );
+    }
+    Ok(p)
+}
 
 /// A `tracing` writer that prints to stderr without tearing the progress bars.
 #[derive(Clone)]

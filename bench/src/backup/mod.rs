@@ -58,6 +58,10 @@ pub struct BackupArgs {
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// The kkoji-backup binary (default: next to this one; build it with
+    /// `cargo build --release -p kkoji-backup`).
+    #[arg(long, value_name = "FILE")]
+    pub backup_bin: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -296,20 +300,6 @@ fn settled_timed<T>(work: &Path, f: impl FnOnce() -> Result<T>) -> Result<(T, f6
     timed(f)
 }
 
-/// The `kkoji-backup` binary next to this executable (both live in `target/release`): the
-/// bench runs it as an operator does, a fresh process per step, as duplicity is run.
-fn kkoji_bin() -> Result<PathBuf> {
-    let exe = std::env::current_exe().context("locating kkoji-bench")?;
-    let bin = exe.with_file_name("kkoji-backup");
-    if !bin.is_file() {
-        bail!(
-            "{} not found: build it with `cargo build --release -p kkoji-backup`",
-            bin.display()
-        );
-    }
-    Ok(bin)
-}
-
 /// One `kkoji-backup` command with the bench's empty config, its backup root and tree.
 fn kkoji(
     bin: &Path,
@@ -348,7 +338,8 @@ fn run_kkoji(
     incr: &mut dyn FnMut() -> Result<()>,
 ) -> Result<ToolResult> {
     use kkoji_backup::manifest;
-    let bin = kkoji_bin()?;
+    // run as an operator does, a fresh process per step, as duplicity is run
+    let bin = crate::tool_bin(args.backup_bin.as_ref(), "kkoji-backup", "--backup-bin")?;
     let root = work.join("kkoji-backups");
     let conf = work.join("empty.toml");
     fs::write(&conf, "")?;

@@ -147,21 +147,11 @@ fn serve(root: PathBuf, counter: Arc<AtomicU64>) -> Result<SocketAddr> {
 }
 
 fn mirror_bin(args: &MirrorArgs) -> Result<PathBuf> {
-    if let Some(p) = &args.mirror_bin {
-        return Ok(p.clone());
-    }
-    let exe = std::env::current_exe()?;
-    let p = exe
-        .parent()
-        .map(|d| d.join("kkoji-mirror-sync"))
-        .context("no directory of the running executable")?;
-    if !p.is_file() {
-        bail!(
-            "{} not found: build it with `cargo build --release -p kkoji-mirror-sync` or pass --mirror-bin",
-            p.display()
-        );
-    }
-    Ok(p)
+    crate::tool_bin(
+        args.mirror_bin.as_ref(),
+        "kkoji-mirror-sync",
+        "--mirror-bin",
+    )
 }
 
 fn run(cmd: &mut Command) -> Result<f64> {
