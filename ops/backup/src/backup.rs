@@ -4,7 +4,6 @@
 //! changed since the parent run is streamed into `ephemeral/<RUN>.<full|incr>.tar.zst`,
 //! hashed on the way. Unchanged files are listed with the run that already holds them.
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -19,7 +18,7 @@ use crate::fsutil::{self, AtomicFile, PathError, perr};
 use crate::lock::Lock;
 use crate::manifest::{self, Entry, FileRecord, Kind, Manifest, RunKind};
 use crate::progress::Progress;
-use crate::scan::{ScanError, ScanItem, scan_tree};
+use crate::scan::{Scan, ScanError, ScanItem, scan_tree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -49,50 +48,50 @@ pub fn lock_path(root: &Path) -> PathBuf {
     root.join(".kkoji-backup.lock")
 }
 
-/// What the next run will do, and why.
+/// What the next run will do, and why; for an incremental, the chain it goes on (the last
+/// run and its ancestors back to their full run, newest first, each manifest read once).
 pub fn plan(
     s: &Settings,
     now: DateTime<Utc>,
     force_full: bool,
-) -> (RunKind, Option<Manifest>, String) {
+) -> (RunKind, Vec<Manifest>, String) {
     let ids = match manifest::run_ids(&s.backup_root) {
         Ok(ids) => ids,
-        Err(e) => return (RunKind::Full, None, format!("full (cannot list runs: {e})")),
-    };
-    let Some(last) = ids.last() else {
-        return (RunKind::Full, None, "full (no backup yet)".to_owned());
-    };
-    if force_full {
-        return (RunKind::Full, None, "full (--full)".to_owned());
-    }
-    let parent = match manifest::read(&s.backup_root, last) {
-        Ok(m) => m,
         Err(e) => {
             return (
                 RunKind::Full,
-                None,
-                format!("full (the last run's manifest is unreadable: {e})"),
+                Vec::new(),
+                format!("full (cannot list runs: {e})"),
             );
         }
     };
-    let last_full = ids.iter().rev().find_map(|id| {
-        manifest::read(&s.backup_root, id)
-            .ok()
-            .filter(|m| m.kind == RunKind::Full)
-            .map(|m| m.time)
-    });
-    let Some(full_time) = last_full else {
-        return (
-            RunKind::Full,
-            None,
-            "full (no readable full backup)".to_owned(),
-        );
+    let Some(last) = ids.last() else {
+        return (RunKind::Full, Vec::new(), "full (no backup yet)".to_owned());
+    };
+    if force_full {
+        return (RunKind::Full, Vec::new(), "full (--full)".to_owned());
+    }
+    let chain = match manifest::read(&s.backup_root, last)
+        .and_then(|m| manifest::chain(&s.backup_root, m))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                RunKind::Full,
+                Vec::new(),
+                format!("full (the chain of the last run {last} cannot be read: {e})"),
+            );
+        }
+    };
+    // An incremental goes on the last run's chain: its full run is the one whose age counts.
+    let Some(full_time) = chain.last().map(|m| m.time) else {
+        return (RunKind::Full, Vec::new(), "full (no backup yet)".to_owned());
     };
     let age = now.signed_duration_since(full_time);
     if age >= chrono::Duration::days(i64::from(s.full_after_days)) {
         return (
             RunKind::Full,
-            None,
+            Vec::new(),
             format!(
                 "full (last full is {} days old, full_after_days = {})",
                 age.num_days(),
@@ -101,11 +100,10 @@ pub fn plan(
         );
     }
     let why = format!(
-        "incremental on {} (last full {} days old)",
-        parent.run,
+        "incremental on {last} (last full {} days old)",
         age.num_days()
     );
-    (RunKind::Incremental, Some(parent), why)
+    (RunKind::Incremental, chain, why)
 }
 
 pub struct RunOutcome {
@@ -115,6 +113,7 @@ pub struct RunOutcome {
 
 pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
     let root = &s.backup_root;
+    let t0 = std::time::Instant::now();
     fsutil::ensure_dir(root)?;
     let _lock = Lock::acquire(&lock_path(root))?;
     let eph = manifest::ephemeral_dir(root);
@@ -128,46 +127,31 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
         tracing::warn!(file = %p.display(), "removed the leftover of an interrupted run");
     }
     let now = Utc::now();
-    let (mut kind, mut parent, mut why) = plan(s, now, opts.full);
-    let mut parent_state = Vec::new();
-    if let Some(p) = &parent {
-        match manifest::state(root, p) {
-            Ok(st) => parent_state = st,
-            Err(e) => {
-                why = format!("full (the chain of {} cannot be read: {e})", p.run);
-                kind = RunKind::Full;
-                parent = None;
-            }
-        }
-    }
     let run_id = manifest::new_run_id(root, now);
-    tracing::info!(run = %run_id, "backup run: {why}");
-
+    // The parent chain is read (a full run's manifest is tens of MB of JSON, one core's work
+    // for a fifth of a second) while the database is dumped and the tree walked.
     let mut finished = Finished::default();
-    let database = match &s.database {
-        Some(src) => {
-            let conn = db::Connection::open(src)?;
-            let rel = manifest::dump_rel(src.name(), &run_id);
-            tracing::info!(dump = %rel, "pg_dump -Fc");
-            let dump = db::dump(s.pg_bin_dir.as_deref(), &conn.url, root, &rel)?;
-            finished.0.push(root.join(&rel));
-            Some(dump)
-        }
-        None => None,
-    };
-
-    let t_scan = std::time::Instant::now();
-    let scan = scan_tree(s)?;
-    tracing::debug!(entries = scan.items.len(), took = ?t_scan.elapsed(), "tree scanned");
-    let parent_entries: HashMap<&str, &Entry> =
-        parent_state.iter().map(|e| (e.path.as_str(), e)).collect();
-    // Each scanned entry's version in the parent run, looked up once (the passes below
-    // each asked again: 70,000 lookups a pass on a 50,000-file tree).
-    let prev: Vec<Option<&Entry>> = scan
-        .items
-        .iter()
-        .map(|i| parent_entries.get(i.entry.path.as_str()).copied())
-        .collect();
+    let (planned, scanned) = std::thread::scope(|sc| {
+        let planner = sc.spawn(|| {
+            let (kind, chain, why) = plan(s, now, opts.full);
+            let parent = chain.first().map(|p| p.run.clone());
+            (kind, parent, why, manifest::merge(chain).0)
+        });
+        let scanned = dump_and_scan(s, &run_id, &mut finished);
+        (planner.join(), scanned)
+    });
+    let (kind, parent, why, parent_state) = planned.map_err(|_| {
+        RunError::Io(perr(root)(io::Error::other(
+            "the thread reading the last run's manifests panicked",
+        )))
+    })?;
+    tracing::info!(run = %run_id, "backup run: {why}");
+    let (database, scan) = scanned?;
+    let t_scan = t0.elapsed();
+    tracing::debug!(entries = scan.items.len(), "tree scanned");
+    // Each scanned entry's version in the parent run, and the parent's paths the tree no
+    // longer has, in one pass over both lists (both in manifest order).
+    let (prev, mut deleted) = pair_with_parent(&scan.items, &parent_state);
     let to_store_item = |k: usize, i: &ScanItem| -> bool {
         i.entry.kind == Kind::File && !unchanged(&i.entry, prev[k])
     };
@@ -205,6 +189,12 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
     let mut enc =
         zstd::Encoder::new(hashing, archive_level(s.zstd_level, to_archive)).map_err(arch_err)?;
     enc.include_checksum(true).map_err(arch_err)?;
+    // Sized for what it will hold: zstd's tables for an unknown size at the small-archive
+    // level are tens of MiB, zeroed before the first byte.
+    enc.set_parameter(zstd::stream::raw::CParameter::SrcSizeHint(
+        u32::try_from(to_archive.max(1)).unwrap_or(u32::MAX),
+    ))
+    .map_err(arch_err)?;
     // Compression is most of a full run's CPU: use every core (same output size).
     let threads = std::thread::available_parallelism()
         .map(|n| u32::try_from(n.get()).unwrap_or(1))
@@ -225,14 +215,18 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
             .collect(),
     );
     let mut nth_read = 0usize;
-    // Whether each entry pushed differs from the parent run's (an incremental manifest keeps
-    // only those).
-    let mut differs: Vec<bool> = Vec::with_capacity(scan.items.len());
+    // An incremental manifest keeps only the entries that differ from the parent run's.
+    let keep_all = kind == RunKind::Full;
+    let mut tree_entries = 0u64;
     for (item, p_prev) in scan.items.into_iter().zip(prev.iter().copied()) {
         let mut e = item.entry;
         match e.kind {
             Kind::File if unchanged(&e, p_prev) => {
                 if let Some(p) = p_prev {
+                    if !keep_all {
+                        tree_entries += 1;
+                        continue;
+                    }
                     e.blake3.clone_from(&p.blake3);
                     e.stored_in.clone_from(&p.stored_in);
                     e.parts.clone_from(&p.parts);
@@ -271,6 +265,8 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
                     }
                     Err(StoreError::Source(err)) => {
                         errors.push(format!("{}: {err}; not backed up", item.abs.display()));
+                        // Not in this run's tree: gone, for a restore at this run.
+                        deleted.extend(p_prev.map(|p| p.path.clone()));
                         continue;
                     }
                     Err(StoreError::Archive(err)) => return Err(arch_err(err)),
@@ -297,8 +293,10 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
             }
             Kind::Dir => {}
         }
-        differs.push(p_prev != Some(&e));
-        entries.push(e);
+        tree_entries += 1;
+        if keep_all || p_prev != Some(&e) {
+            entries.push(e);
+        }
     }
     drop(prefetch);
     let enc = tar.into_inner().map_err(arch_err)?;
@@ -306,29 +304,17 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
     let (buf, archive_hash, archive_size) = hashing.finish();
     let out = buf.into_inner().map_err(|e| arch_err(e.into_error()))?;
     out.commit()?;
+    let t_archive = t0.elapsed();
     finished.0.push(archive_path.clone());
     progress.finish();
 
-    let present: std::collections::HashSet<&str> =
-        entries.iter().map(|e| e.path.as_str()).collect();
-    let mut deleted: Vec<String> = parent_state
-        .iter()
-        .filter(|e| !present.contains(e.path.as_str()))
-        .map(|e| e.path.clone())
-        .collect();
     deleted.sort();
-    let tree_entries = u64::try_from(entries.len()).unwrap_or(0);
-    // An incremental manifest keeps only what changed.
-    if kind == RunKind::Incremental {
-        let mut keep = differs.into_iter();
-        entries.retain(|_| keep.next().unwrap_or(true));
-    }
     let m = Manifest {
         format: manifest::FORMAT,
         run: run_id,
         time: now,
         kind,
-        parent: parent.map(|p| p.run),
+        parent,
         scratch_tree: s.scratch_tree.display().to_string(),
         exclude: s.exclude.clone(),
         archive: FileRecord {
@@ -348,10 +334,68 @@ pub fn run(s: &Settings, opts: RunOptions) -> Result<RunOutcome, RunError> {
     };
     manifest::write(root, &m)?;
     finished.0.clear();
+    tracing::debug!(
+        plan_dump_and_scan = ?t_scan,
+        archive = ?t_archive - t_scan,
+        manifest = ?t0.elapsed() - t_archive,
+        "run phases"
+    );
     Ok(RunOutcome {
         manifest: m,
         removed_leftovers: removed,
     })
+}
+
+/// The database dump (when a database is configured; its file joins `finished`) and the
+/// walk of the tree.
+fn dump_and_scan(
+    s: &Settings,
+    run_id: &str,
+    finished: &mut Finished,
+) -> Result<(Option<FileRecord>, Scan), RunError> {
+    let database = match &s.database {
+        Some(src) => {
+            let conn = db::Connection::open(src)?;
+            let rel = manifest::dump_rel(src.name(), run_id);
+            tracing::info!(dump = %rel, "pg_dump -Fc");
+            let dump = db::dump(s.pg_bin_dir.as_deref(), &conn.url, &s.backup_root, &rel)?;
+            finished.0.push(s.backup_root.join(&rel));
+            Some(dump)
+        }
+        None => None,
+    };
+    Ok((database, scan_tree(s)?))
+}
+
+/// Each scanned entry's version in the parent run (`prev`, by position), and the paths of
+/// the parent run that the tree no longer has. Both lists are in manifest order, so one
+/// pass over them pairs them: no map of 70,000 paths to build and look up.
+fn pair_with_parent<'a>(
+    items: &[ScanItem],
+    parent: &'a [Entry],
+) -> (Vec<Option<&'a Entry>>, Vec<String>) {
+    let mut prev = Vec::with_capacity(items.len());
+    let mut deleted = Vec::new();
+    let mut rest = parent.iter().peekable();
+    for item in items {
+        let mut found = None;
+        while let Some(p) = rest.peek() {
+            match manifest::component_order(&p.path, &item.entry.path) {
+                std::cmp::Ordering::Less => {
+                    deleted.push(p.path.clone());
+                    rest.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    found = rest.next();
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        prev.push(found);
+    }
+    deleted.extend(rest.map(|p| p.path.clone()));
+    (prev, deleted)
 }
 
 /// Files the prefetcher may be ahead of the archive writer, and the bytes of one file it
@@ -451,31 +495,30 @@ impl Drop for Finished {
     }
 }
 
-/// Archives and dumps no manifest names: left by a run that died between renaming them and
-/// writing its manifest. Only called under the lock.
+/// Archives and dumps of runs that have no manifest: a run killed between committing its
+/// archive and its manifest. Known by name, so no manifest is read (a full run's is large,
+/// and a root keeps several); a run whose manifest is there, readable or not, keeps its
+/// files, and a file whose name is not one this tool writes is left alone. Only called
+/// under the lock.
 fn remove_orphans(root: &Path) -> Result<Vec<PathBuf>, PathError> {
-    let ids = manifest::run_ids(root)?;
-    let mut known = std::collections::HashSet::new();
-    for id in &ids {
-        if let Ok(m) = manifest::read(root, id) {
-            known.insert(root.join(&m.archive.path));
-            if let Some(d) = &m.database {
-                known.insert(root.join(&d.path));
-            }
-        } else {
-            // An unreadable manifest: keep everything of that run for `verify` to report.
-            return Ok(Vec::new());
-        }
-    }
+    let ids: std::collections::HashSet<String> = manifest::run_ids(root)?.into_iter().collect();
     let mut removed = Vec::new();
-    for (dir, suffix) in [
-        (manifest::ephemeral_dir(root), ".tar.zst"),
-        (manifest::postgres_dir(root), ".dump"),
+    for (dir, run_of) in [
+        (
+            manifest::ephemeral_dir(root),
+            manifest::run_of_archive_name as fn(&str) -> Option<&str>,
+        ),
+        (manifest::postgres_dir(root), manifest::run_of_dump_name),
     ] {
         for ent in fs::read_dir(&dir).map_err(perr(&dir))?.flatten() {
             let name = ent.file_name().to_string_lossy().into_owned();
-            let p = ent.path();
-            if !name.starts_with('.') && name.ends_with(suffix) && !known.contains(&p) {
+            if name.starts_with('.') {
+                continue;
+            }
+            if let Some(run) = run_of(&name)
+                && !ids.contains(run)
+            {
+                let p = ent.path();
                 fs::remove_file(&p).map_err(perr(&p))?;
                 removed.push(p);
             }

@@ -97,6 +97,54 @@ fn sigkill_mid_archive_leaves_nothing_finished_and_the_next_run_succeeds() {
     );
 }
 
+/// A run killed after its archive was renamed but before its manifest was written leaves a
+/// finished-looking archive (and dump) that no run owns: the next run removes them, and
+/// leaves alone the files of a run whose manifest is there but unreadable, and files whose
+/// names are not the tool's.
+#[test]
+fn archives_without_a_manifest_are_removed_by_the_next_run() {
+    let dir = tempdir();
+    let tree = dir.path().join("tree");
+    let root = dir.path().join("backups");
+    write(&tree.join("a"), b"a");
+    kb(&root, &tree, &["run"]).ok();
+    let eph = root.join("ephemeral");
+    let pg = root.join("postgres");
+    let orphan_archive = eph.join("20200101-000000.incr.tar.zst");
+    let orphan_dump = pg.join("koji_db_20200101-000000.dump");
+    let foreign = eph.join("notes.tar.zst");
+    // A run whose manifest cannot be read: its archive stays for verify to report.
+    let broken_manifest = eph.join("20200102-000000.manifest.json.zst");
+    let broken_archive = eph.join("20200102-000000.full.tar.zst");
+    for p in [
+        &orphan_archive,
+        &orphan_dump,
+        &foreign,
+        &broken_manifest,
+        &broken_archive,
+    ] {
+        fs::write(p, b"not what it seems").unwrap();
+    }
+    let r = kb(&root, &tree, &["run"]).ok();
+    for gone in [&orphan_archive, &orphan_dump] {
+        assert!(!gone.exists(), "{} was left", gone.display());
+        assert!(
+            r.stderr.contains(&gone.display().to_string()),
+            "no note of {}: {}",
+            gone.display(),
+            r.text()
+        );
+    }
+    for kept in [&foreign, &broken_manifest, &broken_archive] {
+        assert!(kept.exists(), "{} was removed", kept.display());
+    }
+    // The two real runs are intact.
+    fs::remove_file(&broken_manifest).unwrap();
+    fs::remove_file(&broken_archive).unwrap();
+    assert_eq!(runs(&root, &tree).len(), 2);
+    kb(&root, &tree, &["verify"]).ok();
+}
+
 #[test]
 fn a_second_run_at_once_is_refused() {
     let dir = tempdir();
