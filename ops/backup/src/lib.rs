@@ -14,5 +14,6 @@ pub mod restore;
 pub mod scan;
 pub mod status;
 pub mod verify;
+pub mod writeback;
 
 pub use cli::cli_main;

@@ -15,6 +15,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use crate::fsutil::{PathError, perr};
 use crate::manifest::{self, Entry, Kind, Manifest, ManifestError, Piece};
 use crate::progress::Progress;
+use crate::writeback::{self, DropBehind, Writeback};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
@@ -281,13 +282,14 @@ pub fn restore_tree(
     // The target's filesystem, for the syncfs calls: one open file, so a writeback error seen
     // by any of them stays reported (syncfs reports an error once per open file).
     let fs_handle = File::open(target).map_err(perr(target))?;
-    let flusher = Flusher::default();
+    let writeback = Writeback::new(writeback::raise_open_files_limit());
+    let mut held = Vec::new();
     let read_result = std::thread::scope(|scope| {
-        let flushing = scope.spawn(|| flusher.run(&fs_handle));
+        let flushing = scope.spawn(|| writeback.run(&fs_handle));
         let mut writers = Vec::with_capacity(workers);
         for w in 0..workers {
             let (make_dir, fail, barrier, parted, rx) = (&make_dir, &fail, &barrier, &parted, &rx);
-            let (levels, meta, ready) = (&levels, &meta, &ready);
+            let (levels, meta, ready, writeback) = (&levels, &meta, &ready, &writeback);
             writers.push(scope.spawn(move || {
                 for level in levels {
                     for &i in &level[w] {
@@ -315,7 +317,7 @@ pub fn restore_tree(
                     };
                     let Ok(batch) = batch else { return };
                     for job in batch {
-                        if let Err(err) = write_job(&job, force, meta) {
+                        if let Err(err) = write_job(&job, force, meta, writeback) {
                             fail(err);
                         }
                     }
@@ -332,6 +334,7 @@ pub fn restore_tree(
             force,
             &meta,
             &ready,
+            &writeback,
         );
         drop(tx);
         for w in writers {
@@ -339,7 +342,7 @@ pub fn restore_tree(
                 fail(RestoreError::Refused("a writer thread panicked".to_owned()));
             }
         }
-        flusher.stop();
+        held = writeback.finish();
         if flushing.join().is_err() {
             fail(RestoreError::Refused(
                 "the flusher thread panicked".to_owned(),
@@ -347,7 +350,7 @@ pub fn restore_tree(
         }
         r
     });
-    if let Some(err) = flusher.error() {
+    if let Some(err) = writeback.error() {
         return Err(perr(target)(err).into());
     }
     // A writer's error first: a directory that could not be made explains the rest.
@@ -441,6 +444,7 @@ pub fn restore_tree(
     // 5. Nothing was fsynced file by file: a last syncfs of the target's filesystem makes the
     // whole tree durable before the restore reports success.
     nix::unistd::syncfs(&fs_handle).map_err(|e| perr(target)(io::Error::from(e)))?;
+    writeback::let_go(held);
     tracing::debug!(
         state = ?t_state,
         plan = ?t_plan - t_state,
@@ -451,55 +455,6 @@ pub fn restore_tree(
         "restore phases"
     );
     Ok(stats)
-}
-
-/// How often the flusher writes out what the restore has written so far.
-const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Writes the restored files to disk while more are being created (a syncfs every
-/// [`FLUSH_EVERY`]), so the disk works alongside the CPU and the final syncfs has little
-/// left: on a fresh ext4, 50k-file restores took 2.9-4.5 s instead of 3.0-5.2 s (each of
-/// five paired runs faster).
-#[derive(Default)]
-struct Flusher {
-    done: std::sync::Mutex<bool>,
-    cv: std::sync::Condvar,
-    error: std::sync::Mutex<Option<io::Error>>,
-}
-
-impl Flusher {
-    fn run(&self, fs_handle: &File) {
-        loop {
-            // The lock is not held during a syncfs: `stop` does not wait for one.
-            let stopped = match self.done.lock() {
-                Ok(d) => self
-                    .cv
-                    .wait_timeout_while(d, FLUSH_EVERY, |d| !*d)
-                    .map_or(true, |(d, _)| *d),
-                Err(_) => true,
-            };
-            if stopped {
-                return;
-            }
-            if let Err(e) = nix::unistd::syncfs(fs_handle) {
-                if let Ok(mut slot) = self.error.lock() {
-                    slot.get_or_insert(io::Error::from(e));
-                }
-                return;
-            }
-        }
-    }
-
-    fn stop(&self) {
-        if let Ok(mut d) = self.done.lock() {
-            *d = true;
-        }
-        self.cv.notify_all();
-    }
-
-    fn error(&self) -> Option<io::Error> {
-        self.error.lock().ok().and_then(|mut e| e.take())
-    }
 }
 
 /// Set once the writers have made the directories and the files kept in parts.
@@ -687,6 +642,7 @@ fn read_contents<'a>(
     force: bool,
     meta: &MetaPlan,
     ready: &Ready,
+    writeback: &Writeback,
 ) -> Result<(), RestoreError> {
     let mut batch: Vec<Job<'a>> = Vec::with_capacity(BATCH_FILES);
     let mut batch_bytes = 0usize;
@@ -702,7 +658,7 @@ fn read_contents<'a>(
             msg,
         };
         let f = File::open(&archive).map_err(perr(&archive))?;
-        let dec = zstd::Decoder::new(f).map_err(|e| aerr(e.to_string()))?;
+        let dec = zstd::Decoder::new(DropBehind::new(f)).map_err(|e| aerr(e.to_string()))?;
         let mut ar = tar::Archive::new(dec);
         let iter = ar.entries().map_err(|e| aerr(e.to_string()))?;
         let mut buf = vec![0u8; 1 << 16];
@@ -790,8 +746,8 @@ fn read_contents<'a>(
                 Some(o) => {
                     if w.whole {
                         set_handle_meta(&o, &w.dests[0], w.entry, meta)?;
-                        drop(o);
                         copy_to_others(&w.dests, w.entry, force, meta.root_user)?;
+                        writeback.hold(o);
                     }
                 }
                 None => {
@@ -877,7 +833,12 @@ fn open_part(p: &Path) -> Result<File, RestoreError> {
 
 /// Writes one job: a whole file with its metadata (further names get copies), or one part
 /// of a file kept in parts at its offset.
-fn write_job(job: &Job<'_>, force: bool, meta: &MetaPlan) -> Result<(), RestoreError> {
+fn write_job(
+    job: &Job<'_>,
+    force: bool,
+    meta: &MetaPlan,
+    writeback: &Writeback,
+) -> Result<(), RestoreError> {
     let first = &job.dests[0];
     if !job.whole {
         let out = open_part(first)?;
@@ -890,8 +851,9 @@ fn write_job(job: &Job<'_>, force: bool, meta: &MetaPlan) -> Result<(), RestoreE
     let mut out = create(first, force, e.mode & 0o777)?;
     out.write_all(&job.data).map_err(perr(first))?;
     set_handle_meta(&out, first, e, meta)?;
-    drop(out);
-    copy_to_others(&job.dests, e, force, meta.root_user)
+    copy_to_others(&job.dests, e, force, meta.root_user)?;
+    writeback.hold(out);
+    Ok(())
 }
 
 fn copy_to_others(
