@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod creation;
 pub mod db;
 pub mod fsutil;
 pub mod lock;

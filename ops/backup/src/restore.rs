@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
+use crate::creation::{self, Made, Wait};
 use crate::fsutil::{PathError, perr};
 use crate::manifest::{self, Entry, Kind, Manifest, ManifestError, Piece};
 use crate::progress::Progress;
@@ -161,8 +162,9 @@ pub fn restore_tree(
     let mut stats = TreeStats::default();
     let meta = MetaPlan::new(target, force);
     // 1. Directories (writable for now; final modes at the end), created by the writer
-    // threads level by level while this thread starts reading the archives. `fresh[i]`:
-    // created by this restore, so it has the mode and owner a new directory gets.
+    // threads, each as soon as its parent exists (creation.rs), while this thread starts
+    // reading the archives. `fresh[i]`: created by this restore, so it has the mode and
+    // owner a new directory gets.
     let dirs: Vec<&Entry> = entries
         .iter()
         .copied()
@@ -172,9 +174,19 @@ pub fn restore_tree(
         .map(|n| n.get())
         .unwrap_or(2)
         .clamp(2, 8);
-    let levels: Vec<Vec<Vec<usize>>> = by_depth(&dirs)
+    let depths = by_depth(&dirs);
+    let levels: Vec<Vec<Vec<usize>>> = depths
         .iter()
         .map(|level| shares(level, &dirs, workers))
+        .collect();
+    let to_make = creation::shares(&dirs, &depths, workers);
+    // Where each entry is created, and so what its creation waits for.
+    let waits = creation::parents(&entries);
+    let dir_waits: Vec<Wait> = entries
+        .iter()
+        .zip(&waits)
+        .filter(|(e, _)| e.kind == Kind::Dir)
+        .map(|(_, w)| *w)
         .collect();
     let fresh: Vec<AtomicBool> = dirs.iter().map(|_| AtomicBool::new(false)).collect();
     let make_dir = |i: usize| -> Result<(), RestoreError> {
@@ -198,21 +210,25 @@ pub fn restore_tree(
     // Each file's content with the names it is written to: a file its own name; a hard link
     // whose first name lies outside the selected subtree a copy (several such links to one
     // file share its content). Links whose first name is restored are made in step 3.
-    let mut content: Vec<(&Entry, Vec<PathBuf>)> = Vec::new();
+    let mut content: Vec<(&Entry, Vec<PathBuf>, Wait)> = Vec::new();
     let mut outside_at: HashMap<&str, usize> = HashMap::new();
-    for e in &entries {
+    for (e, wait) in entries.iter().zip(&waits) {
         match e.kind {
-            Kind::File => content.push((e, vec![dest(&e.path)])),
+            Kind::File => content.push((e, vec![dest(&e.path)], *wait)),
             Kind::Hardlink => {
                 let t = e.target.as_deref().unwrap_or_default();
                 match by_path.get(t).copied() {
                     Some(f) if !selected(f, sub.as_deref()) => {
                         let i = *outside_at.entry(f.path.as_str()).or_insert_with(|| {
-                            content.push((f, Vec::new()));
+                            content.push((f, Vec::new(), *wait));
                             content.len() - 1
                         });
-                        if let Some((_, dests)) = content.get_mut(i) {
+                        if let Some((_, dests, w)) = content.get_mut(i) {
                             dests.push(dest(&e.path));
+                            // names in several directories
+                            if dests.len() > 1 {
+                                *w = Wait::All;
+                            }
                         }
                     }
                     Some(_) => {}
@@ -227,7 +243,7 @@ pub fn restore_tree(
             _ => {}
         }
     }
-    for (c, dests) in content {
+    for (c, dests, wait) in content {
         total += c.size * u64::try_from(dests.len()).unwrap_or(0);
         let pieces = c.pieces();
         if pieces.is_empty() {
@@ -244,6 +260,7 @@ pub fn restore_tree(
                     piece,
                     dests,
                     whole: true,
+                    wait,
                 },
             );
             continue;
@@ -258,6 +275,8 @@ pub fn restore_tree(
                     piece,
                     dests: vec![first.clone()],
                     whole: false,
+                    // parts go into a file made empty once every directory exists
+                    wait: Wait::All,
                 },
             );
         }
@@ -275,10 +294,10 @@ pub fn restore_tree(
             f.push(err);
         }
     };
-    // Every writer passes each barrier: directories level by level, then the files kept in
-    // parts are created empty (their parts may come in any order), then the jobs.
-    let barrier = std::sync::Barrier::new(workers);
-    let ready = Ready::default();
+    // Each writer makes its directories, then writes files; the last one through with its
+    // directories first creates the files kept in parts, empty (their parts may come in any
+    // order).
+    let made = Made::new(dirs.len(), workers);
     // The target's filesystem, for the syncfs calls: one open file, so a writeback error seen
     // by any of them stays reported (syncfs reports an error once per open file).
     let fs_handle = File::open(target).map_err(perr(target))?;
@@ -288,27 +307,27 @@ pub fn restore_tree(
         let flushing = scope.spawn(|| writeback.run(&fs_handle));
         let mut writers = Vec::with_capacity(workers);
         for w in 0..workers {
-            let (make_dir, fail, barrier, parted, rx) = (&make_dir, &fail, &barrier, &parted, &rx);
-            let (levels, meta, ready, writeback) = (&levels, &meta, &ready, &writeback);
+            let (make_dir, fail, parted, rx) = (&make_dir, &fail, &parted, &rx);
+            let (to_make, dir_waits, made) = (&to_make, &dir_waits, &made);
+            let (meta, writeback) = (&meta, &writeback);
             writers.push(scope.spawn(move || {
-                for level in levels {
-                    for &i in &level[w] {
-                        if let Err(err) = make_dir(i) {
+                for &i in &to_make[w] {
+                    made.wait(dir_waits[i]);
+                    if let Err(err) = make_dir(i) {
+                        fail(err);
+                    }
+                    made.dir_done(i);
+                }
+                if made.finished_dirs() {
+                    for (_, dests) in parted {
+                        let first = &dests[0];
+                        if let Err(err) = make_room(first, Kind::File, force)
+                            .and_then(|()| create(first, force, 0o600).map(drop))
+                        {
                             fail(err);
                         }
                     }
-                    barrier.wait();
-                }
-                for (_, dests) in parted.iter().skip(w).step_by(workers) {
-                    let first = &dests[0];
-                    if let Err(err) = make_room(first, Kind::File, force)
-                        .and_then(|()| create(first, force, 0o600).map(drop))
-                    {
-                        fail(err);
-                    }
-                }
-                if barrier.wait().is_leader() {
-                    ready.set();
+                    made.all_done();
                 }
                 loop {
                     let batch = match rx.lock() {
@@ -317,6 +336,7 @@ pub fn restore_tree(
                     };
                     let Ok(batch) = batch else { return };
                     for job in batch {
+                        made.wait(job.wait);
                         if let Err(err) = write_job(&job, force, meta, writeback) {
                             fail(err);
                         }
@@ -333,7 +353,7 @@ pub fn restore_tree(
             &mut stats,
             force,
             &meta,
-            &ready,
+            &made,
             &writeback,
         );
         drop(tx);
@@ -455,32 +475,6 @@ pub fn restore_tree(
         "restore phases"
     );
     Ok(stats)
-}
-
-/// Set once the writers have made the directories and the files kept in parts.
-#[derive(Default)]
-struct Ready {
-    done: std::sync::Mutex<bool>,
-    cv: std::sync::Condvar,
-}
-
-impl Ready {
-    fn set(&self) {
-        if let Ok(mut d) = self.done.lock() {
-            *d = true;
-        }
-        self.cv.notify_all();
-    }
-
-    fn wait(&self) {
-        let Ok(mut d) = self.done.lock() else { return };
-        while !*d {
-            match self.cv.wait(d) {
-                Ok(g) => d = g,
-                Err(_) => return,
-            }
-        }
-    }
 }
 
 /// Indices of `dirs` grouped by depth (`.` first), shallowest level first: a level can be
@@ -611,6 +605,8 @@ struct Job<'a> {
     /// (already created; written at `offset`).
     whole: bool,
     offset: u64,
+    /// What must exist before it is written.
+    wait: Wait,
 }
 
 /// What one archive must give for one path.
@@ -619,6 +615,7 @@ struct Want<'a> {
     piece: Piece<'a>,
     dests: Vec<PathBuf>,
     whole: bool,
+    wait: Wait,
 }
 
 /// Files up to this size are read into memory and handed to a writer thread; larger ones
@@ -641,7 +638,7 @@ fn read_contents<'a>(
     stats: &mut TreeStats,
     force: bool,
     meta: &MetaPlan,
-    ready: &Ready,
+    made: &Made,
     writeback: &Writeback,
 ) -> Result<(), RestoreError> {
     let mut batch: Vec<Job<'a>> = Vec::with_capacity(BATCH_FILES);
@@ -703,7 +700,7 @@ fn read_contents<'a>(
                 progress.bytes(n_total);
             } else {
                 // Written here, not by a writer: its directory must exist first.
-                ready.wait();
+                made.wait(w.wait);
                 let first = &w.dests[0];
                 let mut o = if w.whole {
                     make_room(first, Kind::File, force)?;
@@ -758,6 +755,7 @@ fn read_contents<'a>(
                         data,
                         whole: w.whole,
                         offset: w.piece.offset,
+                        wait: w.wait,
                     });
                     if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
                         batch_bytes = 0;
