@@ -161,10 +161,9 @@ pub fn restore_tree(
     }
     let mut stats = TreeStats::default();
     let meta = MetaPlan::new(target, force);
-    // 1. Directories (writable for now; final modes at the end), created by the writer
-    // threads, each as soon as its parent exists (creation.rs), while this thread starts
-    // reading the archives. `fresh[i]`: created by this restore, so it has the mode and
-    // owner a new directory gets.
+    // 1. Directories (writable for now; final modes at the end), each made by the writer
+    // thread that first needs it (creation.rs), the others at the end. `fresh[i]`: created
+    // by this restore, so it has the mode and owner a new directory gets.
     let dirs: Vec<&Entry> = entries
         .iter()
         .copied()
@@ -179,8 +178,9 @@ pub fn restore_tree(
         .iter()
         .map(|level| shares(level, &dirs, workers))
         .collect();
+    // the directories no file needed: each writer's share, made once it is through
     let to_make = creation::shares(&dirs, &depths, workers);
-    // Where each entry is created, and so what its creation waits for.
+    // Where each entry is created, and so what must exist first.
     let waits = creation::parents(&entries);
     let dir_waits: Vec<Wait> = entries
         .iter()
@@ -206,6 +206,8 @@ pub fn restore_tree(
     // its offset, in whatever order, and its metadata is set once all parts are in.
     let mut wanted: Wanted<'_> = BTreeMap::new();
     let mut parted: Vec<(&Entry, Vec<PathBuf>)> = Vec::new();
+    // the directory of each of them
+    let mut part_dirs: Vec<Wait> = Vec::new();
     let mut total = 0u64;
     // Each file's content with the names it is written to: a file its own name; a hard link
     // whose first name lies outside the selected subtree a copy (several such links to one
@@ -266,7 +268,9 @@ pub fn restore_tree(
             continue;
         }
         let first = dests.first().cloned().unwrap_or_default();
+        let k = parted.len();
         parted.push((c, dests));
+        part_dirs.push(wait);
         for piece in pieces {
             wanted.entry(piece.run.to_owned()).or_default().insert(
                 c.path.as_str(),
@@ -275,8 +279,8 @@ pub fn restore_tree(
                     piece,
                     dests: vec![first.clone()],
                     whole: false,
-                    // parts go into a file made empty once every directory exists
-                    wait: Wait::All,
+                    // parts go into a file made empty before the first of them
+                    wait: Wait::Part(k),
                 },
             );
         }
@@ -294,10 +298,22 @@ pub fn restore_tree(
             f.push(err);
         }
     };
-    // Each writer makes its directories, then writes files; the last one through with its
-    // directories first creates the files kept in parts, empty (their parts may come in any
-    // order).
-    let made = Made::new(dirs.len(), workers);
+    let make_dir_or_fail = |i: usize| {
+        if let Err(err) = make_dir(i) {
+            fail(err);
+        }
+    };
+    let make_part = |k: usize| {
+        if let Some((_, dests)) = parted.get(k) {
+            let first = &dests[0];
+            if let Err(err) = make_room(first, Kind::File, force)
+                .and_then(|()| create(first, force, 0o600).map(drop))
+            {
+                fail(err);
+            }
+        }
+    };
+    let made = Made::new(dir_waits, part_dirs, &make_dir_or_fail, &make_part);
     // The target's filesystem, for the syncfs calls: one open file, so a writeback error seen
     // by any of them stays reported (syncfs reports an error once per open file).
     let fs_handle = File::open(target).map_err(perr(target))?;
@@ -307,40 +323,25 @@ pub fn restore_tree(
         let flushing = scope.spawn(|| writeback.run(&fs_handle));
         let mut writers = Vec::with_capacity(workers);
         for w in 0..workers {
-            let (make_dir, fail, parted, rx) = (&make_dir, &fail, &parted, &rx);
-            let (to_make, dir_waits, made) = (&to_make, &dir_waits, &made);
+            let (fail, rx, to_make, made) = (&fail, &rx, &to_make, &made);
             let (meta, writeback) = (&meta, &writeback);
             writers.push(scope.spawn(move || {
-                for &i in &to_make[w] {
-                    made.wait(dir_waits[i]);
-                    if let Err(err) = make_dir(i) {
-                        fail(err);
-                    }
-                    made.dir_done(i);
-                }
-                if made.finished_dirs() {
-                    for (_, dests) in parted {
-                        let first = &dests[0];
-                        if let Err(err) = make_room(first, Kind::File, force)
-                            .and_then(|()| create(first, force, 0o600).map(drop))
-                        {
-                            fail(err);
-                        }
-                    }
-                    made.all_done();
-                }
                 loop {
                     let batch = match rx.lock() {
                         Ok(r) => r.recv(),
-                        Err(_) => return,
+                        Err(_) => break,
                     };
-                    let Ok(batch) = batch else { return };
+                    let Ok(batch) = batch else { break };
                     for job in batch {
-                        made.wait(job.wait);
+                        made.ensure(job.wait);
                         if let Err(err) = write_job(&job, force, meta, writeback) {
                             fail(err);
                         }
                     }
+                }
+                // the directories no file needed
+                for &i in &to_make[w] {
+                    made.ensure(Wait::Dir(i));
                 }
             }));
         }
@@ -700,7 +701,7 @@ fn read_contents<'a>(
                 progress.bytes(n_total);
             } else {
                 // Written here, not by a writer: its directory must exist first.
-                made.wait(w.wait);
+                made.ensure(w.wait);
                 let first = &w.dests[0];
                 let mut o = if w.whole {
                     make_room(first, Kind::File, force)?;

@@ -82,16 +82,9 @@ impl Writeback {
         loop {
             // The lock is not held during a syncfs: writers and `stop` do not wait for one.
             let (stopped, batch) = match self.state.lock() {
-                Ok(st) => match self.cv.wait_timeout_while(
-                    st,
-                    std::time::Duration::from_millis(
-                        std::env::var("KKFLUSH")
-                            .ok()
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(250),
-                    ),
-                    |st| !st.done && st.written.len() < self.hold_max / 2,
-                ) {
+                Ok(st) => match self.cv.wait_timeout_while(st, FLUSH_EVERY, |st| {
+                    !st.done && st.written.len() < self.hold_max / 2
+                }) {
                     Ok((mut st, _)) => (st.done, std::mem::take(&mut st.written)),
                     Err(_) => (true, Vec::new()),
                 },
