@@ -9,6 +9,7 @@ pub mod db;
 pub mod fsutil;
 pub mod lock;
 pub mod manifest;
+pub mod prefetch;
 pub mod progress;
 pub mod prune;
 pub mod restore;

@@ -240,6 +240,16 @@ pub fn state_and_archives(
 /// `m` and its ancestors back to its full run, newest first, each manifest read once (a
 /// full run's is large).
 pub fn chain(root: &Path, m: Manifest) -> Result<Vec<Manifest>, ManifestError> {
+    chain_with(root, m, |_| {})
+}
+
+/// [`chain`], calling `before_read` with each ancestor's run id before its manifest is read
+/// (the last one read, the full run's, is the large one).
+pub fn chain_with(
+    root: &Path,
+    m: Manifest,
+    mut before_read: impl FnMut(&str),
+) -> Result<Vec<Manifest>, ManifestError> {
     let mut seen = std::collections::HashSet::new();
     let mut chain = vec![m];
     while let Some(last) = chain.last().filter(|l| l.kind != RunKind::Full) {
@@ -255,6 +265,7 @@ pub fn chain(root: &Path, m: Manifest) -> Result<Vec<Manifest>, ManifestError> {
                 msg: format!("the chain loops at {p}"),
             });
         }
+        before_read(&p);
         chain.push(read(root, &p)?);
     }
     Ok(chain)

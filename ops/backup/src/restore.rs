@@ -14,7 +14,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use crate::creation::{self, Made, Wait};
 use crate::fsutil::{PathError, perr};
-use crate::manifest::{self, Entry, Kind, Manifest, ManifestError, Piece};
+use crate::manifest::{self, Entry, Kind, Manifest, ManifestError, Piece, RunKind};
+use crate::prefetch::Prefetch;
 use crate::progress::Progress;
 use crate::writeback::{self, DropBehind, Writeback};
 
@@ -127,7 +128,21 @@ pub fn restore_tree(
         Err(e) => return Err(perr(target)(e).into()),
     }
     let t0 = std::time::Instant::now();
-    let (state, archives) = manifest::state_and_archives(root, m)?;
+    // The full run's archive starts decompressing while the manifests are read (prefetch.rs).
+    let full_archive = |run: &str| root.join(manifest::archive_rel(run, RunKind::Full));
+    let mut prefetch = (m.kind == RunKind::Full)
+        .then(|| Prefetch::start(root.join(&m.archive.path)))
+        .flatten();
+    let chain = manifest::chain_with(root, m.clone(), |run| {
+        if prefetch.is_none() {
+            let p = full_archive(run);
+            // an incremental run's parent, known to be full by its archive's name
+            if p.is_file() {
+                prefetch = Prefetch::start(p);
+            }
+        }
+    })?;
+    let (state, archives) = manifest::merge(chain);
     let t_state = t0.elapsed();
     let entries: Vec<&Entry> = state
         .iter()
@@ -349,6 +364,7 @@ pub fn restore_tree(
             root,
             &archives,
             wanted,
+            prefetch,
             &tx,
             &mut progress,
             &mut stats,
@@ -634,6 +650,7 @@ fn read_contents<'a>(
     root: &Path,
     archives: &BTreeMap<String, String>,
     wanted: Wanted<'a>,
+    mut prefetch: Option<Prefetch>,
     tx: &std::sync::mpsc::SyncSender<Vec<Job<'a>>>,
     progress: &mut Progress,
     stats: &mut TreeStats,
@@ -655,8 +672,13 @@ fn read_contents<'a>(
             archive: archive.clone(),
             msg,
         };
-        let f = File::open(&archive).map_err(perr(&archive))?;
-        let dec = zstd::Decoder::new(DropBehind::new(f)).map_err(|e| aerr(e.to_string()))?;
+        let dec: Box<dyn Read> = match prefetch.take_if(|p| p.path() == archive) {
+            Some(p) => Box::new(p),
+            None => {
+                let f = File::open(&archive).map_err(perr(&archive))?;
+                Box::new(zstd::Decoder::new(DropBehind::new(f)).map_err(|e| aerr(e.to_string()))?)
+            }
+        };
         let mut ar = tar::Archive::new(dec);
         let iter = ar.entries().map_err(|e| aerr(e.to_string()))?;
         let mut buf = vec![0u8; 1 << 16];
