@@ -435,13 +435,24 @@ pub fn read(root: &Path, run: &str) -> Result<Manifest, ManifestError> {
     read_file(&manifest_path(root, run))
 }
 
+/// The most a manifest's buffer is sized for up front (it still grows past it if it must).
+const MANIFEST_PRESIZE_MAX: usize = 512 << 20;
+
 pub fn read_file(path: &Path) -> Result<Manifest, ManifestError> {
     let bytes = fs::read(path).map_err(perr(path))?;
     let bad = |msg: String| ManifestError::Bad {
         path: path.to_path_buf(),
         msg,
     };
-    let mut json = Vec::new();
+    // Sized from the frame header when it says (a full run's manifest is tens of MB: no
+    // doubling and copying as it is read), within a bound a damaged header cannot pass.
+    let size_hint = zstd::zstd_safe::get_frame_content_size(&bytes)
+        .ok()
+        .flatten()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0)
+        .min(MANIFEST_PRESIZE_MAX);
+    let mut json = Vec::with_capacity(size_hint);
     zstd::Decoder::new(&bytes[..])
         .and_then(|mut d| d.read_to_end(&mut json))
         .map_err(|e| bad(format!("zstd: {e}")))?;
