@@ -96,6 +96,9 @@ fn decompress(file: File, tx: &SyncSender<io::Result<Chunk>>, back: &Receiver<Ve
 
 impl Read for Prefetch {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
         if self.pos == self.current.1 {
             let Some(chunks) = &self.chunks else {
                 return Ok(0);
