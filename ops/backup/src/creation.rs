@@ -120,8 +120,7 @@ pub type MakeFn<'f> = &'f (dyn Fn(usize) + Sync);
 /// made.
 pub struct Made<'f> {
     dirs: Vec<AtomicU8>,
-    /// Each directory's own directory, as [`parents`] gives it (never `Part`; `All` taken as
-    /// nothing to wait for).
+    /// Each directory's own directory, as [`parents`] gives it (`Nothing` or `Dir`).
     dir_parent: Vec<Wait>,
     parts: Vec<AtomicU8>,
     /// The directory of each file kept in parts.

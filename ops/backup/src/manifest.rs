@@ -227,16 +227,6 @@ impl Manifest {
     }
 }
 
-/// The whole tree at run `m`: its full run's entries with every later run's changes and
-/// deletions applied, in manifest order, and the archive of every run of the chain by run
-/// id.
-pub fn state_and_archives(
-    root: &Path,
-    m: &Manifest,
-) -> Result<(Vec<Entry>, BTreeMap<String, String>), ManifestError> {
-    Ok(merge(chain(root, m.clone())?))
-}
-
 /// `m` and its ancestors back to its full run, newest first, each manifest read once (a
 /// full run's is large).
 pub fn chain(root: &Path, m: Manifest) -> Result<Vec<Manifest>, ManifestError> {

@@ -129,13 +129,12 @@ pub fn restore_tree(
     }
     let t0 = std::time::Instant::now();
     // The full run's archive starts decompressing while the manifests are read (prefetch.rs).
-    let full_archive = |run: &str| root.join(manifest::archive_rel(run, RunKind::Full));
     let mut prefetch = (m.kind == RunKind::Full)
         .then(|| Prefetch::start(root.join(&m.archive.path)))
         .flatten();
     let chain = manifest::chain_with(root, m.clone(), |run| {
         if prefetch.is_none() {
-            let p = full_archive(run);
+            let p = root.join(manifest::archive_rel(run, RunKind::Full));
             // an incremental run's parent, known to be full by its archive's name
             if p.is_file() {
                 prefetch = Prefetch::start(p);
