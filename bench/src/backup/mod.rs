@@ -19,6 +19,10 @@
 //! CPU seconds (user + system, of the process or of the duplicity child) are printed too:
 //! on a shared machine they move less than wall times.
 //!
+//! Last, the floor (floor.rs): the same tree made from memory, with no archive to read,
+//! timed the same way. Duplicity's restore time over it is the best ratio any restore can
+//! reach on this filesystem and machine.
+//!
 //! Before each timed step the bench flushes the work directory's filesystem (`syncfs`,
 //! untimed): otherwise the first durable write of a step waits for the writeback of the
 //! trees the bench generated (both copies, RPMs included) or of the other tool's output,
@@ -33,6 +37,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::MultiProgress;
 use serde::Serialize;
+
+mod floor;
 
 #[derive(Args, Debug, Clone)]
 pub struct BackupArgs {
@@ -88,6 +94,9 @@ pub struct Report {
     pub kkoji: ToolResult,
     pub duplicity: Option<ToolResult>,
     pub duplicity_version: Option<String>,
+    /// Seconds to make the restored tree from memory (floor.rs), until durable; none for a
+    /// tree over [`floor::MAX_BYTES`].
+    pub floor_s: Option<f64>,
 }
 
 /// A tiny PRNG (xorshift) so the tree is the same in every run.
@@ -558,6 +567,19 @@ pub fn render(r: &Report) -> String {
         r.kkoji.incremental_bytes,
         d.incremental_bytes,
     ));
+    if let Some(f) = r.floor_s.filter(|f| *f > 0.0) {
+        out.push_str(&format!(
+            "\nfloor of a restore here: {f:.2}s to make the same tree from memory, no archive read (floor.rs);\nkkoji-backup's restore takes {:.2}x that",
+            r.kkoji.restore_s / f
+        ));
+        if has {
+            out.push_str(&format!(
+                ", and no restore can beat duplicity's by more than {} on this filesystem",
+                ratio(d.restore_s, f)
+            ));
+        }
+        out.push('\n');
+    }
     out.push_str(&format!(
         "\n(kkoji-backup at zstd level {}; {}; sizes include manifests and signatures; times until the output is durable)\n",
         r.zstd_level,
@@ -608,6 +630,20 @@ pub fn main(args: &BackupArgs, _multi: &MultiProgress) -> Result<bool> {
         duplicity_incremental(&work, &tree_d, &mut d)?;
         (Some(d), v)
     };
+    let floor_s = if tree_bytes > floor::MAX_BYTES {
+        eprintln!(
+            "floor: the tree is over {} bytes, not measured",
+            floor::MAX_BYTES
+        );
+        None
+    } else {
+        eprintln!("floor of a restore …");
+        let loaded = floor::load(&tree_k)?;
+        let into = work.join("floor-made");
+        let (_, t, _) = settled_timed(&work, || floor::make(&loaded, &into))?;
+        check_restore("the floor", &tree_k, &into)?;
+        Some(t)
+    };
     let report = Report {
         files: args.files,
         tree_bytes,
@@ -619,10 +655,53 @@ pub fn main(args: &BackupArgs, _multi: &MultiProgress) -> Result<bool> {
         kkoji: kk,
         duplicity: dup,
         duplicity_version: version,
+        floor_s,
     };
     println!("{}", render(&report));
     if let Some(p) = &args.json {
         fs::write(p, serde_json::to_vec_pretty(&report)?)?;
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(floor_s: Option<f64>, duplicity: bool) -> Report {
+        Report {
+            files: 10,
+            tree_bytes: 1 << 20,
+            excluded_rpm_bytes: 0,
+            changed_files: 1,
+            zstd_level: 5,
+            kkoji: ToolResult {
+                restore_s: 2.0,
+                ..ToolResult::default()
+            },
+            duplicity: duplicity.then(|| ToolResult {
+                restore_s: 8.0,
+                ..ToolResult::default()
+            }),
+            duplicity_version: None,
+            floor_s,
+        }
+    }
+
+    #[test]
+    fn the_floor_bounds_the_restore_ratio() {
+        let out = render(&report(Some(1.6), true));
+        assert!(
+            out.contains(
+                "full restore                    2.00s          8.00s                   4.0x"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("1.60s to make the same tree"), "{out}");
+        assert!(out.contains("takes 1.25x that"), "{out}");
+        assert!(out.contains("by more than 5.0x"), "{out}");
+        // without duplicity there is no ratio to bound; without a floor, no line
+        assert!(!render(&report(Some(1.6), false)).contains("more than"));
+        assert!(!render(&report(None, true)).contains("floor"));
+    }
 }
