@@ -15,14 +15,17 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::sync::mpsc;
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
 /// Beyond this many bytes of content the floor is not measured: it holds the whole tree in
 /// memory.
 pub const MAX_BYTES: u64 = 4 << 30;
+
+/// As kkoji-backup's restore does (writeback.rs).
+const FLUSH_EVERY: std::time::Duration = kkoji_backup::writeback::FLUSH_EVERY;
 
 struct Dir {
     rel: PathBuf,
@@ -104,12 +107,14 @@ pub fn make(l: &Loaded, into: &Path) -> Result<()> {
             fs::create_dir(&p).with_context(|| p.display().to_string())
         })?;
     }
-    let flushing = AtomicBool::new(true);
     std::thread::scope(|s| -> Result<()> {
-        let flusher = s.spawn(|| {
-            while flushing.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(250));
-                let _ = nix::unistd::syncfs(&fs_handle);
+        // the flusher stops as soon as the files are made (the sender dropped), not at its
+        // next tick
+        let (stop, stopped) = mpsc::channel::<()>();
+        let fs_handle = &fs_handle;
+        let flusher = s.spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(FLUSH_EVERY) {
+                let _ = nix::unistd::syncfs(fs_handle);
             }
         });
         let per = l.files.len().div_ceil(threads).max(1);
@@ -125,7 +130,7 @@ pub fn make(l: &Loaded, into: &Path) -> Result<()> {
             out.set_modified(f.mtime)?;
             Ok(())
         });
-        flushing.store(false, Ordering::Relaxed);
+        drop(stop);
         let _ = flusher.join();
         made
     })?;
@@ -182,6 +187,7 @@ fn each_chunk<T: Sync>(items: &[T], per: usize, f: impl Fn(&T) -> Result<()> + S
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
 
     #[test]
     fn makes_the_same_tree_without_rpms() {

@@ -210,8 +210,16 @@ fn make_tree(tree: &Path, args: &BackupArgs) -> Result<(u64, u64)> {
     Ok((bytes, rpm_bytes))
 }
 
-/// 1% of the files get lines appended.
+/// 1% of the files get lines appended, in a later second than the backup before: duplicity
+/// compares whole-second mtimes, and on a small tree a change in the same second as its
+/// full backup went unseen (its restore then lacked the appended lines).
 fn change_one_percent(tree: &Path, args: &BackupArgs) -> Result<u64> {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    std::thread::sleep(std::time::Duration::from_nanos(u64::from(
+        1_000_000_000 - since_epoch.subsec_nanos(),
+    )));
     let mut rng = Rng(0x0dd_ba11);
     let tasks = args.files.div_ceil(PER_TASK.len() as u64);
     let n = (args.files / 100).max(1);
