@@ -7,9 +7,10 @@
 //! Here that work alone is timed, done the fastest plain way: the contents already in
 //! memory, one thread per core, the directories level by level and the files split among
 //! the threads, a `syncfs` every 250 ms beside them (as kkoji-backup's restore does) and one
-//! at the end. Divided into duplicity's restore time it bounds the ratio any restore can
-//! reach on this filesystem and machine: when it is under 5, the disk and kernel, not the
-//! tool, stand between a restore and the target.
+//! at the end. Duplicity's restore time over it is the ratio a restore that only made the
+//! tree would reach on this filesystem and machine: when that is under 5, the disk and kernel,
+//! not the tool, stand between a restore and the target. One run of it moves with the
+//! filesystem's state as much as the tools' runs do.
 
 use std::fs::{self, File};
 use std::io::Write;
