@@ -299,6 +299,15 @@ pub fn restore_tree(
             );
         }
     }
+    // A `--path` restore may need nothing from the archive being prefetched: its thread stops
+    // now rather than decompressing up to `AHEAD` bytes for nobody.
+    if prefetch.as_ref().is_some_and(|p| {
+        !wanted
+            .keys()
+            .any(|run| archives.get(run).is_some_and(|a| root.join(a) == p.path()))
+    }) {
+        prefetch = None;
+    }
     let t_plan = t0.elapsed();
     let mut progress = Progress::new("restore", total);
     // Files are read from the archive here and written by a few threads: creating many
