@@ -587,7 +587,7 @@ pub fn render(r: &Report) -> String {
             ));
         }
         if r.kkoji.restore_s < f {
-            out.push_str("\n(the restore beat its floor: something else slowed the floor's run; measure again)");
+            out.push_str("\n(the restore beat its floor in this run: one run of either moves with the filesystem's state, and the floor runs last, on a filesystem that holds both restores by then; measure again, in alternating rounds)");
         }
         out.push('\n');
     }
@@ -714,7 +714,7 @@ mod tests {
         // without duplicity there is no ratio to it; without a floor, no line
         assert!(!render(&report(Some(1.6), false)).contains("duplicity's"));
         assert!(!render(&report(None, true)).contains("floor"));
-        // a floor slower than the restore itself was disturbed
+        // a floor slower than the restore itself asks for alternating rounds
         assert!(render(&report(Some(3.0), true)).contains("measure again"));
     }
 }
