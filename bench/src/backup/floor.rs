@@ -96,6 +96,9 @@ pub fn make(l: &Loaded, into: &Path) -> Result<()> {
         .unwrap_or(2)
         .clamp(2, 8);
     fs::create_dir(into).with_context(|| into.display().to_string())?;
+    // what the umask leaves of a new directory's 0o777, and so what it takes from files
+    let new_dir_mode = fs::metadata(into)?.mode() & 0o7777;
+    let umask = !new_dir_mode & 0o777;
     let fs_handle = File::open(into)?;
     let deepest = l.dirs.iter().map(|d| d.depth).max().unwrap_or(0);
     let level =
@@ -128,6 +131,9 @@ pub fn make(l: &Loaded, into: &Path) -> Result<()> {
                 .open(&p)
                 .with_context(|| p.display().to_string())?;
             out.write_all(&f.data)?;
+            if f.mode & umask != 0 {
+                out.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(f.mode))?;
+            }
             out.set_modified(f.mtime)?;
             Ok(())
         });
@@ -141,7 +147,7 @@ pub fn make(l: &Loaded, into: &Path) -> Result<()> {
         let per = these.len().div_ceil(threads).max(1);
         each_chunk(&these, per, |d| {
             let p = into.join(&d.rel);
-            if d.mode != 0o755 {
+            if d.mode != new_dir_mode {
                 fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(d.mode))?;
             }
             let t = nix::sys::time::TimeSpec::from(
@@ -198,6 +204,7 @@ mod tests {
         fs::write(src.join("a/b/log"), b"line\n").expect("write");
         fs::write(src.join("a/x.rpm"), b"rpm").expect("write");
         fs::set_permissions(src.join("a/b/log"), fs::Permissions::from_mode(0o640)).expect("chmod");
+        fs::set_permissions(src.join("a/b"), fs::Permissions::from_mode(0o750)).expect("chmod");
         let then = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
         File::options()
             .write(true)
@@ -210,6 +217,9 @@ mod tests {
         assert_eq!(fs::read(into.join("a/b/log")).expect("read"), b"line\n");
         let m = fs::metadata(into.join("a/b/log")).expect("stat");
         assert_eq!(m.modified().expect("mtime"), then);
+        assert_eq!(m.mode() & 0o7777, 0o640);
+        let b = fs::metadata(into.join("a/b")).expect("stat");
+        assert_eq!(b.mode() & 0o7777, 0o750);
         assert!(into.join("a/b/empty").is_dir());
         assert!(!into.join("a/x.rpm").exists());
         assert_eq!(
